@@ -1,0 +1,42 @@
+/// An error in policy text or in a change to the engine, with a stable code.
+public struct PolicyError: Error, Hashable, Sendable {
+    /// A stable, machine-readable error code such as `syntax-error`.
+    ///
+    /// A struct rather than an enum so that adding a code does not break users.
+    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        public var rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        public static let syntaxError = Code(rawValue: "syntax-error")
+        public static let arityMismatch = Code(rawValue: "arity-mismatch")
+        public static let unsafeVariable = Code(rawValue: "unsafe-variable")
+        public static let unstratifiedNegation = Code(rawValue: "unstratified-negation")
+        public static let unknownBuiltin = Code(rawValue: "unknown-builtin")
+        public static let unknownColumn = Code(rawValue: "unknown-column")
+        public static let typeError = Code(rawValue: "type-error")
+        public static let unknownPolicy = Code(rawValue: "unknown-policy")
+        public static let unknownRule = Code(rawValue: "unknown-rule")
+        public static let unknownTable = Code(rawValue: "unknown-table")
+    }
+
+    public var code: Code
+    /// What is wrong and how to fix it.
+    public var message: String
+    /// Where, when the error is about policy text.
+    public var location: SourceLocation?
+
+    public init(_ code: Code, _ message: String, at location: SourceLocation? = nil) {
+        self.code = code
+        self.message = message
+        self.location = location
+    }
+}
+
+extension PolicyError: CustomStringConvertible {
+    /// Compiler style: `alice:3:14: error[unsafe-variable]: ...`.
+    public var description: String {
+        guard let location else { return "error[\(code)]: \(message)" }
+        return "\(location.policy):\(location.line):\(location.column): error[\(code)]: \(message)"
+    }
+}
