@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "policybus", targets: ["policybus"]),
         .library(name: "PolicyEngine", targets: ["PolicyEngine"]),
+        .library(name: "PolicyBus", targets: ["PolicyBus"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -16,17 +17,28 @@ let package = Package(
         // The Datalog language and the incremental engine. No ZeroMQ here.
         .target(name: "PolicyEngine"),
 
+        // The wire protocol, the table publisher, the subscriber client and the nodes.
+        .target(
+            name: "PolicyBus",
+            dependencies: [
+                "PolicyEngine",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // The command-line tool: thin, one subcommand per file.
         .executableTarget(
             name: "policybus",
             dependencies: [
                 "PolicyEngine",
+                "PolicyBus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
         .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine"]),
+        .testTarget(name: "PolicyBusTests", dependencies: ["PolicyBus", "PolicyEngine"]),
     ],
     swiftLanguageModes: [.v6]
 )
