@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <stdint.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 
 // ZMQ-specific errno values are macros built from ZMQ_HAUSNUMERO; give Swift
 // plain constants so they import reliably.
@@ -27,6 +28,12 @@ static inline int czmq_eventfd_write(int fd) {
 static inline int czmq_eventfd_read(int fd) {
     uint64_t value = 0;
     return (int)read(fd, &value, sizeof value);
+}
+
+// Names the calling thread (at most 15 bytes are kept); prctl is variadic,
+// so Swift cannot call it directly.
+static inline void czmq_set_thread_name(const char *name) {
+    prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
 }
 
 #endif

@@ -25,3 +25,23 @@ import ZeroMQ
         #expect(poller.isReadable(item))
     }
 }
+
+@Suite struct SocketThreadSmoke {
+    @Test func echo() async throws {
+        let context = try Context()
+        let server = try SocketThread(context, .pair) { socket in
+            try socket.bind("inproc://echo")
+        }
+        let client = try SocketThread(context, .pair) { socket in
+            try socket.connect("inproc://echo")
+        }
+        try client.send([[1], [2, 3]])
+        var iterator = server.messages.makeAsyncIterator()
+        let got = await iterator.next()
+        #expect(got == [[1], [2, 3]])
+        server.close()
+        client.close()
+        for await _ in client.messages {}
+        for await _ in server.messages {}
+    }
+}
