@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "policybus", targets: ["policybus"]),
         .library(name: "PolicyEngine", targets: ["PolicyEngine"]),
         .library(name: "PolicyBus", targets: ["PolicyBus"]),
+        .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -22,6 +23,7 @@ let package = Package(
             name: "PolicyBus",
             dependencies: [
                 "PolicyEngine",
+                "ZeroMQ",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -39,6 +41,22 @@ let package = Package(
 
         .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine"]),
         .testTarget(name: "PolicyBusTests", dependencies: ["PolicyBus", "PolicyEngine"]),
+
+        // libzmq, seen only by the ZeroMQ wrapper.
+        .systemLibrary(
+            name: "CZeroMQ",
+            pkgConfig: "libzmq",
+            providers: [.apt(["libzmq3-dev"])]
+        ),
+        // The safe Swift API over libzmq.
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        // PUB/SUB throughput through the wrapper against the same workload in C.
+        .executableTarget(
+            name: "ZMQBench",
+            dependencies: ["ZeroMQ"],
+            path: "Benchmarks/ZMQBench"
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
