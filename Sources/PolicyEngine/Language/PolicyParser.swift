@@ -241,7 +241,7 @@ struct Parser {
         let minus = current
         advance()
         if case .number(let digits, let isFloat) = current.kind {
-            let value = try number("-" + digits, isFloat: isFloat)
+            let value = try number("-" + digits, isFloat: isFloat, at: minus)
             advance()
             return .constant(value, location(minus))
         }
@@ -254,7 +254,7 @@ struct Parser {
         switch token.kind {
         case .number(let digits, let isFloat):
             advance()
-            return .constant(try number(digits, isFloat: isFloat), location(token))
+            return .constant(try number(digits, isFloat: isFloat, at: token), location(token))
         case .string(let value):
             advance()
             return .constant(.string(value), location(token))
@@ -271,10 +271,10 @@ struct Parser {
         }
     }
 
-    private func number(_ text: String, isFloat: Bool) throws(PolicyError) -> Value {
+    private func number(_ text: String, isFloat: Bool, at token: Token) throws(PolicyError) -> Value {
         if isFloat, let value = Double(text) { return .float(value) }
         if let value = Int64(text) { return .int(value) }
-        throw error("integer \(text) does not fit in 64 bits; write it as a float (\(text).0) or make it smaller", at: current)
+        throw error("integer \(text) does not fit in 64 bits; write it as a float (\(text).0) or make it smaller", at: token)
     }
 
     // MARK: - Queries

@@ -6,6 +6,8 @@ struct TableUse {
     /// Whether the use is in a body (so the rule's head depends on the table).
     var inBody: Bool
     var negated: Bool
+    /// Where a negated literal's `not` is, for stratification errors.
+    var negationLocation: SourceLocation? = nil
 }
 
 /// What a lowered literal needs bound and what it binds, for the safety check.
@@ -151,7 +153,7 @@ struct RuleLowering {
             if let builtin = resolveBuiltin(atom) {
                 if let builtin { call(builtin, atom) }
             } else {
-                tableLiteral(atom, negated: false)
+                tableLiteral(atom, negation: nil)
             }
         case .negative(let atom, let location):
             if let builtin = resolveBuiltin(atom) {
@@ -163,7 +165,7 @@ struct RuleLowering {
                             at: location))
                 }
             } else {
-                tableLiteral(atom, negated: true)
+                tableLiteral(atom, negation: location)
             }
         }
     }
@@ -284,10 +286,14 @@ struct RuleLowering {
 
     // MARK: - Table literals
 
-    private mutating func tableLiteral(_ atom: AtomSyntax, negated: Bool) {
+    private mutating func tableLiteral(_ atom: AtomSyntax, negation: SourceLocation?) {
         let table = TableID(service: atom.service ?? policy, name: atom.name)
+        let negated = negation != nil
         guard let terms = columnTerms(atom, table: table) else { return }
-        uses.append(TableUse(table: table, arity: terms.count, location: atom.location, inBody: true, negated: negated))
+        uses.append(
+            TableUse(
+                table: table, arity: terms.count, location: atom.location, inBody: true, negated: negated,
+                negationLocation: negation))
         var patterns: [Pattern] = []
         var direct: [VariableUse] = []
         var computed: [(slot: Int, term: TermSyntax, value: Expression)] = []

@@ -14,7 +14,7 @@ struct Stratifier {
         for (head, uses) in dependencies {
             let target = node(head)
             for use in uses {
-                edges[node(use.table)].append((target, use.negated, use.location))
+                edges[node(use.table)].append((target, use.negated, use.negationLocation ?? use.location))
             }
         }
     }
