@@ -48,7 +48,11 @@ public struct BusError: Error, Hashable, Sendable {
     /// Carries a language error's code and message over the bus.
     public init(_ error: PolicyError) {
         self.code = Code(rawValue: error.code.rawValue)
-        self.message = error.description
+        if let location = error.location {
+            self.message = "\(location.policy):\(location.line):\(location.column): \(error.message)"
+        } else {
+            self.message = error.message
+        }
     }
 }
 
