@@ -272,7 +272,10 @@ struct Parser {
     }
 
     private func number(_ text: String, isFloat: Bool, at token: Token) throws(PolicyError) -> Value {
-        if isFloat, let value = Double(text) { return .float(value) }
+        if isFloat, let value = Double(text) {
+            guard value.isFinite else { throw error("float \(text) is too large for 64 bits", at: token) }
+            return .float(value)
+        }
         if let value = Int64(text) { return .int(value) }
         throw error("integer \(text) does not fit in 64 bits; write it as a float (\(text).0) or make it smaller", at: token)
     }
