@@ -194,4 +194,55 @@ struct SeededGenerator: RandomNumberGenerator {
         print("accepted \(accepted) random rules")
         #expect(accepted > 150, "seed \(seed): too few random rules were accepted to test anything")
     }
+
+    @Test func stratificationMatchesAnIndependentCycleSearch() throws {
+        let seed = UInt64.random(in: 0...UInt64.max)
+        print("LanguagePropertyTests.stratificationMatchesAnIndependentCycleSearch seed: \(seed)")
+        var rng = SeededGenerator(seed: seed)
+        let policies = ["alice", "bob"]
+        let names = ["a", "b", "c", "d", "e"]
+        var rejected = 0
+        for _ in 0..<500 {
+            // Random rules `h(x) :- t1(x), [not] t2(x)` over ten tables in two policies.
+            var texts: [String: String] = [:]
+            var edges: [(from: String, to: String, negated: Bool)] = []
+            for _ in 0..<Int.random(in: 1...8, using: &rng) {
+                let policy = policies.randomElement(using: &rng)!
+                let head = names.randomElement(using: &rng)!
+                let positive = policies.randomElement(using: &rng)! + ":" + names.randomElement(using: &rng)!
+                var body = [positive + "(x)"]
+                edges.append((positive, policy + ":" + head, false))
+                if Bool.random(using: &rng) {
+                    let negative = policies.randomElement(using: &rng)! + ":" + names.randomElement(using: &rng)!
+                    body.append("not " + negative + "(x)")
+                    edges.append((negative, policy + ":" + head, true))
+                }
+                texts[policy, default: ""] += "\(head)(x) :- \(body.joined(separator: ", "))\n"
+            }
+            func reaches(_ from: String, _ to: String) -> Bool {
+                var seen: Set<String> = [from]
+                var work = [from]
+                while let node = work.popLast() {
+                    if node == to { return true }
+                    for edge in edges where edge.from == node && seen.insert(edge.to).inserted { work.append(edge.to) }
+                }
+                return false
+            }
+            let unstratified = edges.contains { $0.negated && reaches($0.to, $0.from) }
+            do {
+                let program = try Language.check(texts)
+                #expect(!unstratified, "seed \(seed): accepted \(texts)")
+                for edge in edges {
+                    let from = try #require(program.strata[TableID(edge.from)!], "seed \(seed): no stratum for \(edge.from)")
+                    let to = try #require(program.strata[TableID(edge.to)!], "seed \(seed): no stratum for \(edge.to)")
+                    #expect(edge.negated ? to > from : to >= from, "seed \(seed): \(edge) in \(texts)")
+                }
+            } catch let error as PolicyError {
+                rejected += 1
+                #expect(error.code == .unstratifiedNegation, "seed \(seed): \(error)")
+                #expect(unstratified, "seed \(seed): rejected \(texts): \(error)")
+            }
+        }
+        print("rejected \(rejected) of 500 random programs as unstratified")
+    }
 }
