@@ -136,6 +136,7 @@ private struct SocketLoop {
 
     mutating func run() {
         defer {
+            shared.state.withLock { $0.closed = true }
             socket.close()
             shared.continuation.finish()
         }
