@@ -61,4 +61,55 @@ struct SocketThreadTests {
         #expect(router.failedSends == 1)
         #expect(throws: ZMQError.self) { try router.send([[1]]) }
     }
+
+    @Test func publisherThreadFeedsAPlainSubscriber() async throws {
+        let context = try Context()
+        let pub = try SocketThread(context, .pub) { try $0.bind("inproc://thread-pub") }
+        let sub = try SocketThread(context, .sub) { socket in
+            try socket.subscribe("t ")
+            try socket.connect("inproc://thread-pub")
+        }
+        var received = sub.messages.makeAsyncIterator()
+        // Publish until the subscription has reached the publisher.
+        let ticker = Task {
+            while !Task.isCancelled {
+                try pub.send([[UInt8]("t sync")])
+                try await Task.sleep(for: .milliseconds(5))
+            }
+        }
+        #expect(await received.next() == [[UInt8]("t sync")])
+        ticker.cancel()
+        _ = await ticker.result
+        try pub.send([[UInt8]("x ignored")])
+        try pub.send([[UInt8]("t last")])
+        while let message = await received.next(), message != [[UInt8]("t last")] {
+            #expect(message == [[UInt8]("t sync")])
+        }
+        pub.close()
+        sub.close()
+    }
+
+    /// With IMMEDIATE a DEALER has no pipe until it connects, so sends wait
+    /// in the thread's queue and go out, in order, once the peer appears.
+    @Test func queuedSendsFlushWhenThePeerAppears() async throws {
+        let context = try Context()
+        let endpoint = Transport.ipc.bindEndpoint()
+        let dealer = try SocketThread(context, .dealer) { socket in
+            try socket.set(.immediate, true)
+            try socket.set(.reconnectInterval, 10)
+            try socket.connect(endpoint)
+        }
+        for index in 0..<3 {
+            try dealer.send([[UInt8]("queued \(index)")])
+        }
+        let router = try SocketThread(context, .router) { try $0.bind(endpoint) }
+        var requests = router.messages.makeAsyncIterator()
+        for index in 0..<3 {
+            let message = try #require(await requests.next())
+            #expect(message.last == [UInt8]("queued \(index)"))
+        }
+        dealer.close()
+        router.close()
+        #expect(dealer.failedSends == 0)
+    }
 }
