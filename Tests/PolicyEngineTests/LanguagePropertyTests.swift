@@ -1,0 +1,197 @@
+import PolicyEngine
+import Testing
+
+/// SplitMix64: a small seeded generator, so a failing run can be replayed from its seed.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+@Suite struct LanguagePropertyTests {
+    /// A random rule text from a small grammar that covers every construct.
+    private func randomRule(_ rng: inout SeededGenerator, grounded: Bool = false) -> String {
+        let variables = ["x", "y", "Z", "_", "w2"]
+        func term(_ depth: Int) -> String {
+            switch Int.random(in: 0..<(depth > 1 ? 4 : 6), using: &rng) {
+            case 0: return String(Int64.random(in: -1000...1000, using: &rng))
+            case 1: return ["\"a\"", "\"q\\\"t\"", "\"\\u00e9\"", "2.5", "-0.25"].randomElement(using: &rng)!
+            case 2, 3: return variables.randomElement(using: &rng)!
+            case 4: return "(" + term(depth + 1) + ")"
+            default: return term(depth + 1) + ["+", "-", "*", "/"].randomElement(using: &rng)! + term(depth + 1)
+            }
+        }
+        func atom() -> String {
+            let name = ["p", "q", "nova:servers", "bob:t", "r"].randomElement(using: &rng)!
+            let count = Int.random(in: 0...3, using: &rng)
+            let space = Bool.random(using: &rng) ? " " : ""
+            return name + space + "(" + (0..<count).map { _ in term(0) }.joined(separator: " ,") + ")"
+        }
+        func literal() -> String {
+            switch Int.random(in: 0..<5, using: &rng) {
+            case 0: return ["not ", "NOT ", "!"].randomElement(using: &rng)! + atom()
+            case 1: return term(0) + ["<", "<=", ">", ">=", "=", "!="].randomElement(using: &rng)! + term(0)
+            case 2:
+                let (name, count) = [("plus", 3), ("builtin:lt", 2), ("len", 2), ("concat", 3), ("max", 3)].randomElement(using: &rng)!
+                return name + "(" + (0..<count).map { _ in term(1) }.joined(separator: ",") + ")"
+            default: return atom()
+            }
+        }
+        // A grounded rule starts with literals that bind every named variable, so that it is usually safe.
+        let body = (grounded ? ["r(x, y, Z)", "p(w2)"] : []) + (0..<Int.random(in: 1...4, using: &rng)).map { _ in literal() }
+        return "h(" + term(0) + ")  :-" + body.joined(separator: " , ") + [".", ";", ""].randomElement(using: &rng)!
+    }
+
+    @Test func canonicalTextReadsBackAsTheSameRule() throws {
+        let seed = UInt64.random(in: 0...UInt64.max)
+        print("LanguagePropertyTests.canonicalTextReadsBackAsTheSameRule seed: \(seed)")
+        var rng = SeededGenerator(seed: seed)
+        for _ in 0..<2000 {
+            let text = randomRule(&rng)
+            let rule = try #require(try PolicyParser.parse(text, policy: "alice").rules.first, "seed \(seed): \(text)")
+            let again = try PolicyParser.parse(rule.text, policy: "alice").rules.first
+            #expect(again?.text == rule.text, "seed \(seed): \(text)")
+            #expect(again?.body.count == rule.body.count, "seed \(seed): \(text)")
+        }
+    }
+
+    @Test func damagedTextFailsCleanlyWithALocationInsideTheText() throws {
+        let seed = UInt64.random(in: 0...UInt64.max)
+        print("LanguagePropertyTests.damagedTextFailsCleanlyWithALocationInsideTheText seed: \(seed)")
+        var rng = SeededGenerator(seed: seed)
+        let pieces = ["(", ")", ",", ":-", ":", "\"", "\\", "_", "x", "1", ".", ";", "not ", "!", "=", "+", "\n", " ", "#", "-"]
+        for _ in 0..<2000 {
+            var scalars = Array(randomRule(&rng).unicodeScalars)
+            for _ in 0..<Int.random(in: 1...3, using: &rng) {
+                let at = Int.random(in: 0...scalars.count, using: &rng)
+                if Bool.random(using: &rng), at < scalars.count {
+                    scalars.remove(at: at)
+                } else {
+                    scalars.insert(contentsOf: pieces.randomElement(using: &rng)!.unicodeScalars, at: at)
+                }
+            }
+            var text = ""
+            text.unicodeScalars.append(contentsOf: scalars)
+            do {
+                let parsed = try PolicyParser.parse(text, policy: "alice")
+                _ = try ProgramChecker(policies: ["alice", "bob"]).check(parsed.rules, facts: parsed.facts)
+            } catch {
+                let location = try #require(error.location, "seed \(seed): \(text)")
+                let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+                #expect(location.line >= 1 && location.line <= lines.count, "seed \(seed): \(text) \(error)")
+                if location.line >= 1 && location.line <= lines.count {
+                    let width = lines[location.line - 1].unicodeScalars.count
+                    #expect(location.column >= 1 && location.column <= width + 1, "seed \(seed): \(text) \(error)")
+                }
+                #expect(!error.message.isEmpty)
+            }
+        }
+    }
+
+    /// Whether some order of the lowered body binds every variable before the engine reads it,
+    /// judged from the `CheckedRule` alone (the engine's view), independently of the checker.
+    private func isSafeForTheEngine(_ rule: CheckedRule) -> Bool {
+        func variables(_ expression: Expression) -> Set<Int> {
+            switch expression {
+            case .variable(let slot): [slot]
+            case .constant: []
+            case .arithmetic(_, let left, let right): variables(left).union(variables(right))
+            }
+        }
+        func variables(_ patterns: [Pattern]) -> Set<Int> {
+            Set(patterns.compactMap { if case .variable(let slot) = $0 { slot } else { nil } })
+        }
+        var bound: Set<Int> = []
+        var pending = rule.body
+        var progressed = true
+        while progressed {
+            progressed = false
+            pending.removeAll { literal in
+                switch literal {
+                case .positive(_, let patterns):
+                    bound.formUnion(variables(patterns))
+                case .negative(_, let patterns):
+                    guard variables(patterns).isSubset(of: bound) else { return false }
+                case .function(_, let inputs, let output):
+                    guard inputs.allSatisfy({ variables($0).isSubset(of: bound) }) else { return false }
+                    bound.formUnion(variables([output]))
+                case .comparison(let op, let left, let right):
+                    let leftBound = variables(left).isSubset(of: bound)
+                    let rightBound = variables(right).isSubset(of: bound)
+                    if leftBound && rightBound {
+                    } else if op == .equal, leftBound, case .variable(let slot) = right {
+                        bound.insert(slot)
+                    } else if op == .equal, rightBound, case .variable(let slot) = left {
+                        bound.insert(slot)
+                    } else {
+                        return false
+                    }
+                }
+                progressed = true
+                return true
+            }
+        }
+        return pending.isEmpty && rule.headArguments.allSatisfy { variables($0).isSubset(of: bound) }
+    }
+
+    private func isWellFormed(_ rule: CheckedRule) -> Bool {
+        func slots(_ expression: Expression) -> [Int] {
+            switch expression {
+            case .variable(let slot): [slot]
+            case .constant: []
+            case .arithmetic(_, let left, let right): slots(left) + slots(right)
+            }
+        }
+        var used: [Int] = rule.headArguments.flatMap(slots)
+        for literal in rule.body {
+            switch literal {
+            case .positive(_, let patterns), .negative(_, let patterns):
+                used += patterns.compactMap { if case .variable(let slot) = $0 { slot } else { nil } }
+            case .function(_, let inputs, let output):
+                used += inputs.flatMap(slots)
+                if case .variable(let slot) = output { used.append(slot) }
+            case .comparison(_, let left, let right):
+                used += slots(left) + slots(right)
+            }
+        }
+        return used.allSatisfy { $0 >= 0 && $0 < rule.variableCount } && Set(rule.variableNames).count == rule.variableCount
+    }
+
+    @Test func acceptedRulesAreSafeInTheEnginesTerms() throws {
+        let seed = UInt64.random(in: 0...UInt64.max)
+        print("LanguagePropertyTests.acceptedRulesAreSafeInTheEnginesTerms seed: \(seed)")
+        var rng = SeededGenerator(seed: seed)
+        let tables = [("p", 1), ("q", 2), ("r", 3), ("nova:servers", 2), ("bob:t", 1)]
+        var accepted = 0
+        for _ in 0..<3000 {
+            let text = randomRule(&rng, grounded: Int.random(in: 0..<4, using: &rng) > 0)
+            // Give every table one width so that most rules get past the arity check.
+            guard let parsed = try? PolicyParser.parse(text, policy: "alice"),
+                parsed.rules.allSatisfy({ rule in
+                    rule.body.allSatisfy { literal in
+                        switch literal {
+                        case .positive(let atom), .negative(let atom, _):
+                            let name = (atom.service.map { $0 + ":" } ?? "") + atom.name
+                            return tables.first { $0.0 == name }.map { $0.1 == atom.arguments.count } ?? true
+                        case .comparison: return true
+                        }
+                    }
+                })
+            else { continue }
+            guard let program = try? ProgramChecker(policies: ["alice", "bob"]).check(parsed.rules) else { continue }
+            accepted += 1
+            for rule in program.rules {
+                #expect(isSafeForTheEngine(rule), "seed \(seed): \(text) -> \(rule)")
+                #expect(isWellFormed(rule), "seed \(seed): \(text) -> \(rule)")
+            }
+        }
+        print("accepted \(accepted) random rules")
+        #expect(accepted > 150, "seed \(seed): too few random rules were accepted to test anything")
+    }
+}
