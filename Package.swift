@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "policybus", targets: ["policybus"]),
         .library(name: "PolicyEngine", targets: ["PolicyEngine"]),
+        .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -27,6 +28,22 @@ let package = Package(
         ),
 
         .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine"]),
+
+        // libzmq, seen only by the ZeroMQ wrapper.
+        .systemLibrary(
+            name: "CZeroMQ",
+            pkgConfig: "libzmq",
+            providers: [.apt(["libzmq3-dev"])]
+        ),
+        // The safe Swift API over libzmq.
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        // PUB/SUB throughput through the wrapper against the same workload in C.
+        .executableTarget(
+            name: "ZMQBench",
+            dependencies: ["ZeroMQ"],
+            path: "Benchmarks/ZMQBench"
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
