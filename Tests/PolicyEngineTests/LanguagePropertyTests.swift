@@ -2,7 +2,7 @@ import PolicyEngine
 import Testing
 
 /// SplitMix64: a small seeded generator, so a failing run can be replayed from its seed.
-struct SeededGenerator: RandomNumberGenerator {
+private struct LanguageRandom: RandomNumberGenerator {
     private var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {
@@ -16,7 +16,7 @@ struct SeededGenerator: RandomNumberGenerator {
 
 @Suite struct LanguagePropertyTests {
     /// A random rule text from a small grammar that covers every construct.
-    private func randomRule(_ rng: inout SeededGenerator, grounded: Bool = false) -> String {
+    private func randomRule(_ rng: inout LanguageRandom, grounded: Bool = false) -> String {
         let variables = ["x", "y", "Z", "_", "w2"]
         func term(_ depth: Int) -> String {
             switch Int.random(in: 0..<(depth > 1 ? 4 : 6), using: &rng) {
@@ -51,7 +51,7 @@ struct SeededGenerator: RandomNumberGenerator {
     @Test func canonicalTextReadsBackAsTheSameRule() throws {
         let seed = UInt64.random(in: 0...UInt64.max)
         print("LanguagePropertyTests.canonicalTextReadsBackAsTheSameRule seed: \(seed)")
-        var rng = SeededGenerator(seed: seed)
+        var rng = LanguageRandom(seed: seed)
         for _ in 0..<2000 {
             let text = randomRule(&rng)
             let rule = try #require(try PolicyParser.parse(text, policy: "alice").rules.first, "seed \(seed): \(text)")
@@ -64,7 +64,7 @@ struct SeededGenerator: RandomNumberGenerator {
     @Test func damagedTextFailsCleanlyWithALocationInsideTheText() throws {
         let seed = UInt64.random(in: 0...UInt64.max)
         print("LanguagePropertyTests.damagedTextFailsCleanlyWithALocationInsideTheText seed: \(seed)")
-        var rng = SeededGenerator(seed: seed)
+        var rng = LanguageRandom(seed: seed)
         let pieces = ["(", ")", ",", ":-", ":", "\"", "\\", "_", "x", "1", ".", ";", "not ", "!", "=", "+", "\n", " ", "#", "-"]
         for _ in 0..<2000 {
             var scalars = Array(randomRule(&rng).unicodeScalars)
@@ -166,7 +166,7 @@ struct SeededGenerator: RandomNumberGenerator {
     @Test func acceptedRulesAreSafeInTheEnginesTerms() throws {
         let seed = UInt64.random(in: 0...UInt64.max)
         print("LanguagePropertyTests.acceptedRulesAreSafeInTheEnginesTerms seed: \(seed)")
-        var rng = SeededGenerator(seed: seed)
+        var rng = LanguageRandom(seed: seed)
         let tables = [("p", 1), ("q", 2), ("r", 3), ("nova:servers", 2), ("bob:t", 1)]
         var accepted = 0
         for _ in 0..<3000 {
@@ -198,7 +198,7 @@ struct SeededGenerator: RandomNumberGenerator {
     @Test func stratificationMatchesAnIndependentCycleSearch() throws {
         let seed = UInt64.random(in: 0...UInt64.max)
         print("LanguagePropertyTests.stratificationMatchesAnIndependentCycleSearch seed: \(seed)")
-        var rng = SeededGenerator(seed: seed)
+        var rng = LanguageRandom(seed: seed)
         let policies = ["alice", "bob"]
         let names = ["a", "b", "c", "d", "e"]
         var rejected = 0
