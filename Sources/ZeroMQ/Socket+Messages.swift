@@ -130,7 +130,8 @@ extension Socket {
     }
 
     /// Receives a message into `frames`, reusing its arrays' storage: the
-    /// allocation-free path for hot loops.
+    /// path for hot loops. It allocates nothing when the frames have the
+    /// same sizes as last time, as a stream of similar messages does.
     ///
     /// On return `frames` holds exactly the message's frames.
     /// - Parameters:
@@ -169,8 +170,8 @@ extension Socket {
     @inline(__always)
     static func array(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
         [UInt8](unsafeUninitializedCapacity: bytes.count) { buffer, initialized in
-            if let base = bytes.baseAddress, bytes.count > 0 {
-                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(start: base, count: bytes.count))
+            if !bytes.isEmpty {
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: bytes)
             }
             initialized = bytes.count
         }
