@@ -42,7 +42,8 @@ let package = Package(
         .executableTarget(
             name: "ZMQBench",
             dependencies: ["ZeroMQ"],
-            path: "Benchmarks/ZMQBench"
+            path: "Benchmarks/ZMQBench",
+            exclude: ["README.md"]
         ),
     ],
     swiftLanguageModes: [.v6]
