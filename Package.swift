@@ -27,6 +27,9 @@ let package = Package(
         ),
 
         .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine"]),
+
+        // Engine benchmarks: scripts/bench engine.
+        .executableTarget(name: "EngineBench", dependencies: ["PolicyEngine"], path: "Benchmarks/EngineBench"),
     ],
     swiftLanguageModes: [.v6]
 )
