@@ -45,6 +45,8 @@ let package = Package(
             path: "Benchmarks/ZMQBench",
             exclude: ["README.md"]
         ),
+        // Engine benchmarks: scripts/bench engine.
+        .executableTarget(name: "EngineBench", dependencies: ["PolicyEngine"], path: "Benchmarks/EngineBench"),
     ],
     swiftLanguageModes: [.v6]
 )
