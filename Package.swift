@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "policybus", targets: ["policybus"]),
         .library(name: "PolicyEngine", targets: ["PolicyEngine"]),
+        .library(name: "PolicyBus", targets: ["PolicyBus"]),
         .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
     ],
     dependencies: [
@@ -17,17 +18,29 @@ let package = Package(
         // The Datalog language and the incremental engine. No ZeroMQ here.
         .target(name: "PolicyEngine"),
 
+        // The wire protocol, the table publisher, the subscriber client and the nodes.
+        .target(
+            name: "PolicyBus",
+            dependencies: [
+                "PolicyEngine",
+                "ZeroMQ",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // The command-line tool: thin, one subcommand per file.
         .executableTarget(
             name: "policybus",
             dependencies: [
                 "PolicyEngine",
+                "PolicyBus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
         .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine"]),
+        .testTarget(name: "PolicyBusTests", dependencies: ["PolicyBus", "PolicyEngine", "ZeroMQ", "policybus"]),
 
         // libzmq, seen only by the ZeroMQ wrapper.
         .systemLibrary(
@@ -47,6 +60,12 @@ let package = Package(
         ),
         // Engine benchmarks: scripts/bench engine.
         .executableTarget(name: "EngineBench", dependencies: ["PolicyEngine"], path: "Benchmarks/EngineBench"),
+        // End-to-end bus latency, sustained rate, publish path vs raw libzmq.
+        .executableTarget(
+            name: "BusBench",
+            dependencies: ["PolicyBus", "PolicyEngine", "ZeroMQ"],
+            path: "Benchmarks/BusBench"
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
