@@ -27,6 +27,10 @@ let package = Package(
         ),
 
         .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine"]),
+
+        // The durable log of rules and facts an engine accepted (fsync'd, checksummed).
+        .target(name: "PolicyStore", dependencies: ["PolicyEngine"]),
+        .testTarget(name: "PolicyStoreTests", dependencies: ["PolicyStore", "PolicyEngine"]),
     ],
     swiftLanguageModes: [.v6]
 )
