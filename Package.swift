@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "policybus", targets: ["policybus"]),
         .library(name: "PolicyEngine", targets: ["PolicyEngine"]),
+        .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -31,6 +32,22 @@ let package = Package(
         // The durable log of rules and facts an engine accepted (fsync'd, checksummed).
         .target(name: "PolicyStore", dependencies: ["PolicyEngine"]),
         .testTarget(name: "PolicyStoreTests", dependencies: ["PolicyStore", "PolicyEngine"]),
+
+        // libzmq, seen only by the ZeroMQ wrapper.
+        .systemLibrary(
+            name: "CZeroMQ",
+            pkgConfig: "libzmq",
+            providers: [.apt(["libzmq3-dev"])]
+        ),
+        // The safe Swift API over libzmq.
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        // PUB/SUB throughput through the wrapper against the same workload in C.
+        .executableTarget(
+            name: "ZMQBench",
+            dependencies: ["ZeroMQ"],
+            path: "Benchmarks/ZMQBench"
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
