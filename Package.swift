@@ -22,6 +22,8 @@ let package = Package(
             name: "policybus",
             dependencies: [
                 "PolicyEngine",
+                "PolicyStore",
+                "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -31,7 +33,7 @@ let package = Package(
 
         // The durable log of rules and facts an engine accepted (fsync'd, checksummed).
         .target(name: "PolicyStore", dependencies: ["PolicyEngine"]),
-        .testTarget(name: "PolicyStoreTests", dependencies: ["PolicyStore", "PolicyEngine"]),
+        .testTarget(name: "PolicyStoreTests", dependencies: ["PolicyStore", "PolicyEngine", "ZeroMQ"]),
 
         // libzmq, seen only by the ZeroMQ wrapper.
         .systemLibrary(

@@ -7,6 +7,6 @@ struct PolicyBusCommand: AsyncParsableCommand {
         commandName: "policybus",
         abstract: "A Datalog policy engine on a ZeroMQ message bus.",
         version: "0.1.0",
-        subcommands: []
+        subcommands: [KeygenCommand.self]
     )
 }
