@@ -11,5 +11,6 @@ struct PolicyBusCommand: AsyncParsableCommand {
             ServeCommand.self, PublishCommand.self, SubscribeCommand.self, QueryCommand.self, RulesCommand.self, StatusCommand.self,
             EvalCommand.self,
         ]
+        subcommands: [KeygenCommand.self]
     )
 }
