@@ -160,7 +160,7 @@ class Subscriber(_AsyncControlCalls):
             return
         if self._sub is None:
             await self.hello()
-            self._open_data()
+            await self._open_data()
         session.now = _monotonic()
         for prefix in session.add_tables(tables):
             self._sub.setsockopt(zmq.SUBSCRIBE, prefix)
@@ -187,7 +187,7 @@ class Subscriber(_AsyncControlCalls):
     def subscribed(self):
         return self._session.tables
 
-    def _open_data(self):
+    async def _open_data(self):
         if not self._session.data:
             raise PolicyBusError("bad-reply", "hello gave no data endpoint")
         self._sub = self._ctx.socket(zmq.SUB)
@@ -196,7 +196,16 @@ class Subscriber(_AsyncControlCalls):
             self._sub.rcvhwm = self._rcvhwm
         self._sub_sync = zmq.Socket.shadow(self._sub.underlying)
         self._data = self._session.data
-        self._sub.connect(self._data)
+        # Wait briefly for the handshake, so that our subscription reaches
+        # the publisher before the snapshot is taken (see client._connect_and_wait).
+        monitor = self._sub.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        try:
+            self._sub.connect(self._data)
+            if await monitor.poll(1000):
+                await monitor.recv_multipart()
+        finally:
+            self._sub.disable_monitor()
+            monitor.close(linger=0)
         self._poller.register(self._sub, zmq.POLLIN)
 
     # MARK: - Iterating

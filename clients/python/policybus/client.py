@@ -129,6 +129,23 @@ class Client(_ControlCalls):
         self.close()
 
 
+def _connect_and_wait(sock, endpoint, timeout):
+    """Connects and waits (briefly) for the ZMTP handshake.
+
+    The snapshot must not be taken before our SUB subscription reaches the
+    publisher (zguide's late-joiner race). Waiting for the handshake makes
+    that rare; sequence numbers and heartbeats catch what is left.
+    """
+    monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+    try:
+        sock.connect(endpoint)
+        if monitor.poll(timeout * 1000):
+            monitor.recv_multipart()
+    finally:
+        sock.disable_monitor()
+        monitor.close(linger=0)
+
+
 def _checked(reply):
     if reply.get("ok") is True:
         return reply
@@ -227,7 +244,7 @@ class Subscriber(Client):
         self._data = self._session.data
         if not self._data:
             raise PolicyBusError("bad-reply", f"hello gave no data endpoint: {hello!r}")
-        self._sub.connect(self._data)
+        _connect_and_wait(self._sub, self._data, 1.0)
         self._poller.register(self._sub, zmq.POLLIN)
 
     def _follow_data_endpoint(self):
