@@ -7,6 +7,8 @@ let package = Package(
     products: [
         .executable(name: "policybus", targets: ["policybus"]),
         .library(name: "PolicyEngine", targets: ["PolicyEngine"]),
+        .library(name: "PolicyBus", targets: ["PolicyBus"]),
+        .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -16,17 +18,45 @@ let package = Package(
         // The Datalog language and the incremental engine. No ZeroMQ here.
         .target(name: "PolicyEngine"),
 
+        // The wire protocol, the table publisher, the subscriber client and the nodes.
+        .target(
+            name: "PolicyBus",
+            dependencies: [
+                "PolicyEngine",
+                "ZeroMQ",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // The command-line tool: thin, one subcommand per file.
         .executableTarget(
             name: "policybus",
             dependencies: [
                 "PolicyEngine",
+                "PolicyBus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
         .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine"]),
+        .testTarget(name: "PolicyBusTests", dependencies: ["PolicyBus", "PolicyEngine"]),
+
+        // libzmq, seen only by the ZeroMQ wrapper.
+        .systemLibrary(
+            name: "CZeroMQ",
+            pkgConfig: "libzmq",
+            providers: [.apt(["libzmq3-dev"])]
+        ),
+        // The safe Swift API over libzmq.
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        // PUB/SUB throughput through the wrapper against the same workload in C.
+        .executableTarget(
+            name: "ZMQBench",
+            dependencies: ["ZeroMQ"],
+            path: "Benchmarks/ZMQBench"
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,109 @@
+/// The run-time meaning of arithmetic, builtins and comparisons.
+///
+/// Every function returns `nil` for a type error, an overflow or a division by
+/// zero: at run time such a row simply does not derive.
+enum BuiltinEvaluation {
+    static func arithmetic(_ op: ArithmeticOperator, _ lhs: Value, _ rhs: Value) -> Value? {
+        switch (lhs, rhs) {
+        case (.int(let a), .int(let b)):
+            let result: (partialValue: Int64, overflow: Bool)
+            switch op {
+            case .add: result = a.addingReportingOverflow(b)
+            case .subtract: result = a.subtractingReportingOverflow(b)
+            case .multiply: result = a.multipliedReportingOverflow(by: b)
+            case .divide:
+                guard b != 0 else { return nil }
+                result = a.dividedReportingOverflow(by: b)
+            }
+            return result.overflow ? nil : .int(result.partialValue)
+        case (.int, .float), (.float, .int), (.float, .float):
+            guard let a = lhs.number, let b = rhs.number else { return nil }
+            switch op {
+            case .add: return .float(a + b)
+            case .subtract: return .float(a - b)
+            case .multiply: return .float(a * b)
+            case .divide: return b == 0 ? nil : .float(a / b)
+            }
+        default:
+            return nil
+        }
+    }
+
+    static func call(_ builtin: Builtin, _ inputs: [Value]) -> Value? {
+        switch builtin {
+        case .plus: return arithmetic(.add, inputs[0], inputs[1])
+        case .minus: return arithmetic(.subtract, inputs[0], inputs[1])
+        case .mul: return arithmetic(.multiply, inputs[0], inputs[1])
+        case .div: return arithmetic(.divide, inputs[0], inputs[1])
+        case .max:
+            switch (inputs[0], inputs[1]) {
+            case (.string(let a), .string(let b)): return .string(Swift.max(a, b))
+            case (.string, _), (_, .string): return nil
+            default:
+                guard let order = compareNumbers(inputs[0], inputs[1]) else { return nil }
+                return order < 0 ? inputs[1] : inputs[0]
+            }
+        case .float:
+            guard let number = inputs[0].number else { return nil }
+            return .float(number)
+        case .int:
+            switch inputs[0] {
+            case .int: return inputs[0]
+            case .float(let number):
+                guard number.isFinite, let truncated = Int64(exactly: number.rounded(.towardZero)) else { return nil }
+                return .int(truncated)
+            case .string: return nil
+            }
+        case .concat:
+            guard case .string(let a) = inputs[0], case .string(let b) = inputs[1] else { return nil }
+            return .string(a + b)
+        case .len:
+            guard case .string(let a) = inputs[0] else { return nil }
+            return .int(Int64(a.count))
+        }
+    }
+
+    /// Whether `op` holds. Numbers compare numerically (`1 = 1.0`), strings
+    /// lexicographically; `=`/`!=` between a string and a number are false/true,
+    /// and ordering a string against a number is a type error (false).
+    static func compare(_ op: ComparisonOperator, _ lhs: Value, _ rhs: Value) -> Bool {
+        let order: Int
+        switch (lhs, rhs) {
+        case (.string(let a), .string(let b)):
+            order = a < b ? -1 : (a == b ? 0 : 1)
+        case (.string, _), (_, .string):
+            if op == .equal { return false }
+            if op == .notEqual { return true }
+            return false
+        default:
+            guard let numeric = compareNumbers(lhs, rhs) else { return op == .notEqual }
+            order = numeric
+        }
+        switch op {
+        case .less: return order < 0
+        case .lessOrEqual: return order <= 0
+        case .greater: return order > 0
+        case .greaterOrEqual: return order >= 0
+        case .equal: return order == 0
+        case .notEqual: return order != 0
+        }
+    }
+
+    /// -1, 0 or 1; nil when either is NaN. Two ints compare exactly.
+    private static func compareNumbers(_ lhs: Value, _ rhs: Value) -> Int? {
+        if case .int(let a) = lhs, case .int(let b) = rhs { return a < b ? -1 : (a == b ? 0 : 1) }
+        guard let a = lhs.number, let b = rhs.number, !a.isNaN, !b.isNaN else { return nil }
+        return a < b ? -1 : (a == b ? 0 : 1)
+    }
+}
+
+extension Value {
+    /// The value as a Double, for mixed int/float arithmetic; nil for strings.
+    var number: Double? {
+        switch self {
+        case .int(let value): Double(value)
+        case .float(let value): value
+        case .string: nil
+        }
+    }
+}

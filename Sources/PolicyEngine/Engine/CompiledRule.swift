@@ -1,0 +1,115 @@
+/// Identifies a rule: its policy and canonical text.
+struct RuleKey: Hashable, Comparable {
+    var policy: String
+    var text: String
+
+    static func < (lhs: RuleKey, rhs: RuleKey) -> Bool { (lhs.policy, lhs.text) < (rhs.policy, rhs.text) }
+}
+
+/// An argument of a table literal, with constants interned.
+enum SlotPattern: Hashable {
+    case variable(Int)
+    case constant(UInt32)
+    case wildcard
+}
+
+/// An expression with constants interned (their values kept for arithmetic).
+indirect enum SlotExpression {
+    case variable(Int)
+    case constant(UInt32)
+    case arithmetic(ArithmeticOperator, SlotExpression, SlotExpression)
+
+    var variables: Set<Int> {
+        switch self {
+        case .variable(let slot): [slot]
+        case .constant: []
+        case .arithmetic(_, let lhs, let rhs): lhs.variables.union(rhs.variables)
+        }
+    }
+
+    /// The slot if the expression is a lone variable.
+    var loneVariable: Int? {
+        if case .variable(let slot) = self { return slot }
+        return nil
+    }
+}
+
+enum SlotLiteral {
+    case positive(TableState, [SlotPattern])
+    case negative(TableState, [SlotPattern])
+    case function(Builtin, [SlotExpression], SlotPattern)
+    case comparison(ComparisonOperator, SlotExpression, SlotExpression)
+
+    var table: TableState? {
+        switch self {
+        case .positive(let table, _), .negative(let table, _): table
+        default: nil
+        }
+    }
+
+    var isNegative: Bool {
+        if case .negative = self { return true }
+        return false
+    }
+
+    /// Named variables the literal reads or binds.
+    var variables: Set<Int> {
+        switch self {
+        case .positive(_, let patterns), .negative(_, let patterns):
+            return Set(patterns.compactMap { if case .variable(let slot) = $0 { slot } else { nil } })
+        case .function(_, let inputs, let output):
+            var all = inputs.reduce(into: Set<Int>()) { $0.formUnion($1.variables) }
+            if case .variable(let slot) = output { all.insert(slot) }
+            return all
+        case .comparison(_, let lhs, let rhs):
+            return lhs.variables.union(rhs.variables)
+        }
+    }
+}
+
+/// A rule lowered onto the engine's tables and interned values, with its join
+/// plans (one per seed literal) built on first use.
+final class CompiledRule {
+    let key: RuleKey
+    let rule: CheckedRule
+    let head: TableState
+    let headArguments: [SlotExpression]
+    let literals: [SlotLiteral]
+    private var plans: [Int: [PlanStep]] = [:]
+
+    /// Plan key for a full evaluation with nothing bound.
+    static let fullPlan = -1
+    /// Plan key for an evaluation with the head's plain variables bound.
+    static let headBoundPlan = -2
+
+    init(rule: CheckedRule, head: TableState, headArguments: [SlotExpression], literals: [SlotLiteral]) {
+        self.key = RuleKey(policy: rule.policy, text: rule.text)
+        self.rule = rule
+        self.head = head
+        self.headArguments = headArguments
+        self.literals = literals
+    }
+
+    /// Body tables, once each.
+    var bodyTables: [TableState] {
+        var seen = Set<ObjectIdentifier>()
+        return literals.compactMap { $0.table }.filter { seen.insert(ObjectIdentifier($0)).inserted }
+    }
+
+    /// The plan for evaluating the body when the literal at `seed` (or nothing,
+    /// or the head) has bound its variables first.
+    func plan(seed: Int) throws(PolicyError) -> [PlanStep] {
+        if let plan = plans[seed] { return plan }
+        var bound = Set<Int>()
+        var skip: Int?
+        if seed >= 0 {
+            bound = literals[seed].variables
+            skip = seed
+        } else if seed == CompiledRule.headBoundPlan {
+            bound = Set(headArguments.compactMap(\.loneVariable))
+        }
+        let plan = try Planner.plan(literals, bound: bound, skip: skip, rule: rule)
+        plans[seed] = plan
+        return plan
+    }
+}

@@ -1,0 +1,358 @@
+/// Incremental maintenance: counting for non-recursive strata, DRed for recursive ones.
+extension Engine {
+    /// Brings every derived table up to date with the committed fact and rule changes.
+    func maintain(added: [CompiledRule], removed: [CompiledRule]) {
+        var addedByHead: [ObjectIdentifier: [CompiledRule]] = [:]
+        for rule in added { addedByHead[ObjectIdentifier(rule.head), default: []].append(rule) }
+        var removedByHead: [ObjectIdentifier: [CompiledRule]] = [:]
+        for rule in removed { removedByHead[ObjectIdentifier(rule.head), default: []].append(rule) }
+        let addedSet = Set(added.map { ObjectIdentifier($0) })
+
+        for stratum in graph.strata {
+            let keys = stratum.tables.map(ObjectIdentifier.init)
+            let rulesChanged = keys.contains { addedByHead[$0] != nil || removedByHead[$0] != nil }
+            let dirty =
+                rulesChanged || stratum.tables.contains { !$0.pendingFacts.isEmpty }
+                || stratum.inputs.contains { $0.hasDelta }
+            guard dirty else { continue }
+            let addedHere = keys.flatMap { addedByHead[$0] ?? [] }
+            let removedHere = keys.flatMap { removedByHead[$0] ?? [] }
+            if stratum.recursive {
+                deleteAndRederive(stratum, added: addedHere, removed: removedHere, addedSet: addedSet)
+            } else {
+                count(stratum.tables[0], added: addedHere, removed: removedHere, addedSet: addedSet)
+            }
+        }
+    }
+
+    // MARK: - Counting
+
+    /// Maintains a non-recursive table by derivation counts: the change in the
+    /// number of derivations of each row, by the delta rule
+    /// Δ(L1…Ln) = Σi new(L1…Li-1) · ΔLi · old(Li+1…Ln).
+    private func count(_ table: TableState, added: [CompiledRule], removed: [CompiledRule], addedSet: Set<ObjectIdentifier>) {
+        let rules = graph.rulesByHead[ObjectIdentifier(table)] ?? []
+        let changes = CountChanges(arity: table.arity)
+        if !table.countsValid {
+            recount(table, rules: rules)
+            return
+        }
+        for rule in added {
+            run(rule, seed: CompiledRule.fullPlan, view: .current) { changes.add($0, 1) }
+        }
+        for rule in removed {
+            run(rule, seed: CompiledRule.fullPlan, view: .old) { changes.add($0, -1) }
+        }
+        for rule in rules where !addedSet.contains(ObjectIdentifier(rule)) {
+            for (position, literal) in rule.literals.enumerated() {
+                guard let body = literal.table, body.hasDelta else { continue }
+                var views = [View](repeating: .old, count: rule.literals.count)
+                for earlier in 0..<position { views[earlier] = .current }
+                seedDelta(rule, at: position, views: views, insertions: true, deletions: true) { row, sign in
+                    changes.add(row, sign)
+                }
+            }
+        }
+        applyCounts(table, changes)
+    }
+
+    /// Recomputes a table's counts from scratch (after it stopped being recursive).
+    private func recount(_ table: TableState, rules: [CompiledRule]) {
+        let fresh = CountChanges(arity: table.arity)
+        for rule in rules {
+            run(rule, seed: CompiledRule.fullPlan, view: .current) { fresh.add($0, 1) }
+        }
+        // Turn absolute counts into changes against zeroed counts.
+        for id in table.rows.ids { table.counts[Int(id)] = 0 }
+        table.countsValid = true
+        applyCounts(table, fresh)
+        // Rows neither derived nor facts any more.
+        for id in table.rows.ids where table.counts[Int(id)] == 0 && !table.isFact(id) {
+            if table.pendingFacts.find(table.rows.row(id)) == nil { table.remove(id) }
+        }
+    }
+
+    /// Applies count changes and pending fact changes to a counted table.
+    private func applyCounts(_ table: TableState, _ changes: CountChanges) {
+        for id in changes.store.ids {
+            let row = changes.store.row(id)
+            var fact: Bool?
+            if let pending = table.pendingFacts.find(row) { fact = table.pendingFactState[Int(pending)] }
+            update(table, row, countChange: changes.counts[Int(id)], fact: fact)
+        }
+        for id in table.pendingFacts.ids {
+            let row = table.pendingFacts.row(id)
+            if changes.store.find(row) != nil { continue }
+            update(table, row, countChange: 0, fact: table.pendingFactState[Int(id)])
+        }
+    }
+
+    private func update(_ table: TableState, _ row: [UInt32], countChange: Int32, fact: Bool?) {
+        if let id = table.rows.find(row) {
+            let count = table.counts[Int(id)] + countChange
+            let isFact = fact ?? table.isFact(id)
+            if count > 0 || isFact {
+                table.counts[Int(id)] = count
+                table.facts[Int(id)] = isFact
+            } else {
+                table.remove(id)
+            }
+        } else {
+            let isFact = fact ?? false
+            if countChange > 0 || isFact { table.add(row, count: max(countChange, 0), fact: isFact) }
+        }
+    }
+
+    // MARK: - DRed
+
+    /// Maintains a recursive stratum: over-delete everything whose derivation may
+    /// have lost a support, re-derive what still has one, then insert forward to
+    /// a fixpoint (tuple at a time, semi-naively).
+    private func deleteAndRederive(
+        _ stratum: ProgramGraph.Stratum, added: [CompiledRule], removed: [CompiledRule], addedSet: Set<ObjectIdentifier>
+    ) {
+        let members = Set(stratum.tables.map(ObjectIdentifier.init))
+        let rules = stratum.tables.flatMap { graph.rulesByHead[ObjectIdentifier($0)] ?? [] }
+        let kept = rules.filter { !addedSet.contains(ObjectIdentifier($0)) }
+        var deletions: [(TableState, [UInt32])] = []
+        var insertions: [(TableState, [UInt32])] = []
+        var deleted: [(TableState, [UInt32])] = []
+
+        // Fact changes: a removed fact is over-deleted; an added one is inserted.
+        for table in stratum.tables {
+            table.countsValid = false
+            for pending in table.pendingFacts.ids {
+                let row = table.pendingFacts.row(pending)
+                let wanted = table.pendingFactState[Int(pending)]
+                if let id = table.rows.find(row) {
+                    guard table.isFact(id) != wanted else { continue }
+                    table.facts[Int(id)] = wanted
+                    if !wanted {
+                        table.remove(id)
+                        deletions.append((table, row))
+                        deleted.append((table, row))
+                    }
+                } else if wanted {
+                    insertions.append((table, row))
+                }
+            }
+        }
+
+        func overdelete(_ table: TableState, _ row: [UInt32]) {
+            guard let id = table.rows.find(row), !table.isFact(id) else { return }
+            table.remove(id)
+            deletions.append((table, row))
+            deleted.append((table, row))
+        }
+
+        // 1. Over-delete, reading the old state.
+        for rule in removed {
+            let heads = collect(rule, seed: CompiledRule.fullPlan, view: .old)
+            for row in heads { overdelete(rule.head, row) }
+        }
+        for rule in kept {
+            for (position, literal) in rule.literals.enumerated() {
+                guard let body = literal.table, !members.contains(ObjectIdentifier(body)), body.hasDelta else { continue }
+                let views = [View](repeating: .old, count: rule.literals.count)
+                var heads: [[UInt32]] = []
+                seedDelta(rule, at: position, views: views, insertions: false, deletions: true) { row, _ in heads.append(row) }
+                for row in heads { overdelete(rule.head, row) }
+            }
+        }
+        while let (table, row) = deletions.popLast() {
+            for use in graph.uses[ObjectIdentifier(table)] ?? [] {
+                guard members.contains(ObjectIdentifier(use.rule.head)), !addedSet.contains(ObjectIdentifier(use.rule)),
+                    case .positive(_, let patterns) = use.rule.literals[use.literal]
+                else { continue }
+                let views = [View](repeating: .old, count: use.rule.literals.count)
+                var heads: [[UInt32]] = []
+                executor.run(use.rule, seed: use.literal, views: views, seedBind: { bindings in
+                    Executor.bind(patterns, row: row, into: &bindings)
+                }) { head in
+                    heads.append(head)
+                    return true
+                }
+                for head in heads { overdelete(use.rule.head, head) }
+            }
+        }
+
+        // 2. Re-derive over-deleted rows that still have a derivation in the new state.
+        for (table, row) in deleted where table.rows.find(row) == nil {
+            if hasDerivation(table, row) {
+                table.add(row, count: 1, fact: false)
+                insertions.append((table, row))
+            }
+        }
+
+        // 3. Insert: new facts, new rules, new support from lower strata; then propagate.
+        func insert(_ table: TableState, _ row: [UInt32], fact: Bool) {
+            if let id = table.rows.find(row) {
+                if fact { table.facts[Int(id)] = true }
+                return
+            }
+            table.add(row, count: 1, fact: fact)
+            insertions.append((table, row))
+        }
+        var seeds = insertions
+        insertions = []
+        for (table, row) in seeds {
+            if table.rows.find(row) == nil {
+                insert(table, row, fact: true)
+            } else {
+                insertions.append((table, row))
+            }
+        }
+        seeds = []
+        for rule in added {
+            for row in collect(rule, seed: CompiledRule.fullPlan, view: .current) { insert(rule.head, row, fact: false) }
+        }
+        for rule in kept {
+            for (position, literal) in rule.literals.enumerated() {
+                guard let body = literal.table, !members.contains(ObjectIdentifier(body)), body.hasDelta else { continue }
+                let views = [View](repeating: .current, count: rule.literals.count)
+                var heads: [[UInt32]] = []
+                seedDelta(rule, at: position, views: views, insertions: true, deletions: false) { row, _ in heads.append(row) }
+                for row in heads { insert(rule.head, row, fact: false) }
+            }
+        }
+        while let (table, row) = insertions.popLast() {
+            for use in graph.uses[ObjectIdentifier(table)] ?? [] {
+                guard members.contains(ObjectIdentifier(use.rule.head)),
+                    case .positive(_, let patterns) = use.rule.literals[use.literal]
+                else { continue }
+                let views = [View](repeating: .current, count: use.rule.literals.count)
+                var heads: [[UInt32]] = []
+                executor.run(use.rule, seed: use.literal, views: views, seedBind: { bindings in
+                    Executor.bind(patterns, row: row, into: &bindings)
+                }) { head in
+                    heads.append(head)
+                    return true
+                }
+                for head in heads { insert(use.rule.head, head, fact: false) }
+            }
+        }
+    }
+
+    /// Whether some rule derives `row` into `table` from the current state.
+    private func hasDerivation(_ table: TableState, _ row: [UInt32]) -> Bool {
+        var found = false
+        for rule in graph.rulesByHead[ObjectIdentifier(table)] ?? [] {
+            let views = [View](repeating: .current, count: rule.literals.count)
+            executor.run(rule, seed: CompiledRule.headBoundPlan, views: views, seedBind: { bindings in
+                Executor.bindHead(rule.headArguments, row: row, into: &bindings)
+            }) { head in
+                if head == row { found = true }
+                return !found
+            }
+            if found { return true }
+        }
+        return false
+    }
+
+    // MARK: - Evaluation helpers
+
+    /// Runs a rule with every literal reading `view`.
+    private func run(_ rule: CompiledRule, seed: Int, view: View, emit: @escaping ([UInt32]) -> Void) {
+        let views = [View](repeating: view, count: rule.literals.count)
+        executor.run(rule, seed: seed, views: views, seedBind: { _ in true }) { row in
+            emit(row)
+            return true
+        }
+    }
+
+    private func collect(_ rule: CompiledRule, seed: Int, view: View) -> [[UInt32]] {
+        var heads: [[UInt32]] = []
+        run(rule, seed: seed, view: view) { heads.append($0) }
+        return heads
+    }
+
+    /// Evaluates `rule` seeded by the delta of the table of literal `position`,
+    /// emitting each derived head row with the sign of the change.
+    ///
+    /// A positive literal is seeded by each added (+1) or removed (-1) row. A
+    /// negated literal is seeded by each distinct binding of its variables whose
+    /// "no match" truth changed: +1 when it became true, -1 when it became false.
+    /// `insertions`/`deletions` select which signs to produce.
+    private func seedDelta(
+        _ rule: CompiledRule, at position: Int, views: [View], insertions: Bool, deletions: Bool,
+        emit: @escaping ([UInt32], Int32) -> Void
+    ) {
+        guard let table = rule.literals[position].table else { return }
+        let (addedRows, removedRows) = table.delta()
+        switch rule.literals[position] {
+        case .positive(_, let patterns):
+            for (rows, sign) in [(addedRows, Int32(1)), (removedRows, Int32(-1))] {
+                if sign > 0 ? !insertions : !deletions { continue }
+                for row in rows {
+                    executor.run(rule, seed: position, views: views, seedBind: { bindings in
+                        Executor.bind(patterns, row: row, into: &bindings)
+                    }) { head in
+                        emit(head, sign)
+                        return true
+                    }
+                }
+            }
+        case .negative(_, let patterns):
+            let (columns, _) = Planner.lookupKey(patterns, Set(rule.literals[position].variables))
+            var seen = Set<[UInt32]>()
+            for row in addedRows + removedRows {
+                var bindings = [UInt32](repeating: Executor.unbound, count: rule.rule.variableCount)
+                guard Executor.bind(patterns, row: row, into: &bindings) else { continue }
+                let key = columns.map { row[$0] }
+                guard seen.insert(key).inserted else { continue }
+                let before = table.exists(.old, columns: columns, key: key)
+                let after = table.exists(.current, columns: columns, key: key)
+                if before == after { continue }
+                // "No match" became true (a match went away) or false.
+                let sign: Int32 = after ? -1 : 1
+                if sign > 0 ? !insertions : !deletions { continue }
+                let seedBindings = bindings
+                executor.run(rule, seed: position, views: views, seedBind: { bindings in
+                    bindings = seedBindings
+                    return true
+                }) { head in
+                    emit(head, sign)
+                    return true
+                }
+            }
+        default:
+            return
+        }
+    }
+}
+
+/// Signed derivation-count changes per row, accumulated before they are applied.
+final class CountChanges {
+    let store: RowStore
+    var counts: [Int32] = []
+
+    init(arity: Int) { store = RowStore(arity: arity) }
+
+    func add(_ row: [UInt32], _ change: Int32) {
+        let (id, _) = store.insert(row)
+        while counts.count <= Int(id) { counts.append(0) }
+        counts[Int(id)] += change
+    }
+}
+
+extension Executor {
+    /// Binds a table literal's variables from a row given as values.
+    static func bind(_ patterns: [SlotPattern], row: [UInt32], into bindings: inout [UInt32]) -> Bool {
+        for (column, pattern) in patterns.enumerated() {
+            let value = row[column]
+            switch pattern {
+            case .constant(let id):
+                if id != value { return false }
+            case .variable(let slot):
+                if bindings[slot] == unbound {
+                    bindings[slot] = value
+                } else if bindings[slot] != value {
+                    return false
+                }
+            case .wildcard:
+                continue
+            }
+        }
+        return true
+    }
+}

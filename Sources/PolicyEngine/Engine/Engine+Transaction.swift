@@ -1,0 +1,182 @@
+/// A transaction after its text was parsed and checked: net rule changes and row operations.
+struct LoweredTransaction {
+    enum RowOperation {
+        case insert(TableID, [Value])
+        case delete(TableID, [Value])
+        case replace(TableID, [[Value]])
+    }
+
+    var addedRules: [CheckedRule] = []
+    var removedRules: [RuleKey] = []
+    var rowOperations: [RowOperation] = []
+}
+
+extension Engine {
+    private enum InternedOperation {
+        case insert(TableState, [UInt32])
+        case delete(TableState, [UInt32])
+        case replace(TableState, [[UInt32]])
+    }
+
+    /// Validates everything first (nothing changes if anything is wrong), then
+    /// commits, maintains the derived tables and fires the triggers.
+    @discardableResult
+    func applyLowered(_ change: LoweredTransaction) throws(PolicyError) -> [TableDelta] {
+        // 1. Validate. New tables live only in `newTables` until the commit.
+        var newTables: [TableID: TableState] = [:]
+        func table(_ id: TableID, arity: Int, at location: SourceLocation?) throws(PolicyError) -> TableState {
+            if let existing = tableStates[id] ?? newTables[id] {
+                guard existing.arity == arity else {
+                    throw PolicyError(
+                        .arityMismatch, "\(id) has \(existing.arity) columns, but is used here with \(arity)", at: location)
+                }
+                return existing
+            }
+            let created = TableState(id: id, arity: arity)
+            newTables[id] = created
+            return created
+        }
+
+        var removed: [CompiledRule] = []
+        for key in change.removedRules {
+            guard let rule = rulesByKey[key] else {
+                throw PolicyError(.unknownRule, "policy '\(key.policy)' has no rule '\(key.text)'")
+            }
+            removed.append(rule)
+        }
+        var added: [CompiledRule] = []
+        for rule in change.addedRules {
+            guard policySet.contains(rule.policy) else {
+                throw PolicyError(.unknownPolicy, "there is no policy '\(rule.policy)'; create it first", at: rule.location)
+            }
+            added.append(try compile(rule, table: table))
+        }
+
+        var operations: [InternedOperation] = []
+        for operation in change.rowOperations {
+            switch operation {
+            case .insert(let id, let row):
+                operations.append(.insert(try table(id, arity: row.count, at: nil), row.map(pool.intern)))
+            case .delete(let id, let row):
+                if tableStates[id] == nil && newTables[id] == nil { continue }
+                operations.append(.delete(try table(id, arity: row.count, at: nil), row.map(pool.intern)))
+            case .replace(let id, let rows):
+                guard let first = rows.first else {
+                    if let existing = tableStates[id] ?? newTables[id] { operations.append(.replace(existing, [])) }
+                    continue
+                }
+                let state = try table(id, arity: first.count, at: nil)
+                for row in rows where row.count != state.arity {
+                    throw PolicyError(.arityMismatch, "\(id) has \(state.arity) columns, but a row has \(row.count)")
+                }
+                operations.append(.replace(state, rows.map { $0.map(pool.intern) }))
+            }
+        }
+
+        let rulesChanged = !added.isEmpty || !removed.isEmpty
+        var newGraph: ProgramGraph?
+        if rulesChanged || !newTables.isEmpty || graphIsStale {
+            let removedKeys = Set(removed.map(\.key))
+            var allRules = rulesByKey.values.filter { !removedKeys.contains($0.key) }
+            allRules.append(contentsOf: added)
+            let allTables = Array(tableStates.values) + Array(newTables.values)
+            newGraph = try ProgramGraph(tables: allTables.sorted { $0.id < $1.id }, rules: allRules.sorted { $0.key < $1.key })
+        }
+
+        // 2. Commit. Nothing below throws.
+        for (id, state) in newTables { tableStates[id] = state }
+        for rule in removed { rulesByKey[rule.key] = nil }
+        for rule in added { rulesByKey[rule.key] = rule }
+        if let newGraph {
+            graph = newGraph
+            graphIsStale = false
+        }
+        for operation in operations {
+            switch operation {
+            case .insert(let state, let row): state.requestFact(row, true)
+            case .delete(let state, let row): state.requestFact(row, false)
+            case .replace(let state, let rows): requestReplace(state, rows)
+            }
+        }
+
+        maintain(added: added, removed: removed)
+        return finishTransaction()
+    }
+
+    private func requestReplace(_ state: TableState, _ rows: [[UInt32]]) {
+        let wanted = RowStore(arity: state.arity)
+        for row in rows { wanted.insert(row) }
+        for id in state.rows.ids where state.isFact(id) {
+            let row = state.rows.row(id)
+            if wanted.find(row) == nil { state.requestFact(row, false) }
+        }
+        for id in state.pendingFacts.ids {
+            let row = state.pendingFacts.row(id)
+            if wanted.find(row) == nil { state.requestFact(row, false) }
+        }
+        for row in rows { state.requestFact(row, true) }
+    }
+
+    /// Lowers a checked rule onto tables and interned constants.
+    private func compile(
+        _ rule: CheckedRule, table: (TableID, Int, SourceLocation?) throws(PolicyError) -> TableState
+    ) throws(PolicyError) -> CompiledRule {
+        func pattern(_ pattern: Pattern) -> SlotPattern {
+            switch pattern {
+            case .variable(let slot): .variable(slot)
+            case .constant(let value): .constant(pool.intern(value))
+            case .wildcard: .wildcard
+            }
+        }
+        func lowered(_ expression: Expression) -> SlotExpression {
+            switch expression {
+            case .variable(let slot): .variable(slot)
+            case .constant(let value): .constant(pool.intern(value))
+            case .arithmetic(let op, let lhs, let rhs): .arithmetic(op, lowered(lhs), lowered(rhs))
+            }
+        }
+        let head = try table(rule.head, rule.headArguments.count, rule.location)
+        var literals: [SlotLiteral] = []
+        for literal in rule.body {
+            switch literal {
+            case .positive(let id, let patterns):
+                literals.append(.positive(try table(id, patterns.count, rule.location), patterns.map(pattern)))
+            case .negative(let id, let patterns):
+                literals.append(.negative(try table(id, patterns.count, rule.location), patterns.map(pattern)))
+            case .function(let builtin, let inputs, let output):
+                literals.append(.function(builtin, inputs.map(lowered), pattern(output)))
+            case .comparison(let op, let lhs, let rhs):
+                literals.append(.comparison(op, lowered(lhs), lowered(rhs)))
+            }
+        }
+        let compiled = CompiledRule(rule: rule, head: head, headArguments: rule.headArguments.map(lowered), literals: literals)
+        // Fail now, not mid-maintenance, if no safe order exists.
+        _ = try compiled.plan(seed: CompiledRule.fullPlan)
+        return compiled
+    }
+
+    /// Collects the net deltas, resets the transaction state and fires the triggers.
+    private func finishTransaction() -> [TableDelta] {
+        var deltas: [TableDelta] = []
+        for state in tableStates.values {
+            if state.hasDelta {
+                let (added, removed) = state.delta()
+                deltas.append(
+                    TableDelta(
+                        table: state.id,
+                        added: added.map(values).sorted(by: rowPrecedes),
+                        removed: removed.map(values).sorted(by: rowPrecedes)))
+            }
+            state.clearTransaction()
+        }
+        deltas.sort { $0.table < $1.table }
+        if !triggerList.isEmpty {
+            let byTable = Dictionary(uniqueKeysWithValues: deltas.map { ($0.table, $0) })
+            // Copy: a callback may add or remove triggers.
+            for trigger in triggerList {
+                if let delta = byTable[trigger.table] { trigger.callback(delta) }
+            }
+        }
+        return deltas
+    }
+}

@@ -1,0 +1,138 @@
+/// The incremental Datalog engine: named policies (rules and facts), base tables
+/// fed from outside, every derived table materialised, and triggers that get
+/// each transaction's exact net delta.
+///
+/// Maintenance is incremental: non-recursive tables keep a derivation count per
+/// row (counting), recursive strata use delete-and-rederive (DRed); joins are
+/// index lookups on the bound columns; values are interned to `UInt32` ids and
+/// rows are stored flat, so a transaction costs in proportion to the rows it
+/// touches, not to the size of the tables.
+///
+/// Not thread-safe: one thread owns an engine.
+public final class Engine {
+    let pool = ValuePool()
+    lazy var executor = Executor(pool: pool)
+    var policySet: Set<String> = []
+    var tableStates: [TableID: TableState] = [:]
+    var columnNames: [TableID: [String]] = [:]
+    var rulesByKey: [RuleKey: CompiledRule] = [:]
+    var graph = ProgramGraph()
+    var graphIsStale = false
+    var triggerList: [(id: TriggerID, table: TableID, callback: (TableDelta) -> Void)] = []
+    var nextTriggerID = 0
+    /// Front-end state (rule syntax for re-checking), owned by Engine+Language.
+    var frontEnd = FrontEndState()
+
+    public init() {}
+
+    // MARK: - Policies
+
+    /// Creates an empty policy. Creating one that exists does nothing.
+    /// - Throws: `syntax-error` when `name` is not an identifier.
+    public func createPolicy(_ name: String) throws(PolicyError) {
+        guard TableID.isIdentifier(name) else {
+            throw PolicyError(.syntaxError, "'\(name)' is not a valid policy name: use letters, digits, '_', '-' or '.', not starting with a digit")
+        }
+        policySet.insert(name)
+    }
+
+    /// Deletes a policy with all its rules and facts.
+    /// - Throws: `unknown-policy` when there is no such policy.
+    public func deletePolicy(_ name: String) throws(PolicyError) {
+        guard policySet.contains(name) else { throw PolicyError(.unknownPolicy, "there is no policy '\(name)'") }
+        var change = LoweredTransaction()
+        change.removedRules = rulesByKey.keys.filter { $0.policy == name }
+        for table in tableStates.keys where table.service == name {
+            change.rowOperations.append(.replace(table, []))
+        }
+        try applyLowered(change)
+        policySet.remove(name)
+    }
+
+    /// The policies, sorted.
+    public var policies: [String] { policySet.sorted() }
+
+    /// The canonical texts of a policy's rules, sorted.
+    /// - Throws: `unknown-policy`.
+    public func rules(in policy: String) throws(PolicyError) -> [String] {
+        guard policySet.contains(policy) else { throw PolicyError(.unknownPolicy, "there is no policy '\(policy)'") }
+        return rulesByKey.keys.filter { $0.policy == policy }.map(\.text).sorted()
+    }
+
+    // MARK: - Tables
+
+    /// Records a base table's column names, so that rules may refer to its
+    /// columns by name. Declaring a table also makes it known.
+    public func declareColumns(_ columns: [String], for table: TableID) {
+        columnNames[table] = columns
+        if tableStates[table] == nil {
+            tableStates[table] = TableState(id: table, arity: columns.count)
+            graphIsStale = true
+        }
+    }
+
+    /// A base table's declared column names.
+    public func columns(of table: TableID) -> [String]? { columnNames[table] }
+
+    /// The table's rows, sorted. Empty for an unknown table.
+    public func rows(of table: TableID) -> [[Value]] {
+        guard let state = tableStates[table] else { return [] }
+        return state.rows.ids.map { values(state.rows.row($0)) }.sorted(by: rowPrecedes)
+    }
+
+    /// How many rows a table holds.
+    public func count(of table: TableID) -> Int { tableStates[table]?.rows.count ?? 0 }
+
+    /// Whether the table is known: it has rows, rules, declared columns, or a rule refers to it.
+    public func contains(_ table: TableID) -> Bool { tableStates[table] != nil }
+
+    /// Every known table, sorted.
+    public var tables: [TableID] { tableStates.keys.sorted() }
+
+    /// Tables that rules read but that belong to no policy of this engine
+    /// (data source tables such as `nova:servers`, or another engine's policy
+    /// tables): the bus subscribes to these.
+    public var remoteTables: Set<TableID> {
+        var result = Set<TableID>()
+        for rule in rulesByKey.values {
+            for literal in rule.literals {
+                if let table = literal.table, !policySet.contains(table.id.service) { result.insert(table.id) }
+            }
+        }
+        return result
+    }
+
+    // MARK: - Triggers
+
+    /// Calls `callback` with the table's net delta after every transaction that changes it.
+    /// The table need not exist yet.
+    @discardableResult
+    public func addTrigger(on table: TableID, _ callback: @escaping (TableDelta) -> Void) -> TriggerID {
+        nextTriggerID += 1
+        let id = TriggerID(rawValue: nextTriggerID)
+        triggerList.append((id, table, callback))
+        return id
+    }
+
+    /// Unregisters a trigger. Unknown ids are ignored.
+    public func removeTrigger(_ id: TriggerID) {
+        triggerList.removeAll { $0.id == id }
+    }
+
+    /// The registered triggers, in registration order.
+    public var triggers: [(id: TriggerID, table: TableID)] { triggerList.map { ($0.id, $0.table) } }
+
+    // MARK: - Transactions
+
+    /// Applies a transaction all-or-nothing, then fires the triggers of the changed tables.
+    /// - Returns: each changed table's net delta, sorted by table.
+    /// - Throws: a `PolicyError` (syntax, arity, unknown policy or rule, unstratified
+    ///   negation, ...); the engine is then unchanged and no trigger fires.
+    @discardableResult
+    public func apply(_ transaction: Transaction) throws(PolicyError) -> [TableDelta] {
+        let lowered = try lower(transaction)
+        return try applyLowered(lowered)
+    }
+
+    func values(_ ids: [UInt32]) -> [Value] { ids.map { pool[$0] } }
+}

@@ -1,0 +1,180 @@
+/// Runs join plans: nested index lookups over interned rows.
+///
+/// One executor is reused for every evaluation; `bindings` holds the current
+/// value id of each rule variable (`unbound` when not yet bound).
+final class Executor {
+    static let unbound = UInt32.max
+
+    let pool: ValuePool
+    private var bindings: [UInt32] = []
+    private var views: [View] = []
+    private var steps: [PlanStep] = []
+    private var rule: CompiledRule!
+    private var emit: ([UInt32]) -> Bool = { _ in true }
+    private var stopped = false
+    private var keyBuffers: [[UInt32]] = []
+
+    init(pool: ValuePool) {
+        self.pool = pool
+    }
+
+    // MARK: - Entry points
+
+    /// Evaluates `rule` with the given seed already bound by `seedBind`, emitting each derived head row.
+    /// `emit` returns false to stop early. Literal `i` reads `views[i]`.
+    func run(
+        _ rule: CompiledRule, seed: Int, views: [View], seedBind: (inout [UInt32]) -> Bool,
+        emit: @escaping ([UInt32]) -> Bool
+    ) {
+        guard let plan = try? rule.plan(seed: seed) else { return }
+        self.rule = rule
+        self.views = views
+        self.steps = plan
+        self.emit = emit
+        self.stopped = false
+        bindings = [UInt32](repeating: Executor.unbound, count: rule.rule.variableCount)
+        if keyBuffers.count < plan.count { keyBuffers = Array(repeating: [], count: plan.count) }
+        guard seedBind(&bindings) else { return }
+        step(0)
+        self.rule = nil
+        self.emit = { _ in true }
+    }
+
+    /// Binds the variables of a table literal from a row; false when the row does not match.
+    static func bind(_ patterns: [SlotPattern], store: RowStore, row: UInt32, into bindings: inout [UInt32]) -> Bool {
+        for (column, pattern) in patterns.enumerated() {
+            let value = store.cell(row, column)
+            switch pattern {
+            case .constant(let id):
+                if id != value { return false }
+            case .variable(let slot):
+                if bindings[slot] == unbound {
+                    bindings[slot] = value
+                } else if bindings[slot] != value {
+                    return false
+                }
+            case .wildcard:
+                continue
+            }
+        }
+        return true
+    }
+
+    /// Binds the head's plain variables from a head row; false when its constants differ.
+    static func bindHead(_ arguments: [SlotExpression], row: [UInt32], into bindings: inout [UInt32]) -> Bool {
+        for (column, argument) in arguments.enumerated() {
+            switch argument {
+            case .variable(let slot):
+                if bindings[slot] == unbound {
+                    bindings[slot] = row[column]
+                } else if bindings[slot] != row[column] {
+                    return false
+                }
+            case .constant(let id):
+                if id != row[column] { return false }
+            case .arithmetic:
+                continue
+            }
+        }
+        return true
+    }
+
+    // MARK: - Steps
+
+    private func step(_ index: Int) {
+        if stopped { return }
+        guard index < steps.count else {
+            emitHead()
+            return
+        }
+        switch steps[index] {
+        case .scan(let literal, let keyColumns, let key, let binds, let checks):
+            guard let table = rule.literals[literal].table else { return }
+            fillKey(index, key)
+            let view = views[literal]
+            table.forEach(view, columns: keyColumns, key: keyBuffers[index]) { store, row in
+                for bind in binds { bindings[bind.slot] = store.cell(row, bind.column) }
+                for check in checks where bindings[check.slot] != store.cell(row, check.column) { return true }
+                step(index + 1)
+                return !stopped
+            }
+            for bind in binds { bindings[bind.slot] = Executor.unbound }
+        case .absent(let literal, let keyColumns, let key):
+            guard let table = rule.literals[literal].table else { return }
+            fillKey(index, key)
+            if !table.exists(views[literal], columns: keyColumns, key: keyBuffers[index]) { step(index + 1) }
+        case .function(let literal, let bind):
+            guard case .function(let builtin, let inputs, let output) = rule.literals[literal] else { return }
+            var values: [Value] = []
+            values.reserveCapacity(inputs.count)
+            for input in inputs {
+                guard let value = evaluate(input) else { return }
+                values.append(value)
+            }
+            guard let result = BuiltinEvaluation.call(builtin, values) else { return }
+            if let bind {
+                bindings[bind] = pool.intern(result)
+                step(index + 1)
+                bindings[bind] = Executor.unbound
+                return
+            }
+            switch output {
+            case .wildcard: break
+            case .constant(let id): guard BuiltinEvaluation.compare(.equal, result, pool[id]) else { return }
+            case .variable(let slot): guard BuiltinEvaluation.compare(.equal, result, pool[bindings[slot]]) else { return }
+            }
+            step(index + 1)
+        case .compare(let literal):
+            guard case .comparison(let op, let lhs, let rhs) = rule.literals[literal],
+                let left = evaluate(lhs), let right = evaluate(rhs), BuiltinEvaluation.compare(op, left, right)
+            else { return }
+            step(index + 1)
+        case .bindEqual(let slot, let expression):
+            guard let id = evaluateID(expression) else { return }
+            bindings[slot] = id
+            step(index + 1)
+            bindings[slot] = Executor.unbound
+        }
+    }
+
+    @inline(__always)
+    private func fillKey(_ index: Int, _ key: [KeySource]) {
+        if keyBuffers[index].count != key.count { keyBuffers[index] = [UInt32](repeating: 0, count: key.count) }
+        for (position, source) in key.enumerated() {
+            switch source {
+            case .slot(let slot): keyBuffers[index][position] = bindings[slot]
+            case .constant(let id): keyBuffers[index][position] = id
+            }
+        }
+    }
+
+    private func emitHead() {
+        var row: [UInt32] = []
+        row.reserveCapacity(rule.headArguments.count)
+        for argument in rule.headArguments {
+            guard let id = evaluateID(argument) else { return }
+            row.append(id)
+        }
+        if !emit(row) { stopped = true }
+    }
+
+    private func evaluateID(_ expression: SlotExpression) -> UInt32? {
+        switch expression {
+        case .variable(let slot): return bindings[slot]
+        case .constant(let id): return id
+        case .arithmetic:
+            guard let value = evaluate(expression) else { return nil }
+            return pool.intern(value)
+        }
+    }
+
+    private func evaluate(_ expression: SlotExpression) -> Value? {
+        switch expression {
+        case .variable(let slot): return pool[bindings[slot]]
+        case .constant(let id): return pool[id]
+        case .arithmetic(let op, let lhs, let rhs):
+            guard let left = evaluate(lhs), let right = evaluate(rhs) else { return nil }
+            return BuiltinEvaluation.arithmetic(op, left, right)
+        }
+    }
+}

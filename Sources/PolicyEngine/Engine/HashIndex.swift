@@ -1,0 +1,181 @@
+/// A hash index over some columns of a `RowStore`'s rows.
+///
+/// Open addressing with linear probing; a bucket holds the id (+ 1) of the first
+/// row with that key, and rows sharing a key are chained through `next`/`prev`
+/// (one pair of `UInt32` per row). A unique index (the store's primary index over
+/// all columns) has no chains. The index does not own the rows: every call passes
+/// the store's flat `cells`.
+struct HashIndex {
+    static let none = UInt32.max
+
+    let columns: [Int]
+    let unique: Bool
+    private(set) var buckets: [UInt32] = Array(repeating: 0, count: 16)
+    private var used = 0
+    private var next: [UInt32] = []
+    private var prev: [UInt32] = []
+
+    init(columns: [Int], unique: Bool) {
+        self.columns = columns
+        self.unique = unique
+    }
+
+    @inline(__always)
+    static func mix(_ hash: UInt64, _ value: UInt32) -> UInt64 {
+        var h = (hash ^ UInt64(value)) &* 0xff51_afd7_ed55_8ccd
+        h ^= h >> 29
+        return h
+    }
+
+    @inline(__always)
+    private func hash(row: UInt32, cells: [UInt32], arity: Int) -> Int {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let base = Int(row) * arity
+        for column in columns { h = HashIndex.mix(h, cells[base + column]) }
+        return Int(truncatingIfNeeded: h)
+    }
+
+    @inline(__always)
+    static func hash(key: [UInt32]) -> Int {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for value in key { h = mix(h, value) }
+        return Int(truncatingIfNeeded: h)
+    }
+
+    @inline(__always)
+    private func matches(row: UInt32, key: [UInt32], cells: [UInt32], arity: Int) -> Bool {
+        let base = Int(row) * arity
+        for (position, column) in columns.enumerated() where cells[base + column] != key[position] {
+            return false
+        }
+        return true
+    }
+
+    @inline(__always)
+    private func sameKey(_ a: UInt32, _ b: UInt32, cells: [UInt32], arity: Int) -> Bool {
+        let baseA = Int(a) * arity
+        let baseB = Int(b) * arity
+        for column in columns where cells[baseA + column] != cells[baseB + column] { return false }
+        return true
+    }
+
+    /// The first row whose key columns equal `key` (in `columns` order).
+    func first(key: [UInt32], cells: [UInt32], arity: Int) -> UInt32? {
+        let mask = buckets.count - 1
+        var slot = HashIndex.hash(key: key) & mask
+        while true {
+            let entry = buckets[slot]
+            if entry == 0 { return nil }
+            if matches(row: entry - 1, key: key, cells: cells, arity: arity) { return entry - 1 }
+            slot = (slot + 1) & mask
+        }
+    }
+
+    /// The row after `row` with the same key.
+    @inline(__always)
+    func next(after row: UInt32) -> UInt32? {
+        if unique { return nil }
+        let following = next[Int(row)]
+        return following == HashIndex.none ? nil : following
+    }
+
+    private func slot(of row: UInt32, cells: [UInt32], arity: Int) -> Int? {
+        let mask = buckets.count - 1
+        var slot = hash(row: row, cells: cells, arity: arity) & mask
+        while true {
+            let entry = buckets[slot]
+            if entry == 0 { return nil }
+            if sameKey(entry - 1, row, cells: cells, arity: arity) { return slot }
+            slot = (slot + 1) & mask
+        }
+    }
+
+    /// Adds `row`, whose cells are already stored. A unique index must not
+    /// already hold a row with the same key.
+    mutating func insert(_ row: UInt32, cells: [UInt32], arity: Int) {
+        if !unique {
+            while next.count <= Int(row) {
+                next.append(HashIndex.none)
+                prev.append(HashIndex.none)
+            }
+        }
+        let mask = buckets.count - 1
+        var slot = hash(row: row, cells: cells, arity: arity) & mask
+        while true {
+            let entry = buckets[slot]
+            if entry == 0 { break }
+            if !unique && sameKey(entry - 1, row, cells: cells, arity: arity) {
+                let head = entry - 1
+                next[Int(row)] = head
+                prev[Int(row)] = HashIndex.none
+                prev[Int(head)] = row
+                buckets[slot] = row + 1
+                return
+            }
+            slot = (slot + 1) & mask
+        }
+        if !unique {
+            next[Int(row)] = HashIndex.none
+            prev[Int(row)] = HashIndex.none
+        }
+        buckets[slot] = row + 1
+        used += 1
+        if used * 10 > buckets.count * 7 { grow(cells: cells, arity: arity) }
+    }
+
+    /// Removes `row`, whose cells are still stored.
+    mutating func remove(_ row: UInt32, cells: [UInt32], arity: Int) {
+        if !unique {
+            let before = prev[Int(row)]
+            let after = next[Int(row)]
+            if after != HashIndex.none { prev[Int(after)] = before }
+            if before != HashIndex.none {
+                next[Int(before)] = after
+                return
+            }
+            if after != HashIndex.none {
+                // `row` heads its chain: the bucket moves to the next row.
+                guard let slot = slot(of: row, cells: cells, arity: arity) else { return }
+                buckets[slot] = after + 1
+                return
+            }
+        }
+        guard let slot = slot(of: row, cells: cells, arity: arity) else { return }
+        deleteBucket(at: slot, cells: cells, arity: arity)
+    }
+
+    /// Backward-shift deletion, so that probing never needs tombstones.
+    private mutating func deleteBucket(at start: Int, cells: [UInt32], arity: Int) {
+        let mask = buckets.count - 1
+        var hole = start
+        var probe = start
+        while true {
+            probe = (probe + 1) & mask
+            let entry = buckets[probe]
+            if entry == 0 { break }
+            let home = hash(row: entry - 1, cells: cells, arity: arity) & mask
+            // Move the entry into the hole unless its home lies cyclically in (hole, probe].
+            let inRange = hole <= probe ? (home > hole && home <= probe) : (home > hole || home <= probe)
+            if !inRange {
+                buckets[hole] = entry
+                hole = probe
+            }
+        }
+        buckets[hole] = 0
+        used -= 1
+    }
+
+    private mutating func grow(cells: [UInt32], arity: Int) {
+        let old = buckets
+        buckets = Array(repeating: 0, count: old.count * 2)
+        let mask = buckets.count - 1
+        for entry in old where entry != 0 {
+            var slot = hash(row: entry - 1, cells: cells, arity: arity) & mask
+            while buckets[slot] != 0 { slot = (slot + 1) & mask }
+            buckets[slot] = entry
+        }
+    }
+
+    /// Bytes held, for memory reports.
+    var byteCount: Int { (buckets.capacity + next.capacity + prev.capacity) * 4 }
+}

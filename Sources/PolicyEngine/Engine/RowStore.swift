@@ -1,0 +1,130 @@
+/// A set of rows of interned values, stored flat: row `id` occupies
+/// `cells[id * arity ..< (id + 1) * arity]`. No heap object per row.
+///
+/// Freed ids are reused. Secondary indexes over column subsets are built on
+/// first use and then kept up to date.
+final class RowStore {
+    let arity: Int
+    private(set) var cells: [UInt32] = []
+    private(set) var alive: [Bool] = []
+    private(set) var count = 0
+    private var freeIDs: [UInt32] = []
+    private var primary: HashIndex
+    private var indexes: [HashIndex] = []
+    /// Stores this small are scanned instead of indexed (transaction scratch).
+    private static let scanLimit = 8
+
+    init(arity: Int) {
+        self.arity = arity
+        primary = HashIndex(columns: Array(0..<arity), unique: true)
+    }
+
+    var isEmpty: Bool { count == 0 }
+    /// One past the highest id ever used; iterate `0..<idLimit` and test `alive`.
+    var idLimit: Int { alive.count }
+
+    @inline(__always)
+    func cell(_ row: UInt32, _ column: Int) -> UInt32 { cells[Int(row) * arity + column] }
+
+    func row(_ id: UInt32) -> [UInt32] {
+        let base = Int(id) * arity
+        return Array(cells[base..<base + arity])
+    }
+
+    /// The id of the row equal to `values`, if stored.
+    func find(_ values: [UInt32]) -> UInt32? {
+        primary.first(key: values, cells: cells, arity: arity)
+    }
+
+    /// Stores `values` unless present. Returns its id and whether it was new.
+    @discardableResult
+    func insert(_ values: [UInt32]) -> (id: UInt32, inserted: Bool) {
+        if let id = find(values) { return (id, false) }
+        let id: UInt32
+        if let reused = freeIDs.popLast() {
+            id = reused
+            let base = Int(id) * arity
+            for column in 0..<arity { cells[base + column] = values[column] }
+            alive[Int(id)] = true
+        } else {
+            id = UInt32(alive.count)
+            cells.append(contentsOf: values)
+            alive.append(true)
+        }
+        primary.insert(id, cells: cells, arity: arity)
+        for position in indexes.indices { indexes[position].insert(id, cells: cells, arity: arity) }
+        count += 1
+        return (id, true)
+    }
+
+    /// Removes the row with id `id`. Its cells stay readable until the id is reused.
+    func remove(_ id: UInt32) {
+        guard alive[Int(id)] else { return }
+        primary.remove(id, cells: cells, arity: arity)
+        for position in indexes.indices { indexes[position].remove(id, cells: cells, arity: arity) }
+        alive[Int(id)] = false
+        freeIDs.append(id)
+        count -= 1
+    }
+
+    /// Calls `body` with each stored row whose `columns` (ascending) equal `key`,
+    /// until it returns false. `body` must not change the store.
+    @inline(__always)
+    func forEach(columns: [Int], key: [UInt32], _ body: (UInt32) -> Bool) {
+        if columns.count == arity {
+            if let id = find(columns == primary.columns ? key : fullKey(columns: columns, key: key)) { _ = body(id) }
+            return
+        }
+        if columns.isEmpty || count <= RowStore.scanLimit {
+            for id in 0..<alive.count where alive[id] {
+                let base = id * arity
+                var match = true
+                for (position, column) in columns.enumerated() where cells[base + column] != key[position] {
+                    match = false
+                    break
+                }
+                if match && !body(UInt32(id)) { return }
+            }
+            return
+        }
+        let index = indexPosition(for: columns)
+        var cursor = indexes[index].first(key: key, cells: cells, arity: arity)
+        while let id = cursor {
+            // Read the successor first: `body` may not mutate, but be safe if it reads.
+            cursor = indexes[index].next(after: id)
+            if !body(id) { return }
+        }
+    }
+
+    private func fullKey(columns: [Int], key: [UInt32]) -> [UInt32] {
+        var full = [UInt32](repeating: 0, count: arity)
+        for (position, column) in columns.enumerated() { full[column] = key[position] }
+        return full
+    }
+
+    private func indexPosition(for columns: [Int]) -> Int {
+        if let position = indexes.firstIndex(where: { $0.columns == columns }) { return position }
+        var index = HashIndex(columns: columns, unique: false)
+        for id in 0..<alive.count where alive[id] { index.insert(UInt32(id), cells: cells, arity: arity) }
+        indexes.append(index)
+        return indexes.count - 1
+    }
+
+    /// Every stored row id.
+    var ids: [UInt32] { (0..<alive.count).compactMap { alive[$0] ? UInt32($0) : nil } }
+
+    func removeAll() {
+        cells = []
+        alive = []
+        count = 0
+        freeIDs = []
+        primary = HashIndex(columns: Array(0..<arity), unique: true)
+        indexes = []
+    }
+
+    /// Bytes held, for memory reports.
+    var byteCount: Int {
+        cells.capacity * 4 + alive.capacity + freeIDs.capacity * 4 + primary.byteCount
+            + indexes.reduce(0) { $0 + $1.byteCount }
+    }
+}

@@ -1,0 +1,194 @@
+import Synchronization
+
+/// A socket for async code: a dedicated thread owns the socket and polls it,
+/// received messages come out of ``messages``, and ``send(_:)`` queues a
+/// message and wakes the thread.
+///
+/// No call blocks the caller, so a `SocketThread` is safe to use from the
+/// cooperative thread pool.
+///
+/// ```swift
+/// let dealer = try SocketThread(context, .dealer) { socket in
+///     try socket.connect(endpoint)
+/// }
+/// try dealer.send([Array("hello".utf8)])
+/// for await reply in dealer.messages { ... }
+/// dealer.close()
+/// ```
+public final class SocketThread: Sendable {
+    /// Every message the socket receives, in order. It finishes when the
+    /// thread stops: after ``close()``, or when the context is shut down.
+    public let messages: AsyncStream<[[UInt8]]>
+
+    private let shared: Shared
+
+    /// Takes over `socket`; from now on only the new thread uses it.
+    /// - Parameters:
+    ///   - socket: a configured (bound or connected) socket.
+    ///   - name: the thread's name.
+    ///   - bufferingPolicy: how many received messages ``messages`` keeps
+    ///     while nobody is reading it.
+    /// - Throws: `ZMQError` if the wake-up fd or the thread cannot be created.
+    public init(
+        _ socket: sending Socket,
+        name: String = "zmq-socket",
+        bufferingPolicy: AsyncStream<[[UInt8]]>.Continuation.BufferingPolicy = .unbounded
+    ) throws(ZMQError) {
+        let (messages, continuation) = AsyncStream.makeStream(of: [[UInt8]].self, bufferingPolicy: bufferingPolicy)
+        let shared = Shared(waker: try Waker(), continuation: continuation)
+        self.messages = messages
+        self.shared = shared
+        let thread = try OSThread.start(name: name) {
+            var loop = SocketLoop(socket: socket, shared: shared)
+            loop.run()
+        }
+        thread.detach()
+    }
+
+    /// Creates a socket, lets `setup` configure it on the caller's thread
+    /// (options, bind, connect), then hands it to a new thread.
+    /// - Throws: `ZMQError` from the socket or from starting the thread, or
+    ///   whatever `setup` throws.
+    public convenience init(
+        _ context: Context,
+        _ type: SocketType,
+        name: String = "zmq-socket",
+        setup: (Socket) throws -> Void
+    ) throws {
+        let socket = try Socket(context, type)
+        try setup(socket)
+        try self.init(socket, name: name)
+    }
+
+    deinit {
+        close()
+    }
+
+    /// Queues a message for the thread to send. Never blocks.
+    ///
+    /// The thread sends queued messages in order as soon as the socket
+    /// accepts them. A message the socket rejects with an error (e.g.
+    /// `EHOSTUNREACH` on a ROUTER_MANDATORY socket) is dropped and counted in
+    /// ``failedSends``.
+    /// - Throws: `ZMQError` `ENOTSOCK` after ``close()``.
+    public func send(_ frames: [[UInt8]]) throws(ZMQError) {
+        let queued = shared.state.withLock { state in
+            guard !state.closed else { return false }
+            state.outbox.append(frames)
+            return true
+        }
+        guard queued else {
+            throw ZMQError(code: ZMQError.notSocket, operation: "SocketThread.send")
+        }
+        shared.waker.wake()
+    }
+
+    /// Stops the thread. Never blocks: the thread sends what the socket
+    /// accepts at once, closes the socket and finishes ``messages``.
+    /// Idempotent.
+    public func close() {
+        let first = shared.state.withLock { state in
+            defer { state.closed = true }
+            return !state.closed
+        }
+        if first { shared.waker.wake() }
+    }
+
+    /// The number of queued messages the socket rejected with an error.
+    public var failedSends: Int {
+        shared.state.withLock { $0.failedSends }
+    }
+
+    /// What the caller's side and the thread share.
+    final class Shared: Sendable {
+        struct State {
+            var outbox: [[[UInt8]]] = []
+            var closed = false
+            var failedSends = 0
+        }
+
+        let state = Mutex(State())
+        let waker: Waker
+        let continuation: AsyncStream<[[UInt8]]>.Continuation
+
+        init(waker: Waker, continuation: AsyncStream<[[UInt8]]>.Continuation) {
+            self.waker = waker
+            self.continuation = continuation
+        }
+    }
+}
+
+/// The body of a ``SocketThread``'s thread.
+private struct SocketLoop {
+    let socket: Socket
+    let shared: SocketThread.Shared
+    /// Messages taken from the outbox that the socket has not accepted yet.
+    var pending: [[[UInt8]]] = []
+    var failures = 0
+
+    /// How many messages to receive before looking at the outbox again.
+    static let receiveBatch = 256
+
+    init(socket: consuming Socket, shared: SocketThread.Shared) {
+        self.socket = socket
+        self.shared = shared
+    }
+
+    mutating func run() {
+        defer {
+            socket.close()
+            shared.continuation.finish()
+        }
+        var poller = Poller()
+        let socketItem = poller.add(socket, events: .readable)
+        let wakeItem = poller.add(fd: shared.waker.fileDescriptor, events: .readable)
+        do {
+            while true {
+                let closing = takeOutbox()
+                flush()
+                if closing { return }
+                poller.setEvents(pending.isEmpty ? .readable : [.readable, .writable], at: socketItem)
+                try poller.poll(timeout: -1)
+                if poller.isReadable(wakeItem) { shared.waker.drain() }
+                if poller.isReadable(socketItem) { try receiveBatch() }
+            }
+        } catch {
+            // ETERM (context shut down) or a closed socket: stop.
+        }
+    }
+
+    /// Moves queued messages to `pending`; returns whether close was requested.
+    mutating func takeOutbox() -> Bool {
+        let (batch, closing) = shared.state.withLock { state in
+            defer { state.outbox.removeAll() }
+            return (state.outbox, state.closed)
+        }
+        pending.append(contentsOf: batch)
+        return closing
+    }
+
+    /// Sends pending messages until the socket would block.
+    mutating func flush() {
+        var sent = 0
+        var failed = 0
+        for message in pending {
+            do {
+                guard try socket.trySend(message) else { break }
+            } catch {
+                failed += 1
+            }
+            sent += 1
+        }
+        pending.removeFirst(sent)
+        if failed > 0 {
+            shared.state.withLock { $0.failedSends += failed }
+        }
+    }
+
+    func receiveBatch() throws(ZMQError) {
+        for _ in 0..<Self.receiveBatch {
+            guard let message = try socket.tryReceive() else { return }
+            shared.continuation.yield(message)
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import ArgumentParser
+import PolicyBus
+import ZeroMQ
+
+/// `policybus query`: evaluate a query at a node.
+struct QueryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "query",
+        abstract: "Query a node: a table name or a pattern such as 'alice:error(x)'."
+    )
+
+    @OptionGroup var connection: ConnectOptions
+
+    @Argument(help: "The query.")
+    var query: String
+
+    @Flag(name: .long, help: "Print the reply as one JSON object.")
+    var json = false
+
+    func run() throws {
+        let reply = try ClientCall.request(connection, "query", ["query": .string(query)])
+        let rows = reply["rows"] ?? .array([])
+        if json {
+            Output.line(JSON.object(["rows": rows]).text)
+            return
+        }
+        for row in rows.arrayValue ?? [] {
+            Output.line("(" + (row.arrayValue ?? []).map(\.text).joined(separator: ", ") + ")")
+        }
+    }
+}
+
+/// One request from a CLI command, with errors turned into exit codes.
+enum ClientCall {
+    static func request(_ connection: ConnectOptions, _ op: String, _ fields: [String: JSON]) throws -> JSON {
+        let context = try Context()
+        do {
+            let client = try ControlClient(context: context, endpoint: connection.connect, timeoutMilliseconds: Int(connection.timeout * 1000))
+            defer { client.close() }
+            return try client.request(op, fields)
+        } catch {
+            throw error.exit
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import PolicyBus
+import ZeroMQ
+
+/// `policybus serve`: run a policy engine on the bus.
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run a policy engine node.",
+        discussion: "Logs 'NAME listening control=... data=...' to stderr at start; stops on SIGTERM or SIGINT."
+    )
+
+    @OptionGroup var arguments: NodeArguments
+
+    @Option(name: .long, help: "A policy to load: POLICY=FILE (the file may be empty). Repeatable.")
+    var policy: [String] = []
+
+    @Option(name: .long, help: "Which node serves a service: SERVICE=CONTROL_ENDPOINT. Repeatable.")
+    var peer: [String] = []
+
+    func run() throws {
+        Output.configureLogging()
+        var setup = EngineSetup()
+        for item in policy {
+            let (name, path) = try Self.split(item, "--policy")
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ValidationError("cannot read policy file \(path)")
+            }
+            setup.policies.append((name, String(decoding: data, as: UTF8.self)))
+        }
+        for item in peer {
+            let (service, endpoint) = try Self.split(item, "--peer")
+            setup.peers[service] = endpoint
+        }
+        let context = try Context()
+        let node: Node
+        do {
+            node = try Node.engine(arguments.nodeOptions(label: "policybus.serve"), setup: setup, context: context)
+        } catch {
+            throw error.exit
+        }
+        Output.announce(node)
+        SignalStop.install(node.control)
+        node.run()
+    }
+
+    static func split(_ item: String, _ option: String) throws -> (String, String) {
+        guard let equals = item.firstIndex(of: "="), equals != item.startIndex else {
+            throw ValidationError("\(option) takes NAME=VALUE, got '\(item)'")
+        }
+        return (String(item[..<equals]), String(item[item.index(after: equals)...]))
+    }
+}

@@ -1,0 +1,227 @@
+import Foundation
+import Testing
+
+@testable import PolicyEngine
+
+/// SplitMix64: small, seedable, and the same on every platform.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Random stratified programs over a fixed set of tables.
+struct ProgramGenerator {
+    struct TableSpec {
+        var name: String
+        var arity: Int
+        /// 0 for base tables; derived tables only read tables of lower or equal
+        /// level, and only negate lower levels, so every program is stratified.
+        var level: Int
+    }
+
+    static let tables: [TableSpec] = [
+        TableSpec(name: "src:b0", arity: 2, level: 0),
+        TableSpec(name: "src:b1", arity: 1, level: 0),
+        TableSpec(name: "p:f", arity: 2, level: 0),
+        TableSpec(name: "p:d0", arity: 2, level: 1),
+        TableSpec(name: "p:d1", arity: 1, level: 1),
+        TableSpec(name: "p:d2", arity: 2, level: 2),
+        TableSpec(name: "q:e0", arity: 2, level: 2),
+        TableSpec(name: "q:e1", arity: 1, level: 3),
+    ]
+
+    static let domain: [Value] = [0, 1, 2, 3, 4, "a", "b"]
+
+    static func value(_ random: inout SeededGenerator) -> Value { domain.randomElement(using: &random)! }
+
+    static func rule(_ random: inout SeededGenerator) -> CheckedRule {
+        let heads = tables.filter { $0.level > 0 }
+        let head = heads.randomElement(using: &random)!
+        let variables = ["x", "y", "z"]
+        var body: [Literal] = []
+        var bound: [String] = []
+        var recursive = false
+        for _ in 0..<Int.random(in: 1...3, using: &random) {
+            let table = tables.filter { $0.level <= head.level }.randomElement(using: &random)!
+            if table.level == head.level { recursive = true }
+            var terms: [Term] = []
+            for _ in 0..<table.arity {
+                let roll = Int.random(in: 0..<10, using: &random)
+                if roll == 0 {
+                    terms.append(.c(value(&random)))
+                } else if roll == 1 {
+                    terms.append(.any)
+                } else {
+                    let name = variables.randomElement(using: &random)!
+                    terms.append(.v(name))
+                    if !bound.contains(name) { bound.append(name) }
+                }
+            }
+            body.append(.pos(table.name, terms))
+        }
+        if bound.isEmpty {
+            body.append(.pos("src:b1", [.v("x")]))
+            bound.append("x")
+        }
+        func boundTerm(_ random: inout SeededGenerator) -> Term { .v(bound.randomElement(using: &random)!) }
+
+        if Bool.random(using: &random), let table = tables.filter({ $0.level < head.level }).randomElement(using: &random) {
+            let terms: [Term] = (0..<table.arity).map { _ in
+                let roll = Int.random(in: 0..<6, using: &random)
+                return roll == 0 ? .any : roll == 1 ? .c(value(&random)) : boundTerm(&random)
+            }
+            body.append(.neg(table.name, terms))
+        }
+        if Int.random(in: 0..<3, using: &random) == 0 {
+            let op = [ComparisonOperator.less, .lessOrEqual, .greater, .greaterOrEqual, .equal, .notEqual]
+                .randomElement(using: &random)!
+            let rhs: Term = Bool.random(using: &random) ? boundTerm(&random) : .c(value(&random))
+            body.append(.cmp(op, boundTerm(&random), rhs))
+        }
+        var extra: [String] = []
+        if recursive {
+            // Bounded arithmetic, so that recursion terminates.
+            if Int.random(in: 0..<3, using: &random) == 0 {
+                body.append(.fn(.plus, [boundTerm(&random), .c(1)], .v("w")))
+                body.append(.cmp(.less, .v("w"), .c(6)))
+                extra.append("w")
+            }
+        } else {
+            switch Int.random(in: 0..<6, using: &random) {
+            case 0:
+                let builtin = [Builtin.plus, .minus, .mul, .div, .max, .concat].randomElement(using: &random)!
+                body.append(.fn(builtin, [boundTerm(&random), Bool.random(using: &random) ? boundTerm(&random) : .c(value(&random))], .v("w")))
+                extra.append("w")
+            case 1:
+                let builtin = [Builtin.len, .int, .float].randomElement(using: &random)!
+                body.append(.fn(builtin, [boundTerm(&random)], .v("w")))
+                extra.append("w")
+            case 2:
+                body.append(.cmp(.equal, .v("w"), .add(boundTerm(&random), .c(1))))
+                extra.append("w")
+            default:
+                break
+            }
+        }
+        let choices = bound + extra
+        let headTerms: [Term] = (0..<head.arity).map { _ in
+            let roll = Int.random(in: 0..<10, using: &random)
+            if roll == 0 { return .c(value(&random)) }
+            let variable = Term.v(choices.randomElement(using: &random)!)
+            if roll == 1 && !recursive { return .add(variable, .c(1)) }
+            return variable
+        }
+        return RuleBuilder.rule(String(head.name.prefix { $0 != ":" }), head.name, headTerms, body)
+    }
+}
+
+@Suite struct EnginePropertyTests {
+    /// Random programs and random transactions (facts and rules); after each one
+    /// the materialised tables must equal a from-scratch evaluation, and each
+    /// trigger's delta applied to the previous contents must give the new contents.
+    @Test func incrementalStateMatchesFromScratchEvaluation() throws {
+        let seed = ProcessInfo.processInfo.environment["POLICY_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
+        print("EnginePropertyTests seed: \(seed) (rerun with POLICY_SEED=\(seed))")
+        var random = SeededGenerator(state: seed)
+        var transactions = 0
+        for _ in 0..<30 {
+            transactions += try runProgram(&random, transactions: 120)
+        }
+        print("EnginePropertyTests: \(transactions) transactions checked")
+    }
+
+    private func runProgram(_ random: inout SeededGenerator, transactions: Int) throws -> Int {
+        let engine = Engine()
+        try engine.createPolicy("p")
+        try engine.createPolicy("q")
+        for spec in ProgramGenerator.tables.prefix(3) {
+            engine.declareColumns((0..<spec.arity).map { "c\($0)" }, for: RuleBuilder.table(spec.name))
+        }
+        var reference = ReferenceEvaluator(rules: [], facts: [:])
+        let tables = ProgramGenerator.tables.map { RuleBuilder.table($0.name) }
+        var contents: [TableID: [[Value]]] = [:]
+        var fired: [TableID: [TableDelta]] = [:]
+        for table in tables {
+            engine.addTrigger(on: table) { fired[table, default: []].append($0) }
+        }
+        for step in 0..<transactions {
+            var transaction = Transaction()
+            var next = reference
+            var invalid = false
+            for _ in 0..<Int.random(in: 1...4, using: &random) {
+                let roll = Int.random(in: 0..<20, using: &random)
+                if roll < 2 && next.rules.count < 8 {
+                    let rule = ProgramGenerator.rule(&random)
+                    transaction.insert(rule: rule)
+                    if !next.rules.contains(where: { $0.text == rule.text && $0.policy == rule.policy }) { next.rules.append(rule) }
+                } else if roll < 3, let rule = next.rules.randomElement(using: &random) {
+                    transaction.deleteRule(policy: rule.policy, text: rule.text)
+                    next.rules.removeAll { $0.text == rule.text && $0.policy == rule.policy }
+                } else if roll < 4 {
+                    let spec = ProgramGenerator.tables[Int.random(in: 0..<3, using: &random)]
+                    let rows = (0..<Int.random(in: 0...5, using: &random)).map { _ in
+                        (0..<spec.arity).map { _ in ProgramGenerator.value(&random) }
+                    }
+                    transaction.replace(RuleBuilder.table(spec.name), with: rows)
+                    next.facts[RuleBuilder.table(spec.name)] = Set(rows)
+                } else if roll == 4 && Int.random(in: 0..<4, using: &random) == 0 {
+                    transaction.insert([1, 2, 3], into: RuleBuilder.table("src:b1"))
+                    invalid = true
+                } else {
+                    // Facts go mostly into base tables, sometimes into derived ones.
+                    let spec = ProgramGenerator.tables[Int.random(in: 0..<(roll < 16 ? 3 : 8), using: &random)]
+                    let table = RuleBuilder.table(spec.name)
+                    let existing = next.facts[table, default: []]
+                    if Bool.random(using: &random), let row = existing.randomElement(using: &random) {
+                        transaction.delete(row, from: table)
+                        next.facts[table, default: []].remove(row)
+                    } else {
+                        let row = (0..<spec.arity).map { _ in ProgramGenerator.value(&random) }
+                        transaction.insert(row, into: table)
+                        next.facts[table, default: []].insert(row)
+                    }
+                }
+            }
+            fired = [:]
+            if invalid {
+                #expect(throws: PolicyError.self) { try engine.apply(transaction) }
+                #expect(fired.isEmpty)
+                for table in tables { #expect(engine.rows(of: table) == contents[table, default: []]) }
+                continue
+            }
+            let returned = try engine.apply(transaction)
+            reference = next
+            let expected = reference.evaluate()
+            for table in tables {
+                let actual = engine.rows(of: table)
+                let wanted = expected[table, default: []].sorted(by: rowPrecedes)
+                #expect(actual == wanted, "step \(step): \(table) differs; rules: \(reference.rules.map(\.text))")
+                let deltas = fired[table, default: []]
+                #expect(deltas.count <= 1, "step \(step): \(table) fired \(deltas.count) times")
+                var previous = contents[table, default: []]
+                if let delta = deltas.first {
+                    #expect(!delta.added.isEmpty || !delta.removed.isEmpty)
+                    #expect(Set(delta.removed).isSubset(of: Set(previous)), "step \(step): \(table) removed a row it did not have")
+                    #expect(Set(delta.added).isDisjoint(with: Set(previous)), "step \(step): \(table) added a row it had")
+                    previous = apply(delta, to: previous)
+                }
+                #expect(previous == actual, "step \(step): \(table) delta does not lead to the new contents")
+                #expect(returned.first { $0.table == table } == deltas.first)
+                contents[table] = actual
+            }
+            if actualMismatch(engine, expected, tables) { return step + 1 }
+        }
+        return transactions
+    }
+
+    /// Stops a program at its first mismatch, so one failure does not cascade into hundreds.
+    private func actualMismatch(_ engine: Engine, _ expected: [TableID: Set<[Value]>], _ tables: [TableID]) -> Bool {
+        tables.contains { engine.rows(of: $0) != expected[$0, default: []].sorted(by: rowPrecedes) }
+    }
+}

@@ -1,0 +1,138 @@
+import Testing
+
+@testable import PolicyEngine
+
+@Suite struct EngineTests {
+    @Test func derivedFactSurvivesDeletingTheSameFact() throws {
+        let engine = Engine()
+        try engine.createPolicy("p")
+        try engine.change {
+            $0.insert(rule: RuleBuilder.rule("p", "p:q", [.v("x")], [.pos("p:r", [.v("x")])]))
+            $0.insert("p:r", 1)
+        }
+        try engine.change { $0.insert("p:q", 1) }
+        let deltas = try engine.change { $0.delete("p:q", 1) }
+        #expect(deltas.isEmpty)
+        #expect(engine.rows("p:q") == [[1]])
+        try engine.change { $0.delete("p:r", 1) }
+        #expect(engine.rows("p:q").isEmpty)
+    }
+
+    @Test func rowRemovedAndRederivedIsInNeitherList() throws {
+        let engine = Engine()
+        try engine.createPolicy("p")
+        try engine.change {
+            $0.insert(rule: RuleBuilder.rule("p", "p:q", [.v("x")], [.pos("p:r", [.v("x"), .any])]))
+            $0.insert("p:r", 1, "a")
+        }
+        let deltas = try engine.change {
+            $0.delete("p:r", 1, "a")
+            $0.insert("p:r", 1, "b")
+        }
+        #expect(deltas.map(\.table) == [RuleBuilder.table("p:r")])
+        #expect(engine.rows("p:q") == [[1]])
+    }
+
+    @Test func transitiveClosureInsertsAndDeletes() throws {
+        let engine = Engine()
+        try engine.createPolicy("g")
+        try engine.change {
+            $0.insert(rule: RuleBuilder.rule("g", "g:path", [.v("x"), .v("y")], [.pos("g:edge", [.v("x"), .v("y")])]))
+            $0.insert(
+                rule: RuleBuilder.rule(
+                    "g", "g:path", [.v("x"), .v("z")], [.pos("g:path", [.v("x"), .v("y")]), .pos("g:edge", [.v("y"), .v("z")])]))
+            for (a, b) in [(1, 2), (2, 3), (3, 1), (3, 4)] { $0.insert("g:edge", .int(Int64(a)), .int(Int64(b))) }
+        }
+        #expect(engine.rows("g:path").count == 12)
+        let deltas = try engine.change { $0.delete("g:edge", 3, 1) }
+        #expect(engine.rows("g:path") == [[1, 2], [1, 3], [1, 4], [2, 3], [2, 4], [3, 4]])
+        let pathDelta = try #require(deltas.first { $0.table == RuleBuilder.table("g:path") })
+        #expect(pathDelta.added.isEmpty)
+        #expect(pathDelta.removed.count == 6)
+    }
+
+    @Test func arithmeticTypeErrorsDoNotDerive() throws {
+        let engine = Engine()
+        try engine.createPolicy("p")
+        try engine.change {
+            $0.insert(rule: RuleBuilder.rule("p", "p:next", [.v("x"), .add(.v("y"), .c(1))], [.pos("p:cur", [.v("x"), .v("y")])]))
+            $0.insert("p:cur", "a", 1)
+            $0.insert("p:cur", "b", "text")
+        }
+        #expect(engine.rows("p:next") == [["a", 2]])
+    }
+
+    @Test func equalityBindsALoneVariable() throws {
+        let engine = Engine()
+        try engine.createPolicy("p")
+        try engine.change {
+            $0.insert(
+                rule: RuleBuilder.rule(
+                    "p", "p:q", [.v("x"), .v("z")], [.cmp(.equal, .v("z"), .add(.v("x"), .c(10))), .pos("p:r", [.v("x")])]))
+            $0.insert(rule: RuleBuilder.rule("p", "p:l", [.v("x"), .v("n")], [.pos("p:s", [.v("x")]), .fn(.len, [.v("x")], .v("n"))]))
+            $0.insert("p:r", 1)
+            $0.insert("p:s", "abc")
+        }
+        #expect(engine.rows("p:q") == [[1, 11]])
+        #expect(engine.rows("p:l") == [["abc", 3]])
+    }
+
+    @Test func unstratifiedNegationIsRejectedAndChangesNothing() throws {
+        let engine = Engine()
+        try engine.createPolicy("p")
+        try engine.change { $0.insert("p:r", 1) }
+        let error = #expect(throws: PolicyError.self) {
+            try engine.change {
+                $0.insert(rule: RuleBuilder.rule("p", "p:a", [.v("x")], [.pos("p:r", [.v("x")]), .neg("p:b", [.v("x")])]))
+                $0.insert(rule: RuleBuilder.rule("p", "p:b", [.v("x")], [.pos("p:a", [.v("x")])]))
+            }
+        }
+        #expect(error?.code == .unstratifiedNegation)
+        #expect(try engine.rules(in: "p").isEmpty)
+        #expect(!engine.contains(RuleBuilder.table("p:a")))
+    }
+
+    @Test func addingARuleToAFilledEngineDerivesOnlyItsConsequences() throws {
+        let engine = Engine()
+        try engine.createPolicy("p")
+        try engine.change {
+            for i in 0..<100 { $0.insert("p:r", .int(Int64(i))) }
+        }
+        let deltas = try engine.change {
+            $0.insert(rule: RuleBuilder.rule("p", "p:q", [.v("x")], [.pos("p:r", [.v("x")]), .cmp(.less, .v("x"), .c(3))]))
+        }
+        #expect(deltas == [TableDelta(table: RuleBuilder.table("p:q"), added: [[0], [1], [2]], removed: [])])
+        let text = try engine.rules(in: "p")[0]
+        let removal = try engine.change { $0.deleteRule(policy: "p", text: text) }
+        #expect(removal == [TableDelta(table: RuleBuilder.table("p:q"), added: [], removed: [[0], [1], [2]])])
+    }
+
+    @Test func replaceComputesTheDifference() throws {
+        let engine = Engine()
+        let table = RuleBuilder.table("nova:servers")
+        try engine.change {
+            $0.insert("nova:servers", "vm1", "h1")
+            $0.insert("nova:servers", "vm2", "h1")
+        }
+        let deltas = try engine.change { $0.replace(table, with: [["vm2", "h1"], ["vm3", "h2"]]) }
+        #expect(deltas == [TableDelta(table: table, added: [["vm3", "h2"]], removed: [["vm1", "h1"]])])
+        #expect(engine.remoteTables.isEmpty)
+    }
+
+    @Test func deletePolicyRemovesItsRulesAndFacts() throws {
+        let engine = Engine()
+        try engine.createPolicy("alice")
+        try engine.change {
+            $0.insert(rule: RuleBuilder.rule("alice", "alice:q", [.v("x")], [.pos("nova:s", [.v("x")])]))
+            $0.insert("alice:f", 1)
+            $0.insert("nova:s", 1)
+        }
+        #expect(engine.remoteTables == [RuleBuilder.table("nova:s")])
+        try engine.deletePolicy("alice")
+        #expect(engine.policies.isEmpty)
+        #expect(engine.rows("alice:q").isEmpty)
+        #expect(engine.rows("alice:f").isEmpty)
+        #expect(engine.rows("nova:s") == [[1]])
+        #expect(throws: PolicyError.self) { try engine.deletePolicy("alice") }
+    }
+}
