@@ -175,11 +175,12 @@ class Subscriber(Client):
     # Messages handled between two looks at the clock and the control socket.
     _BATCH = 256
 
-    def __init__(self, endpoint, timeout=5.0, context=None, client_id=None, rcvhwm=None):
+    def __init__(self, endpoint, timeout=5.0, context=None, client_id=None, rcvhwm=None, rcvbuf=None):
         super().__init__(endpoint, timeout=timeout, context=context, client_id=client_id)
         self._sub = None
         self._data = None
         self._rcvhwm = rcvhwm
+        self._rcvbuf = rcvbuf
         self._queue = deque()
         self._stopped = False
         self._poller = zmq.Poller()
@@ -241,6 +242,8 @@ class Subscriber(Client):
         self._sub.linger = 0
         if self._rcvhwm is not None:
             self._sub.rcvhwm = self._rcvhwm
+        if self._rcvbuf is not None:
+            self._sub.rcvbuf = self._rcvbuf  # the kernel's buffer (SO_RCVBUF)
         self._data = self._session.data
         if not self._data:
             raise PolicyBusError("bad-reply", f"hello gave no data endpoint: {hello!r}")

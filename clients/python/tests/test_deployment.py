@@ -193,15 +193,6 @@ def on_loopback(commands, ports):
     return {name: [rewrite(a, name) for a in argv] for name, argv in commands.items()}, mapping
 
 
-@pytest.fixture
-def policybus_bin():
-    path = os.environ.get("POLICYBUS_BIN")
-    if not path:
-        pytest.skip("POLICYBUS_BIN is not set (scripts/test sets it)")
-    assert os.path.exists(path), f"POLICYBUS_BIN={path} does not exist; build it first"
-    return path
-
-
 def test_compose_commands_run_on_loopback(policybus_bin, tmp_path):
     commands = compose_commands()
     local, mapping = on_loopback(commands, free_ports(2 * len(commands)))
