@@ -40,7 +40,7 @@ let package = Package(
         ),
 
         .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine"]),
-        .testTarget(name: "PolicyBusTests", dependencies: ["PolicyBus", "PolicyEngine"]),
+        .testTarget(name: "PolicyBusTests", dependencies: ["PolicyBus", "PolicyEngine", "ZeroMQ", "policybus"]),
 
         // libzmq, seen only by the ZeroMQ wrapper.
         .systemLibrary(
