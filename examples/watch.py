@@ -31,9 +31,12 @@ def show(prefix, change):
         head = f"{change.table}: {change.kind} seq={change.seq}, {len(change.rows)} rows"
     lines = [head] + [f"    + {row(r)}" for r in sorted(change.added, key=repr)]
     lines += [f"    - {row(r)}" for r in sorted(change.removed, key=repr)]
+    text = "".join(prefix + line + "\n" for line in lines)
     with _print_lock:
-        for line in lines:
-            print(prefix + line, flush=True)
+        # One write per change keeps its lines together, even when another
+        # process writes to the same terminal or pipe.
+        sys.stdout.write(text)
+        sys.stdout.flush()
 
 
 def follow(endpoint, tables, prefix, stop):
