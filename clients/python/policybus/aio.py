@@ -20,6 +20,7 @@ import zmq.asyncio
 
 from .client import _checked
 from .errors import PolicyBusError, PolicyBusTimeout
+from .keys import Curve
 from .protocol import Session
 
 _monotonic = time.monotonic
@@ -60,14 +61,18 @@ class _AsyncControlCalls:
 class Subscriber(_AsyncControlCalls):
     """Follows tables of one node on asyncio; see ``policybus.Subscriber``."""
 
-    def __init__(self, endpoint, timeout=5.0, context=None, client_id=None, rcvhwm=None):
+    def __init__(self, endpoint, timeout=5.0, context=None, client_id=None, rcvhwm=None,
+                 server_key=None, public_key=None, secret_key=None):
         self.endpoint = endpoint
         self.timeout = timeout
         self._ctx = context or zmq.asyncio.Context.instance()
         self._session = Session(endpoint, client_id=client_id)
         self._rcvhwm = rcvhwm
+        self._curve = Curve.make(server_key, public_key, secret_key)
         self._dealer = self._ctx.socket(zmq.DEALER)
         self._dealer.linger = 0
+        if self._curve:
+            self._curve.apply(self._dealer)
         self._dealer.connect(endpoint)
         self._dealer_sync = zmq.Socket.shadow(self._dealer.underlying)
         self._sub = None
@@ -179,6 +184,18 @@ class Subscriber(_AsyncControlCalls):
         self._queue = deque(c for c in self._queue if c.table not in tables)
         await self.request("unsubscribe", tables=list(tables))
 
+    async def wait_synced(self, timeout=None, live=False):
+        """Waits until every table is in sync (and, with ``live``, has had
+        data since its snapshot); see ``policybus.Subscriber.wait_synced``."""
+        self._start()
+        limit = self.timeout if timeout is None else timeout
+        deadline = _monotonic() + limit
+        done = self._session.all_live if live else self._session.all_synced
+        while not done():
+            if _monotonic() >= deadline:
+                raise PolicyBusTimeout(f"not in sync with {self.endpoint} after {limit}s")
+            await asyncio.sleep(0.01)
+
     def rows(self, table):
         """The table's current rows, as a set of tuples (a copy)."""
         return self._session.rows(table)
@@ -194,6 +211,8 @@ class Subscriber(_AsyncControlCalls):
         self._sub.linger = 0
         if self._rcvhwm is not None:
             self._sub.rcvhwm = self._rcvhwm
+        if self._curve:
+            self._curve.apply(self._sub)
         self._sub_sync = zmq.Socket.shadow(self._sub.underlying)
         self._data = self._session.data
         # Wait briefly for the handshake, so that our subscription reaches
@@ -288,6 +307,9 @@ class Subscriber(_AsyncControlCalls):
                 fut.set_result(reply)
             new = session.data
             if new and new != self._data and self._sub is not None:
+                # The node moved its data socket (a restart): follow it and
+                # resync, since the snapshot predates our listening there.
                 self._sub.disconnect(self._data)
                 self._sub.connect(new)
                 self._data = new
+                session.resync_all()

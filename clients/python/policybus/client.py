@@ -7,6 +7,7 @@ from collections import deque
 import zmq
 
 from .errors import PolicyBusError, PolicyBusTimeout
+from .keys import Curve
 from .protocol import Session
 
 _monotonic = time.monotonic
@@ -68,15 +69,24 @@ class Client(_ControlCalls):
 
     Errors from the node raise ``PolicyBusError`` carrying its ``code``; no
     reply within ``timeout`` seconds raises ``PolicyBusTimeout``.
+
+    For a node started with ``--curve-secret-key``, pass its public key as
+    ``server_key`` and, if it has an allow-list, this client's ``public_key``
+    and ``secret_key`` (Z85 strings or key files from ``policybus keygen``).
+    A handshake the node refuses shows as a timeout.
     """
 
-    def __init__(self, endpoint, timeout=5.0, context=None, client_id=None):
+    def __init__(self, endpoint, timeout=5.0, context=None, client_id=None,
+                 server_key=None, public_key=None, secret_key=None):
         self.endpoint = endpoint
         self.timeout = timeout
         self._ctx = context or zmq.Context.instance()
         self._session = Session(endpoint, client_id=client_id)
+        self._curve = Curve.make(server_key, public_key, secret_key)
         self._dealer = self._ctx.socket(zmq.DEALER)
         self._dealer.linger = 0
+        if self._curve:
+            self._curve.apply(self._dealer)
         self._dealer.connect(endpoint)
         self._closed = False
 
@@ -175,8 +185,10 @@ class Subscriber(Client):
     # Messages handled between two looks at the clock and the control socket.
     _BATCH = 256
 
-    def __init__(self, endpoint, timeout=5.0, context=None, client_id=None, rcvhwm=None, rcvbuf=None):
-        super().__init__(endpoint, timeout=timeout, context=context, client_id=client_id)
+    def __init__(self, endpoint, timeout=5.0, context=None, client_id=None, rcvhwm=None, rcvbuf=None,
+                 server_key=None, public_key=None, secret_key=None):
+        super().__init__(endpoint, timeout=timeout, context=context, client_id=client_id,
+                         server_key=server_key, public_key=public_key, secret_key=secret_key)
         self._sub = None
         self._data = None
         self._rcvhwm = rcvhwm
@@ -244,6 +256,8 @@ class Subscriber(Client):
             self._sub.rcvhwm = self._rcvhwm
         if self._rcvbuf is not None:
             self._sub.rcvbuf = self._rcvbuf  # the kernel's buffer (SO_RCVBUF)
+        if self._curve:
+            self._curve.apply(self._sub)  # the data socket is a CURVE server too
         self._data = self._session.data
         if not self._data:
             raise PolicyBusError("bad-reply", f"hello gave no data endpoint: {hello!r}")
@@ -251,33 +265,58 @@ class Subscriber(Client):
         self._poller.register(self._sub, zmq.POLLIN)
 
     def _follow_data_endpoint(self):
-        # A restarted node may have bound a new data port: follow it.
+        # A restarted node may have bound a new data port: follow it, then
+        # resync, since the snapshot was taken before we listened there.
         new = self._session.data
         if new and new != self._data and self._sub is not None:
             self._sub.disconnect(self._data)
-            self._sub.connect(new)
+            _connect_and_wait(self._sub, new, 1.0)
             self._data = new
+            self._session.resync_all()
+            self._send(self._session.tick())
 
     # MARK: - Waiting (pumps both sockets)
 
     def _wait(self, rid, timeout):
         deadline = _monotonic() + timeout
-        session = self._session
         while True:
             now = _monotonic()
             if now >= deadline:
-                session.forget(rid)
+                self._session.forget(rid)
                 raise PolicyBusTimeout(f"no reply from {self.endpoint} in {timeout}s")
-            wait = min(deadline - now, session.tick_interval())
-            ready = dict(self._poller.poll(wait * 1000))
-            session.now = _monotonic()
-            if self._sub is not None and self._sub in ready:
-                self._drain_data()
-            if self._dealer in ready:
-                reply = self._drain_replies(rid)
-                if reply is not None:
-                    return reply
-            self._send(session.tick())
+            reply = self._pump(min(deadline - now, self._session.tick_interval()), rid)
+            if reply is not None:
+                return reply
+
+    def _pump(self, wait, rid=None):
+        """Waits up to ``wait`` seconds for either socket, handles what came,
+        and sends what is due; returns the reply to ``rid`` if it came."""
+        session = self._session
+        ready = dict(self._poller.poll(wait * 1000))
+        session.now = _monotonic()
+        reply = None
+        if self._sub is not None and self._sub in ready:
+            self._drain_data()
+        if self._dealer in ready:
+            reply = self._drain_replies(rid)
+        self._send(session.tick())
+        return reply
+
+    def wait_synced(self, timeout=None, live=False):
+        """Waits until every followed table has its snapshot applied and no
+        resync is pending (changes that arrive meanwhile are kept for the
+        iteration). With ``live``, also until data (at least a heartbeat) has
+        arrived on every table since its snapshot, proving the subscription
+        reached the publisher. Raises ``PolicyBusTimeout`` after ``timeout``
+        seconds."""
+        limit = self.timeout if timeout is None else timeout
+        deadline = _monotonic() + limit
+        done = self._session.all_live if live else self._session.all_synced
+        while not done():
+            now = _monotonic()
+            if now >= deadline:
+                raise PolicyBusTimeout(f"not in sync with {self.endpoint} after {limit}s")
+            self._pump(min(deadline - now, self._session.tick_interval()))
 
     def _drain_replies(self, rid=None):
         found = None

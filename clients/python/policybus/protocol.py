@@ -74,7 +74,7 @@ class _Table:
     """What the client knows about one subscribed table."""
 
     __slots__ = ("name", "rows", "seq", "epoch", "synced", "ever_synced",
-                 "buffer", "last", "requested")
+                 "buffer", "last", "requested", "live")
 
     def __init__(self, name, now):
         self.name = name
@@ -86,6 +86,7 @@ class _Table:
         self.buffer = []          # data received while awaiting a snapshot
         self.last = now           # when we last heard of the table (or asked)
         self.requested = None     # id of the subscribe request in flight
+        self.live = False         # data arrived since the snapshot: our SUB subscription is in place
 
 
 class Session:
@@ -195,6 +196,31 @@ class Session:
         """The last applied sequence number of a table (-1 before a snapshot)."""
         return self._tables[table.encode()].seq
 
+    def all_synced(self):
+        """True when every followed table has a snapshot applied and no
+        resync is wanted or in flight."""
+        return not self._resync and all(st.synced and st.requested is None
+                                        for st in self._tables.values())
+
+    def all_live(self):
+        """True when every table is in sync and has had data (a delta or a
+        heartbeat) since its snapshot, which proves the SUB subscription
+        reached the publisher: from then on no delta can slip past unseen."""
+        return self.all_synced() and all(st.live for st in self._tables.values())
+
+    def resync_all(self):
+        """Asks for fresh snapshots of every table, e.g. after the SUB moved
+        to a new data endpoint (what was published before it connected there
+        is lost)."""
+        for key, st in self._tables.items():
+            if st.requested is not None and st.ever_synced:
+                self.forget(st.requested)
+            if st.requested is None:
+                st.synced = False
+                st.buffer = []
+                self._resync.add(key)
+        self.wants_send = bool(self._resync)
+
     def is_synced(self, table):
         st = self._tables.get(table.encode())
         return st is not None and st.synced
@@ -214,6 +240,7 @@ class Session:
             self.dropped += 1
             return None
         st.last = self.now
+        st.live = True
         msg = _loads(body)
         if not st.synced:
             buf = st.buffer
@@ -335,6 +362,7 @@ class Session:
                 continue
             changes.append(self._apply_snapshot(st, entry, reply.get("epoch")))
             buffered, st.buffer = st.buffer, []
+            st.live = bool(buffered)
             for msg in buffered:
                 change = self._apply_buffered(st, msg)
                 if change is not None:

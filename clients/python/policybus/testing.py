@@ -23,7 +23,7 @@ class FakeNode:
     """
 
     def __init__(self, name="fake", heartbeat_ms=1000, lease_ms=10000,
-                 advertise_host=None, heartbeats=True, sndhwm=None):
+                 advertise_host=None, heartbeats=True, sndhwm=None, curve_secret_key=None):
         self.name = name
         self.heartbeat_ms = heartbeat_ms
         self.lease_ms = lease_ms
@@ -35,6 +35,7 @@ class FakeNode:
         self.snapshot_hook = None   # called (in the node thread) before a snapshot is taken
         self._advertise_host = advertise_host
         self._sndhwm = sndhwm
+        self._curve_secret_key = curve_secret_key  # Z85 bytes: both sockets become CURVE servers
         self._calls = queue.Queue()
         # A plain socket pair wakes the node thread; any thread may write it.
         self._wake_r, self._wake_w = socket.socketpair()
@@ -133,9 +134,13 @@ class FakeNode:
         ctx = zmq.Context.instance()
         self._router = ctx.socket(zmq.ROUTER)
         self._router.linger = 0
-        self._router.bind("tcp://127.0.0.1:*")
         self._pub = ctx.socket(zmq.PUB)
         self._pub.linger = 0
+        for sock in (self._router, self._pub):
+            if self._curve_secret_key:
+                sock.curve_server = True
+                sock.curve_secretkey = self._curve_secret_key
+        self._router.bind("tcp://127.0.0.1:*")
         if self._sndhwm is not None:
             self._pub.sndhwm = self._sndhwm
         self._pub.bind("tcp://127.0.0.1:*")

@@ -202,3 +202,52 @@ def test_command_line_prints_changes(node):
     finally:
         proc.kill()
         proc.wait()
+
+
+# MARK: - CURVE
+
+curve = pytest.mark.skipif(not __import__("zmq").has("curve"), reason="libzmq without CURVE")
+
+
+@curve
+def test_curve_with_the_server_key_works_and_with_a_wrong_one_times_out(tmp_path):
+    import zmq
+    server_public, server_secret = zmq.curve_keypair()
+    with FakeNode(curve_secret_key=server_secret) as n:
+        n.add_table("d:q", [(1,)])
+        key_file = tmp_path / "server.pub"
+        key_file.write_bytes(server_public + b"\n")
+        with policybus.Subscriber(n.control, timeout=3, server_key=str(key_file)) as s:
+            s.subscribe("d:q")
+            assert s.next_change(2).rows == {(1,)}
+            n.publish("d:q", added=[(2,)])
+            changes_until(s, lambda cs: cs[-1].kind == "delta")  # the data socket is encrypted too
+        wrong, _ = zmq.curve_keypair()
+        with policybus.Client(n.control, timeout=0.5, server_key=wrong) as c:
+            with pytest.raises(policybus.PolicyBusTimeout):
+                c.hello()
+        with policybus.Client(n.control, timeout=0.5) as plain:
+            with pytest.raises(policybus.PolicyBusTimeout):
+                plain.hello()
+
+
+@curve
+def test_curve_key_files_are_checked(tmp_path):
+    import zmq
+    from policybus.keys import read_key
+    public, secret = zmq.curve_keypair()
+    secret_file = tmp_path / "me.key"
+    secret_file.write_bytes(secret + b"\n")
+    secret_file.chmod(0o644)
+    with pytest.raises(policybus.PolicyBusError) as err:
+        read_key(str(secret_file), secret=True)
+    assert err.value.code == "key-too-open"
+    secret_file.chmod(0o600)
+    assert read_key(str(secret_file), secret=True) == secret
+    assert read_key(public.decode()) == public
+    with pytest.raises(policybus.PolicyBusError) as err:
+        read_key("not a key")
+    assert err.value.code == "bad-key"
+    with pytest.raises(policybus.PolicyBusError) as err:
+        policybus.Client("tcp://127.0.0.1:1", public_key=public, secret_key=secret)
+    assert err.value.code == "bad-key"

@@ -318,3 +318,29 @@ def test_random_losses_converge_to_publisher_contents():
                 s.on_reply(snapshot_reply(pending.pop(), {"t:x": (seq, truth)}, epoch=epoch))
         assert s.rows("t:x") == truth, f"seed={seed}"
         assert s.is_synced("t:x")
+
+
+def test_resync_all_asks_again_for_every_table():
+    s = subscribed("a:error")
+    s.add_tables(["a:warn"])
+    rid, _ = s.subscribe_request(["a:warn"])
+    s.on_reply(snapshot_reply(rid, {"a:warn": (0, [])}))
+    assert s.all_synced()
+    s.resync_all()
+    assert not s.all_synced() and s.wants_send
+    ops = sent_ops(s.tick())
+    assert ops[0][0] == "subscribe" and sorted(ops[0][1]) == ["a:error", "a:warn"]
+
+
+def test_live_after_data_following_the_snapshot():
+    s = subscribed()
+    assert s.all_synced() and not s.all_live()
+    s.on_data(hb("a:error", 0))
+    assert s.all_live()
+    # Data buffered before the snapshot proves the subscription as well.
+    s = Session("tcp://h:1")
+    s.add_tables(["a:error"])
+    rid, _ = s.subscribe_request(["a:error"])
+    s.on_data(hb("a:error", 0))
+    s.on_reply(snapshot_reply(rid, {"a:error": (0, [])}))
+    assert s.all_live()
