@@ -47,7 +47,9 @@ extension Socket {
         return try outcome(sendFrame(handle, bytes, flags: flags), flags: flags, operation: "zmq_send")
     }
 
-    /// Sends one frame; see ``sendFrame(_:more:dontWait:)-(UnsafeRawBufferPointer,_,_)``.
+    /// Sends one frame of a message; pass `more: true` for every frame but the last.
+    /// - Returns: false if `dontWait` is set and the socket would block.
+    /// - Throws: `ZMQError` for any other failure.
     @discardableResult
     public func sendFrame(_ bytes: [UInt8], more: Bool, dontWait: Bool = false) throws(ZMQError) -> Bool {
         let handle = try liveHandle("zmq_send")

@@ -5,7 +5,9 @@ import Synchronization
 /// message and wakes the thread.
 ///
 /// No call blocks the caller, so a `SocketThread` is safe to use from the
-/// cooperative thread pool.
+/// cooperative thread pool. The send queue is unbounded: a producer that
+/// outruns the socket should pace itself. Dropping the last reference
+/// closes the thread, like ``close()``.
 ///
 /// ```swift
 /// let dealer = try SocketThread(context, .dealer) { socket in
@@ -53,11 +55,12 @@ public final class SocketThread: Sendable {
         _ context: Context,
         _ type: SocketType,
         name: String = "zmq-socket",
+        bufferingPolicy: AsyncStream<[[UInt8]]>.Continuation.BufferingPolicy = .unbounded,
         setup: (Socket) throws -> Void
     ) throws {
         let socket = try Socket(context, type)
         try setup(socket)
-        try self.init(socket, name: name)
+        try self.init(socket, name: name, bufferingPolicy: bufferingPolicy)
     }
 
     deinit {
@@ -136,6 +139,7 @@ private struct SocketLoop {
 
     mutating func run() {
         defer {
+            shared.state.withLock { $0.closed = true }
             socket.close()
             shared.continuation.finish()
         }

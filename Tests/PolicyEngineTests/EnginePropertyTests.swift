@@ -4,7 +4,7 @@ import Testing
 @testable import PolicyEngine
 
 /// SplitMix64: small, seedable, and the same on every platform.
-struct SeededGenerator: RandomNumberGenerator {
+struct EngineRandom: RandomNumberGenerator {
     var state: UInt64
     mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
@@ -38,9 +38,9 @@ struct ProgramGenerator {
 
     static let domain: [Value] = [0, 1, 2, 3, 4, "a", "b"]
 
-    static func value(_ random: inout SeededGenerator) -> Value { domain.randomElement(using: &random)! }
+    static func value(_ random: inout EngineRandom) -> Value { domain.randomElement(using: &random)! }
 
-    static func rule(_ random: inout SeededGenerator) -> CheckedRule {
+    static func rule(_ random: inout EngineRandom) -> CheckedRule {
         let heads = tables.filter { $0.level > 0 }
         let head = heads.randomElement(using: &random)!
         let variables = ["x", "y", "z"]
@@ -69,7 +69,7 @@ struct ProgramGenerator {
             body.append(.pos("src:b1", [.v("x")]))
             bound.append("x")
         }
-        func boundTerm(_ random: inout SeededGenerator) -> Term { .v(bound.randomElement(using: &random)!) }
+        func boundTerm(_ random: inout EngineRandom) -> Term { .v(bound.randomElement(using: &random)!) }
 
         if Bool.random(using: &random), let table = tables.filter({ $0.level < head.level }).randomElement(using: &random) {
             let terms: [Term] = (0..<table.arity).map { _ in
@@ -128,7 +128,7 @@ struct ProgramGenerator {
     @Test func incrementalStateMatchesFromScratchEvaluation() throws {
         let seed = ProcessInfo.processInfo.environment["POLICY_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
         print("EnginePropertyTests seed: \(seed) (rerun with POLICY_SEED=\(seed))")
-        var random = SeededGenerator(state: seed)
+        var random = EngineRandom(state: seed)
         var transactions = 0
         for _ in 0..<30 {
             transactions += try runProgram(&random, transactions: 120)
@@ -136,7 +136,7 @@ struct ProgramGenerator {
         print("EnginePropertyTests: \(transactions) transactions checked")
     }
 
-    private func runProgram(_ random: inout SeededGenerator, transactions: Int) throws -> Int {
+    private func runProgram(_ random: inout EngineRandom, transactions: Int) throws -> Int {
         let engine = Engine()
         try engine.createPolicy("p")
         try engine.createPolicy("q")

@@ -1,12 +1,28 @@
-/// Front-end state kept between transactions (filled in when the parser lands).
-struct FrontEndState {}
+/// What the engine keeps of the front end between transactions: every rule's
+/// syntax (the checker re-checks the whole program when rules change) and the
+/// last checked program (queries are checked against it).
+struct FrontEndState {
+    var syntax: [RuleKey: RuleSyntax] = [:]
+    var program = CheckedProgram()
+}
 
 extension Engine {
-    /// Parses and checks the transaction's text operations.
+    /// A checker that knows this engine's policies, declared columns and stored tables.
+    func makeChecker() -> ProgramChecker {
+        var arities: [TableID: Int] = [:]
+        for (id, state) in tableStates where !state.rows.isEmpty || columnNames[id] != nil { arities[id] = state.arity }
+        return ProgramChecker(policies: policySet, schemas: columnNames, factArities: arities)
+    }
+
+    /// Parses and checks the transaction's text operations: the net rule changes
+    /// and the row operations, in order.
     func lower(_ transaction: Transaction) throws(PolicyError) -> LoweredTransaction {
         var lowered = LoweredTransaction()
+        var syntax = frontEnd.syntax
+        var checkedRules: [RuleKey: CheckedRule] = [:]
         var ruleSet = Set(rulesByKey.keys)
-        var addedRules: [RuleKey: CheckedRule] = [:]
+        var insertedFacts: [Fact] = []
+        var hasText = false
         for operation in transaction.operations {
             switch operation {
             case .insertRow(let table, let row): lowered.rowOperations.append(.insert(table, row))
@@ -14,19 +30,78 @@ extension Engine {
             case .replace(let table, let rows): lowered.rowOperations.append(.replace(table, rows))
             case .insertRule(let rule):
                 let key = RuleKey(policy: rule.policy, text: rule.text)
-                if ruleSet.insert(key).inserted { addedRules[key] = rule }
+                if ruleSet.insert(key).inserted { checkedRules[key] = rule }
             case .deleteRule(let key):
                 guard ruleSet.remove(key) != nil else {
                     throw PolicyError(.unknownRule, "policy '\(key.policy)' has no rule '\(key.text)'")
                 }
-                addedRules[key] = nil
-            case .insertRules, .deleteRules:
-                throw PolicyError(.syntaxError, "policy text is not supported yet")
+                checkedRules[key] = nil
+                syntax[key] = nil
+            case .insertRules(let text, let policy):
+                hasText = true
+                try requirePolicy(policy)
+                let parsed = try PolicyParser.parse(text, policy: policy)
+                for rule in parsed.rules {
+                    let key = RuleKey(policy: policy, text: rule.text)
+                    if ruleSet.insert(key).inserted { syntax[key] = rule }
+                }
+                for fact in parsed.facts { lowered.rowOperations.append(.insert(fact.table, fact.values)) }
+                insertedFacts += parsed.facts
+            case .deleteRules(let text, let policy):
+                hasText = true
+                try requirePolicy(policy)
+                let parsed = try PolicyParser.parse(text, policy: policy)
+                for rule in parsed.rules {
+                    let key = RuleKey(policy: policy, text: rule.text)
+                    guard ruleSet.remove(key) != nil else {
+                        throw PolicyError(.unknownRule, "policy '\(policy)' has no rule '\(rule.text)'; list its rules to see their exact text", at: rule.location)
+                    }
+                    syntax[key] = nil
+                    checkedRules[key] = nil
+                }
+                for fact in parsed.facts { lowered.rowOperations.append(.delete(fact.table, fact.values)) }
             }
         }
+
         let before = Set(rulesByKey.keys)
-        lowered.addedRules = addedRules.values.filter { !before.contains(RuleKey(policy: $0.policy, text: $0.text)) }
-        lowered.removedRules = Array(before.subtracting(ruleSet))
+        if hasText {
+            let keys = syntax.keys.sorted()
+            let program = try makeChecker().check(keys.map { syntax[$0]! }, facts: insertedFacts)
+            for (key, rule) in zip(keys, program.rules) where !before.contains(key) { checkedRules[key] = rule }
+            lowered.frontEnd = FrontEndState(syntax: syntax, program: program)
+        }
+        lowered.addedRules = checkedRules.filter { !before.contains($0.key) }.values.sorted { ($0.policy, $0.text) < ($1.policy, $1.text) }
+        lowered.removedRules = before.subtracting(ruleSet).sorted()
         return lowered
+    }
+
+    private func requirePolicy(_ policy: String) throws(PolicyError) {
+        guard policySet.contains(policy) else {
+            throw PolicyError(.unknownPolicy, "there is no policy '\(policy)'; create it first")
+        }
+    }
+
+    /// Selects the rows of a table that match a query such as `alice:error(x)`,
+    /// `p(1, y)` or a bare table name. Returns whole rows, sorted.
+    /// - Parameter defaultPolicy: The policy unqualified table names belong to.
+    /// - Throws: `syntax-error`, `unknown-table`, `arity-mismatch`, `unknown-column`.
+    public func query(_ text: String, defaultPolicy: String? = nil) throws(PolicyError) -> [[Value]] {
+        let syntax = try PolicyParser.parseQuery(text, defaultPolicy: defaultPolicy)
+        var checker = makeChecker()
+        for (id, state) in tableStates { checker.factArities[id] = state.arity }
+        let query = try checker.checkQuery(syntax, program: frontEnd.program)
+        return rows(of: query.table).filter { row in
+            var bindings = [Value?](repeating: nil, count: query.variableNames.count)
+            for (pattern, value) in zip(query.patterns, row) {
+                switch pattern {
+                case .wildcard: continue
+                case .constant(let constant): if constant != value { return false }
+                case .variable(let slot):
+                    if let bound = bindings[slot], bound != value { return false }
+                    bindings[slot] = value
+                }
+            }
+            return true
+        }
     }
 }

@@ -9,6 +9,8 @@ struct LoweredTransaction {
     var addedRules: [CheckedRule] = []
     var removedRules: [RuleKey] = []
     var rowOperations: [RowOperation] = []
+    /// The front end's state after the transaction, when it had policy text.
+    var frontEnd: FrontEndState?
 }
 
 extension Engine {
@@ -91,6 +93,8 @@ extension Engine {
             graph = newGraph
             graphIsStale = false
         }
+        if let newFrontEnd = change.frontEnd { frontEnd = newFrontEnd }
+        for key in removed.map(\.key) { frontEnd.syntax[key] = nil }
         for operation in operations {
             switch operation {
             case .insert(let state, let row): state.requestFact(row, true)
