@@ -23,6 +23,7 @@ let package = Package(
             name: "PolicyBus",
             dependencies: [
                 "PolicyEngine",
+                "PolicyStore",
                 "ZeroMQ",
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -34,6 +35,8 @@ let package = Package(
             dependencies: [
                 "PolicyEngine",
                 "PolicyBus",
+                "PolicyStore",
+                "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -41,6 +44,10 @@ let package = Package(
 
         .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine"]),
         .testTarget(name: "PolicyBusTests", dependencies: ["PolicyBus", "PolicyEngine"]),
+
+        // The durable log of rules and facts an engine accepted (fsync'd, checksummed).
+        .target(name: "PolicyStore", dependencies: ["PolicyEngine"]),
+        .testTarget(name: "PolicyStoreTests", dependencies: ["PolicyStore", "PolicyEngine", "ZeroMQ"]),
 
         // libzmq, seen only by the ZeroMQ wrapper.
         .systemLibrary(
