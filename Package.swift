@@ -43,7 +43,7 @@ let package = Package(
         ),
 
         .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine"]),
-        .testTarget(name: "PolicyBusTests", dependencies: ["PolicyBus", "PolicyEngine"]),
+        .testTarget(name: "PolicyBusTests", dependencies: ["PolicyBus", "PolicyEngine", "ZeroMQ", "policybus"]),
 
         // The durable log of rules and facts an engine accepted (fsync'd, checksummed).
         .target(name: "PolicyStore", dependencies: ["PolicyEngine"]),

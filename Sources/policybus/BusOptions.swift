@@ -31,6 +31,9 @@ struct NodeArguments: ParsableArguments {
     @Option(name: .customLong("lease-ms"), help: "Subscription lease in milliseconds.")
     var leaseMilliseconds: Int = 10_000
 
+    @Option(name: .customLong("sndhwm"), help: "The data socket's send high-water mark per subscriber.")
+    var sendHighWaterMark: Int32 = 10_000
+
     @Flag(name: .long, help: "Log debug messages.")
     var verbose = false
 
@@ -46,6 +49,7 @@ struct NodeArguments: ParsableArguments {
         var options = NodeOptions(name: name, control: control, data: data, logger: logger)
         options.heartbeatMilliseconds = heartbeatMilliseconds
         options.leaseMilliseconds = leaseMilliseconds
+        options.sendHighWaterMark = sendHighWaterMark
         return options
     }
 }

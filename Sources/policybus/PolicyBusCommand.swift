@@ -8,7 +8,8 @@ struct PolicyBusCommand: AsyncParsableCommand {
         abstract: "A Datalog policy engine on a ZeroMQ message bus.",
         version: "0.1.0",
         subcommands: [
-            ServeCommand.self, PublishCommand.self, SubscribeCommand.self, QueryCommand.self, RulesCommand.self, StatusCommand.self, KeygenCommand.self,
+            ServeCommand.self, PublishCommand.self, SubscribeCommand.self, QueryCommand.self, RulesCommand.self, StatusCommand.self,
+            EvalCommand.self, KeygenCommand.self,
         ]
     )
 }

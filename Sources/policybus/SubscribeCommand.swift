@@ -39,7 +39,7 @@ struct SubscribeCommand: ParsableCommand {
     @Option(name: .customLong("rcvhwm"), help: "The SUB socket's receive high-water mark (for tests).")
     var receiveHighWaterMark: Int32?
 
-    @Option(name: .customLong("read-delay-ms"), help: "Sleep this long after each data message batch (for tests of slow readers).")
+    @Option(name: .customLong("read-delay-ms"), help: "Sleep this long after each data message (for tests of slow readers).")
     var readDelayMilliseconds: Int = 0
 
     func run() throws {
@@ -56,6 +56,7 @@ struct SubscribeCommand: ParsableCommand {
         } catch {
             throw error.exit
         }
+        if readDelayMilliseconds > 0 { session.maxBatch = 1 }
         session.subscribe(ids)
         var poller = Poller()
         for socket in session.sockets { poller.add(socket) }

@@ -30,6 +30,8 @@ public final class SubscriptionSession {
     public private(set) var heartbeatMilliseconds = 1000
     public private(set) var leaseMilliseconds = 10_000
     public private(set) var dataEndpoint: String?
+    /// Most data messages handled per `readable` call.
+    public var maxBatch = 10_000
     /// How long to wait for a reply before asking again.
     public var requestTimeoutMilliseconds = 2000
     var logger: Logger
@@ -188,7 +190,7 @@ public final class SubscriptionSession {
             }
         } else {
             let now = monotonicNanoseconds()
-            for _ in 0..<10_000 {
+            for _ in 0..<maxBatch {
                 guard let frames = try? sub.tryReceive() else { break }
                 guard frames.count == 1, let message = try? DataMessage(decoding: frames[0]) else {
                     logger.debug("dropped a malformed data message")

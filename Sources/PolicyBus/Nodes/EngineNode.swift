@@ -150,45 +150,18 @@ final class EngineBehavior: NodeBehavior {
     }
 
     /// Evaluates `table`, `table(args)` or `table(col=x)` against the engine's contents.
+    /// A table of an existing policy that no rule defines yet is empty, not unknown.
     func query(_ text: String) throws(BusError) -> [Row] {
-        let syntax: QuerySyntax
         do {
-            syntax = try PolicyParser.parseQuery(text, defaultPolicy: nil)
+            return try engine.query(text)
         } catch {
+            if error.code == .unknownTable, let syntax = try? PolicyParser.parseQuery(text, defaultPolicy: nil),
+                engine.policies.contains(syntax.table.service) || remote.contains(syntax.table)
+            {
+                return []
+            }
             throw BusError(error)
         }
-        let table = syntax.table
-        let rows = engine.rows(of: table)
-        guard let arity = rows.first?.count ?? engine.columns(of: table)?.count else {
-            guard engine.policies.contains(table.service) || engine.contains(table) || remote.contains(table) else {
-                throw BusError(.unknownTable, "no table \(table)")
-            }
-            return []
-        }
-        var schemas: [TableID: [String]] = [:]
-        if let columns = engine.columns(of: table) { schemas[table] = columns }
-        let checker = ProgramChecker(policies: Set(engine.policies), schemas: schemas, factArities: [table: arity])
-        let checked: CheckedQuery
-        do {
-            checked = try checker.checkQuery(syntax, program: CheckedProgram())
-        } catch {
-            throw BusError(error)
-        }
-        return rows.filter { Self.matches($0, checked.patterns) }
-    }
-
-    static func matches(_ row: Row, _ patterns: [Pattern]) -> Bool {
-        var bound: [Int: Value] = [:]
-        for (value, pattern) in zip(row, patterns) {
-            switch pattern {
-            case .wildcard: continue
-            case .constant(let constant): if constant != value { return false }
-            case .variable(let slot):
-                if let earlier = bound[slot], earlier != value { return false }
-                bound[slot] = value
-            }
-        }
-        return true
     }
 
     func status(node: Node) -> [String: JSON] {

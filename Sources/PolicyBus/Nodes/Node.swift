@@ -16,6 +16,9 @@ public struct NodeOptions: Sendable {
     public var heartbeatMilliseconds: Int = 1000
     /// How long a client's subscriptions live without a request from it.
     public var leaseMilliseconds: Int = 10_000
+    /// The PUB socket's SNDHWM: deltas queued per subscriber before libzmq
+    /// drops them (the subscriber then resyncs).
+    public var sendHighWaterMark: Int32 = 10_000
     public var limits = BusLimits()
     /// CURVE on both server sockets; nil for plaintext.
     public var curve: CurveServerConfiguration?
@@ -121,7 +124,7 @@ public final class Node {
             try router.bind(options.control)
             controlEndpoint = try router.lastEndpoint
             pub = try Socket(context, .pub)
-            try pub.set(.sendHighWaterMark, 100_000)
+            try pub.set(.sendHighWaterMark, options.sendHighWaterMark)
             try options.curve?.apply(to: pub)
             try pub.bind(options.data ?? NodeOptions.defaultData(for: options.control))
             dataEndpoint = try pub.lastEndpoint

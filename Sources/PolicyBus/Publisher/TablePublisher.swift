@@ -46,12 +46,12 @@ public struct TablePublisher: Sendable {
     /// Starts publishing `table` with `rows` (or refreshes it after a pause).
     ///
     /// A table that was published before keeps counting: its seq grows by one
-    /// if its contents changed meanwhile, so that a subscriber holding the old
-    /// contents sees a heartbeat ahead of it and resyncs.
+    /// (its contents may have changed meanwhile), so that a subscriber holding
+    /// the old contents sees a heartbeat ahead of it and resyncs.
     public mutating func open(_ table: TableID, rows: some Sequence<Row> = [], columns: [String]? = nil) {
         let newRows = Set(rows)
         if var existing = tables[table] {
-            if existing.rows != newRows { existing.seq += 1 }
+            if !existing.isLive { existing.seq += 1 }
             existing.rows = newRows
             existing.isLive = true
             if let columns { existing.columns = columns }
