@@ -65,7 +65,7 @@ public final class ControlClient {
         while true {
             let now = monotonicNanoseconds()
             guard now < deadline else {
-                let hint = usesCurve ? "; \(CurveClientConfiguration.timeoutHint)" : " (is the node running, and without CURVE?)"
+                let hint = usesCurve ? "; \(CurveClientConfiguration.timeoutHint)" : "; the node is down, or it requires CURVE (give --server-key)"
                 throw BusError(.timeout, "no reply from \(endpoint) within \(timeoutMilliseconds) ms\(hint)")
             }
             do {
