@@ -23,6 +23,7 @@ let package = Package(
             name: "PolicyBus",
             dependencies: [
                 "PolicyEngine",
+                "PolicyStore",
                 "ZeroMQ",
                 .product(name: "Logging", package: "swift-log"),
             ]
