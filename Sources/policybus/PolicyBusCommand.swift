@@ -11,6 +11,5 @@ struct PolicyBusCommand: AsyncParsableCommand {
             ServeCommand.self, PublishCommand.self, SubscribeCommand.self, QueryCommand.self, RulesCommand.self, StatusCommand.self,
             EvalCommand.self, KeygenCommand.self,
         ]
-        subcommands: [KeygenCommand.self]
     )
 }
