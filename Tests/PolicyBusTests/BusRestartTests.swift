@@ -33,14 +33,14 @@ import Testing
     @Test func aSubscriberFollowsARestartedEngine() async throws {
         try await withProcesses { processes in
             let policy = try temporaryFile("p(1)\np(2)")
-            let arguments = ["serve", "--name", "engine", "--heartbeat-ms", "200", "--lease-ms", "3000", "--policy", "k=\(policy)"]
+            let arguments = ["serve", "--name", "engine", "--no-data-dir", "--heartbeat-ms", "200", "--lease-ms", "3000", "--policy", "k=\(policy)"]
             let first = try processes.start("engine", arguments + ["--control", "tcp://127.0.0.1:*"])
             let endpoints = try await first.endpoints()
             let subscriber = try processes.subscriber(endpoints.control, ["k:p"], extra: ["--timeout", "60"])
             _ = try await subscriber.jsonLine(0)
             _ = try await offPool { first.stop() }
             let changed = try temporaryFile("p(2)\np(5)")
-            _ = try processes.start("engine again", ["serve", "--name", "engine", "--heartbeat-ms", "200", "--lease-ms", "3000", "--policy", "k=\(changed)"] + fixed(endpoints))
+            _ = try processes.start("engine again", ["serve", "--name", "engine", "--no-data-dir", "--heartbeat-ms", "200", "--lease-ms", "3000", "--policy", "k=\(changed)"] + fixed(endpoints))
             _ = try await subscriber.waitFor("a fresh snapshot from the new engine", timeout: 20) { process in
                 (try? contents(from: process.stdoutLines, table: "k:p")) == [[.int(2)], [.int(5)]] ? true : nil
             }
