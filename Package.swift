@@ -23,6 +23,7 @@ let package = Package(
             name: "PolicyBus",
             dependencies: [
                 "PolicyEngine",
+                "PolicyStore",
                 "ZeroMQ",
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -34,6 +35,8 @@ let package = Package(
             dependencies: [
                 "PolicyEngine",
                 "PolicyBus",
+                "PolicyStore",
+                "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -41,6 +44,10 @@ let package = Package(
 
         .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine"]),
         .testTarget(name: "PolicyBusTests", dependencies: ["PolicyBus", "PolicyEngine", "ZeroMQ", "policybus"]),
+
+        // The durable log of rules and facts an engine accepted (fsync'd, checksummed).
+        .target(name: "PolicyStore", dependencies: ["PolicyEngine"]),
+        .testTarget(name: "PolicyStoreTests", dependencies: ["PolicyStore", "PolicyEngine", "ZeroMQ"]),
 
         // libzmq, seen only by the ZeroMQ wrapper.
         .systemLibrary(
@@ -55,7 +62,16 @@ let package = Package(
         .executableTarget(
             name: "ZMQBench",
             dependencies: ["ZeroMQ"],
-            path: "Benchmarks/ZMQBench"
+            path: "Benchmarks/ZMQBench",
+            exclude: ["README.md"]
+        ),
+        // Engine benchmarks: scripts/bench engine.
+        .executableTarget(name: "EngineBench", dependencies: ["PolicyEngine"], path: "Benchmarks/EngineBench"),
+        // End-to-end bus latency, sustained rate, publish path vs raw libzmq.
+        .executableTarget(
+            name: "BusBench",
+            dependencies: ["PolicyBus", "PolicyEngine", "ZeroMQ"],
+            path: "Benchmarks/BusBench"
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -41,10 +41,12 @@ public final class Context: @unchecked Sendable {
 
     /// Makes every blocking call on this context's sockets fail with `ETERM`
     /// (`zmq_ctx_shutdown`), so the threads that own them can close them.
-    /// Does not block.
+    /// New sockets cannot be created afterwards. Does not block.
     public func shutdown() {
-        if terminated.withLock({ $0 }) { return }
-        _ = zmq_ctx_shutdown(handle)
+        // Under the lock, so that terminate() cannot free the context meanwhile.
+        terminated.withLock { done in
+            if !done { _ = zmq_ctx_shutdown(handle) }
+        }
     }
 
     /// Destroys the context (`zmq_ctx_term`). Idempotent.
@@ -52,7 +54,8 @@ public final class Context: @unchecked Sendable {
     /// Blocks until every socket of the context is closed and their LINGER
     /// periods have passed; sockets default to a short LINGER, so this is
     /// quick once the sockets are closed. Do not call it from the cooperative
-    /// thread pool while sockets are still open.
+    /// thread pool while sockets are still open, nor from a thread that
+    /// still has an open socket of this context.
     public func terminate() {
         let first = terminated.withLock { done in
             defer { done = true }
@@ -60,5 +63,14 @@ public final class Context: @unchecked Sendable {
         }
         guard first else { return }
         while zmq_ctx_term(handle) != 0 && zmq_errno() == EINTR {}
+    }
+
+    /// Runs a non-blocking libzmq call on the handle unless the context was
+    /// terminated, holding the lock so that `terminate()` cannot free the
+    /// context during the call.
+    func withLiveHandle<R>(_ body: (UnsafeMutableRawPointer) -> R) -> R? {
+        terminated.withLock { done in
+            done ? nil : body(handle)
+        }
     }
 }

@@ -35,7 +35,10 @@ public final class Socket {
     ///   - type: the socket's kind.
     /// - Throws: `ZMQError`, e.g. `ETERM` if the context was terminated.
     public init(_ context: Context, _ type: SocketType) throws(ZMQError) {
-        guard let handle = zmq_socket(context.handle, type.rawValue) else {
+        guard let created = context.withLiveHandle({ zmq_socket($0, type.rawValue) }) else {
+            throw ZMQError(code: ZMQError.terminated, operation: "zmq_socket(\(type))")
+        }
+        guard let handle = created else {
             throw ZMQError.last("zmq_socket(\(type))")
         }
         self.context = context

@@ -97,6 +97,23 @@ extension SocketOption where Value == String {
     }
 }
 
+extension SocketOption where Value == String {
+    /// A CURVE key: written as Z85 text, read back as Z85 (libzmq picks the
+    /// format from the buffer size, 41 bytes for Z85 plus NUL).
+    static func z85Key(_ code: Int32, _ name: String) -> Self {
+        let text = string(code, name)
+        return Self(
+            code: code, name: name,
+            write: text.write,
+            read: { handle, code in
+                var buffer = [CChar](repeating: 0, count: 41)
+                var size = buffer.count
+                guard zmq_getsockopt(handle, code, &buffer, &size) == 0 else { return nil }
+                return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            })
+    }
+}
+
 // MARK: - Reading and writing
 
 extension Socket {
@@ -200,11 +217,11 @@ extension SocketOption where Value == [UInt8] {
 
 extension SocketOption where Value == String {
     /// ZMQ_CURVE_PUBLICKEY: this socket's long-term public key, Z85 (40 chars).
-    public static var curvePublicKey: Self { .string(ZMQ_CURVE_PUBLICKEY, "ZMQ_CURVE_PUBLICKEY") }
+    public static var curvePublicKey: Self { .z85Key(ZMQ_CURVE_PUBLICKEY, "ZMQ_CURVE_PUBLICKEY") }
     /// ZMQ_CURVE_SECRETKEY: this socket's long-term secret key, Z85 (40 chars).
-    public static var curveSecretKey: Self { .string(ZMQ_CURVE_SECRETKEY, "ZMQ_CURVE_SECRETKEY") }
+    public static var curveSecretKey: Self { .z85Key(ZMQ_CURVE_SECRETKEY, "ZMQ_CURVE_SECRETKEY") }
     /// ZMQ_CURVE_SERVERKEY: on a client, the server's public key, Z85; setting it makes the socket a CURVE client.
-    public static var curveServerKey: Self { .string(ZMQ_CURVE_SERVERKEY, "ZMQ_CURVE_SERVERKEY") }
+    public static var curveServerKey: Self { .z85Key(ZMQ_CURVE_SERVERKEY, "ZMQ_CURVE_SERVERKEY") }
     /// ZMQ_ZAP_DOMAIN: the ZAP domain passed to the ZAP handler.
     public static var zapDomain: Self { .string(ZMQ_ZAP_DOMAIN, "ZMQ_ZAP_DOMAIN") }
     /// ZMQ_LAST_ENDPOINT (read-only): see ``Socket/lastEndpoint``.

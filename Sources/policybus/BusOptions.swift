@@ -10,6 +10,8 @@ struct ConnectOptions: ParsableArguments {
 
     @Option(name: .long, help: "Seconds to wait for a reply.")
     var timeout: Double = 5
+
+    @OptionGroup var curve: CurveClientArguments
 }
 
 /// Options every node command shares.

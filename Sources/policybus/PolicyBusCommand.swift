@@ -9,7 +9,7 @@ struct PolicyBusCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             ServeCommand.self, PublishCommand.self, SubscribeCommand.self, QueryCommand.self, RulesCommand.self, StatusCommand.self,
-            EvalCommand.self,
+            EvalCommand.self, KeygenCommand.self,
         ]
     )
 }

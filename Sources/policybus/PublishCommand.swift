@@ -16,6 +16,8 @@ struct PublishCommand: ParsableCommand {
     )
 
     @OptionGroup var arguments: NodeArguments
+    @OptionGroup var limits: LimitArguments
+    @OptionGroup var curve: CurveServerArguments
 
     @Option(name: .long, help: "JSON file of facts: {\"servers\": [[\"vm1\", \"h1\"], ...]}.")
     var facts: String?
@@ -31,9 +33,13 @@ struct PublishCommand: ParsableCommand {
         let tables = try facts.map(Self.readFacts) ?? [:]
         let columns = try schema.map(Self.readSchema) ?? [:]
         let context = try Context()
+        var options = arguments.nodeOptions(label: "policybus.publish")
+        limits.apply(to: &options)
+        let zap = try curve.configure(&options, context: context)
+        defer { zap?.stop() }
         let node: Node
         do {
-            node = try Node.dataSource(arguments.nodeOptions(label: "policybus.publish"), tables: tables, schema: columns, context: context)
+            node = try Node.dataSource(options, tables: tables, schema: columns, context: context)
         } catch {
             throw error.exit
         }

@@ -34,8 +34,11 @@ struct QueryCommand: ParsableCommand {
 enum ClientCall {
     static func request(_ connection: ConnectOptions, _ op: String, _ fields: [String: JSON]) throws -> JSON {
         let context = try Context()
+        let curve = try connection.curve.configuration()
         do {
-            let client = try ControlClient(context: context, endpoint: connection.connect, timeoutMilliseconds: Int(connection.timeout * 1000))
+            let client = try ControlClient(
+                context: context, endpoint: connection.connect, timeoutMilliseconds: Int(connection.timeout * 1000),
+                curve: curve)
             defer { client.close() }
             return try client.request(op, fields)
         } catch {

@@ -12,6 +12,10 @@ struct ServeCommand: ParsableCommand {
     )
 
     @OptionGroup var arguments: NodeArguments
+    @OptionGroup var limits: LimitArguments
+    @OptionGroup var curve: CurveServerArguments
+    @OptionGroup var peerCurve: PeerCurveArguments
+    @OptionGroup var data: DataDirectoryArguments
 
     @Option(name: .long, help: "A policy to load: POLICY=FILE (the file may be empty). Repeatable.")
     var policy: [String] = []
@@ -33,10 +37,16 @@ struct ServeCommand: ParsableCommand {
             let (service, endpoint) = try Self.split(item, "--peer")
             setup.peers[service] = endpoint
         }
+        setup.peerCurve = try peerCurve.configurations()
+        setup.dataDirectory = data.directory(name: arguments.name)
         let context = try Context()
+        var options = arguments.nodeOptions(label: "policybus.serve")
+        limits.apply(to: &options)
+        let zap = try curve.configure(&options, context: context)
+        defer { zap?.stop() }
         let node: Node
         do {
-            node = try Node.engine(arguments.nodeOptions(label: "policybus.serve"), setup: setup, context: context)
+            node = try Node.engine(options, setup: setup, context: context)
         } catch {
             throw error.exit
         }

@@ -19,6 +19,11 @@ struct SubscribeCommand: ParsableCommand {
     @Option(name: .long, help: "The node's control endpoint.")
     var connect: String
 
+    @OptionGroup var curve: CurveClientArguments
+
+    @Option(name: .customLong("connect-timeout"), help: "Fail (exit 1) when the node has not answered within this many seconds.")
+    var connectTimeout: Double = 5
+
     @Argument(help: "Qualified table names, e.g. alice:error.")
     var tables: [String]
 
@@ -44,8 +49,10 @@ struct SubscribeCommand: ParsableCommand {
         }
         let context = try Context()
         let session: SubscriptionSession
+        let curveConfiguration = try curve.configuration()
         do {
-            session = try SubscriptionSession(context: context, controlEndpoint: connect, receiveHighWaterMark: receiveHighWaterMark)
+            session = try SubscriptionSession(
+                context: context, controlEndpoint: connect, receiveHighWaterMark: receiveHighWaterMark, curve: curveConfiguration)
         } catch {
             throw error.exit
         }
@@ -56,9 +63,14 @@ struct SubscribeCommand: ParsableCommand {
         let deadline = timeout.map { monotonicNanoseconds() + UInt64($0 * 1e9) }
         var printed = 0
         var live = Set(ids)
+        let answerDeadline = monotonicNanoseconds() + UInt64(connectTimeout * 1e9)
         loop: while true {
             let now = monotonicNanoseconds()
             if let deadline, now >= deadline { break }
+            if session.repliesReceived == 0, now >= answerDeadline {
+                session.close()
+                throw NoAnswer(endpoint: connect, seconds: connectTimeout, curve: curve.serverKey != nil).exit
+            }
             var wait = 100
             if let deadline { wait = min(wait, Int((deadline - now) / 1_000_000) + 1) }
             _ = try? poller.poll(timeout: wait)

@@ -11,17 +11,23 @@ public final class ControlClient {
     /// How long `request` waits for a reply.
     public var timeoutMilliseconds: Int
     let socket: Socket
+    let usesCurve: Bool
     var nextID: Int64 = 1
 
     /// Connects (in the background, as ZeroMQ does) to `endpoint`.
     /// - Throws: `transport` for a malformed endpoint.
-    public init(context: Context, endpoint: String, clientID: String = randomClientID(), timeoutMilliseconds: Int = 5000) throws(BusError) {
+    public init(
+        context: Context, endpoint: String, clientID: String = randomClientID(), timeoutMilliseconds: Int = 5000,
+        curve: CurveClientConfiguration? = nil
+    ) throws(BusError) {
         self.endpoint = endpoint
         self.clientID = clientID
         self.timeoutMilliseconds = timeoutMilliseconds
+        self.usesCurve = curve != nil
         do {
             socket = try Socket(context, .dealer)
             try socket.set(.linger, 0)
+            try curve?.apply(to: socket)
             try socket.connect(endpoint)
         } catch {
             throw BusError(.transport, "cannot connect to \(endpoint): \(error)")
@@ -58,7 +64,10 @@ public final class ControlClient {
         poller.add(socket)
         while true {
             let now = monotonicNanoseconds()
-            guard now < deadline else { throw BusError(.timeout, "no reply from \(endpoint) within \(timeoutMilliseconds) ms") }
+            guard now < deadline else {
+                let hint = usesCurve ? "; \(CurveClientConfiguration.timeoutHint)" : "; the node is down, or it requires CURVE (give --server-key)"
+                throw BusError(.timeout, "no reply from \(endpoint) within \(timeoutMilliseconds) ms\(hint)")
+            }
             do {
                 try poller.poll(timeout: Int((deadline - now) / 1_000_000) + 1)
                 while let frames = try socket.tryReceive() {

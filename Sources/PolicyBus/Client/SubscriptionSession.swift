@@ -53,6 +53,9 @@ public final class SubscriptionSession {
     /// Tables with a subscribe in flight.
     var requested: Set<TableID> = []
     var nextRenew: UInt64 = 0
+    /// Control replies received so far; zero long after start means the node
+    /// is unreachable (down, or a failed CURVE handshake).
+    public private(set) var repliesReceived = 0
 
     /// - Parameters:
     ///   - context: the ZeroMQ context.
@@ -61,7 +64,8 @@ public final class SubscriptionSession {
     ///   - receiveHighWaterMark: the SUB socket's RCVHWM (default libzmq's 1000).
     public init(
         context: Context, controlEndpoint: String, clientID: String = randomClientID(),
-        receiveHighWaterMark: Int32? = nil, logger: Logger = Logger(label: "policybus.client")
+        receiveHighWaterMark: Int32? = nil, logger: Logger = Logger(label: "policybus.client"),
+        curve: CurveClientConfiguration? = nil
     ) throws(BusError) {
         self.controlEndpoint = controlEndpoint
         self.clientID = clientID
@@ -72,6 +76,8 @@ public final class SubscriptionSession {
             sub = try Socket(context, .sub)
             try sub.set(.linger, 0)
             if let receiveHighWaterMark { try sub.set(.receiveHighWaterMark, receiveHighWaterMark) }
+            try curve?.apply(to: dealer)
+            try curve?.apply(to: sub)
             try dealer.connect(controlEndpoint)
         } catch {
             throw BusError(.transport, "cannot connect to \(controlEndpoint): \(error)")
@@ -210,6 +216,7 @@ public final class SubscriptionSession {
     }
 
     func handleReply(_ frame: [UInt8]) -> [Event] {
+        repliesReceived += 1
         guard let json = try? JSON.parse(frame), let id = json["id"]?.intValue, let (request, _) = pending.removeValue(forKey: id)
         else { return [] }
         let reply: JSON

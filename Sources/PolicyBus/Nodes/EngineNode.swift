@@ -6,8 +6,13 @@ import ZeroMQ
 public struct EngineSetup: Sendable {
     /// Policy name to policy text, loaded at start (after peers' columns are known).
     public var policies: [(name: String, text: String)] = []
+    /// Where accepted rule and fact changes are kept (`DurableLog`); nil keeps
+    /// them in memory only.
+    public var dataDirectory: String?
     /// Service name to the control endpoint of the node that serves it.
     public var peers: [String: String] = [:]
+    /// CURVE settings per peer service; a peer not listed is plaintext.
+    public var peerCurve: [String: CurveClientConfiguration] = [:]
     /// How long to keep asking peers for their tables' columns at start.
     public var peerStartupMilliseconds = 5000
 
@@ -35,6 +40,8 @@ final class EngineBehavior: NodeBehavior {
     /// Remote tables no peer serves (logged once), or refused; retried later.
     var unavailable: [TableID: UInt64] = [:]
     let logger: Logger
+    /// The data log, once opened (see `EngineNode+Durability.swift`).
+    var durability: Durability?
 
     init(engine: Engine, logger: Logger) {
         self.engine = engine
@@ -84,6 +91,7 @@ final class EngineBehavior: NodeBehavior {
             let action = try request.string("action")
             let table = try request.table("table", limits: node.options.limits)
             let rows = try request.rows("rows", limits: node.options.limits)
+            let records = factRecords(action: action, table: table, rows: rows)
             var transaction = Transaction()
             switch action {
             case "insert": for row in rows { transaction.insert(row, into: table) }
@@ -91,7 +99,7 @@ final class EngineBehavior: NodeBehavior {
             case "replace": transaction.replace(table, with: rows)
             default: throw BusError(.badRequest, "\"action\" must be insert, delete or replace")
             }
-            try apply(transaction)
+            try applyDurably(transaction, records: records)
             return [:]
         default:
             return nil
@@ -123,7 +131,7 @@ final class EngineBehavior: NodeBehavior {
             let text = try request.string("rule")
             var transaction = Transaction()
             if action == "insert" { transaction.insertRules(text, policy: policy) } else { transaction.deleteRules(text, policy: policy) }
-            try apply(transaction)
+            try applyDurably(transaction, records: [action == "insert" ? .insertRules(policy: policy, text: text) : .deleteRules(policy: policy, text: text)])
             updateRemote(now: monotonicNanoseconds())
             return [:]
         default:
@@ -170,6 +178,7 @@ final class EngineBehavior: NodeBehavior {
             "triggers": .array(engine.triggers.map(\.table).sorted().map { .string($0.description) }),
             "policies": .array(engine.policies.map(JSON.string)),
             "remote": .object(peerTables),
+            "durability": durabilityStatus,
         ]
     }
 
@@ -270,8 +279,10 @@ final class EngineBehavior: NodeBehavior {
         for (service, endpoint) in setup.peers.sorted(by: { $0.key < $1.key }) {
             sessions.append((service, try SubscriptionSession(
                 context: node.context, controlEndpoint: endpoint, clientID: "engine-\(node.options.name)-\(node.publisher.epoch)",
-                logger: logger)))
-            learnColumns(service: service, endpoint: endpoint, node: node, budgetMilliseconds: setup.peerStartupMilliseconds)
+                logger: logger, curve: setup.peerCurve[service])))
+            learnColumns(
+                service: service, endpoint: endpoint, node: node, budgetMilliseconds: setup.peerStartupMilliseconds,
+                curve: setup.peerCurve[service])
         }
         for (name, text) in setup.policies {
             do {
@@ -284,12 +295,13 @@ final class EngineBehavior: NodeBehavior {
                 throw BusError(error)
             }
         }
+        if let directory = setup.dataDirectory { try openLog(directory) }
         updateRemote(now: monotonicNanoseconds())
     }
 
-    func learnColumns(service: String, endpoint: String, node: Node, budgetMilliseconds: Int) {
+    func learnColumns(service: String, endpoint: String, node: Node, budgetMilliseconds: Int, curve: CurveClientConfiguration?) {
         let deadline = monotonicNanoseconds() + .milliseconds(budgetMilliseconds)
-        guard let client = try? ControlClient(context: node.context, endpoint: endpoint, timeoutMilliseconds: 500) else { return }
+        guard let client = try? ControlClient(context: node.context, endpoint: endpoint, timeoutMilliseconds: 500, curve: curve) else { return }
         defer { client.close() }
         while monotonicNanoseconds() < deadline {
             guard let reply = try? client.request("tables") else { continue }

@@ -20,6 +20,8 @@ public struct NodeOptions: Sendable {
     /// drops them (the subscriber then resyncs).
     public var sendHighWaterMark: Int32 = 10_000
     public var limits = BusLimits()
+    /// CURVE on both server sockets; nil for plaintext.
+    public var curve: CurveServerConfiguration?
     public var logger: Logger
 
     public init(name: String, control: String, data: String? = nil, logger: Logger = Logger(label: "policybus")) {
@@ -118,10 +120,12 @@ public final class Node {
             control = try NodeControl()
             router = try Socket(context, .router)
             try router.set(.maxMessageSize, Int64(options.limits.maxMessageSize))
+            try options.curve?.apply(to: router)
             try router.bind(options.control)
             controlEndpoint = try router.lastEndpoint
             pub = try Socket(context, .pub)
             try pub.set(.sendHighWaterMark, options.sendHighWaterMark)
+            try options.curve?.apply(to: pub)
             try pub.bind(options.data ?? NodeOptions.defaultData(for: options.control))
             dataEndpoint = try pub.lastEndpoint
         } catch {
@@ -231,7 +235,10 @@ public final class Node {
                 body = body.dropFirst()
             }
             let reply: [UInt8]
-            if body.count != 1 {
+            if frames.count > options.limits.maxFramesPerMessage {
+                counters["errors", default: 0] += 1
+                reply = ControlReply.error(id: nil, BusError(.badFrames, "\(frames.count) frames; the limit is \(options.limits.maxFramesPerMessage)"))
+            } else if body.count != 1 {
                 counters["errors", default: 0] += 1
                 reply = ControlReply.error(id: nil, BusError(.badFrames, "a request is one JSON frame (after an optional empty delimiter); got \(body.count) frames"))
             } else {

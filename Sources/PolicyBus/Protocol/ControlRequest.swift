@@ -4,6 +4,9 @@ import PolicyEngine
 public struct BusLimits: Hashable, Sendable {
     /// Largest frame a node accepts (ZMQ_MAXMSGSIZE on its ROUTER), in bytes.
     public var maxMessageSize: Int = 16 << 20
+    /// Most frames in one request as the ROUTER sees it: the identity, an
+    /// optional empty delimiter and the JSON body.
+    public var maxFramesPerMessage: Int = 3
     /// Most rows in one `facts` request or `publish` replace.
     public var maxRowsPerRequest: Int = 100_000
     /// Longest qualified table name, in bytes.

@@ -61,6 +61,13 @@ final class BusProcess: Sendable {
         process.waitUntilExit()
     }
 
+    /// Sends `number` (SIGKILL, SIGSTOP, SIGCONT...) to the process; reaps nothing.
+    func signal(_ number: Int32) {
+        state.withLock { state in
+            if let process = state.process, process.isRunning { kill(process.processIdentifier, number) }
+        }
+    }
+
     /// Writes lines to the process's stdin.
     func write(_ lines: String...) {
         let data = Data(lines.map { $0 + "\n" }.joined().utf8)
@@ -200,6 +207,7 @@ final class Processes: Sendable {
     /// An engine: `serve --name NAME` with policies (name, text) and peers (service, endpoint).
     func engine(_ name: String, policies: [(String, String)], peers: [(String, String)], extra: [String] = []) async throws -> (BusProcess, String) {
         var arguments = ["serve", "--name", name, "--control", "tcp://127.0.0.1:*", "--heartbeat-ms", "200", "--lease-ms", "3000"]
+        if !extra.contains("--data-dir") { arguments.append("--no-data-dir") }  // no state shared between test runs
         for (policy, text) in policies { arguments += ["--policy", "\(policy)=\(try temporaryFile(text))"] }
         for (service, endpoint) in peers { arguments += ["--peer", "\(service)=\(endpoint)"] }
         let process = try start(name, arguments + extra)
