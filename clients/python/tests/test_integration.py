@@ -246,3 +246,29 @@ def test_asyncio_subscriber_against_engine(data_and_engine):
     first, second, rows = asyncio.run(asyncio.wait_for(main(), 30))
     assert first.kind == "snapshot" and (second.kind, second.added) == ("delta", [(9,)])
     assert rows == {(9,)}
+
+
+# MARK: - CURVE against a real node
+
+def test_curve_allow_list(nodes, tmp_path):
+    keygen = lambda prefix: __import__("subprocess").run(  # noqa: E731
+        [nodes.bin, "keygen", "--out", str(tmp_path / prefix)], check=True, capture_output=True, timeout=30)
+    keygen("server")
+    keygen("alice")
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    (allowed / "alice.pub").write_bytes((tmp_path / "alice.pub").read_bytes())
+    src = nodes.publish("d", {"t": [[1]]}, extra=["--curve-secret-key", str(tmp_path / "server.key"),
+                                                   "--authorized-keys", str(allowed)])
+    keys = {"server_key": str(tmp_path / "server.pub"),
+            "public_key": str(tmp_path / "alice.pub"), "secret_key": str(tmp_path / "alice.key")}
+    with policybus.Subscriber(src.control, **keys) as sub:
+        sub.subscribe("d:t")
+        assert sub.next_change(10).rows == {(1,)}
+        sub.wait_synced(10, live=True)
+        src.feed("+t(2)")
+        assert next_delta(sub).added == [(2,)]  # deltas flow on the encrypted data socket
+    # A client whose key is not on the list gets nothing at all.
+    with policybus.Client(src.control, timeout=1, server_key=keys["server_key"]) as stranger:
+        with pytest.raises(policybus.PolicyBusTimeout):
+            stranger.hello()
