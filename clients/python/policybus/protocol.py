@@ -74,7 +74,7 @@ class _Table:
     """What the client knows about one subscribed table."""
 
     __slots__ = ("name", "rows", "seq", "epoch", "synced", "ever_synced",
-                 "buffer", "last", "requested", "live")
+                 "buffer", "last", "requested", "live", "synced_by")
 
     def __init__(self, name, now):
         self.name = name
@@ -87,6 +87,7 @@ class _Table:
         self.last = now           # when we last heard of the table (or asked)
         self.requested = None     # id of the subscribe request in flight
         self.live = False         # data arrived since the snapshot: our SUB subscription is in place
+        self.synced_by = 0        # id of the subscribe request whose snapshot is applied
 
 
 class Session:
@@ -330,7 +331,17 @@ class Session:
         changes = []
         if op == "subscribe":
             changes = self._on_subscribe_reply(rid, names, reply)
+        elif op == "renew" and reply.get("ok") and isinstance(reply.get("tables"), list):
+            self._on_renew_reply(rid, reply["tables"])
         return rid, reply, changes
+
+    def _on_renew_reply(self, rid, held):
+        """Resyncs tables the node no longer holds for us (lease expired, node
+        restarted), among those subscribed before this renew was sent."""
+        held = set(held)
+        for st in self._tables.values():
+            if st.synced and st.synced_by < rid and st.name not in held:
+                self._want_resync(st)
 
     def _note_node(self, reply):
         if isinstance(reply.get("heartbeat_ms"), (int, float)) and reply["heartbeat_ms"] > 0:
@@ -360,6 +371,7 @@ class Session:
                     self._resync.add(name.encode())
                     self.wants_send = True
                 continue
+            st.synced_by = rid
             changes.append(self._apply_snapshot(st, entry, reply.get("epoch")))
             buffered, st.buffer = st.buffer, []
             st.live = bool(buffered)

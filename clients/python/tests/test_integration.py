@@ -272,3 +272,20 @@ def test_curve_allow_list(nodes, tmp_path):
     with policybus.Client(src.control, timeout=1, server_key=keys["server_key"]) as stranger:
         with pytest.raises(policybus.PolicyBusTimeout):
             stranger.hello()
+
+
+def test_expired_lease_drops_the_trigger_and_the_client_recovers(nodes):
+    data = nodes.publish("data", {"q": [[3]]}, schema={"q": ["x"]})
+    engine = nodes.serve("engine", {"classification": CLASSIFICATION}, peers={"data": data},
+                         extra=["--lease-ms", "600"])
+    with policybus.Subscriber(engine.control) as sub, policybus.Client(engine.control) as other:
+        sub.subscribe("classification:p")
+        assert "classification:p" in other.status()["triggers"]
+        # The subscriber goes quiet (nobody iterates it, so it renews nothing):
+        # the node drops its subscription and the trigger only it needed.
+        wait_for(lambda: "classification:p" not in other.status()["triggers"], timeout=10,
+                 what="the lease to expire")
+        data.feed("+q(4)")
+        # Back to work: the renew reply (or the silence) tells it, and it resubscribes.
+        until(sub, lambda s: s.rows("classification:p") == {(3,), (4,)}, timeout=20)
+        assert "classification:p" in other.status()["triggers"]

@@ -344,3 +344,19 @@ def test_live_after_data_following_the_snapshot():
     s.on_data(hb("a:error", 0))
     s.on_reply(snapshot_reply(rid, {"a:error": (0, [])}))
     assert s.all_live()
+
+
+def test_renew_reply_missing_a_table_resyncs_it():
+    s = subscribed("a:error")
+    renew_id, _ = s.request("renew")
+    # A table subscribed after the renew was sent is not judged by its reply.
+    s.add_tables(["a:late"])
+    rid, _ = s.subscribe_request(["a:late"])
+    s.on_reply(snapshot_reply(rid, {"a:late": (0, [])}))
+    s.on_reply(json.dumps({"ok": True, "id": renew_id, "tables": []}).encode())
+    assert sent_ops(s.tick())[0] == ("subscribe", ["a:error"])
+    # A reply that lists the table changes nothing.
+    s = subscribed("a:error")
+    renew_id, _ = s.request("renew")
+    s.on_reply(json.dumps({"ok": True, "id": renew_id, "tables": ["a:error"]}).encode())
+    assert not s.wants_send
