@@ -91,9 +91,11 @@ def test_rules_and_query(data_and_engine):
     with policybus.Client(engine.control) as node:
         node.insert_rule("classification", "big(x) :- data:q(x), gt(x, 10)")
         assert any("big" in str(r) for r in node.rules("classification"))
-        data.feed("+q(11)", "+q(5)")
+        data.feed("begin", "+q(11)", "+q(5)", "commit")  # one transaction
         wait_for(lambda: node.query("classification:big") == {(11,)}, what="big(11)")
         assert node.query("classification:p(x)") == {(11,), (5,)}
+        node.delete_rule("classification", "big(x) :- data:q(x), gt(x, 10)")
+        assert not any("big" in str(r) for r in node.rules("classification"))
 
 
 # MARK: - Data sources: exact topics, unsubscribe, gaps, restarts
