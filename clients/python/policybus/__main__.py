@@ -29,16 +29,15 @@ def format_change(change):
 
 
 def change_json(change):
-    """A change as the JSON object ``policybus subscribe --json`` prints."""
-    obj = {"table": change.table, "kind": change.kind, "seq": change.seq}
+    """A change as the JSON object ``policybus subscribe --json`` prints: a
+    resync prints a fresh snapshot line, as the Swift CLI does."""
     if change.kind == "delta":
-        obj["added"] = [list(r) for r in change.added]
-        obj["removed"] = [list(r) for r in change.removed]
+        obj = {"table": change.table, "kind": "delta", "seq": change.seq,
+               "added": [list(r) for r in change.added],
+               "removed": [list(r) for r in change.removed]}
     else:
-        obj["rows"] = sorted((list(r) for r in change.rows), key=repr)
-        if change.kind == "resync":
-            obj["added"] = [list(r) for r in change.added]
-            obj["removed"] = [list(r) for r in change.removed]
+        obj = {"table": change.table, "kind": "snapshot", "seq": change.seq,
+               "rows": sorted((list(r) for r in change.rows), key=repr)}
     return json.dumps(obj)
 
 
@@ -57,6 +56,8 @@ def _subscribe(args):
         sub.subscribe(*args.tables)
         printed = 0
         for change in sub.changes(args.timeout):
+            if change.kind == "resync":
+                print(f"{change.table}: resync", file=sys.stderr, flush=True)
             print(args.prefix + (change_json(change) if args.json else
                                  format_change(change).replace("\n", "\n" + args.prefix)),
                   flush=True)
