@@ -229,8 +229,11 @@ func w3(nodes: Int, edges: Int, samples: Int) throws {
             + "(ratio to full \(ratio(percentile(originalDeletes, 50))))")
 }
 
+// `EngineBench [--quick] [w1] [w2] [memory] [w3]`: all workloads unless some are named.
+let named = Set(arguments.dropFirst().filter { !$0.hasPrefix("--") })
+func selected(_ name: String) -> Bool { named.isEmpty || named.contains(name) }
 let sizes = quick ? [10_000] : [10_000, 100_000, 1_000_000]
-for n in sizes { try w1(n: n, updates: quick ? 2_000 : 20_000) }
-try w2(n: quick ? 100_000 : 1_000_000)
-try memory(n: quick ? 100_000 : 1_000_000)
-try w3(nodes: 2_000, edges: 6_000, samples: quick ? 5 : 20)
+if selected("w1") { for n in sizes { try w1(n: n, updates: quick ? 2_000 : 20_000) } }
+if selected("w2") { try w2(n: quick ? 100_000 : 1_000_000) }
+if selected("memory") { try memory(n: quick ? 100_000 : 1_000_000) }
+if selected("w3") { try w3(nodes: quick ? 1_000 : 2_000, edges: quick ? 3_000 : 6_000, samples: quick ? 3 : 10) }
