@@ -26,12 +26,15 @@ extension Engine {
     func applyLowered(_ change: LoweredTransaction) throws(PolicyError) -> [TableDelta] {
         // 1. Validate. New tables live only in `newTables` until the commit.
         var newTables: [TableID: TableState] = [:]
+        var lastTable: TableState?  // bulk loads name one table a million times
         func table(_ id: TableID, arity: Int, at location: SourceLocation?) throws(PolicyError) -> TableState {
+            if let lastTable, lastTable.arity == arity, lastTable.id == id { return lastTable }
             if let existing = tableStates[id] ?? newTables[id] {
                 guard existing.arity == arity else {
                     throw PolicyError(
                         .arityMismatch, "\(id) has \(existing.arity) columns, but is used here with \(arity)", at: location)
                 }
+                lastTable = existing
                 return existing
             }
             let created = TableState(id: id, arity: arity)
@@ -92,6 +95,7 @@ extension Engine {
         if let newGraph {
             graph = newGraph
             graphIsStale = false
+            for state in tableStates.values { state.isDerived = graph.rulesByHead[ObjectIdentifier(state)] != nil }
         }
         if let newFrontEnd = change.frontEnd { frontEnd = newFrontEnd }
         for key in removed.map(\.key) { frontEnd.syntax[key] = nil }
@@ -110,7 +114,7 @@ extension Engine {
     /// Tables no rule derives into take fact changes at once; the others queue
     /// them for their stratum's maintenance, which needs counts and old states.
     private func requestFact(_ state: TableState, _ row: [UInt32], _ wanted: Bool) {
-        if graph.rulesByHead[ObjectIdentifier(state)] == nil && state.pendingFacts.isEmpty {
+        if !state.isDerived && state.pendingFacts.isEmpty {
             state.setFact(row, wanted)
         } else {
             state.requestFact(row, wanted)

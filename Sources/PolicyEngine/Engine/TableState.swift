@@ -22,6 +22,8 @@ final class TableState {
     var facts: [Bool] = []
     /// False after the table was maintained by DRed: counting must recount it first.
     var countsValid = true
+    /// Some rule derives into this table (kept in step with the program graph).
+    var isDerived = false
 
     // MARK: Transaction state. Empty between transactions.
 
