@@ -20,7 +20,7 @@ import Testing
 
     func log(_ engine: Engine, _ table: String) -> TriggerLog {
         let log = TriggerLog()
-        engine.addTrigger(on: RuleBuilder.table(table)) { log.deltas.append($0) }
+        engine.addTrigger(on: RuleBuilder.table(table)) { log.deltas.append($0.sorted()) }
         return log
     }
 

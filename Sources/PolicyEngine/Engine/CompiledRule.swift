@@ -75,7 +75,8 @@ final class CompiledRule {
     let head: TableState
     let headArguments: [SlotExpression]
     let literals: [SlotLiteral]
-    private var plans: [Int: [PlanStep]] = [:]
+    /// Cached plans with the table sizes they were made for.
+    private var plans: [Int: (steps: [PlanStep], sizes: [Int])] = [:]
 
     /// Plan key for a full evaluation with nothing bound.
     static let fullPlan = -1
@@ -99,7 +100,7 @@ final class CompiledRule {
     /// The plan for evaluating the body when the literal at `seed` (or nothing,
     /// or the head) has bound its variables first.
     func plan(seed: Int) throws(PolicyError) -> [PlanStep] {
-        if let plan = plans[seed] { return plan }
+        if let plan = plans[seed], !sizesChanged(since: plan.sizes) { return plan.steps }
         var bound = Set<Int>()
         var skip: Int?
         if seed >= 0 {
@@ -109,7 +110,18 @@ final class CompiledRule {
             bound = Set(headArguments.compactMap(\.loneVariable))
         }
         let plan = try Planner.plan(literals, bound: bound, skip: skip, rule: rule)
-        plans[seed] = plan
+        plans[seed] = (plan, currentSizes)
         return plan
+    }
+
+    private var currentSizes: [Int] { literals.map { $0.table?.rows.count ?? 0 } }
+
+    /// Whether some table grew or shrank enough that the join order may be wrong.
+    private func sizesChanged(since sizes: [Int]) -> Bool {
+        for (literal, old) in zip(literals, sizes) {
+            guard let count = literal.table?.rows.count else { continue }
+            if count > old * 2 + 64 || count * 2 + 64 < old { return true }
+        }
+        return false
     }
 }

@@ -252,7 +252,7 @@ extension Engine {
     // MARK: - Evaluation helpers
 
     /// Runs a rule with every literal reading `view`.
-    private func run(_ rule: CompiledRule, seed: Int, view: View, emit: @escaping ([UInt32]) -> Void) {
+    private func run(_ rule: CompiledRule, seed: Int, view: View, emit: ([UInt32]) -> Void) {
         let views = [View](repeating: view, count: rule.literals.count)
         executor.run(rule, seed: seed, views: views, seedBind: { _ in true }) { row in
             emit(row)
@@ -275,19 +275,28 @@ extension Engine {
     /// `insertions`/`deletions` select which signs to produce.
     private func seedDelta(
         _ rule: CompiledRule, at position: Int, views: [View], insertions: Bool, deletions: Bool,
-        emit: @escaping ([UInt32], Int32) -> Void
+        emit: ([UInt32], Int32) -> Void
     ) {
         guard let table = rule.literals[position].table else { return }
-        let (addedRows, removedRows) = table.delta()
+        let removedRows = table.removedRows
         switch rule.literals[position] {
         case .positive(_, let patterns):
-            for (rows, sign) in [(addedRows, Int32(1)), (removedRows, Int32(-1))] {
-                if sign > 0 ? !insertions : !deletions { continue }
-                for row in rows {
+            if insertions {
+                for id in table.addedIDs {
                     executor.run(rule, seed: position, views: views, seedBind: { bindings in
-                        Executor.bind(patterns, row: row, into: &bindings)
+                        Executor.bind(patterns, store: table.rows, row: id, into: &bindings)
                     }) { head in
-                        emit(head, sign)
+                        emit(head, 1)
+                        return true
+                    }
+                }
+            }
+            if deletions {
+                for id in removedRows.ids {
+                    executor.run(rule, seed: position, views: views, seedBind: { bindings in
+                        Executor.bind(patterns, store: removedRows, row: id, into: &bindings)
+                    }) { head in
+                        emit(head, -1)
                         return true
                     }
                 }
@@ -295,10 +304,11 @@ extension Engine {
         case .negative(_, let patterns):
             let (columns, _) = Planner.lookupKey(patterns, Set(rule.literals[position].variables))
             var seen = Set<[UInt32]>()
-            for row in addedRows + removedRows {
+            let changed = table.addedIDs.map { (table.rows, $0) } + removedRows.ids.map { (removedRows, $0) }
+            for (store, id) in changed {
                 var bindings = [UInt32](repeating: Executor.unbound, count: rule.rule.variableCount)
-                guard Executor.bind(patterns, row: row, into: &bindings) else { continue }
-                let key = columns.map { row[$0] }
+                guard Executor.bind(patterns, store: store, row: id, into: &bindings) else { continue }
+                let key = columns.map { store.cell(id, $0) }
                 guard seen.insert(key).inserted else { continue }
                 let before = table.exists(.old, columns: columns, key: key)
                 let after = table.exists(.current, columns: columns, key: key)

@@ -26,12 +26,15 @@ extension Engine {
     func applyLowered(_ change: LoweredTransaction) throws(PolicyError) -> [TableDelta] {
         // 1. Validate. New tables live only in `newTables` until the commit.
         var newTables: [TableID: TableState] = [:]
+        var lastTable: TableState?  // bulk loads name one table a million times
         func table(_ id: TableID, arity: Int, at location: SourceLocation?) throws(PolicyError) -> TableState {
+            if let lastTable, lastTable.arity == arity, lastTable.id == id { return lastTable }
             if let existing = tableStates[id] ?? newTables[id] {
                 guard existing.arity == arity else {
                     throw PolicyError(
                         .arityMismatch, "\(id) has \(existing.arity) columns, but is used here with \(arity)", at: location)
                 }
+                lastTable = existing
                 return existing
             }
             let created = TableState(id: id, arity: arity)
@@ -92,13 +95,14 @@ extension Engine {
         if let newGraph {
             graph = newGraph
             graphIsStale = false
+            for state in tableStates.values { state.isDerived = graph.rulesByHead[ObjectIdentifier(state)] != nil }
         }
         if let newFrontEnd = change.frontEnd { frontEnd = newFrontEnd }
         for key in removed.map(\.key) { frontEnd.syntax[key] = nil }
         for operation in operations {
             switch operation {
-            case .insert(let state, let row): state.requestFact(row, true)
-            case .delete(let state, let row): state.requestFact(row, false)
+            case .insert(let state, let row): requestFact(state, row, true)
+            case .delete(let state, let row): requestFact(state, row, false)
             case .replace(let state, let rows): requestReplace(state, rows)
             }
         }
@@ -107,18 +111,28 @@ extension Engine {
         return finishTransaction()
     }
 
+    /// Tables no rule derives into take fact changes at once; the others queue
+    /// them for their stratum's maintenance, which needs counts and old states.
+    private func requestFact(_ state: TableState, _ row: [UInt32], _ wanted: Bool) {
+        if !state.isDerived && state.pendingFacts.isEmpty {
+            state.setFact(row, wanted)
+        } else {
+            state.requestFact(row, wanted)
+        }
+    }
+
     private func requestReplace(_ state: TableState, _ rows: [[UInt32]]) {
         let wanted = RowStore(arity: state.arity)
         for row in rows { wanted.insert(row) }
         for id in state.rows.ids where state.isFact(id) {
             let row = state.rows.row(id)
-            if wanted.find(row) == nil { state.requestFact(row, false) }
+            if wanted.find(row) == nil { requestFact(state, row, false) }
         }
         for id in state.pendingFacts.ids {
             let row = state.pendingFacts.row(id)
-            if wanted.find(row) == nil { state.requestFact(row, false) }
+            if wanted.find(row) == nil { requestFact(state, row, false) }
         }
-        for row in rows { state.requestFact(row, true) }
+        for row in rows { requestFact(state, row, true) }
     }
 
     /// Lowers a checked rule onto tables and interned constants.
@@ -164,12 +178,11 @@ extension Engine {
         var deltas: [TableDelta] = []
         for state in tableStates.values {
             if state.hasDelta {
-                let (added, removed) = state.delta()
-                deltas.append(
-                    TableDelta(
-                        table: state.id,
-                        added: added.map(values).sorted(by: rowPrecedes),
-                        removed: removed.map(values).sorted(by: rowPrecedes)))
+                let arity = state.arity
+                let added = state.addedIDs.map { id in (0..<arity).map { pool[state.rows.cell(id, $0)] } }
+                let removedRows = state.removedRows
+                let removed = removedRows.ids.map { id in (0..<arity).map { pool[removedRows.cell(id, $0)] } }
+                deltas.append(TableDelta(table: state.id, added: added, removed: removed))
             }
             state.clearTransaction()
         }

@@ -10,7 +10,7 @@ final class Executor {
     private var views: [View] = []
     private var steps: [PlanStep] = []
     private var rule: CompiledRule!
-    private var emit: ([UInt32]) -> Bool = { _ in true }
+    private var emit: ([UInt32]) -> Bool = Executor.ignore
     private var stopped = false
     private var keyBuffers: [[UInt32]] = []
 
@@ -24,21 +24,31 @@ final class Executor {
     /// `emit` returns false to stop early. Literal `i` reads `views[i]`.
     func run(
         _ rule: CompiledRule, seed: Int, views: [View], seedBind: (inout [UInt32]) -> Bool,
-        emit: @escaping ([UInt32]) -> Bool
+        emit: ([UInt32]) -> Bool
     ) {
         guard let plan = try? rule.plan(seed: seed) else { return }
         self.rule = rule
         self.views = views
         self.steps = plan
-        self.emit = emit
         self.stopped = false
-        bindings = [UInt32](repeating: Executor.unbound, count: rule.rule.variableCount)
+        let variables = rule.rule.variableCount
+        if bindings.count != variables {
+            bindings = [UInt32](repeating: Executor.unbound, count: variables)
+        } else {
+            for slot in 0..<variables { bindings[slot] = Executor.unbound }
+        }
         if keyBuffers.count < plan.count { keyBuffers = Array(repeating: [], count: plan.count) }
         guard seedBind(&bindings) else { return }
-        step(0)
+        // The closure is only stored for the duration of this call.
+        withoutActuallyEscaping(emit) { emit in
+            self.emit = emit
+            step(0)
+            self.emit = Executor.ignore
+        }
         self.rule = nil
-        self.emit = { _ in true }
     }
+
+    private static let ignore: @Sendable ([UInt32]) -> Bool = { _ in true }
 
     /// Binds the variables of a table literal from a row; false when the row does not match.
     static func bind(_ patterns: [SlotPattern], store: RowStore, row: UInt32, into bindings: inout [UInt32]) -> Bool {

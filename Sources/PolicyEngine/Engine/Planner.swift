@@ -1,3 +1,5 @@
+import Foundation
+
 /// Where a lookup key's value comes from.
 enum KeySource {
     case slot(Int)
@@ -77,12 +79,15 @@ enum Planner {
                 continue
             }
         }
-        // Then the positive literal with the most bound columns.
-        var best: (position: Int, boundColumns: Int)?
+        // Then the positive literal expected to match the fewest rows: a table of
+        // n rows with k of its a columns bound matches about n^((a-k)/a).
+        var best: (position: Int, cost: Double)?
         for (position, index) in remaining.enumerated() {
-            guard case .positive(_, let patterns) = literals[index] else { continue }
+            guard case .positive(let table, let patterns) = literals[index] else { continue }
             let boundColumns = lookupKey(patterns, bound).0.count
-            if best == nil || boundColumns > best!.boundColumns { best = (position, boundColumns) }
+            let free = Double(patterns.count - boundColumns) / Double(max(patterns.count, 1))
+            let cost = boundColumns == patterns.count ? 0 : pow(Double(table.rows.count + 2), free) - Double(boundColumns) * 1e-3
+            if best == nil || cost < best!.cost { best = (position, cost) }
         }
         guard let best, case .positive(_, let patterns) = literals[remaining[best.position]] else { return nil }
         return (best.position, scan(remaining[best.position], patterns, bound))

@@ -33,7 +33,8 @@ final class RowStore {
 
     /// The id of the row equal to `values`, if stored.
     func find(_ values: [UInt32]) -> UInt32? {
-        primary.first(key: values, cells: cells, arity: arity)
+        if count == 0 { return nil }
+        return primary.first(key: values, cells: cells, arity: arity)
     }
 
     /// Stores `values` unless present. Returns its id and whether it was new.
@@ -57,14 +58,24 @@ final class RowStore {
         return (id, true)
     }
 
-    /// Removes the row with id `id`. Its cells stay readable until the id is reused.
-    func remove(_ id: UInt32) {
+    /// Removes the row with id `id`. Its cells stay readable until the id is
+    /// reused; with `reuse: false` the id is held back until `releaseHeldIDs()`.
+    func remove(_ id: UInt32, reuse: Bool = true) {
         guard alive[Int(id)] else { return }
         primary.remove(id, cells: cells, arity: arity)
         for position in indexes.indices { indexes[position].remove(id, cells: cells, arity: arity) }
         alive[Int(id)] = false
-        freeIDs.append(id)
+        if reuse { freeIDs.append(id) } else { heldIDs.append(id) }
         count -= 1
+    }
+
+    private var heldIDs: [UInt32] = []
+
+    /// Makes the ids held back by `remove(_:reuse:)` reusable.
+    func releaseHeldIDs() {
+        if heldIDs.isEmpty { return }
+        freeIDs.append(contentsOf: heldIDs)
+        heldIDs = []
     }
 
     /// Calls `body` with each stored row whose `columns` (ascending) equal `key`,

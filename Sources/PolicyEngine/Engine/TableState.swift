@@ -22,11 +22,18 @@ final class TableState {
     var facts: [Bool] = []
     /// False after the table was maintained by DRed: counting must recount it first.
     var countsValid = true
+    /// Some rule derives into this table (kept in step with the program graph).
+    var isDerived = false
 
     // MARK: Transaction state. Empty between transactions.
 
-    /// Ids of rows added by the transaction (they were absent before it).
-    private(set) var added: Set<UInt32> = []
+    /// Whether each row id was added by the transaction (it was absent before).
+    /// Ids of rows added and then removed are not reused until the transaction
+    /// ends, so `addedList` never holds an id twice.
+    private var addedFlags: [Bool] = []
+    /// Ids that were added, in order; an entry whose flag is clear was removed again.
+    private var addedList: [UInt32] = []
+    private var addedCount = 0
     /// Rows removed by the transaction (they were present before it).
     private(set) var removed: RowStore
     /// Fact changes requested by the transaction: row -> wanted fact state.
@@ -41,7 +48,10 @@ final class TableState {
         pendingFacts = RowStore(arity: arity)
     }
 
-    var hasDelta: Bool { !added.isEmpty || !removed.isEmpty }
+    var hasDelta: Bool { addedCount > 0 || !removed.isEmpty }
+
+    @inline(__always)
+    func wasAdded(_ id: UInt32) -> Bool { Int(id) < addedFlags.count && addedFlags[Int(id)] }
 
     func isFact(_ id: UInt32) -> Bool { facts[Int(id)] }
 
@@ -52,24 +62,32 @@ final class TableState {
         while counts.count <= Int(id) {
             counts.append(0)
             facts.append(false)
+            addedFlags.append(false)
         }
         counts[Int(id)] = count
         facts[Int(id)] = fact
         if let gone = removed.find(values) {
             removed.remove(gone)
         } else {
-            added.insert(id)
+            addedFlags[Int(id)] = true
+            addedList.append(id)
+            addedCount += 1
         }
         return id
     }
 
     /// Removes a present row and records it in the delta.
     func remove(_ id: UInt32) {
-        let values = rows.row(id)
-        rows.remove(id)
         counts[Int(id)] = 0
         facts[Int(id)] = false
-        if added.remove(id) == nil { removed.insert(values) }
+        if addedFlags[Int(id)] {
+            addedFlags[Int(id)] = false
+            addedCount -= 1
+            rows.remove(id, reuse: false)
+        } else {
+            removed.insert(rows.row(id))
+            rows.remove(id)
+        }
     }
 
     /// Whether a row with `columns` equal to `key` exists in `view`.
@@ -91,7 +109,7 @@ final class TableState {
         case .old:
             var stopped = false
             rows.forEach(columns: columns, key: key) { id in
-                if added.contains(id) { return true }
+                if wasAdded(id) { return true }
                 if !body(rows, id) {
                     stopped = true
                     return false
@@ -103,14 +121,33 @@ final class TableState {
         }
     }
 
-    /// The transaction's net change, as interned rows.
-    func delta() -> (added: [[UInt32]], removed: [[UInt32]]) {
-        (added.map { rows.row($0) }, removed.ids.map { removed.row($0) })
+    /// Ids (in `rows`) of the rows the transaction added.
+    var addedIDs: [UInt32] { addedCount == addedList.count ? addedList : addedList.filter { addedFlags[Int($0)] } }
+    /// The rows the transaction removed.
+    var removedRows: RowStore { removed }
+
+    /// Makes `values` a fact (or not) at once, for tables that no rule derives into.
+    func setFact(_ values: [UInt32], _ wanted: Bool) {
+        if let id = rows.find(values) {
+            guard facts[Int(id)] != wanted else { return }
+            if wanted || counts[Int(id)] > 0 {
+                facts[Int(id)] = wanted
+            } else {
+                remove(id)
+            }
+        } else if wanted {
+            add(values, count: 0, fact: true)
+        }
     }
 
     /// Ends the transaction's bookkeeping.
     func clearTransaction() {
-        if !added.isEmpty { added = [] }
+        if !addedList.isEmpty {
+            for id in addedList { addedFlags[Int(id)] = false }
+            addedList = []
+            addedCount = 0
+        }
+        rows.releaseHeldIDs()
         if !removed.isEmpty { removed = RowStore(arity: arity) }
         if !pendingFacts.isEmpty {
             pendingFacts = RowStore(arity: arity)

@@ -57,7 +57,9 @@ public struct Transaction: Sendable {
     }
 }
 
-/// A table's net change in one transaction. Rows are sorted; a row is never in both lists.
+/// A table's net change in one transaction. A row is never in both lists. The
+/// order of rows is unspecified (sorting a million-row delta would cost more than
+/// computing it); use `sorted()` when order matters.
 public struct TableDelta: Sendable, Hashable {
     public var table: TableID
     public var added: [[Value]]
@@ -67,6 +69,11 @@ public struct TableDelta: Sendable, Hashable {
         self.table = table
         self.added = added
         self.removed = removed
+    }
+
+    /// The same delta with both lists sorted.
+    public func sorted() -> TableDelta {
+        TableDelta(table: table, added: added.sorted(by: rowPrecedes), removed: removed.sorted(by: rowPrecedes))
     }
 }
 

@@ -4,50 +4,64 @@
 /// Ids are never reused: a value stays interned for the engine's lifetime.
 final class ValuePool {
     private(set) var values: [Value] = []
-    // Open addressing over `values` indices (id + 1; 0 is empty). Cheaper than a
-    // `[Value: UInt32]` dictionary, which would store every value a second time.
-    private var slots: [UInt32] = Array(repeating: 0, count: 1024)
+    // Open addressing over `values`: each slot holds (high 32 bits of the hash,
+    // id + 1), 0 when empty; the slot's home is those hash bits. Cheaper than a
+    // `[Value: UInt32]` dictionary, which would store every value twice; the
+    // kept bits skip most string comparisons and make growing rehash nothing.
+    private var slots: [UInt64] = Array(repeating: 0, count: 1024)
 
     var count: Int { values.count }
 
+    @inline(__always)
     subscript(id: UInt32) -> Value { values[Int(id)] }
 
     /// The id of `value`, interning it if it is new.
     func intern(_ value: Value) -> UInt32 {
+        let hash = UInt64(truncatingIfNeeded: value.hashValue)
+        let tag = hash >> 32
         let mask = slots.count - 1
-        var slot = Int(truncatingIfNeeded: value.hashValue) & mask
+        var slot = Int(tag) & mask
         while true {
             let entry = slots[slot]
             if entry == 0 { break }
-            if values[Int(entry - 1)] == value { return entry - 1 }
+            if entry >> 32 == tag {
+                let id = UInt32(truncatingIfNeeded: entry) - 1
+                if values[Int(id)] == value { return id }
+            }
             slot = (slot + 1) & mask
         }
         let id = UInt32(values.count)
         values.append(value)
-        slots[slot] = id + 1
+        slots[slot] = tag << 32 | UInt64(id + 1)
         if values.count * 4 > slots.count * 3 { grow() }
         return id
     }
 
     /// The id of `value` if it was ever interned.
     func id(of value: Value) -> UInt32? {
+        let hash = UInt64(truncatingIfNeeded: value.hashValue)
         let mask = slots.count - 1
-        var slot = Int(truncatingIfNeeded: value.hashValue) & mask
+        var slot = Int(hash >> 32) & mask
         while true {
             let entry = slots[slot]
             if entry == 0 { return nil }
-            if values[Int(entry - 1)] == value { return entry - 1 }
+            if entry >> 32 == hash >> 32 {
+                let id = UInt32(truncatingIfNeeded: entry) - 1
+                if values[Int(id)] == value { return id }
+            }
             slot = (slot + 1) & mask
         }
     }
 
+    /// Doubles the table. A slot's home comes from the kept hash bits, so no
+    /// value is hashed again. (Tables stay far below 2^32 slots.)
     private func grow() {
-        var newSlots = [UInt32](repeating: 0, count: slots.count * 2)
+        var newSlots = [UInt64](repeating: 0, count: slots.count * 2)
         let mask = newSlots.count - 1
-        for (index, value) in values.enumerated() {
-            var slot = Int(truncatingIfNeeded: value.hashValue) & mask
+        for entry in slots where entry != 0 {
+            var slot = Int(entry >> 32) & mask
             while newSlots[slot] != 0 { slot = (slot + 1) & mask }
-            newSlots[slot] = UInt32(index + 1)
+            newSlots[slot] = entry
         }
         slots = newSlots
     }
