@@ -16,6 +16,11 @@ let package = Package(
             name: "ParserFuzz",
             dependencies: ["CFuzzerDriver", .product(name: "PolicyEngine", package: "PolicyBus")]
         ),
+        // Control request frames, data message frames and JSON, as the bus decodes them.
+        .executableTarget(
+            name: "WireFuzz",
+            dependencies: ["CFuzzerDriver", .product(name: "PolicyBus", package: "PolicyBus")]
+        ),
         // Declares LLVMFuzzerRunDriver; libclang_rt.fuzzer defines it.
         .target(name: "CFuzzerDriver"),
     ],
