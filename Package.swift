@@ -64,6 +64,12 @@ let package = Package(
             dependencies: ["ZeroMQ"],
             path: "Benchmarks/ZMQBench"
         ),
+        // End-to-end bus latency, sustained rate, publish path vs raw libzmq.
+        .executableTarget(
+            name: "BusBench",
+            dependencies: ["PolicyBus", "PolicyEngine", "ZeroMQ"],
+            path: "Benchmarks/BusBench"
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

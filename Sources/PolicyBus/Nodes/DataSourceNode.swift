@@ -55,33 +55,53 @@ final class DataSourceBehavior: NodeBehavior {
     }
 
     /// Applies one transaction: each table it touches gets one delta.
-    /// All-or-nothing: a bad row rejects the whole transaction.
+    /// All-or-nothing: a bad row rejects the whole transaction. Inserts and
+    /// deletes cost in proportion to the rows they touch, not the table's size.
     func apply(_ changes: [FactChange], node: Node) throws(BusError) {
-        var final: [TableID: Set<Row>] = [:]
+        // Per table: net rows to add and remove relative to the published
+        // contents, or (after a replace) the complete new contents.
+        var added: [TableID: Set<Row>] = [:]
+        var removed: [TableID: Set<Row>] = [:]
+        var full: [TableID: Set<Row>] = [:]
         var order: [TableID] = []
         for change in changes {
             let table = try table(change.table, node: node)
-            if final[table] == nil {
+            if added[table] == nil && full[table] == nil {
                 order.append(table)
-                final[table] = node.publisher.snapshot(table)?.rows ?? []
+                added[table] = []
+                removed[table] = []
             }
             switch change {
             case .insert(_, let row):
                 try checkArity(row, table: table, node: node)
-                final[table]!.insert(row)
+                if full[table] != nil {
+                    full[table]!.insert(row)
+                } else if removed[table]!.remove(row) == nil, !node.publisher.contains(row, in: table) {
+                    added[table]!.insert(row)
+                }
             case .delete(_, let row):
-                final[table]!.remove(row)
+                if full[table] != nil {
+                    full[table]!.remove(row)
+                } else if added[table]!.remove(row) == nil, node.publisher.contains(row, in: table) {
+                    removed[table]!.insert(row)
+                }
             case .replace(_, let rows):
                 guard rows.count <= node.options.limits.maxRowsPerRequest else {
                     throw BusError(.tooManyRows, "\(rows.count) rows; the limit is \(node.options.limits.maxRowsPerRequest)")
                 }
                 for row in rows { try checkArity(row, table: table, node: node) }
-                final[table] = Set(rows)
+                full[table] = Set(rows)
+                added[table] = nil
+                removed[table] = nil
             }
         }
         for table in order {
             open(table, node: node)
-            node.send(node.publisher.replace(table, with: final[table]!))
+            if let rows = full[table] {
+                node.send(node.publisher.replace(table, with: rows))
+            } else {
+                node.send(node.publisher.publish(table, added: added[table]!, removed: removed[table]!))
+            }
         }
     }
 

@@ -14,6 +14,14 @@ public struct JSONWriter {
         bytes.reserveCapacity(capacity)
     }
 
+    /// Starts empty, taking `buffer`'s storage (and leaving it empty); the
+    /// storage is reused when nothing else holds it.
+    public init(reusing buffer: inout [UInt8]) {
+        bytes = []
+        swap(&bytes, &buffer)
+        bytes.removeAll(keepingCapacity: true)
+    }
+
     @inline(__always)
     public mutating func raw(_ text: StaticString) {
         bytes.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))

@@ -23,7 +23,14 @@ public struct TablePublisher: Sendable {
         let deltaPrefix: [UInt8]
     }
 
-    var tables: [TableID: Table] = [:]
+    /// Tables live in `slots`, found through `index`: the publish path looks
+    /// a table up once and mutates its slot in place.
+    var slots: [Table] = []
+    var index: [TableID: Int] = [:]
+    /// Reused for every delta frame; a frame the caller still holds is copied
+    /// on write, so reuse is always safe.
+    var scratch: [UInt8] = []
+    var lastLookup: (table: TableID, slot: Int)?
 
     /// - Parameters:
     ///   - node: the node's name.
@@ -31,6 +38,7 @@ public struct TablePublisher: Sendable {
     public init(node: String, epoch: String = TablePublisher.newEpoch()) {
         self.node = node
         self.epoch = epoch
+        scratch.reserveCapacity(1024)
     }
 
     /// A random 64-bit epoch as 16 lowercase hex digits.
@@ -49,37 +57,52 @@ public struct TablePublisher: Sendable {
     /// (its contents may have changed meanwhile), so that a subscriber holding
     /// the old contents sees a heartbeat ahead of it and resyncs.
     public mutating func open(_ table: TableID, rows: some Sequence<Row> = [], columns: [String]? = nil) {
-        let newRows = Set(rows)
-        if var existing = tables[table] {
-            if !existing.isLive { existing.seq += 1 }
-            existing.rows = newRows
-            existing.isLive = true
-            if let columns { existing.columns = columns }
-            tables[table] = existing
+        if let slot = index[table] {
+            if !slots[slot].isLive { slots[slot].seq += 1 }
+            slots[slot].rows = Set(rows)
+            slots[slot].isLive = true
+            if let columns { slots[slot].columns = columns }
         } else {
-            tables[table] = Table(
-                rows: newRows, columns: columns,
-                deltaPrefix: DataMessage.deltaPrefix(table: table, publisher: node, epoch: epoch))
+            index[table] = slots.count
+            slots.append(Table(
+                rows: Set(rows), columns: columns,
+                deltaPrefix: DataMessage.deltaPrefix(table: table, publisher: node, epoch: epoch)))
         }
     }
 
     /// Stops publishing `table`: no more deltas or heartbeats, contents dropped,
     /// seq remembered.
     public mutating func close(_ table: TableID) {
-        guard tables[table] != nil else { return }
-        tables[table]!.isLive = false
-        tables[table]!.rows = []
+        guard let slot = index[table] else { return }
+        slots[slot].isLive = false
+        slots[slot].rows = []
+    }
+
+    func live(_ table: TableID) -> Int? {
+        // A trigger publishes one table many times in a row: comparing two
+        // short names is cheaper than hashing them.
+        if let last = lastLookup, last.table == table, slots[last.slot].isLive { return last.slot }
+        guard let slot = index[table], slots[slot].isLive else { return nil }
+        return slot
+    }
+
+    /// Remembers the slot of the table published last.
+    mutating func liveRemembering(_ table: TableID) -> Int? {
+        guard let slot = live(table) else { return nil }
+        lastLookup = (table, slot)
+        return slot
     }
 
     /// Whether `table` is published.
-    public func isOpen(_ table: TableID) -> Bool { tables[table]?.isLive ?? false }
+    public func isOpen(_ table: TableID) -> Bool { live(table) != nil }
 
     /// The published tables, sorted.
-    public var openTables: [TableID] { tables.filter(\.value.isLive).keys.sorted() }
+    public var openTables: [TableID] { index.filter { slots[$0.value].isLive }.keys.sorted() }
 
     /// Sets a table's column names.
     public mutating func setColumns(_ columns: [String]?, for table: TableID) {
-        tables[table]?.columns = columns
+        guard let slot = index[table] else { return }
+        slots[slot].columns = columns
     }
 
     // MARK: - Changes
@@ -91,75 +114,77 @@ public struct TablePublisher: Sendable {
     /// removed rows absent are dropped. A row both added and removed ends
     /// present (added wins); the delta lists it under `added` only.
     public mutating func publish(_ table: TableID, added: some Sequence<Row>, removed: some Sequence<Row>) -> [UInt8]? {
-        guard var state = tables[table], state.isLive else { return nil }
-        tables[table] = nil  // keep the set uniquely referenced while mutating it
+        guard let slot = liveRemembering(table) else { return nil }
         var addedSet: Set<Row> = []
         for row in added { addedSet.insert(row) }
         var effectiveRemoved: [Row] = []
         for row in removed where !addedSet.contains(row) {
-            if state.rows.remove(row) != nil { effectiveRemoved.append(row) }
+            if slots[slot].rows.remove(row) != nil { effectiveRemoved.append(row) }
         }
         var effectiveAdded: [Row] = []
-        for row in addedSet where state.rows.insert(row).inserted {
+        for row in addedSet where slots[slot].rows.insert(row).inserted {
             effectiveAdded.append(row)
         }
-        guard !effectiveAdded.isEmpty || !effectiveRemoved.isEmpty else {
-            tables[table] = state
-            return nil
-        }
-        state.seq += 1
-        var writer = JSONWriter(capacity: state.deltaPrefix.count + 64)
-        writer.bytes.append(contentsOf: state.deltaPrefix)
-        DataMessage.finishDelta(&writer, seq: state.seq, added: effectiveAdded, removed: effectiveRemoved)
-        tables[table] = state
-        return writer.bytes
+        guard !effectiveAdded.isEmpty || !effectiveRemoved.isEmpty else { return nil }
+        return frame(slot, added: effectiveAdded, removed: effectiveRemoved)
     }
 
     /// Publishes an already exact delta (an engine trigger's): no filtering
     /// against the contents beyond keeping them up to date. The fast path.
     public mutating func publishExact(_ table: TableID, added: [Row], removed: [Row]) -> [UInt8]? {
-        guard var state = tables[table], state.isLive, !added.isEmpty || !removed.isEmpty else { return nil }
-        tables[table] = nil
-        for row in removed { state.rows.remove(row) }
-        for row in added { state.rows.insert(row) }
-        state.seq += 1
-        var writer = JSONWriter(capacity: state.deltaPrefix.count + 64)
-        writer.bytes.append(contentsOf: state.deltaPrefix)
-        DataMessage.finishDelta(&writer, seq: state.seq, added: added, removed: removed)
-        tables[table] = state
-        return writer.bytes
+        guard !added.isEmpty || !removed.isEmpty, let slot = liveRemembering(table) else { return nil }
+        for row in removed { slots[slot].rows.remove(row) }
+        for row in added { slots[slot].rows.insert(row) }
+        return frame(slot, added: added, removed: removed)
+    }
+
+    /// Bumps the seq and encodes the delta frame.
+    mutating func frame(_ slot: Int, added: [Row], removed: [Row]) -> [UInt8] {
+        slots[slot].seq += 1
+        var writer = JSONWriter(reusing: &scratch)
+        writer.bytes.append(contentsOf: slots[slot].deltaPrefix)
+        DataMessage.finishDelta(&writer, seq: slots[slot].seq, added: added, removed: removed)
+        scratch = writer.bytes
+        return scratch
     }
 
     /// Turns a full-table update into a delta (Congress's prepush processor):
     /// new minus old is added, old minus new is removed.
     public mutating func replace(_ table: TableID, with rows: some Sequence<Row>) -> [UInt8]? {
-        guard let state = tables[table], state.isLive else { return nil }
+        guard let slot = live(table) else { return nil }
         let new = Set(rows)
-        return publish(table, added: new.subtracting(state.rows), removed: state.rows.subtracting(new))
+        let old = slots[slot].rows
+        return publish(table, added: new.subtracting(old), removed: old.subtracting(new))
     }
 
     /// The delta `replace` would publish, without publishing it.
     public func difference(_ table: TableID, replacingWith rows: some Sequence<Row>) -> (added: [Row], removed: [Row]) {
-        let old = tables[table]?.rows ?? []
+        let old = index[table].map { slots[$0].rows } ?? []
         let new = Set(rows)
         return (Array(new.subtracting(old)), Array(old.subtracting(new)))
+    }
+
+    /// Whether a published table holds `row`.
+    public func contains(_ row: Row, in table: TableID) -> Bool {
+        guard let slot = live(table) else { return false }
+        return slots[slot].rows.contains(row)
     }
 
     // MARK: - Reading
 
     /// A published table's snapshot: its seq, rows and columns.
     public func snapshot(_ table: TableID) -> (seq: UInt64, rows: Set<Row>, columns: [String]?)? {
-        guard let state = tables[table], state.isLive else { return nil }
-        return (state.seq, state.rows, state.columns)
+        guard let slot = live(table) else { return nil }
+        return (slots[slot].seq, slots[slot].rows, slots[slot].columns)
     }
 
     /// The table's seq, live or not.
-    public func seq(_ table: TableID) -> UInt64? { tables[table]?.seq }
+    public func seq(_ table: TableID) -> UInt64? { index[table].map { slots[$0].seq } }
 
     /// One heartbeat frame per published table.
     public func heartbeats() -> [[UInt8]] {
-        tables.filter(\.value.isLive).keys.sorted().map { table in
-            DataMessage.heartbeat(.init(table: table, publisher: node, epoch: epoch, seq: tables[table]!.seq)).encoded()
+        openTables.map { table in
+            DataMessage.heartbeat(.init(table: table, publisher: node, epoch: epoch, seq: slots[index[table]!].seq)).encoded()
         }
     }
 }
