@@ -1,5 +1,6 @@
 import Foundation
 import PolicyBus
+import PolicyEngine
 import Testing
 import ZeroMQ
 
@@ -101,6 +102,31 @@ import ZeroMQ
                 return try client.request("query", ["query": .string("classification:p")])
             }
             #expect(rows["rows"] == .array([.array([.int(3)]), .array([.int(4)])]))
+        }
+    }
+
+    @Test func theSwiftSubscriberTakesCurveKeys() async throws {
+        try await withSecureChain { _, keys, source, engine, _ in
+            let table = try #require(TableID("classification:p"))
+            func subscriber(_ client: String) throws -> Subscriber {
+                let curve = try CurveClientConfiguration(
+                    serverKey: try keys.publicKey("server"),
+                    keys: try CurveKeyPair(publicKey: try keys.publicKey(client), secretKey: try keys.secretKey(client)))
+                return try Subscriber(connect: engine, tables: [table], curve: curve)
+            }
+            let alice = try subscriber("alice")
+            let mallory = try subscriber("mallory")
+            defer {
+                alice.close()
+                mallory.close()
+            }
+            source.write("+q(5)")
+            let deadline = Date().addingTimeInterval(15)
+            while Date() < deadline, alice.rows(of: table) != [[.int(3)], [.int(5)]] {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(alice.rows(of: table) == [[.int(3)], [.int(5)]])
+            #expect(mallory.rows(of: table) == nil)
         }
     }
 
