@@ -12,6 +12,7 @@ public final class ControlClient {
     public var timeoutMilliseconds: Int
     let socket: Socket
     let usesCurve: Bool
+    let handshake: HandshakeWatch?
     var nextID: Int64 = 1
 
     /// Connects (in the background, as ZeroMQ does) to `endpoint`.
@@ -28,15 +29,19 @@ public final class ControlClient {
             socket = try Socket(context, .dealer)
             try socket.set(.linger, 0)
             try curve?.apply(to: socket)
+            handshake = try HandshakeWatch(socket, context: context)
             try socket.connect(endpoint)
         } catch {
             throw BusError(.transport, "cannot connect to \(endpoint): \(error)")
         }
     }
 
-    deinit { socket.close() }
+    deinit { close() }
 
-    public func close() { socket.close() }
+    public func close() {
+        socket.close()
+        handshake?.close()
+    }
 
     /// Sends `{"op": op, ...fields}` and waits for the matching reply.
     /// - Returns: the reply object (with `"ok": true`).
@@ -65,7 +70,8 @@ public final class ControlClient {
         while true {
             let now = monotonicNanoseconds()
             guard now < deadline else {
-                let hint = usesCurve ? "; \(CurveClientConfiguration.timeoutHint)" : "; the node is down, or it requires CURVE (give --server-key)"
+                var hint = usesCurve ? "; \(CurveClientConfiguration.timeoutHint)" : "; the node is down, or it requires CURVE (give --server-key)"
+                if let failure = handshake?.poll() { hint = "; \(failure)" }
                 throw BusError(.timeout, "no reply from \(endpoint) within \(timeoutMilliseconds) ms\(hint)")
             }
             do {
