@@ -57,10 +57,22 @@ public final class ControlClient {
         return try requestRaw(JSON.object(body).text, id: .int(id))
     }
 
+    /// A timeout, with the most likely cause.
+    func timeoutError() -> BusError {
+        var hint = usesCurve ? "; \(CurveClientConfiguration.timeoutHint)" : "; the node is down, or it requires CURVE (give --server-key)"
+        if let failure = handshake?.poll() { hint = "; \(failure)" }
+        return BusError(.timeout, "no reply from \(endpoint) within \(timeoutMilliseconds) ms\(hint)")
+    }
+
     /// Sends one raw frame and waits for a reply whose `id` is `id`.
     public func requestRaw(_ frame: String, id: JSON?) throws(BusError) -> JSON {
         do {
+            // A DEALER whose handshake keeps failing has no pipe to queue on,
+            // and a blocking send would wait forever: bound it by the timeout.
+            try socket.set(.sendTimeout, Int32(clamping: timeoutMilliseconds))
             try socket.send([Array(frame.utf8)])
+        } catch let error where error.code == ZMQError.wouldBlock {
+            throw timeoutError()
         } catch {
             throw BusError(.transport, "send failed: \(error)")
         }
@@ -69,11 +81,7 @@ public final class ControlClient {
         poller.add(socket)
         while true {
             let now = monotonicNanoseconds()
-            guard now < deadline else {
-                var hint = usesCurve ? "; \(CurveClientConfiguration.timeoutHint)" : "; the node is down, or it requires CURVE (give --server-key)"
-                if let failure = handshake?.poll() { hint = "; \(failure)" }
-                throw BusError(.timeout, "no reply from \(endpoint) within \(timeoutMilliseconds) ms\(hint)")
-            }
+            guard now < deadline else { throw timeoutError() }
             do {
                 try poller.poll(timeout: Int((deadline - now) / 1_000_000) + 1)
                 while let frames = try socket.tryReceive() {

@@ -42,6 +42,8 @@ final class EngineBehavior: NodeBehavior {
     let logger: Logger
     /// The data log, once opened (see `EngineNode+Durability.swift`).
     var durability: Durability?
+    /// The last handshake failure logged per peer service.
+    var peerHandshakeFailures: [String: String] = [:]
 
     init(engine: Engine, logger: Logger) {
         self.engine = engine
@@ -217,6 +219,7 @@ final class EngineBehavior: NodeBehavior {
 
     func tick(now: UInt64, node: Node) {
         for (_, session) in sessions { handle(session.tick(now: now)) }
+        reportPeerHandshakes()
         if !unavailable.isEmpty { updateRemote(now: now) }
     }
 
