@@ -62,8 +62,11 @@ let package = Package(
         .executableTarget(
             name: "ZMQBench",
             dependencies: ["ZeroMQ"],
-            path: "Benchmarks/ZMQBench"
+            path: "Benchmarks/ZMQBench",
+            exclude: ["README.md"]
         ),
+        // Engine benchmarks: scripts/bench engine.
+        .executableTarget(name: "EngineBench", dependencies: ["PolicyEngine"], path: "Benchmarks/EngineBench"),
         // End-to-end bus latency, sustained rate, publish path vs raw libzmq.
         .executableTarget(
             name: "BusBench",

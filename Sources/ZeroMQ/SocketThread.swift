@@ -75,15 +75,32 @@ public final class SocketThread: Sendable {
     /// ``failedSends``.
     /// - Throws: `ZMQError` `ENOTSOCK` after ``close()``.
     public func send(_ frames: [[UInt8]]) throws(ZMQError) {
-        let queued = shared.state.withLock { state in
-            guard !state.closed else { return false }
-            state.outbox.append(frames)
-            return true
-        }
-        guard queued else {
+        guard shared.enqueue(.send(frames)) else {
             throw ZMQError(code: ZMQError.notSocket, operation: "SocketThread.send")
         }
-        shared.waker.wake()
+    }
+
+    /// Runs `body` with the socket on the socket's thread, in order with the
+    /// queued sends, and returns its result: use it to change options or
+    /// subscriptions after the hand-over.
+    ///
+    /// ```swift
+    /// try await subscriber.withSocket { try $0.subscribe("alice:error ") }
+    /// ```
+    /// - Throws: what `body` throws; `ENOTSOCK` if the thread has stopped.
+    public func withSocket<R: Sendable>(
+        _ body: @escaping @Sendable (Socket) throws -> R
+    ) async throws -> R {
+        let result: Result<R, any Error> = await withCheckedContinuation { continuation in
+            let queued = shared.enqueue(.run { socket in
+                continuation.resume(returning: Result { try body(socket) })
+            })
+            if !queued {
+                continuation.resume(returning: .failure(ZMQError(
+                    code: ZMQError.notSocket, operation: "SocketThread.withSocket")))
+            }
+        }
+        return try result.get()
     }
 
     /// Stops the thread. Never blocks: the thread sends what the socket
@@ -102,10 +119,17 @@ public final class SocketThread: Sendable {
         shared.state.withLock { $0.failedSends }
     }
 
+    /// Work queued for the thread.
+    enum Command: Sendable {
+        case send([[UInt8]])
+        /// Runs on the thread with the socket; it must not throw or block.
+        case run(@Sendable (Socket) -> Void)
+    }
+
     /// What the caller's side and the thread share.
     final class Shared: Sendable {
         struct State {
-            var outbox: [[[UInt8]]] = []
+            var outbox: [Command] = []
             var closed = false
             var failedSends = 0
         }
@@ -118,6 +142,17 @@ public final class SocketThread: Sendable {
             self.waker = waker
             self.continuation = continuation
         }
+
+        /// Queues `command` and wakes the thread; false once the thread is closing.
+        func enqueue(_ command: Command) -> Bool {
+            let queued = state.withLock { state in
+                guard !state.closed else { return false }
+                state.outbox.append(command)
+                return true
+            }
+            if queued { waker.wake() }
+            return queued
+        }
     }
 }
 
@@ -125,9 +160,9 @@ public final class SocketThread: Sendable {
 private struct SocketLoop {
     let socket: Socket
     let shared: SocketThread.Shared
-    /// Messages taken from the outbox that the socket has not accepted yet.
-    var pending: [[[UInt8]]] = []
-    var failures = 0
+    /// Commands taken from the outbox and not done yet: the first is a
+    /// message the socket has not accepted.
+    var pending: [SocketThread.Command] = []
 
     /// How many messages to receive before looking at the outbox again.
     static let receiveBatch = 256
@@ -140,7 +175,12 @@ private struct SocketLoop {
     mutating func run() {
         defer {
             shared.state.withLock { $0.closed = true }
+            _ = takeOutbox()
+            flush()
             socket.close()
+            // Commands left over now meet a closed socket, so their callers
+            // get ENOTSOCK instead of waiting forever.
+            flush()
             shared.continuation.finish()
         }
         var poller = Poller()
@@ -161,29 +201,35 @@ private struct SocketLoop {
         }
     }
 
-    /// Moves queued messages to `pending`; returns whether close was requested.
+    /// Moves queued commands to `pending`; returns whether close was requested.
     mutating func takeOutbox() -> Bool {
         let (batch, closing) = shared.state.withLock { state in
-            defer { state.outbox.removeAll() }
-            return (state.outbox, state.closed)
+            let batch = state.outbox
+            state.outbox = []
+            return (batch, state.closed)
         }
         pending.append(contentsOf: batch)
         return closing
     }
 
-    /// Sends pending messages until the socket would block.
+    /// Works through pending commands in order until a send would block.
     mutating func flush() {
-        var sent = 0
+        var done = 0
         var failed = 0
-        for message in pending {
-            do {
-                guard try socket.trySend(message) else { break }
-            } catch {
-                failed += 1
+        commands: for command in pending {
+            switch command {
+            case .send(let message):
+                do {
+                    guard try socket.trySend(message) else { break commands }
+                } catch {
+                    failed += 1
+                }
+            case .run(let body):
+                body(socket)
             }
-            sent += 1
+            done += 1
         }
-        pending.removeFirst(sent)
+        pending.removeFirst(done)
         if failed > 0 {
             shared.state.withLock { $0.failedSends += failed }
         }

@@ -113,3 +113,43 @@ struct SocketThreadTests {
         #expect(dealer.failedSends == 0)
     }
 }
+
+@Suite(.timeLimit(.minutes(1)))
+struct SocketThreadWithSocketTests {
+    @Test func changesSubscriptionsAfterTheHandOver() async throws {
+        let context = try Context()
+        let pub = try SocketThread(context, .pub) { try $0.bind("inproc://with-socket") }
+        let sub = try SocketThread(context, .sub) { try $0.connect("inproc://with-socket") }
+        try await sub.withSocket { try $0.subscribe("b ") }
+        let linger = try await sub.withSocket { try $0.get(.linger) }
+        #expect(linger == Socket.defaultLinger)
+        var received = sub.messages.makeAsyncIterator()
+        let ticker = Task {
+            while !Task.isCancelled {
+                try pub.send([[UInt8]("a skipped")])
+                try pub.send([[UInt8]("b kept")])
+                try await Task.sleep(for: .milliseconds(5))
+            }
+        }
+        #expect(await received.next() == [[UInt8]("b kept")])
+        ticker.cancel()
+        _ = await ticker.result
+        pub.close()
+        sub.close()
+    }
+
+    @Test func errorsComeBackToTheCaller() async throws {
+        let context = try Context()
+        let thread = try SocketThread(context, .pub) { try $0.bind("inproc://with-socket-error") }
+        let error = await #expect(throws: ZMQError.self) {
+            try await thread.withSocket { try $0.bind("not an endpoint") }
+        }
+        #expect(error?.code == ZMQError.invalidArgument)
+        thread.close()
+        for await _ in thread.messages {}
+        let closed = await #expect(throws: ZMQError.self) {
+            try await thread.withSocket { _ in 1 }
+        }
+        #expect(closed?.code == ZMQError.notSocket)
+    }
+}

@@ -1,0 +1,236 @@
+// Engine benchmarks (scripts/bench engine). Prints figures; asserts nothing.
+//
+// W1: error(vm) :- servers(vm, host), not allowed(host); N servers over N/10
+//     allowed hosts; each update inserts or deletes one server on a disallowed
+//     host; time from apply() to the trigger callback holding the delta.
+// W2: the same program, 1M servers loaded in one transaction.
+// W3: transitive closure over a random graph (2,000 nodes, 6,000 edges): full
+//     evaluation, then incremental edge inserts and deletes, each compared with
+//     a full re-evaluation in the same run.
+// Memory: resident set growth per stored row at N = 1M.
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+import Foundation
+import PolicyEngine
+
+let arguments = CommandLine.arguments
+let quick = arguments.contains("--quick")
+
+func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+func percentile(_ sorted: [UInt64], _ p: Double) -> UInt64 {
+    guard !sorted.isEmpty else { return 0 }
+    let rank = Int((p / 100 * Double(sorted.count - 1)).rounded())
+    return sorted[rank]
+}
+
+func micros(_ nanos: UInt64) -> String { String(format: "%.2f µs", Double(nanos) / 1000) }
+func millis(_ nanos: UInt64) -> String { String(format: "%.1f ms", Double(nanos) / 1_000_000) }
+
+/// Resident set size in bytes, from /proc/self/statm, after returning freed heap to the OS.
+func residentBytes() -> Int {
+    #if canImport(Glibc)
+        // malloc_trim is not in the Glibc module map; look it up.
+        if let symbol = dlsym(nil, "malloc_trim") {
+            typealias Trim = @convention(c) (Int) -> Int32
+            _ = unsafeBitCast(symbol, to: Trim.self)(0)
+        }
+    #endif
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+let servers = TableID(service: "nova", name: "servers")
+let allowed = TableID(service: "alice", name: "allowed")
+let errorTable = TableID(service: "alice", name: "error")
+
+func errorEngine() throws -> Engine {
+    let engine = Engine()
+    try engine.createPolicy("alice")
+    var transaction = Transaction()
+    transaction.insertRules("error(vm) :- nova:servers(vm, host), not allowed(host)", policy: "alice")
+    try engine.apply(transaction)
+    return engine
+}
+
+/// Loads N servers over N/10 hosts (all allowed), in transactions of `batch` rows.
+func load(_ engine: Engine, n: Int, batch: Int) throws {
+    let hosts = max(n / 10, 1)
+    var transaction = Transaction()
+    for host in 0..<hosts { transaction.insert([.string("h\(host)")], into: allowed) }
+    try engine.apply(transaction)
+    var start = 0
+    while start < n {
+        var chunk = Transaction()
+        for i in start..<min(start + batch, n) { chunk.insert([.string("vm\(i)"), .string("h\(i % hosts)")], into: servers) }
+        try engine.apply(chunk)
+        start += batch
+    }
+}
+
+// MARK: - W1
+
+func w1(n: Int, updates: Int) throws {
+    let engine = try errorEngine()
+    let loadStart = now()
+    try load(engine, n: n, batch: 100_000)
+    let loadTime = now() - loadStart
+    var firedAt: UInt64 = 0
+    var lastDelta: TableDelta?
+    engine.addTrigger(on: errorTable) { delta in
+        firedAt = now()
+        lastDelta = delta
+    }
+    var latencies: [UInt64] = []
+    latencies.reserveCapacity(updates)
+    for k in 0..<updates {
+        let row: [Value] = [.string("bad-vm\(k / 2)"), .string("bad-host\(k / 2)")]
+        var transaction = Transaction()
+        if k % 2 == 0 { transaction.insert(row, into: servers) } else { transaction.delete(row, from: servers) }
+        firedAt = 0
+        let start = now()
+        try engine.apply(transaction)
+        precondition(firedAt != 0 && lastDelta != nil, "the trigger did not fire")
+        latencies.append(firedAt - start)
+    }
+    latencies.sort()
+    print(
+        "W1 N=\(n): p50 \(micros(percentile(latencies, 50))), p99 \(micros(percentile(latencies, 99))), "
+            + "max \(micros(latencies.last ?? 0)) over \(updates) updates (load \(millis(loadTime)))")
+}
+
+// MARK: - W2
+
+func w2(n: Int) throws {
+    let engine = try errorEngine()
+    let hosts = n / 10
+    var hostTransaction = Transaction()
+    for host in 0..<hosts { hostTransaction.insert([.string("h\(host)")], into: allowed) }
+    try engine.apply(hostTransaction)
+    var transaction = Transaction()
+    for i in 0..<n { transaction.insert([.string("vm\(i)"), .string("h\(i % hosts)")], into: servers) }
+    let start = now()
+    try engine.apply(transaction)
+    let elapsed = now() - start
+    print(
+        "W2 bulk load: \(n) rows in \(millis(elapsed)), "
+            + String(format: "%.0f rows/s", Double(n) / (Double(elapsed) / 1e9)))
+    // Same load with a tenth of the servers on disallowed hosts, so the derived table fills too.
+    let second = try errorEngine()
+    try second.apply(hostTransaction)
+    var mixed = Transaction()
+    for i in 0..<n { mixed.insert([.string("vm\(i)"), .string(i % 10 == 0 ? "x\(i)" : "h\(i % hosts)")], into: servers) }
+    let mixedStart = now()
+    try second.apply(mixed)
+    let mixedElapsed = now() - mixedStart
+    print(
+        "W2 bulk load, 10% errors: \(n) rows + \(second.rows(of: errorTable).count) derived in \(millis(mixedElapsed)), "
+            + String(format: "%.0f rows/s", Double(n) / (Double(mixedElapsed) / 1e9)))
+}
+
+// MARK: - Memory
+
+func memory(n: Int) throws {
+    let before = residentBytes()
+    let engine = try errorEngine()
+    try load(engine, n: n, batch: 10_000)
+    let after = residentBytes()
+    let rows = n + n / 10
+    print(
+        "Memory N=\(n): \(String(format: "%.1f", Double(after - before) / 1_048_576)) MiB resident for \(rows) rows "
+            + "(\(n) servers + \(n / 10) allowed): \((after - before) / rows) bytes/row")
+    withExtendedLifetime(engine) {}
+}
+
+// MARK: - W3
+
+struct Random {
+    var state: UInt64
+    mutating func next(_ bound: Int) -> Int {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return Int((z ^ (z >> 31)) % UInt64(bound))
+    }
+}
+
+func w3(nodes: Int, edges: Int, samples: Int) throws {
+    let edge = TableID(service: "g", name: "edge")
+    let path = TableID(service: "g", name: "path")
+    var random = Random(state: 42)
+    var edgeSet = Set<[Int]>()
+    while edgeSet.count < edges {
+        let a = random.next(nodes)
+        let b = random.next(nodes)
+        if a != b { edgeSet.insert([a, b]) }
+    }
+    let edgeList = edgeSet.sorted { $0.lexicographicallyPrecedes($1) }
+
+    func fullEvaluation(_ edges: [[Int]]) throws -> (Engine, UInt64) {
+        let engine = Engine()
+        try engine.createPolicy("g")
+        var transaction = Transaction()
+        transaction.insertRules("path(x, y) :- edge(x, y)\npath(x, z) :- path(x, y), edge(y, z)", policy: "g")
+        for e in edges { transaction.insert([.int(Int64(e[0])), .int(Int64(e[1]))], into: edge) }
+        let start = now()
+        try engine.apply(transaction)
+        return (engine, now() - start)
+    }
+
+    let (engine, full) = try fullEvaluation(edgeList)
+    print("W3 full evaluation: \(nodes) nodes, \(edges) edges -> \(engine.count(of: path)) paths in \(millis(full))")
+
+    var inserts: [UInt64] = []
+    var deletes: [UInt64] = []
+    for _ in 0..<samples {
+        var newEdge: [Int]
+        repeat { newEdge = [random.next(nodes), random.next(nodes)] } while newEdge[0] == newEdge[1] || edgeSet.contains(newEdge)
+        let row: [Value] = [.int(Int64(newEdge[0])), .int(Int64(newEdge[1]))]
+        var insert = Transaction()
+        insert.insert(row, into: edge)
+        var start = now()
+        try engine.apply(insert)
+        inserts.append(now() - start)
+        var delete = Transaction()
+        delete.delete(row, from: edge)
+        start = now()
+        try engine.apply(delete)
+        deletes.append(now() - start)
+    }
+    // Deleting an edge of the original graph (then putting it back, untimed).
+    var originalDeletes: [UInt64] = []
+    for _ in 0..<samples {
+        let e = edgeList[random.next(edgeList.count)]
+        let row: [Value] = [.int(Int64(e[0])), .int(Int64(e[1]))]
+        var delete = Transaction()
+        delete.delete(row, from: edge)
+        let start = now()
+        try engine.apply(delete)
+        originalDeletes.append(now() - start)
+        var insert = Transaction()
+        insert.insert(row, into: edge)
+        try engine.apply(insert)
+    }
+    let (_, again) = try fullEvaluation(edgeList)
+    inserts.sort()
+    deletes.sort()
+    originalDeletes.sort()
+    func ratio(_ nanos: UInt64) -> String { String(format: "%.4f", Double(nanos) / Double(again)) }
+    print("W3 full re-evaluation (baseline, same run): \(millis(again))")
+    print("W3 insert new edge: p50 \(micros(percentile(inserts, 50))) (ratio to full \(ratio(percentile(inserts, 50))))")
+    print("W3 delete that edge: p50 \(micros(percentile(deletes, 50))) (ratio to full \(ratio(percentile(deletes, 50))))")
+    print(
+        "W3 delete an original edge: p50 \(micros(percentile(originalDeletes, 50))), p99 \(micros(percentile(originalDeletes, 99))) "
+            + "(ratio to full \(ratio(percentile(originalDeletes, 50))))")
+}
+
+let sizes = quick ? [10_000] : [10_000, 100_000, 1_000_000]
+for n in sizes { try w1(n: n, updates: quick ? 2_000 : 20_000) }
+try w2(n: quick ? 100_000 : 1_000_000)
+try memory(n: quick ? 100_000 : 1_000_000)
+try w3(nodes: 2_000, edges: 6_000, samples: quick ? 5 : 20)
