@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "PolicyStore", dependencies: ["PolicyEngine"]),
         .testTarget(name: "PolicyStoreTests", dependencies: ["PolicyStore", "PolicyEngine", "ZeroMQ"]),
         // Replays the fuzzers' regression corpus (Tests/Corpus/<target>/); see docs/FUZZING.md.
-        .testTarget(name: "CorpusTests", dependencies: ["PolicyEngine"], path: "Tests/Corpus", exclude: ["parser", "parser-open"]),
+        .testTarget(name: "CorpusTests", dependencies: ["PolicyEngine"], path: "Tests/Corpus", exclude: ["parser", "parser-open", "wire"]),
 
         // libzmq, seen only by the ZeroMQ wrapper.
         .systemLibrary(

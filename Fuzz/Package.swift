@@ -16,6 +16,11 @@ let package = Package(
             name: "ParserFuzz",
             dependencies: ["CFuzzerDriver", .product(name: "PolicyEngine", package: "PolicyBus")]
         ),
+        // One wire frame -> ControlRequest, ControlReply.parse, DataMessage; JSON and data messages round-trip.
+        .executableTarget(
+            name: "WireFuzz",
+            dependencies: ["CFuzzerDriver", .product(name: "PolicyBus", package: "PolicyBus")]
+        ),
         // Declares LLVMFuzzerRunDriver; libclang_rt.fuzzer defines it.
         .target(name: "CFuzzerDriver"),
     ],
