@@ -76,6 +76,9 @@ enum Output {
 
 /// Stops `node` on SIGINT or SIGTERM.
 enum SignalStop {
+    /// Keeps the signal sources alive for the process's life. Written only by
+    /// `install`, once, on the main thread before the node's loop starts, and
+    /// never read afterwards, so the unchecked access cannot race.
     nonisolated(unsafe) static var sources: [DispatchSourceSignal] = []
 
     /// Installs the handlers; keep them for the process's life.

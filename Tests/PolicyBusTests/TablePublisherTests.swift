@@ -63,6 +63,17 @@ import Testing
         #expect(try decode(publisher.publish(table, added: [[.int(6)]], removed: [])).seq == 3)
     }
 
+    @Test func externalTablesKeepOnlyTheSeq() throws {
+        var publisher = TablePublisher(node: "eng")
+        publisher.openExternal(table, columns: ["id"])
+        #expect(!publisher.tracksContents(table))
+        let delta = try decode(publisher.publishExact(table, added: [[.int(1)]], removed: []))
+        #expect(delta.seq == 1)
+        #expect(delta.added == [[.int(1)]])
+        #expect(publisher.snapshot(table)?.rows == [])
+        #expect(publisher.snapshot(table)?.columns == ["id"])
+    }
+
     @Test func heartbeatsCarryEachTablesSeq() throws {
         var publisher = TablePublisher(node: "eng", epoch: "ep")
         let other = TableID("nova:hosts")!

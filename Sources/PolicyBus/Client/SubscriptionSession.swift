@@ -260,7 +260,7 @@ public final class SubscriptionSession {
             var events: [Event] = []
             for table in subscriptions.keys.sorted() where !held.contains(table) && !requested.contains(table) {
                 // The node forgot us (lease expired or it restarted).
-                for event in subscriptions[table]!.invalidate(.silence) { events.append(noting(event, for: table)) }
+                for event in subscriptions[table]!.invalidate(.leaseLost) { events.append(noting(event, for: table)) }
                 needsSnapshot.insert(table)
             }
             return events

@@ -26,6 +26,8 @@ public struct TableSubscription: Sendable {
         case heartbeatAhead = "heartbeat-ahead"
         case silence
         case bufferOverflow = "buffer-overflow"
+        /// The node no longer holds the subscription (lease expired, restart).
+        case leaseLost = "lease-lost"
     }
 
     public let table: TableID

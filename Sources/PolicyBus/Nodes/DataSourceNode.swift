@@ -150,6 +150,7 @@ final class DataSourceBehavior: NodeBehavior {
     }
 
     func status(node: Node) -> [String: JSON] { [:] }
+    func externalRows(_ table: TableID, node: Node) -> [Row] { [] }
     func readable(socket index: Int, node: Node) {}
     func tick(now: UInt64, node: Node) {}
     func shutdown(node: Node) {}

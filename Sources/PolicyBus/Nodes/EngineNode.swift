@@ -65,7 +65,8 @@ final class EngineBehavior: NodeBehavior {
         triggers[table] = engine.addTrigger(on: table) { [unowned node] delta in
             node.send(node.publisher.publishExact(delta.table, added: delta.added, removed: delta.removed))
         }
-        node.publisher.open(table, rows: engine.rows(of: table), columns: engine.columns(of: table))
+        // The engine keeps the rows; the publisher keeps the seq and encodes.
+        node.publisher.openExternal(table, columns: engine.columns(of: table))
         logger.debug("trigger added", metadata: ["table": "\(table)"])
     }
 
@@ -165,6 +166,8 @@ final class EngineBehavior: NodeBehavior {
             throw BusError(error)
         }
     }
+
+    func externalRows(_ table: TableID, node: Node) -> [Row] { engine.rows(of: table) }
 
     func status(node: Node) -> [String: JSON] {
         var peerTables: [String: JSON] = [:]

@@ -54,6 +54,8 @@ protocol NodeBehavior: AnyObject {
     func close(_ table: TableID, node: Node)
     /// Handles a kind-specific op; nil means the op is unknown.
     func handle(_ request: ControlRequest, node: Node) throws(BusError) -> [String: JSON]?
+    /// The rows of a table the publisher does not keep (`openExternal`).
+    func externalRows(_ table: TableID, node: Node) -> [Row]
     /// Kind-specific parts of `status`.
     func status(node: Node) -> [String: JSON]
     /// Sockets the node polls for the behavior (fixed at start).
@@ -324,12 +326,18 @@ public final class Node {
             snapshots[table.description] = .object([
                 "seq": .int(Int64(snapshot?.seq ?? 0)),
                 "columns": snapshot?.columns.map { .array($0.map(JSON.string)) } ?? .null,
-                "rows": JSON(rows: (snapshot?.rows ?? []).sorted(by: Node.rowOrder)),
+                "rows": JSON(rows: rows(of: table)),
             ])
         }
         var reply = hello()
         reply["tables"] = .object(snapshots)
         return reply
+    }
+
+    /// A published table's rows, sorted.
+    func rows(of table: TableID) -> [Row] {
+        guard publisher.tracksContents(table) else { return behavior.externalRows(table, node: self) }
+        return (publisher.snapshot(table)?.rows ?? []).sorted(by: Node.rowOrder)
     }
 
     func status() -> [String: JSON] {
@@ -338,7 +346,7 @@ public final class Node {
         for table in publisher.openTables {
             tables[table.description] = .object([
                 "seq": .int(Int64(publisher.seq(table) ?? 0)),
-                "rows": .int(Int64(publisher.snapshot(table)?.rows.count ?? 0)),
+                "rows": .int(Int64(publisher.tracksContents(table) ? publisher.snapshot(table)?.rows.count ?? 0 : behavior.externalRows(table, node: self).count)),
                 "subscribers": .int(Int64(registry.subscriberCount(table))),
             ])
         }

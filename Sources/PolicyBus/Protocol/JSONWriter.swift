@@ -32,28 +32,21 @@ public struct JSONWriter {
 
     public mutating func int(_ value: Int64) {
         if value >= 0 && value < 10 {
-            bytes.append(UInt8(ascii: "0") + UInt8(value))
+            bytes.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value))
             return
         }
-        if value == .min {
-            bytes.append(contentsOf: "-9223372036854775808".utf8)
-            return
-        }
-        var magnitude = value < 0 ? UInt64(-value) : UInt64(value)
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { buffer in
+        // Digits are written backwards into a stack buffer, then appended at once.
+        var magnitude = value.magnitude
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buffer in
+            var position = 20
             while magnitude > 0 {
-                buffer[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-                count += 1
+                let (quotient, digit) = magnitude.quotientAndRemainder(dividingBy: 10)
+                position &-= 1
+                buffer[position] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: digit)
+                magnitude = quotient
             }
-            for position in stride(from: count - 1, through: 0, by: -1) {
-                bytes.append(buffer[position])
-            }
+            if value < 0 { bytes.append(UInt8(ascii: "-")) }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[position..<20]))
         }
     }
 

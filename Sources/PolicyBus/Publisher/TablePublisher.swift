@@ -20,6 +20,9 @@ public struct TablePublisher: Sendable {
         /// when its trigger goes. Its seq is kept so that it never goes back
         /// within an epoch.
         var isLive = true
+        /// False when the owner keeps the contents (an engine's table: the
+        /// engine has every row already), so publishing skips the copy.
+        var tracksContents = true
         let deltaPrefix: [UInt8]
     }
 
@@ -68,6 +71,19 @@ public struct TablePublisher: Sendable {
                 rows: Set(rows), columns: columns,
                 deltaPrefix: DataMessage.deltaPrefix(table: table, publisher: node, epoch: epoch)))
         }
+    }
+
+    /// Starts publishing `table` whose contents its owner keeps (an engine's
+    /// table): deltas and seq only; `snapshot` returns no rows for it, and the
+    /// owner supplies them. Otherwise like `open`.
+    public mutating func openExternal(_ table: TableID, columns: [String]? = nil) {
+        open(table, columns: columns)
+        slots[index[table]!].tracksContents = false
+    }
+
+    /// Whether the publisher keeps `table`'s rows (false for `openExternal` tables).
+    public func tracksContents(_ table: TableID) -> Bool {
+        index[table].map { slots[$0].tracksContents } ?? false
     }
 
     /// Stops publishing `table`: no more deltas or heartbeats, contents dropped,
@@ -133,8 +149,10 @@ public struct TablePublisher: Sendable {
     /// against the contents beyond keeping them up to date. The fast path.
     public mutating func publishExact(_ table: TableID, added: [Row], removed: [Row]) -> [UInt8]? {
         guard !added.isEmpty || !removed.isEmpty, let slot = liveRemembering(table) else { return nil }
-        for row in removed { slots[slot].rows.remove(row) }
-        for row in added { slots[slot].rows.insert(row) }
+        if slots[slot].tracksContents {
+            for row in removed { slots[slot].rows.remove(row) }
+            for row in added { slots[slot].rows.insert(row) }
+        }
         return frame(slot, added: added, removed: removed)
     }
 
