@@ -49,7 +49,9 @@ let package = Package(
         .target(name: "PolicyStore", dependencies: ["PolicyEngine"]),
         .testTarget(name: "PolicyStoreTests", dependencies: ["PolicyStore", "PolicyEngine", "ZeroMQ"]),
         // Replays the fuzzers' regression corpus (Tests/Corpus/<target>/); see docs/FUZZING.md.
-        .testTarget(name: "CorpusTests", dependencies: ["PolicyEngine"], path: "Tests/Corpus", exclude: ["parser", "parser-open", "wire"]),
+        .testTarget(
+            name: "CorpusTests", dependencies: ["PolicyEngine", "PolicyBus"], path: "Tests/Corpus",
+            exclude: ["parser", "wire", "wire-open"]),
 
         // libzmq, seen only by the ZeroMQ wrapper.
         .systemLibrary(

@@ -16,7 +16,7 @@ let package = Package(
             name: "ParserFuzz",
             dependencies: ["CFuzzerDriver", .product(name: "PolicyEngine", package: "PolicyBus")]
         ),
-        // One wire frame -> ControlRequest, ControlReply.parse, DataMessage; JSON and data messages round-trip.
+        // Control request frames, data message frames and JSON, as the bus decodes them.
         .executableTarget(
             name: "WireFuzz",
             dependencies: ["CFuzzerDriver", .product(name: "PolicyBus", package: "PolicyBus")]

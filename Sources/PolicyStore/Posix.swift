@@ -80,12 +80,19 @@ enum Posix {
         try sync(fd, path: directory)
     }
 
-    /// Creates `path` and any missing parents, with mode 0700.
+    /// Creates `path` and any missing parents, with mode 0700, and fsyncs the
+    /// parent of each one it creates: without that, a power cut could lose the
+    /// new directory, and with it records already fsync'd inside it.
     static func makeDirectories(_ path: String) throws {
         var current = path.hasPrefix("/") ? "" : "."
         for part in path.split(separator: "/") {
+            let parent = current.isEmpty ? "/" : current
             current += "/" + part
-            if mkdir(current, 0o700) != 0 && errno != EEXIST { throw fail("mkdir", current) }
+            if mkdir(current, 0o700) == 0 {
+                try fsyncDirectory(parent)
+            } else if errno != EEXIST {
+                throw fail("mkdir", current)
+            }
         }
     }
 

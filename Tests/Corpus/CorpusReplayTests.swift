@@ -24,15 +24,6 @@ import Testing
         try Self.replayThroughParser(folder: "parser", name)
     }
 
-    /// Findings not fixed yet. They crash the process, so they cannot run with
-    /// the others; when the fix lands, move the files to `parser/`.
-    @Test(
-        .disabled("open findings: deep nesting overflows the stack (docs/FUZZING.md)"),
-        arguments: CorpusReplayTests.inputs("parser-open"))
-    func openParserFinding(_ name: String) throws {
-        try Self.replayThroughParser(folder: "parser-open", name)
-    }
-
     /// The same steps as Fuzz/Sources/ParserFuzz, with the invariant as an expectation.
     static func replayThroughParser(folder: String, _ name: String) throws {
         let data = try Data(contentsOf: corpus.appendingPathComponent(folder).appendingPathComponent(name))

@@ -57,7 +57,7 @@ import Testing
     }
 
     @Test func randomHistoriesCompactToTheSameState() {
-        let seed = UInt64.random(in: 0...UInt64.max)
+        let seed = propertyTestSeed()
         print("CompactionTests.randomHistoriesCompactToTheSameState seed: \(seed)")
         var random = SplitMix64(seed: seed)
         for round in 0..<200 {

@@ -138,3 +138,49 @@ import Testing
         }
     }
 }
+
+/// Random damage to a log file: whatever it is, scanning keeps exactly the
+/// records before the first damaged one, and reports the damage.
+@Suite struct DurableLogRandomDamageTests {
+    @Test func scanKeepsEveryRecordBeforeTheFirstDamagedByte() throws {
+        let seed = propertyTestSeed()
+        print("DurableLogRandomDamageTests seed: \(seed)")
+        var random = SplitMix64(seed: seed)
+        let records = (0..<20).map { index in
+            LogRecord.insertFacts(table: "a:t", rows: [[.int(Int64(index)), .string(String(repeating: "x", count: index))]])
+        }
+        let (bytes, starts) = try DurableLogRecoveryTests.makeLogBytes(records)
+        for round in 0..<2000 {
+            var damaged = bytes
+            switch Int.random(in: 0..<3, using: &random) {
+            case 0:  // flip some bytes
+                let positions = (0..<Int.random(in: 1...4, using: &random)).map { _ in
+                    Int.random(in: DurableLog.header.count..<bytes.count, using: &random)
+                }
+                for position in positions { damaged[position] ^= UInt8.random(in: 1...255, using: &random) }
+            case 1:  // cut the file short
+                damaged.removeSubrange(Int.random(in: DurableLog.header.count..<bytes.count, using: &random)...)
+            default:  // garbage inserted
+                let position = Int.random(in: DurableLog.header.count...bytes.count, using: &random)
+                let garbage = (0..<Int.random(in: 1...40, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+                damaged.insert(contentsOf: garbage, at: position)
+            }
+            // Measured, not assumed: two flips of one byte can cancel out, and
+            // garbage can start with the bytes it displaced.
+            let common = min(bytes.count, damaged.count)
+            let first = (0..<common).first(where: { bytes[$0] != damaged[$0] }) ?? common
+            if damaged == bytes { continue }
+            // The records that end before the first damaged byte are intact.
+            let intact = starts.indices.filter { index in
+                (index + 1 < starts.count ? starts[index + 1] : bytes.count) <= first
+            }.count
+            let scan = DurableLog.scan(damaged)
+            #expect(Array(scan.records.prefix(intact)) == Array(records.prefix(intact)), "seed \(seed) round \(round)")
+            #expect(scan.records.count == intact, "seed \(seed) round \(round)")
+            let cutAtBoundary = damaged.count == first && starts.contains(first)
+            #expect((scan.damage == nil) == cutAtBoundary, "seed \(seed) round \(round)")
+            let damageStarts = intact < starts.count ? starts[intact] : bytes.count
+            #expect(scan.damage.map { $0.warning.offset == damageStarts } ?? true, "seed \(seed) round \(round)")
+        }
+    }
+}

@@ -19,3 +19,10 @@ func readBytes(_ path: String) throws -> [UInt8] {
 func writeBytes(_ bytes: [UInt8], to path: String) throws {
     try Data(bytes).write(to: URL(fileURLWithPath: path))
 }
+
+/// A random seed for a property test, or `TEST_SEED` from the environment to
+/// replay a failure. The caller prints it.
+func propertyTestSeed() -> UInt64 {
+    if let text = ProcessInfo.processInfo.environment["TEST_SEED"], let seed = UInt64(text) { return seed }
+    return UInt64.random(in: 0...UInt64.max)
+}
