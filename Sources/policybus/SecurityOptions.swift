@@ -141,6 +141,9 @@ struct DataDirectoryArguments: ParsableArguments {
     @Flag(name: .customLong("no-data-dir"), help: "Keep control-API changes in memory only.")
     var noDataDir = false
 
+    @Option(name: .customLong("compact-above"), help: "Compact the data log at start when it holds more records than this.")
+    var compactAbove = 10_000
+
     func directory(name: String) -> String? {
         if noDataDir { return nil }
         return dataDir ?? DataDirectory.defaultPath(name: name, environment: ProcessInfo.processInfo.environment)

@@ -39,6 +39,7 @@ struct ServeCommand: ParsableCommand {
         }
         setup.peerCurve = try peerCurve.configurations()
         setup.dataDirectory = data.directory(name: arguments.name)
+        setup.compactLogAbove = data.compactAbove
         let context = try Context()
         var options = arguments.nodeOptions(label: "policybus.serve")
         limits.apply(to: &options)

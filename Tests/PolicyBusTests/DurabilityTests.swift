@@ -97,6 +97,27 @@ import Testing
         }
     }
 
+    @Test func aLongLogIsCompactedAtStartWithTheSameState() async throws {
+        try await withKilledEngine { processes, dataDir, endpoint, policy, _ in
+            let (engine, restarted) = try await serve(processes, control: endpoint, dataDir: dataDir, policy: policy)
+            for round in 0..<10 {
+                try await facts(restarted, "insert", [100, 101, Int64(200 + round)])
+                try await facts(restarted, "delete", [100, 101])
+            }
+            let before = try await state(restarted)
+            let records = try await request(restarted, "status")["durability"]?["records"]?.intValue ?? 0
+            engine.signal(SIGKILL)
+            _ = try await engine.exit()
+            let compacting = try processes.start(
+                "E", ["serve", "--name", "E", "--control", endpoint, "--data-dir", dataDir, "--policy", "c=\(policy)", "--compact-above", "10"])
+            let again = try await compacting.endpoints().control
+            #expect(try await state(again) == before)
+            let after = try await request(again, "status")["durability"]?["records"]?.intValue ?? 0
+            #expect(records > 20 && after < records, "\(records) records before, \(after) after")
+            #expect(compacting.stderrText.contains("data log compacted"))
+        }
+    }
+
     @Test func aSecondEngineOnTheSameDataDirectoryFailsClearly() async throws {
         let dataDir = NSTemporaryDirectory() + "policybus-durable-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dataDir) }
