@@ -105,7 +105,7 @@ import ZeroMQ
         }
     }
 
-    @Test func theSwiftSubscriberTakesCurveKeys() async throws {
+    @Test(.timeLimit(.minutes(1))) func theSwiftSubscriberTakesCurveKeys() async throws {
         try await withSecureChain { _, keys, source, engine, _ in
             let table = try #require(TableID("classification:p"))
             func subscriber(_ client: String) throws -> Subscriber {
@@ -127,6 +127,11 @@ import ZeroMQ
             }
             #expect(alice.rows(of: table) == [[.int(3)], [.int(5)]])
             #expect(mallory.rows(of: table) == nil)
+            var failure: BusError?
+            for await change in mallory.changes {
+                if case .failed(_, let error) = change { failure = error }
+            }
+            #expect(failure?.message.contains("refused this client's key") == true, "\(String(describing: failure))")
         }
     }
 

@@ -29,7 +29,9 @@ public final class Subscriber: Sendable {
         case delta(TableID, added: [Row], removed: [Row], seq: UInt64)
         /// The contents went stale; a fresh `.snapshot` follows.
         case resync(TableID, reason: TableSubscription.ResyncReason)
-        /// The node refused the subscription (e.g. `unknown-policy`).
+        /// The node refused the subscription (e.g. `unknown-policy`), or the
+        /// security handshake failed (`transport`, naming the cause); a
+        /// handshake failure ends the stream.
         case failed(TableID, BusError)
     }
 
@@ -128,6 +130,11 @@ final class SubscriberState: Sendable {
             }
             events += session.tick(now: monotonicNanoseconds())
             publish(events, session: session, continuation: continuation)
+            if session.repliesReceived == 0, let failure = session.handshakeFailure {
+                // A refused key or a wrong server key never heals by retrying: say so and stop.
+                for table in tables { continuation.yield(.failed(table, BusError(.transport, failure))) }
+                break
+            }
         }
         session.unsubscribeAll(timeoutMilliseconds: 500)
         session.close()
