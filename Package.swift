@@ -75,7 +75,8 @@ let package = Package(
         .executableTarget(
             name: "BusBench",
             dependencies: ["PolicyBus", "PolicyEngine", "ZeroMQ"],
-            path: "Benchmarks/BusBench"
+            path: "Benchmarks/BusBench",
+            exclude: ["README.md"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -108,3 +108,11 @@ extension BusError {
         return ExitCode(1)
     }
 }
+
+/// Runs blocking work (a node's poll loop, a blocking request) on its own
+/// thread and awaits it, so that it never occupies the cooperative pool.
+func onOwnThread<T: Sendable>(_ name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        _ = BlockingThread(name: name) { continuation.resume(with: Result { try body() }) }
+    }
+}

@@ -4,7 +4,7 @@ import PolicyBus
 import ZeroMQ
 
 /// `policybus publish`: a data source serving test facts, updated from stdin.
-struct PublishCommand: ParsableCommand {
+struct PublishCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "publish",
         abstract: "Run a data source that serves facts tables as NAME:table.",
@@ -28,7 +28,13 @@ struct PublishCommand: ParsableCommand {
     @Flag(name: .customLong("exit-on-eof"), help: "Stop when stdin closes.")
     var exitOnEOF = false
 
-    func run() throws {
+    func run() async throws {
+        let command = self
+        try await onOwnThread("publish") { try command.runBlocking() }
+    }
+
+    /// The command's work; it blocks, so it runs on its own thread.
+    func runBlocking() throws {
         Output.configureLogging()
         let tables = try facts.map(Self.readFacts) ?? [:]
         let columns = try schema.map(Self.readSchema) ?? [:]

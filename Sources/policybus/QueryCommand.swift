@@ -3,7 +3,7 @@ import PolicyBus
 import ZeroMQ
 
 /// `policybus query`: evaluate a query at a node.
-struct QueryCommand: ParsableCommand {
+struct QueryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "query",
         abstract: "Query a node: a table name or a pattern such as 'alice:error(x)'."
@@ -17,7 +17,13 @@ struct QueryCommand: ParsableCommand {
     @Flag(name: .long, help: "Print the reply as one JSON object.")
     var json = false
 
-    func run() throws {
+    func run() async throws {
+        let command = self
+        try await onOwnThread("query") { try command.runBlocking() }
+    }
+
+    /// The command's work; it blocks, so it runs on its own thread.
+    func runBlocking() throws {
         let reply = try ClientCall.request(connection, "query", ["query": .string(query)])
         let rows = reply["rows"] ?? .array([])
         if json {

@@ -2,7 +2,7 @@ import ArgumentParser
 import PolicyBus
 
 /// `policybus rules`: list, insert or delete an engine's rules.
-struct RulesCommand: ParsableCommand {
+struct RulesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rules",
         abstract: "List, insert or delete rules of a policy at an engine."
@@ -30,7 +30,13 @@ struct RulesCommand: ParsableCommand {
         if action != .list, rule == nil { throw ValidationError("\(action.rawValue) needs the rule text") }
     }
 
-    func run() throws {
+    func run() async throws {
+        let command = self
+        try await onOwnThread("rules") { try command.runBlocking() }
+    }
+
+    /// The command's work; it blocks, so it runs on its own thread.
+    func runBlocking() throws {
         var fields: [String: JSON] = ["action": .string(action.rawValue), "policy": .string(policy)]
         if let rule { fields["rule"] = .string(rule) }
         let reply = try ClientCall.request(connection, "rules", fields)

@@ -4,7 +4,7 @@ import PolicyBus
 import ZeroMQ
 
 /// `policybus serve`: run a policy engine on the bus.
-struct ServeCommand: ParsableCommand {
+struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Run a policy engine node.",
@@ -23,7 +23,13 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .long, help: "Which node serves a service: SERVICE=CONTROL_ENDPOINT. Repeatable.")
     var peer: [String] = []
 
-    func run() throws {
+    func run() async throws {
+        let command = self
+        try await onOwnThread("serve") { try command.runBlocking() }
+    }
+
+    /// The command's work; it blocks, so it runs on its own thread.
+    func runBlocking() throws {
         Output.configureLogging()
         var setup = EngineSetup()
         for item in policy {

@@ -2,7 +2,7 @@ import ArgumentParser
 import PolicyBus
 
 /// `policybus status`: a node's subscriptions, triggers, tables and counters.
-struct StatusCommand: ParsableCommand {
+struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show a node's subscriptions, triggers, per-table seq and counters."
@@ -13,7 +13,13 @@ struct StatusCommand: ParsableCommand {
     @Flag(name: .long, help: "Print the reply as one JSON object.")
     var json = false
 
-    func run() throws {
+    func run() async throws {
+        let command = self
+        try await onOwnThread("status") { try command.runBlocking() }
+    }
+
+    /// The command's work; it blocks, so it runs on its own thread.
+    func runBlocking() throws {
         let reply = try ClientCall.request(connection, "status", [:])
         if json {
             Output.line(reply.text)

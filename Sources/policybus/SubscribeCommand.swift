@@ -5,7 +5,7 @@ import PolicyEngine
 import ZeroMQ
 
 /// `policybus subscribe`: print a table's snapshot and then each change.
-struct SubscribeCommand: ParsableCommand {
+struct SubscribeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "subscribe",
         abstract: "Print tables' snapshots, then each change as it arrives.",
@@ -42,7 +42,13 @@ struct SubscribeCommand: ParsableCommand {
     @Option(name: .customLong("read-delay-ms"), help: "Sleep this long after each data message (for tests of slow readers).")
     var readDelayMilliseconds: Int = 0
 
-    func run() throws {
+    func run() async throws {
+        let command = self
+        try await onOwnThread("subscribe") { try command.runBlocking() }
+    }
+
+    /// The command's work; it blocks, so it runs on its own thread.
+    func runBlocking() throws {
         let ids = try tables.map { name in
             guard let table = TableID(name) else { throw ValidationError("'\(name)' is not a table name (service:table)") }
             return table

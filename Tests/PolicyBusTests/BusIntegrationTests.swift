@@ -163,8 +163,10 @@ import ZeroMQ
             let slow = try processes.subscriber(engine, ["c:p"], extra: ["--rcvhwm", "4", "--read-delay-ms", "2", "--timeout", "60"])
             _ = try await slow.jsonLine(0)
             // 8000 rows of ~1 kB: megabytes of deltas (coalescing in the engine
-            // cannot shrink inserts), more than the socket buffers hold while the
-            // subscriber dawdles, so the engine's PUB (SNDHWM 20) drops some.
+            // cannot shrink inserts). The subscriber is stopped (SIGSTOP) while
+            // they flow, so the socket buffers fill and the engine's PUB
+            // (SNDHWM 20) drops deltas; then it resumes and reads slowly.
+            slow.signal(SIGSTOP)
             let pad = String(repeating: "x", count: 1000)
             let count = 8000
             let lines = (0..<count).map { "+q(\($0), \"\(pad)\")" }
@@ -181,6 +183,7 @@ import ZeroMQ
                 try await Task.sleep(for: .milliseconds(200))
             }
             #expect(engineCount == count)
+            slow.signal(SIGCONT)
             let expected = try await queryRows(engine, "c:p")
             // Reconstructing megabytes of output is slow: look every 1.5 s.
             var converged = false

@@ -23,6 +23,7 @@ import multiprocessing
 import os
 import sys
 import time
+from collections import deque
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
@@ -32,19 +33,49 @@ import zmq  # noqa: E402
 import policybus  # noqa: E402
 from policybus.testing import FakeNode  # noqa: E402
 
-EPOCH_TABLE = "bench:"
 
 
-def make_frames(table, epoch, first_seq, deltas, width, start_row):
-    """Delta frames adding ``width`` new rows each, numbered from ``start_row``."""
-    prefix = table.encode() + b" "
-    frames = []
-    k = start_row
+KEEP = 10_000  # rows a table holds in steady state
+
+
+def plan(deltas, width):
+    """Row ids added and removed by each delta.
+
+    The table fills up to ``KEEP`` rows, then holds steady: a single-row delta
+    adds a new row or removes the oldest, in turn; a batched delta removes the
+    oldest half-batch and adds a new one. Every delta changes ``width`` rows.
+    """
+    live = deque()
+    next_id = 0
     for i in range(deltas):
-        rows = [[f"vm{j}", f"h{j % 97}", j] for j in range(k, k + width)]
-        k += width
+        if len(live) < KEEP:
+            n_removed = 0
+        elif width == 1:
+            n_removed = i % 2
+        else:
+            n_removed = width // 2
+        removed = [live.popleft() for _ in range(n_removed)]
+        added = list(range(next_id, next_id + width - n_removed))
+        next_id += len(added)
+        live.extend(added)
+        yield added, removed
+
+
+def final_rows(deltas, width):
+    size = 0
+    for added, removed in plan(deltas, width):
+        size += len(added) - len(removed)
+    return size
+
+
+def make_frames(table, epoch, first_seq, deltas, width):
+    """The data frames of ``plan(deltas, width)`` for ``table``."""
+    prefix = table.encode() + b" "
+    row = lambda j: [f"vm{j}", f"h{j % 97}", j]  # noqa: E731
+    frames = []
+    for i, (added, removed) in enumerate(plan(deltas, width)):
         body = {"type": "delta", "pub": "bench", "epoch": epoch, "seq": first_seq + i,
-                "added": rows, "removed": []}
+                "added": [row(j) for j in added], "removed": [row(j) for j in removed]}
         frames.append(prefix + json.dumps(body, separators=(",", ":")).encode())
     return frames
 
@@ -54,7 +85,6 @@ def make_frames(table, epoch, first_seq, deltas, width, start_row):
 def publisher(conn):
     node = FakeNode(name="bench", heartbeat_ms=1000, sndhwm=0)
     conn.send(node.control)
-    rows_sent = {}
     while True:
         cmd = conn.recv()
         if cmd[0] == "stop":
@@ -67,9 +97,7 @@ def publisher(conn):
 
         def blast(n, table=table, deltas=deltas, width=width):
             t = n.tables.setdefault(table, {"rows": set(), "seq": 0})
-            start = rows_sent.get(table, 0)
-            frames = make_frames(table, n.epoch, t["seq"] + 1, deltas, width, start)
-            rows_sent[table] = start + deltas * width
+            frames = make_frames(table, n.epoch, t["seq"] + 1, deltas, width)
             t["seq"] += deltas
             send = n._pub.send
             for f in frames:
@@ -96,7 +124,7 @@ def measure_client(sub, conn, table, deltas, width):
         if change.seq >= last_seq:
             break
     elapsed = time.perf_counter() - start
-    assert len(sub.rows(table)) == deltas * width, "the subscriber lost rows"
+    assert len(sub.rows(table)) == final_rows(deltas, width), "the subscriber lost rows"
     assert sub.resyncs == 0, "a resync happened: the measurement is not clean"
     sub.unsubscribe(table)
     return rows / elapsed, deltas / elapsed
@@ -112,32 +140,39 @@ def measure_raw(ctx, data_endpoint, conn, table, deltas, width):
     conn.recv()
     rows = set()
     loads = json.loads
-    got = 0
+    got = changed = 0
     start = time.perf_counter()
     while got < deltas:
         name, _, body = sock.recv().partition(b" ")
         msg = loads(body)
         if msg["type"] != "delta":
             continue
-        rows.difference_update(map(tuple, msg["removed"]))
-        rows.update(map(tuple, msg["added"]))
+        removed, added = msg["removed"], msg["added"]
+        rows.difference_update(map(tuple, removed))
+        rows.update(map(tuple, added))
+        changed += len(removed) + len(added)
         got += 1
     elapsed = time.perf_counter() - start
     sock.close(linger=0)
-    return len(rows) / elapsed, deltas / elapsed
+    assert len(rows) == final_rows(deltas, width)
+    return changed / elapsed, deltas / elapsed
 
 
 def measure_memory(deltas, width):
-    bodies = [f.partition(b" ")[2] for f in make_frames("bench:mem", "e", 1, deltas, width, 0)]
+    bodies = [f.partition(b" ")[2] for f in make_frames("bench:mem", "e", 1, deltas, width)]
+    gc.collect()
     rows = set()
     loads = json.loads
+    changed = 0
     start = time.perf_counter()
     for body in bodies:
         msg = loads(body)
-        rows.difference_update(map(tuple, msg["removed"]))
-        rows.update(map(tuple, msg["added"]))
+        removed, added = msg["removed"], msg["added"]
+        rows.difference_update(map(tuple, removed))
+        rows.update(map(tuple, added))
+        changed += len(removed) + len(added)
     elapsed = time.perf_counter() - start
-    return len(rows) / elapsed, deltas / elapsed
+    return changed / elapsed, deltas / elapsed
 
 
 def main():
@@ -147,7 +182,7 @@ def main():
     args = parser.parse_args()
     scale = 10 if args.quick else 1
     scenarios = [("single-row deltas", 100_000 // scale, 1),
-                 ("batched deltas (1000 rows)", 200 // scale, 1000)]
+                 ("batched deltas (1000 rows)", 300 // scale, 1000)]
 
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
@@ -160,7 +195,8 @@ def main():
         print("      all frames sent before the subscriber reads; the clock covers receive + apply.")
         print(f"python {sys.version.split()[0]}, pyzmq {zmq.__version__}, libzmq {zmq.zmq_version()}")
         print()
-        print(f"median of {args.repeat} interleaved runs; every delta adds new rows")
+        print(f"median of {args.repeat} interleaved runs; tables fill to {KEEP:,} rows, then each delta")
+        print("adds and removes rows (rows/s counts both); rows are [\"vmN\", \"hM\", N]")
         print(f"{'scenario':<28} {'measure':<36} {'rows/s':>12} {'deltas/s':>12} {'vs memory':>10}")
         with policybus.Subscriber(control, rcvhwm=0) as sub:
             data = sub.hello()["data"]

@@ -29,24 +29,35 @@ def format_change(change):
 
 
 def change_json(change):
-    """A change as the JSON object ``policybus subscribe --json`` prints."""
-    obj = {"table": change.table, "kind": change.kind, "seq": change.seq}
+    """A change as the JSON object ``policybus subscribe --json`` prints: a
+    resync prints a fresh snapshot line, as the Swift CLI does."""
     if change.kind == "delta":
-        obj["added"] = [list(r) for r in change.added]
-        obj["removed"] = [list(r) for r in change.removed]
+        obj = {"table": change.table, "kind": "delta", "seq": change.seq,
+               "added": [list(r) for r in change.added],
+               "removed": [list(r) for r in change.removed]}
     else:
-        obj["rows"] = sorted((list(r) for r in change.rows), key=repr)
-        if change.kind == "resync":
-            obj["added"] = [list(r) for r in change.added]
-            obj["removed"] = [list(r) for r in change.removed]
+        obj = {"table": change.table, "kind": "snapshot", "seq": change.seq,
+               "rows": sorted((list(r) for r in change.rows), key=repr)}
     return json.dumps(obj)
 
 
+def _keys(args):
+    """CURVE keyword arguments from --server-key and --client-key PREFIX."""
+    if not args.server_key:
+        return {}
+    keys = {"server_key": args.server_key}
+    if args.client_key:
+        keys.update(public_key=args.client_key + ".pub", secret_key=args.client_key + ".key")
+    return keys
+
+
 def _subscribe(args):
-    with Subscriber(args.endpoint, timeout=args.request_timeout) as sub:
+    with Subscriber(args.endpoint, timeout=args.request_timeout, **_keys(args)) as sub:
         sub.subscribe(*args.tables)
         printed = 0
         for change in sub.changes(args.timeout):
+            if change.kind == "resync":
+                print(f"{change.table}: resync", file=sys.stderr, flush=True)
             print(args.prefix + (change_json(change) if args.json else
                                  format_change(change).replace("\n", "\n" + args.prefix)),
                   flush=True)
@@ -57,14 +68,14 @@ def _subscribe(args):
 
 
 def _query(args):
-    with Client(args.endpoint, timeout=args.request_timeout) as node:
+    with Client(args.endpoint, timeout=args.request_timeout, **_keys(args)) as node:
         for row in sorted(node.query(args.query), key=repr):
             print(json.dumps(list(row)) if args.json else _row(row))
     return 0
 
 
 def _status(args):
-    with Client(args.endpoint, timeout=args.request_timeout) as node:
+    with Client(args.endpoint, timeout=args.request_timeout, **_keys(args)) as node:
         print(json.dumps(node.status(), indent=None if args.json else 2, sort_keys=True))
     return 0
 
@@ -73,6 +84,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m policybus")
     parser.add_argument("--request-timeout", type=float, default=5.0,
                         help="seconds to wait for a control reply")
+    parser.add_argument("--server-key", help="the node's CURVE public key file (NAME.pub); turns CURVE on")
+    parser.add_argument("--client-key", metavar="PREFIX",
+                        help="this client's key pair PREFIX.key and PREFIX.pub (default: a fresh pair)")
     cmds = parser.add_subparsers(dest="command", required=True)
     sub = cmds.add_parser("subscribe", help="print the snapshot, then every change")
     sub.add_argument("endpoint", help="the node's control endpoint, e.g. tcp://127.0.0.1:5555")

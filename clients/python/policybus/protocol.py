@@ -74,7 +74,7 @@ class _Table:
     """What the client knows about one subscribed table."""
 
     __slots__ = ("name", "rows", "seq", "epoch", "synced", "ever_synced",
-                 "buffer", "last", "requested", "live")
+                 "buffer", "last", "requested", "live", "synced_by")
 
     def __init__(self, name, now):
         self.name = name
@@ -87,6 +87,7 @@ class _Table:
         self.last = now           # when we last heard of the table (or asked)
         self.requested = None     # id of the subscribe request in flight
         self.live = False         # data arrived since the snapshot: our SUB subscription is in place
+        self.synced_by = 0        # id of the subscribe request whose snapshot is applied
 
 
 class Session:
@@ -111,6 +112,7 @@ class Session:
         self.wants_send = False   # a resync is wanted: call tick() soon
         self.resyncs = 0          # how many resyncs so far (all tables)
         self.dropped = 0          # data frames for tables we do not follow
+        self.bad_frames = 0       # malformed data frames (ignored, table resynced)
         self._tables = {}         # topic bytes (no space) -> _Table
         self._resync = set()      # tables waiting for a resync request
         self._inflight = {}       # request id -> (op, [table names], sent at)
@@ -241,27 +243,37 @@ class Session:
             return None
         st.last = self.now
         st.live = True
-        msg = _loads(body)
-        if not st.synced:
-            buf = st.buffer
-            if len(buf) < BUFFER_LIMIT:
-                buf.append(msg)
-            else:
-                buf.clear()
-            return None
-        if msg["type"] == "delta" and msg["seq"] == st.seq + 1 and msg["epoch"] == st.epoch:
-            st.seq += 1
-            rows = st.rows
-            removed = msg["removed"]
-            if removed:
-                removed = list(map(tuple, removed))
-                rows.difference_update(removed)
-            added = msg["added"]
-            if added:
-                added = list(map(tuple, added))
-                rows.update(added)
-            return _new_change((st.name, DELTA, added, removed, None, st.seq))
-        return self._apply_other(st, msg)
+        try:
+            msg = _loads(body)
+            if not st.synced:
+                buf = st.buffer
+                if len(buf) < BUFFER_LIMIT:
+                    buf.append(msg)
+                else:
+                    buf.clear()  # the sequence check after the snapshot resyncs
+                return None
+            if msg["type"] == "delta" and msg["seq"] == st.seq + 1 and msg["epoch"] == st.epoch:
+                st.seq += 1
+                rows = st.rows
+                removed = msg["removed"]
+                if removed:
+                    removed = list(map(tuple, removed))
+                    rows.difference_update(removed)
+                added = msg["added"]
+                if added:
+                    added = list(map(tuple, added))
+                    rows.update(added)
+                return _new_change((st.name, DELTA, added, removed, None, st.seq))
+            return self._apply_other(st, msg)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return self._bad_frame(st)
+
+    def _bad_frame(self, st):
+        """A malformed data message: count it, and resync the table, since
+        it may have been applied halfway."""
+        self.bad_frames += 1
+        self._want_resync(st)
+        return None
 
     def _apply_other(self, st, msg):
         """Everything but an in-order delta, for a synced table."""
@@ -285,14 +297,19 @@ class Session:
 
     def _apply_buffered(self, st, msg):
         """One buffered message after a snapshot; stale ones are dropped."""
+        if not isinstance(msg, dict):
+            return self._bad_frame(st)
         if msg.get("epoch") != st.epoch:
             return None  # from before the snapshot's publisher restarted
         if (msg.get("type") == "delta" and msg.get("seq") == st.seq + 1):
+            try:
+                removed = [tuple(r) for r in msg.get("removed") or ()]
+                added = [tuple(r) for r in msg.get("added") or ()]
+                st.rows.difference_update(removed)
+                st.rows.update(added)
+            except TypeError:
+                return self._bad_frame(st)
             st.seq += 1
-            removed = [tuple(r) for r in msg.get("removed") or ()]
-            added = [tuple(r) for r in msg.get("added") or ()]
-            st.rows.difference_update(removed)
-            st.rows.update(added)
             return _new_change((st.name, DELTA, added, removed, None, st.seq))
         return self._apply_other(st, msg)
 
@@ -330,7 +347,17 @@ class Session:
         changes = []
         if op == "subscribe":
             changes = self._on_subscribe_reply(rid, names, reply)
+        elif op == "renew" and reply.get("ok") and isinstance(reply.get("tables"), list):
+            self._on_renew_reply(rid, reply["tables"])
         return rid, reply, changes
+
+    def _on_renew_reply(self, rid, held):
+        """Resyncs tables the node no longer holds for us (lease expired, node
+        restarted), among those subscribed before this renew was sent."""
+        held = set(held)
+        for st in self._tables.values():
+            if st.synced and st.synced_by < rid and st.name not in held:
+                self._want_resync(st)
 
     def _note_node(self, reply):
         if isinstance(reply.get("heartbeat_ms"), (int, float)) and reply["heartbeat_ms"] > 0:
@@ -360,7 +387,15 @@ class Session:
                     self._resync.add(name.encode())
                     self.wants_send = True
                 continue
-            changes.append(self._apply_snapshot(st, entry, reply.get("epoch")))
+            try:
+                change = self._apply_snapshot(st, entry, reply.get("epoch"))
+            except (TypeError, AttributeError):
+                self.bad_frames += 1  # a malformed snapshot: ask again later
+                self._resync.add(name.encode())
+                self.wants_send = True
+                continue
+            st.synced_by = rid
+            changes.append(change)
             buffered, st.buffer = st.buffer, []
             st.live = bool(buffered)
             for msg in buffered:
@@ -370,7 +405,7 @@ class Session:
         return changes
 
     def _apply_snapshot(self, st, entry, epoch):
-        new = set(map(tuple, entry.get("rows") or ()))
+        new = set(map(tuple, entry.get("rows") or ()))  # may raise: nothing changed yet
         old = st.rows
         st.rows = new
         st.seq = entry.get("seq", 0)

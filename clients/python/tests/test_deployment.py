@@ -89,6 +89,8 @@ def normalise(commands, reachable):
                     value = f"{policy}={os.path.basename(path)}"
                 elif flag in ("--facts", "--schema"):
                     value = os.path.basename(value)
+                elif flag == "--data-dir":
+                    value = os.path.basename(value)  # a directory of the engine's own
                 norm.append((flag, value))
             result[name] = (norm[0], sorted(norm[1:]))
         else:  # the Python watcher: script name, prefix, node=tables targets
@@ -116,10 +118,14 @@ def test_nodes_are_health_checked_with_policybus_status_and_wait_for_health():
     services = compose()["services"]
     for name in NODES:
         svc = services[name]
-        control = dict(flag_pairs(svc["command"][1:]))["--control"]
-        port = control.rsplit(":", 1)[1]
+        flags = dict(flag_pairs(svc["command"][1:]))
+        port = flags["--control"].rsplit(":", 1)[1]
         assert svc["healthcheck"]["test"] == ["CMD", "policybus", "status", "--connect", f"tcp://127.0.0.1:{port}"]
         assert any(v.endswith(":/examples:ro") for v in svc["volumes"])
+        if "--data-dir" in flags:  # an engine's state lives on a named volume
+            volume = next(v.split(":")[0] for v in svc["volumes"] if v.endswith(":/var/lib/policybus"))
+            assert flags["--data-dir"].startswith("/var/lib/policybus/")
+            assert volume in compose()["volumes"]
     for name in ("engine-a", "engine-b", "subscriber"):
         deps = services[name]["depends_on"]
         assert deps and all(d["condition"] == "service_healthy" for d in deps.values())
@@ -171,9 +177,10 @@ def free_ports(n):
             s.close()
 
 
-def on_loopback(commands, ports):
+def on_loopback(commands, ports, state_dir):
     """Compose commands rewritten for this machine: every (service, port) gets
-    its own 127.0.0.1 port, and /examples is the repository's examples/."""
+    its own 127.0.0.1 port, /examples is the repository's examples/, and data
+    directories are under ``state_dir``."""
     mapping = {(name, port): ports.pop() for name in commands for port in ("7000", "7001")}
 
     def endpoint(ep, owner):
@@ -188,6 +195,8 @@ def on_loopback(commands, ports):
         key, eq, value = arg.partition("=")
         if eq and value.startswith("tcp://"):  # --peer SERVICE=ENDPOINT
             return f"{key}={endpoint(value, owner)}"
+        if arg.startswith("/var/lib/policybus/"):
+            return os.path.join(state_dir, os.path.basename(arg))
         return arg.replace("/examples/", os.path.join(ROOT, "examples") + "/")
 
     return {name: [rewrite(a, name) for a in argv] for name, argv in commands.items()}, mapping
@@ -195,7 +204,7 @@ def on_loopback(commands, ports):
 
 def test_compose_commands_run_on_loopback(policybus_bin, tmp_path):
     commands = compose_commands()
-    local, mapping = on_loopback(commands, free_ports(2 * len(commands)))
+    local, mapping = on_loopback(commands, free_ports(2 * len(commands)), str(tmp_path))
     health = {name: compose()["services"][name]["healthcheck"]["test"][1:] for name in NODES}
     procs = []
     try:

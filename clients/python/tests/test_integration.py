@@ -91,9 +91,11 @@ def test_rules_and_query(data_and_engine):
     with policybus.Client(engine.control) as node:
         node.insert_rule("classification", "big(x) :- data:q(x), gt(x, 10)")
         assert any("big" in str(r) for r in node.rules("classification"))
-        data.feed("+q(11)", "+q(5)")
+        data.feed("begin", "+q(11)", "+q(5)", "commit")  # one transaction
         wait_for(lambda: node.query("classification:big") == {(11,)}, what="big(11)")
         assert node.query("classification:p(x)") == {(11,), (5,)}
+        node.delete_rule("classification", "big(x) :- data:q(x), gt(x, 10)")
+        assert not any("big" in str(r) for r in node.rules("classification"))
 
 
 # MARK: - Data sources: exact topics, unsubscribe, gaps, restarts
@@ -246,3 +248,46 @@ def test_asyncio_subscriber_against_engine(data_and_engine):
     first, second, rows = asyncio.run(asyncio.wait_for(main(), 30))
     assert first.kind == "snapshot" and (second.kind, second.added) == ("delta", [(9,)])
     assert rows == {(9,)}
+
+
+# MARK: - CURVE against a real node
+
+def test_curve_allow_list(nodes, tmp_path):
+    keygen = lambda prefix: __import__("subprocess").run(  # noqa: E731
+        [nodes.bin, "keygen", "--out", str(tmp_path / prefix)], check=True, capture_output=True, timeout=30)
+    keygen("server")
+    keygen("alice")
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    (allowed / "alice.pub").write_bytes((tmp_path / "alice.pub").read_bytes())
+    src = nodes.publish("d", {"t": [[1]]}, extra=["--curve-secret-key", str(tmp_path / "server.key"),
+                                                   "--authorized-keys", str(allowed)])
+    keys = {"server_key": str(tmp_path / "server.pub"),
+            "public_key": str(tmp_path / "alice.pub"), "secret_key": str(tmp_path / "alice.key")}
+    with policybus.Subscriber(src.control, **keys) as sub:
+        sub.subscribe("d:t")
+        assert sub.next_change(10).rows == {(1,)}
+        sub.wait_synced(10, live=True)
+        src.feed("+t(2)")
+        assert next_delta(sub).added == [(2,)]  # deltas flow on the encrypted data socket
+    # A client whose key is not on the list gets nothing at all.
+    with policybus.Client(src.control, timeout=1, server_key=keys["server_key"]) as stranger:
+        with pytest.raises(policybus.PolicyBusTimeout):
+            stranger.hello()
+
+
+def test_expired_lease_drops_the_trigger_and_the_client_recovers(nodes):
+    data = nodes.publish("data", {"q": [[3]]}, schema={"q": ["x"]})
+    engine = nodes.serve("engine", {"classification": CLASSIFICATION}, peers={"data": data},
+                         extra=["--lease-ms", "600"])
+    with policybus.Subscriber(engine.control) as sub, policybus.Client(engine.control) as other:
+        sub.subscribe("classification:p")
+        assert "classification:p" in other.status()["triggers"]
+        # The subscriber goes quiet (nobody iterates it, so it renews nothing):
+        # the node drops its subscription and the trigger only it needed.
+        wait_for(lambda: "classification:p" not in other.status()["triggers"], timeout=10,
+                 what="the lease to expire")
+        data.feed("+q(4)")
+        # Back to work: the renew reply (or the silence) tells it, and it resubscribes.
+        until(sub, lambda s: s.rows("classification:p") == {(3,), (4,)}, timeout=20)
+        assert "classification:p" in other.status()["triggers"]

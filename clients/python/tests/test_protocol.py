@@ -344,3 +344,43 @@ def test_live_after_data_following_the_snapshot():
     s.on_data(hb("a:error", 0))
     s.on_reply(snapshot_reply(rid, {"a:error": (0, [])}))
     assert s.all_live()
+
+
+def test_renew_reply_missing_a_table_resyncs_it():
+    s = subscribed("a:error")
+    renew_id, _ = s.request("renew")
+    # A table subscribed after the renew was sent is not judged by its reply.
+    s.add_tables(["a:late"])
+    rid, _ = s.subscribe_request(["a:late"])
+    s.on_reply(snapshot_reply(rid, {"a:late": (0, [])}))
+    s.on_reply(json.dumps({"ok": True, "id": renew_id, "tables": []}).encode())
+    assert sent_ops(s.tick())[0] == ("subscribe", ["a:error"])
+    # A reply that lists the table changes nothing.
+    s = subscribed("a:error")
+    renew_id, _ = s.request("renew")
+    s.on_reply(json.dumps({"ok": True, "id": renew_id, "tables": ["a:error"]}).encode())
+    assert not s.wants_send
+
+
+@pytest.mark.parametrize("body", [
+    b"{not json", b"[1, 2]", b'{"type": "delta"}', b'"text"',
+    b'{"type":"delta","epoch":"e1","seq":1,"added":[[[1]]],"removed":[]}',   # a row holding an array
+    b'{"type":"delta","epoch":"e1","seq":1,"added":7,"removed":[]}',
+])
+def test_malformed_data_is_counted_and_the_table_resynced(body):
+    s = subscribed(rows=[(1,)])
+    assert s.on_data(b"a:error " + body) is None
+    assert s.bad_frames == 1 and s.wants_send
+    changes = resync_round(s, "a:error", 1, [(1,), (2,)])
+    assert [(c.kind, c.added) for c in changes] == [("resync", [(2,)])]
+    assert s.on_data(delta("a:error", 2, added=[(3,)])).kind == "delta"
+
+
+def test_malformed_snapshot_is_asked_for_again():
+    s = Session("tcp://h:1")
+    s.add_tables(["a:error"])
+    rid, _ = s.subscribe_request(["a:error"])
+    bad = json.dumps({"ok": True, "id": rid, "epoch": EPOCH, "tables": {"a:error": {"seq": 0, "rows": 5}}})
+    assert s.on_reply(bad.encode())[2] == []
+    assert s.bad_frames == 1
+    assert sent_ops(s.tick()) == [("subscribe", ["a:error"])]
