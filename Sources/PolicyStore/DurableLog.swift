@@ -212,6 +212,20 @@ public final class DurableLog: Sendable {
         return (records.count, compacted.count)
     }
 
+    /// Compacts the log when it is at least `minimumBytes` long and compaction
+    /// would drop at least half of its records. Call it at start, after
+    /// ``replay()``: it reads the whole log.
+    /// - Returns: the record counts before and after, or nil if it did nothing.
+    @discardableResult
+    public func compactIfWorthwhile(minimumBytes: Int = 1 << 20) throws -> (before: Int, after: Int)? {
+        guard byteCount >= minimumBytes else { return nil }
+        let records = try replay().records
+        let compacted = LogRecord.compacted(records)
+        guard compacted.count * 2 <= records.count else { return nil }
+        try rewrite(compacted)
+        return (records.count, compacted.count)
+    }
+
     // MARK: - Helpers
 
     private static func checkUsable(_ state: State, _ path: String) throws {

@@ -113,6 +113,30 @@ import Testing
     }
 }
 
+extension CompactionTests {
+    @Test func compactsOnlyWhenLargeAndMostlyGarbage() throws {
+        try withTemporaryDirectory { dir in
+            let log = try DurableLog(directory: dir)
+            defer { log.close() }
+            let churn: [LogRecord] = (0..<100).flatMap { value -> [LogRecord] in
+                let row: [[Value]] = [[.int(Int64(value))]]
+                return [.insertFacts(table: "a:t", rows: row), .deleteFacts(table: "a:t", rows: row)]
+            }
+            try log.append([.createPolicy(name: "a")] + churn)
+            #expect(try log.compactIfWorthwhile(minimumBytes: log.byteCount + 1) == nil, "too small")
+
+            let result = try #require(try log.compactIfWorthwhile(minimumBytes: 0))
+            #expect(result.before == 201 && result.after == 1)
+            #expect(try log.replay().records == [.createPolicy(name: "a")])
+
+            let kept: [LogRecord] = (0..<10).map { .insertFacts(table: "a:t\($0)", rows: [[.int(Int64($0))]]) }
+            try log.append(kept)
+            #expect(try log.compactIfWorthwhile(minimumBytes: 0) == nil, "nothing to drop")
+            #expect(log.recordCount == 11)
+        }
+    }
+}
+
 /// A small seeded generator, so that a failing property test can be replayed.
 struct SplitMix64: RandomNumberGenerator {
     var state: UInt64
