@@ -141,6 +141,9 @@ struct DataDirectoryArguments: ParsableArguments {
     @Flag(name: .customLong("no-data-dir"), help: "Keep control-API changes in memory only.")
     var noDataDir = false
 
+    @Option(name: .customLong("compact-above"), help: "Compact the data log at start when it holds more records than this.")
+    var compactAbove = 10_000
+
     func directory(name: String) -> String? {
         if noDataDir { return nil }
         return dataDir ?? DataDirectory.defaultPath(name: name, environment: ProcessInfo.processInfo.environment)
@@ -152,11 +155,14 @@ struct NoAnswer {
     var endpoint: String
     var seconds: Double
     var curve: Bool
+    /// The handshake failure the client saw, if any.
+    var failure: String?
 
     var exit: ExitCode {
-        let cause = curve
+        let guess = curve
             ? "the node is down, or the CURVE handshake failed: check --server-key, that --client-key's public key is in the node's --authorized-keys, and that the node runs with --curve-secret-key"
             : "the node is down, or it requires CURVE (give --server-key)"
+        let cause = failure ?? guess
         Output.error("error[timeout]: no reply from \(endpoint) within \(seconds) s; \(cause)")
         return ExitCode(1)
     }

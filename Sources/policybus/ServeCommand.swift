@@ -45,6 +45,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         setup.peerCurve = try peerCurve.configurations()
         setup.dataDirectory = data.directory(name: arguments.name)
+        setup.compactLogAbove = data.compactAbove
         let context = try Context()
         var options = arguments.nodeOptions(label: "policybus.serve")
         limits.apply(to: &options)

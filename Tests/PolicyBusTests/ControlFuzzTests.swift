@@ -34,6 +34,7 @@ import ZeroMQ
         ([Array("{\"op\":\"subscribe\",\"tables\":[\"nosuchpolicy:t\"]}".utf8)], "unknown-policy"),
         ([Array("{\"op\":\"facts\",\"action\":\"insert\",\"table\":\"fz:q\",\"rows\":[[1,2]]}".utf8)], "arity-mismatch"),
         ([Array("{\"op\":\"facts\",\"action\":\"insert\",\"table\":\"fz:q\",\"rows\":\"x\"}".utf8)], "bad-request"),
+        ([Array("{\"op\":\"facts\",\"action\":\"insert\",\"table\":\"fz:q\",\"rows\":[[1e999]]}".utf8)], "bad-json"),
         ([Array("{\"op\":\"facts\",\"action\":\"insert\",\"table\":7,\"rows\":[[7]]}".utf8)], "bad-request"),
         ([Array("{\"op\":\"facts\",\"action\":\"upsert\",\"table\":\"fz:q\",\"rows\":[[7]]}".utf8)], "bad-request"),
         ([Array("{\"op\":\"facts\",\"action\":\"insert\",\"table\":\"fz:q\",\"rows\":[\(Array(repeating: "[9]", count: 51).joined(separator: ","))]}".utf8)], "too-many-rows"),
@@ -96,6 +97,20 @@ import ZeroMQ
         }
     }
 
+    @Test func anOversizedFrameDropsOnlyThatConnection() async throws {
+        try await withProcesses { processes in
+            let (engine, endpoint) = try await processes.engine(
+                "fz", policies: [("fz", Self.policy)], peers: [], extra: Self.limits + ["--max-message-size", "1024"])
+            let before = try await state(endpoint)
+            let padding = String(repeating: "x", count: 2000)
+            let big = Array(#"{"op":"facts","action":"insert","table":"fz:q","rows":[["\#(padding)"]]}"#.utf8)
+            let replies = try await offPool { try exchange(endpoint, [[big]], timeout: 1) }
+            #expect(replies == [nil], "libzmq drops a frame above ZMQ_MAXMSGSIZE with its connection; no reply is possible")
+            #expect(engine.isRunning)
+            #expect(try await state(endpoint) == before)
+        }
+    }
+
     /// At least 100k random and mutated requests, pipelined over tcp loopback;
     /// `POLICYBUS_FUZZ_SEED` replays a run, `POLICYBUS_FUZZ_COUNT` changes the count.
     @Test func fuzzedRequestsLeaveTheEngineUpAndItsTablesUnchanged() async throws {
@@ -150,10 +165,10 @@ import ZeroMQ
 
 /// Sends `requests` (each a multipart message) on one DEALER and returns the
 /// replies in order (nil for a missing one).
-func exchange(_ endpoint: String, _ requests: [[[UInt8]]]) throws -> [JSON?] {
+func exchange(_ endpoint: String, _ requests: [[[UInt8]]], timeout: Double = 10) throws -> [JSON?] {
     let client = try FuzzClient(endpoint)
     defer { client.close() }
-    return try client.exchange(requests)
+    return try client.exchange(requests, timeout: timeout)
 }
 
 /// A DEALER that pipelines requests. Replies come back in order, because a
@@ -174,11 +189,11 @@ final class FuzzClient {
     }
 
     /// Sends every request, then reads one reply per request (waiting at
-    /// most 10 s in all). A reply is its last frame, parsed as JSON.
-    func exchange(_ requests: [[[UInt8]]]) throws -> [JSON?] {
+    /// most `timeout` seconds in all). A reply is its last frame, parsed as JSON.
+    func exchange(_ requests: [[[UInt8]]], timeout: Double = 10) throws -> [JSON?] {
         for request in requests { try socket.send(request) }
         var replies: [JSON?] = []
-        let deadline = Date().addingTimeInterval(10)
+        let deadline = Date().addingTimeInterval(timeout)
         var poller = Poller()
         poller.add(socket)
         while replies.count < requests.count, Date() < deadline {

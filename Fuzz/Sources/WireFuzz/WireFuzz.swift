@@ -16,11 +16,10 @@ func wireFuzzTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     return 0
 }
 
-/// Set while the open finding in Tests/Corpus/wire-open is not fixed: the JSON
-/// parser turns `1e999` into an infinite float, which the writer cannot write
-/// as a JSON number. Skipping those keeps the fuzzer looking for other bugs;
-/// remove this once the parser rejects non-finite numbers.
-private let skipNonFinite = true
+/// Was set while the parser turned `1e999` into an infinite float that the
+/// writer cannot write as a JSON number. Fixed: the parser now rejects
+/// non-finite numbers (`bad-json`), and the inputs are in `Tests/Corpus/wire/`.
+private let skipNonFinite = false
 
 private func hasNonFinite(_ json: JSON) -> Bool {
     switch json {

@@ -12,6 +12,7 @@ public final class ControlClient {
     public var timeoutMilliseconds: Int
     let socket: Socket
     let usesCurve: Bool
+    let handshake: HandshakeWatch?
     var nextID: Int64 = 1
 
     /// Connects (in the background, as ZeroMQ does) to `endpoint`.
@@ -28,15 +29,19 @@ public final class ControlClient {
             socket = try Socket(context, .dealer)
             try socket.set(.linger, 0)
             try curve?.apply(to: socket)
+            handshake = try HandshakeWatch(socket, context: context)
             try socket.connect(endpoint)
         } catch {
             throw BusError(.transport, "cannot connect to \(endpoint): \(error)")
         }
     }
 
-    deinit { socket.close() }
+    deinit { close() }
 
-    public func close() { socket.close() }
+    public func close() {
+        socket.close()
+        handshake?.close()
+    }
 
     /// Sends `{"op": op, ...fields}` and waits for the matching reply.
     /// - Returns: the reply object (with `"ok": true`).
@@ -52,10 +57,22 @@ public final class ControlClient {
         return try requestRaw(JSON.object(body).text, id: .int(id))
     }
 
+    /// A timeout, with the most likely cause.
+    func timeoutError() -> BusError {
+        var hint = usesCurve ? "; \(CurveClientConfiguration.timeoutHint)" : "; the node is down, or it requires CURVE (give --server-key)"
+        if let failure = handshake?.poll() { hint = "; \(failure)" }
+        return BusError(.timeout, "no reply from \(endpoint) within \(timeoutMilliseconds) ms\(hint)")
+    }
+
     /// Sends one raw frame and waits for a reply whose `id` is `id`.
     public func requestRaw(_ frame: String, id: JSON?) throws(BusError) -> JSON {
         do {
+            // A DEALER whose handshake keeps failing has no pipe to queue on,
+            // and a blocking send would wait forever: bound it by the timeout.
+            try socket.set(.sendTimeout, Int32(clamping: timeoutMilliseconds))
             try socket.send([Array(frame.utf8)])
+        } catch let error where error.code == ZMQError.wouldBlock {
+            throw timeoutError()
         } catch {
             throw BusError(.transport, "send failed: \(error)")
         }
@@ -64,10 +81,7 @@ public final class ControlClient {
         poller.add(socket)
         while true {
             let now = monotonicNanoseconds()
-            guard now < deadline else {
-                let hint = usesCurve ? "; \(CurveClientConfiguration.timeoutHint)" : "; the node is down, or it requires CURVE (give --server-key)"
-                throw BusError(.timeout, "no reply from \(endpoint) within \(timeoutMilliseconds) ms\(hint)")
-            }
+            guard now < deadline else { throw timeoutError() }
             do {
                 try poller.poll(timeout: Int((deadline - now) / 1_000_000) + 1)
                 while let frames = try socket.tryReceive() {

@@ -29,7 +29,9 @@ public final class Subscriber: Sendable {
         case delta(TableID, added: [Row], removed: [Row], seq: UInt64)
         /// The contents went stale; a fresh `.snapshot` follows.
         case resync(TableID, reason: TableSubscription.ResyncReason)
-        /// The node refused the subscription (e.g. `unknown-policy`).
+        /// The node refused the subscription (e.g. `unknown-policy`), or the
+        /// security handshake failed (`transport`, naming the cause); a
+        /// handshake failure ends the stream.
         case failed(TableID, BusError)
     }
 
@@ -44,10 +46,11 @@ public final class Subscriber: Sendable {
     ///   - context: a ZeroMQ context (a new one by default).
     ///   - receiveHighWaterMark: the SUB socket's RCVHWM.
     ///   - logger: where resyncs and failures are logged (debug/warning).
+    ///   - curve: the node's public key and this client's key pair, for a CURVE node.
     /// - Throws: `BusError` `transport` if the sockets cannot be set up.
     public init(
         connect endpoint: String, tables: [TableID], context: Context? = nil, receiveHighWaterMark: Int32? = nil,
-        logger: Logger = Logger(label: "policybus.subscriber")
+        logger: Logger = Logger(label: "policybus.subscriber"), curve: CurveClientConfiguration? = nil
     ) throws(BusError) {
         let shared: Context
         let state: SubscriberState
@@ -64,7 +67,7 @@ public final class Subscriber: Sendable {
         state.thread.withLock { thread in
             thread = BlockingThread(name: "subscriber") {
                 state.run(context: shared, endpoint: endpoint, tables: tables, receiveHighWaterMark: receiveHighWaterMark,
-                    logger: logger, continuation: continuation)
+                    logger: logger, curve: curve, continuation: continuation)
             }
         }
     }
@@ -103,13 +106,13 @@ final class SubscriberState: Sendable {
 
     func run(
         context: Context, endpoint: String, tables: [TableID], receiveHighWaterMark: Int32?, logger: Logger,
-        continuation: AsyncStream<Subscriber.Change>.Continuation
+        curve: CurveClientConfiguration? = nil, continuation: AsyncStream<Subscriber.Change>.Continuation
     ) {
         defer { continuation.finish() }
         let session: SubscriptionSession
         do {
             session = try SubscriptionSession(
-                context: context, controlEndpoint: endpoint, receiveHighWaterMark: receiveHighWaterMark, logger: logger)
+                context: context, controlEndpoint: endpoint, receiveHighWaterMark: receiveHighWaterMark, logger: logger, curve: curve)
         } catch {
             for table in tables { continuation.yield(.failed(table, error)) }
             return
@@ -127,6 +130,11 @@ final class SubscriberState: Sendable {
             }
             events += session.tick(now: monotonicNanoseconds())
             publish(events, session: session, continuation: continuation)
+            if session.repliesReceived == 0, let failure = session.handshakeFailure {
+                // A refused key or a wrong server key never heals by retrying: say so and stop.
+                for table in tables { continuation.yield(.failed(table, BusError(.transport, failure))) }
+                break
+            }
         }
         session.unsubscribeAll(timeoutMilliseconds: 500)
         session.close()

@@ -56,6 +56,11 @@ public final class SubscriptionSession {
     /// Control replies received so far; zero long after start means the node
     /// is unreachable (down, or a failed CURVE handshake).
     public private(set) var repliesReceived = 0
+    let handshake: HandshakeWatch?
+
+    /// Why the control connection's security handshake failed, if it did
+    /// (a refused key, a wrong server key); nil otherwise.
+    public var handshakeFailure: String? { handshake?.poll() }
 
     /// - Parameters:
     ///   - context: the ZeroMQ context.
@@ -78,6 +83,7 @@ public final class SubscriptionSession {
             if let receiveHighWaterMark { try sub.set(.receiveHighWaterMark, receiveHighWaterMark) }
             try curve?.apply(to: dealer)
             try curve?.apply(to: sub)
+            handshake = try HandshakeWatch(dealer, context: context)
             try dealer.connect(controlEndpoint)
         } catch {
             throw BusError(.transport, "cannot connect to \(controlEndpoint): \(error)")
@@ -89,6 +95,7 @@ public final class SubscriptionSession {
     public func close() {
         dealer.close()
         sub.close()
+        handshake?.close()
     }
 
     /// The current contents of a synced table.

@@ -12,7 +12,7 @@ extension EngineBehavior {
     /// warning. Neither stops the engine.
     /// - Throws: `BusError` `internal` when the directory cannot be used
     ///   (locked by another engine, unreadable).
-    func openLog(_ directory: String) throws(BusError) {
+    func openLog(_ directory: String, compactAbove: Int) throws(BusError) {
         let log: DurableLog
         let replayed: (records: [LogRecord], warnings: [LogWarning])
         do {
@@ -31,6 +31,15 @@ extension EngineBehavior {
             } catch {
                 skipped += 1
                 logger.warning("data log record not applied", metadata: ["record": "\(record)", "error": "\(error)"])
+            }
+        }
+        if replayed.records.count > compactAbove {
+            // Churn (insert, delete, insert...) would otherwise make every start slower.
+            do {
+                let (before, after) = try log.compact()
+                logger.info("data log compacted", metadata: ["before": "\(before)", "after": "\(after)"])
+            } catch {
+                logger.warning("data log not compacted", metadata: ["error": "\(error)"])
             }
         }
         durability = Durability(log: log, replayed: replayed.records.count, skipped: skipped, warnings: replayed.warnings.map(\.description))

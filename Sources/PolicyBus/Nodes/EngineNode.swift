@@ -9,6 +9,8 @@ public struct EngineSetup: Sendable {
     /// Where accepted rule and fact changes are kept (`DurableLog`); nil keeps
     /// them in memory only.
     public var dataDirectory: String?
+    /// Compact the data log at start when it holds more records than this.
+    public var compactLogAbove = 10_000
     /// Service name to the control endpoint of the node that serves it.
     public var peers: [String: String] = [:]
     /// CURVE settings per peer service; a peer not listed is plaintext.
@@ -42,6 +44,8 @@ final class EngineBehavior: NodeBehavior {
     let logger: Logger
     /// The data log, once opened (see `EngineNode+Durability.swift`).
     var durability: Durability?
+    /// The last handshake failure logged per peer service.
+    var peerHandshakeFailures: [String: String] = [:]
 
     init(engine: Engine, logger: Logger) {
         self.engine = engine
@@ -220,6 +224,7 @@ final class EngineBehavior: NodeBehavior {
 
     func tick(now: UInt64, node: Node) {
         for (_, session) in sessions { handle(session.tick(now: now)) }
+        reportPeerHandshakes()
         if !unavailable.isEmpty { updateRemote(now: now) }
     }
 
@@ -298,7 +303,7 @@ final class EngineBehavior: NodeBehavior {
                 throw BusError(error)
             }
         }
-        if let directory = setup.dataDirectory { try openLog(directory) }
+        if let directory = setup.dataDirectory { try openLog(directory, compactAbove: setup.compactLogAbove) }
         updateRemote(now: monotonicNanoseconds())
     }
 

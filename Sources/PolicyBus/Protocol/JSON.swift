@@ -196,6 +196,8 @@ struct JSONParser {
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
         if !isFloat, let value = Int64(text) { return .int(value) }
         guard let value = Double(text) else { throw fail("bad number") }
+        // JSON has no infinity: accepting one would put a value on the bus that no client can read back.
+        guard value.isFinite else { throw fail("number out of range") }
         return .float(value)
     }
 

@@ -1,0 +1,18 @@
+import Logging
+
+extension EngineBehavior {
+    /// Logs, once per cause, why a peer's security handshake fails (a refused
+    /// key, a wrong server key): otherwise the engine would only retry its
+    /// subscriptions silently.
+    func reportPeerHandshakes() {
+        for (service, session) in sessions {
+            let failure = session.handshakeFailure
+            if let failure, peerHandshakeFailures[service] != failure {
+                logger.warning(
+                    "cannot reach peer: \(failure)",
+                    metadata: ["peer": "\(service)", "endpoint": "\(session.controlEndpoint)", "hint": "--peer-server-key, --peer-client-key"])
+            }
+            peerHandshakeFailures[service] = failure
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import PolicyBus
+import Testing
+
+/// The wire decoders against the `WireFuzz` regression corpus
+/// (`Tests/Corpus/wire/`), and against seeded mutations of it in-process.
+/// Invariants as in `Fuzz/Sources/WireFuzz`: accepted JSON survives a write
+/// and a parse; a decoded data message survives re-encoding.
+@Suite struct WireCorpusTests {
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Corpus/wire")
+
+    static func inputs() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+    }
+
+    @Test func corpusIsNotEmpty() {
+        #expect(!Self.inputs().isEmpty, "the corpus folder moved or is empty")
+    }
+
+    @Test(arguments: WireCorpusTests.inputs())
+    func corpusInput(_ name: String) throws {
+        let bytes = Array(try Data(contentsOf: Self.folder.appendingPathComponent(name)))
+        #expect(Self.brokenInvariant(bytes) == nil)
+    }
+
+    @Test func mutatedCorpusKeepsTheInvariants() throws {
+        let seed = ProcessInfo.processInfo.environment["POLICYBUS_WIRE_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64.max)
+        print("WireCorpusTests seed: \(seed)")
+        var random = SplitMix(seed: seed)
+        let seeds = try Self.inputs().map { Array(try Data(contentsOf: Self.folder.appendingPathComponent($0))) }
+        var fuzzer = ControlFuzzer(seed: seed)
+        for _ in 0..<50_000 {
+            var bytes = seeds.randomElement(using: &random)!
+            for _ in 0..<Int.random(in: 1...4, using: &random) { bytes = fuzzer.mutate(bytes) }
+            if let broken = Self.brokenInvariant(bytes) {
+                Issue.record("seed \(seed): \(broken); input \(String(decoding: bytes, as: UTF8.self).debugDescription)")
+                return
+            }
+        }
+    }
+
+    /// What went wrong with `frame`, or nil.
+    static func brokenInvariant(_ frame: [UInt8]) -> String? {
+        _ = try? ControlRequest(frame: frame)
+        _ = ControlRequest.bestEffortID(frame)
+        _ = try? ControlReply.parse(frame)
+        if let json = try? JSON.parse(frame) {
+            var writer = JSONWriter()
+            writer.json(json)
+            let again = try? JSON.parse(writer.bytes)
+            if again != json { return "JSON changed by a write and a parse: \(String(decoding: writer.bytes, as: UTF8.self))" }
+        }
+        if let message = try? DataMessage(decoding: frame) {
+            let again = try? DataMessage(decoding: message.encoded())
+            if again != message { return "data message changed by re-encoding: \(String(decoding: message.encoded(), as: UTF8.self))" }
+        }
+        return nil
+    }
+}
