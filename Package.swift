@@ -56,10 +56,6 @@ let package = Package(
         // The durable log of rules and facts an engine accepted (fsync'd, checksummed).
         .target(name: "PolicyStore", dependencies: ["PolicyEngine"]),
         .testTarget(name: "PolicyStoreTests", dependencies: ["PolicyStore", "PolicyEngine", "ZeroMQ"]),
-        // Replays the fuzzers' regression corpus (Tests/Corpus/<target>/); see docs/FUZZING.md.
-        .testTarget(
-            name: "CorpusTests", dependencies: ["PolicyEngine", "PolicyBus"], path: "Tests/Corpus",
-            exclude: ["parser", "wire", "wire-open"]),
 
         // libzmq, seen only by the ZeroMQ wrapper.
         .systemLibrary(

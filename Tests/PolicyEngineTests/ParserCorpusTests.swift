@@ -2,11 +2,12 @@ import Foundation
 import PolicyEngine
 import Testing
 
-/// Replays the fuzzers' regression corpus: every input a fuzzer found that
+/// Replays the parser fuzzer's regression corpus (`Tests/Corpus/parser/`): every input a fuzzer found that
 /// crashed, hung or broke an invariant, kept so that it never comes back.
 /// Errors are fine; the test fails on a crash or a broken invariant.
-@Suite struct CorpusReplayTests {
+@Suite struct ParserCorpusTests {
     static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Corpus")
 
     /// Every file in a corpus folder, by name, so that a failure names the file.
     static func inputs(_ folder: String) -> [String] {
@@ -19,7 +20,7 @@ import Testing
         #expect(!Self.inputs("parser").isEmpty, "the corpus folder moved or is empty")
     }
 
-    @Test(arguments: CorpusReplayTests.inputs("parser"))
+    @Test(arguments: ParserCorpusTests.inputs("parser"))
     func parserInput(_ name: String) throws {
         try Self.replayThroughParser(folder: "parser", name)
     }
