@@ -7,6 +7,9 @@ struct PolicyBusCommand: AsyncParsableCommand {
         commandName: "policybus",
         abstract: "A Datalog policy engine on a ZeroMQ message bus.",
         version: "0.1.0",
-        subcommands: [EvalCommand.self]
+        subcommands: [
+            ServeCommand.self, PublishCommand.self, SubscribeCommand.self, QueryCommand.self, RulesCommand.self, StatusCommand.self,
+            EvalCommand.self, KeygenCommand.self,
+        ]
     )
 }

@@ -33,6 +33,13 @@ struct Parser {
     private let tokens: [Token]
     private let policy: String
     private var position = 0
+    /// How deep the current expression is nested (parentheses, unary minus)
+    /// and how many operators it has so far. Both are capped so that hostile
+    /// text cannot exhaust the stack of the recursive parts that follow
+    /// (parsing, lowering, evaluation).
+    private var expressionNesting = 0
+    private var expressionOperators = 0
+    static let maximumExpressionSize = 64
 
     init(tokens: [Token], policy: String) {
         self.tokens = tokens
@@ -212,9 +219,13 @@ struct Parser {
     // MARK: - Expressions
 
     private mutating func expression() throws(PolicyError) -> TermSyntax {
+        if expressionNesting == 0 { expressionOperators = 0 }
+        try enterNestedExpression()
+        defer { expressionNesting -= 1 }
         var left = try product()
         while let op = additive(current.kind) {
             let opToken = current
+            try countOperator(opToken)
             advance()
             left = .arithmetic(op, left, try product(), location(opToken))
         }
@@ -230,6 +241,7 @@ struct Parser {
         while current.kind == .star || current.kind == .slash {
             let op: ArithmeticOperator = current.kind == .star ? .multiply : .divide
             let opToken = current
+            try countOperator(opToken)
             advance()
             left = .arithmetic(op, left, try unary(), location(opToken))
         }
@@ -246,7 +258,28 @@ struct Parser {
             return .constant(value, location(minus))
         }
         // `-e` is `0 - e`.
+        try countOperator(minus)
+        try enterNestedExpression()
+        defer { expressionNesting -= 1 }
         return .arithmetic(.subtract, .constant(.int(0), location(minus)), try unary(), location(minus))
+    }
+
+    private mutating func enterNestedExpression() throws(PolicyError) {
+        guard expressionNesting < Parser.maximumExpressionSize else {
+            throw error(
+                "expression is nested more than \(Parser.maximumExpressionSize) levels deep; "
+                    + "split it with intermediate variables", at: current)
+        }
+        expressionNesting += 1
+    }
+
+    private mutating func countOperator(_ token: Token) throws(PolicyError) {
+        expressionOperators += 1
+        guard expressionOperators <= Parser.maximumExpressionSize else {
+            throw error(
+                "expression has more than \(Parser.maximumExpressionSize) operators; "
+                    + "split it with intermediate variables", at: token)
+        }
     }
 
     private mutating func primary() throws(PolicyError) -> TermSyntax {

@@ -94,6 +94,8 @@ struct RuleLowering {
         return slot("_\(counter)")
     }
 
+    /// The variables of a term that `expression(_:role:)` or a pattern has already lowered
+    /// (so every name has a slot; callers lower first, then collect uses).
     private func variableUses(_ term: TermSyntax) -> [VariableUse] {
         switch term {
         case .variable(let name, let location): [VariableUse(slot: slots[name]!, name: name, location: location)]
@@ -129,8 +131,8 @@ struct RuleLowering {
             let rhs = expression(right, role: role)
             var valid = lhs != nil && rhs != nil
             for operand in [left, right] {
-                if case .constant(.string, let where_) = operand {
-                    errors.append(error(.typeError, "arithmetic ('\(op.rawValue)') on a string; use concat to join strings", at: where_))
+                if case .constant(.string, let stringLocation) = operand {
+                    errors.append(error(.typeError, "arithmetic ('\(op.rawValue)') on a string; use concat to join strings", at: stringLocation))
                     valid = false
                 }
             }

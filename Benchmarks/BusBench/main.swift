@@ -1,0 +1,338 @@
+// BusBench: end-to-end latency through one engine rule, the highest
+// sustained update rate, and the publish path against raw libzmq.
+// Prints figures only; the baseline (raw libzmq) is measured in the same run.
+
+import Foundation
+import PolicyBus
+import PolicyEngine
+import Synchronization
+import ZeroMQ
+
+// MARK: - Helpers
+
+func percentile(_ sorted: [UInt64], _ p: Double) -> Double {
+    guard !sorted.isEmpty else { return .nan }
+    let index = min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.down)))
+    return Double(sorted[index]) / 1000
+}
+
+func format(_ value: Double) -> String { String(format: "%.1f", value) }
+
+/// Waits until `deadline` (monotonic ns), sleeping when far, spinning when near.
+func pace(until deadline: UInt64) {
+    while true {
+        let now = monotonicNanoseconds()
+        if now >= deadline { return }
+        if deadline - now > 200_000 { usleep(UInt32((deadline - now - 100_000) / 1000)) }
+    }
+}
+
+/// A data source and an engine (rule `p(x, t) :- data:q(x, t), x >= 0`) on their own threads.
+struct Cluster {
+    let source: NodeThread
+    let engine: NodeThread
+
+    static func start() throws -> Cluster {
+        let source = try NodeThread.start(name: "bench-source") { () throws(BusError) -> Node in
+            var options = NodeOptions(name: "data", control: "tcp://127.0.0.1:*")
+            options.logger.logLevel = .warning
+            options.limits.maxRowsPerRequest = 10_000_000
+            return try Node.dataSource(options, schema: ["q": ["x", "t"]], context: try makeContext())
+        }
+        let sourceEndpoint = source.controlEndpoint
+        let engine = try NodeThread.start(name: "bench-engine") { () throws(BusError) -> Node in
+            var options = NodeOptions(name: "engine", control: "tcp://127.0.0.1:*")
+            options.logger.logLevel = .warning
+            options.sendHighWaterMark = 1_000_000
+            let setup = EngineSetup(policies: [("bench", "p(x, t) :- data:q(x, t), x >= 0")], peers: ["data": sourceEndpoint])
+            return try Node.engine(options, setup: setup, context: try makeContext())
+        }
+        return Cluster(source: source, engine: engine)
+    }
+
+    func stop() {
+        engine.stop()
+        source.stop()
+    }
+
+    /// `+q(x, t)` at the data source, as `publish` would apply a stdin line.
+    func insert(_ x: Int64, stamp: UInt64) {
+        source.control.submit { node in
+            try? node.applyFacts([.insert(table: "q", row: [.int(x), .int(Int64(stamp))])])
+        }
+    }
+
+    func clear() {
+        source.control.submit { node in try? node.applyFacts([.replace(table: "q", rows: [])]) }
+    }
+}
+
+func makeContext() throws(BusError) -> Context {
+    do { return try Context() } catch { throw BusError(.transport, "\(error)") }
+}
+
+/// A subscriber to `bench:p` on its own thread that records, for every added
+/// row, now minus the row's stamp (column 2).
+final class LatencyProbe: Sendable {
+    let latencies = Mutex<[UInt64]>([])
+    let rowCount = Mutex(0)
+    let synced = Mutex(false)
+    let stopping = Mutex(false)
+    let thread: Mutex<BlockingThread?> = Mutex(nil)
+
+    init(endpoint: String) {
+        let started = BlockingThread(name: "bench-probe") { [self] in run(endpoint) }
+        thread.withLock { $0 = started }
+    }
+
+    func run(_ endpoint: String) {
+        guard let context = try? Context(),
+            let session = try? SubscriptionSession(context: context, controlEndpoint: endpoint, receiveHighWaterMark: 1_000_000)
+        else { return }
+        session.subscribe([TableID("bench:p")!])
+        var poller = Poller()
+        for socket in session.sockets { poller.add(socket) }
+        var local: [UInt64] = []
+        local.reserveCapacity(1 << 20)
+        while !stopping.withLock({ $0 }) {
+            _ = try? poller.poll(timeout: 20)
+            var events: [SubscriptionSession.Event] = []
+            for index in session.sockets.indices where poller.isReadable(index) { events += session.readable(socket: index) }
+            let now = monotonicNanoseconds()
+            for event in events {
+                if case .table(_, .delta(let added, _, _)) = event {
+                    for row in added { if case .int(let stamp) = row[1], stamp > 0 { local.append(now - UInt64(stamp)) } }
+                }
+            }
+            events = session.tick(now: now)
+            if !local.isEmpty {
+                latencies.withLock { $0 += local }
+                local.removeAll(keepingCapacity: true)
+            }
+            let count = session.rows(of: TableID("bench:p")!)?.count ?? -1
+            rowCount.withLock { $0 = count }
+            synced.withLock { $0 = session.isSynced }
+        }
+        session.unsubscribeAll(timeoutMilliseconds: 200)
+        session.close()
+    }
+
+    func take() -> [UInt64] { latencies.withLock { value in defer { value = [] }; return value } }
+
+    func waitForRows(_ count: Int, timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if rowCount.withLock({ $0 }) == count { return true }
+            usleep(1000)
+        }
+        return false
+    }
+
+    func stop() {
+        stopping.withLock { $0 = true }
+        thread.withLock { $0 }?.join()
+    }
+}
+
+// MARK: - 1. Latency
+
+func latency(cluster: Cluster, probe: LatencyProbe, rate: Int, seconds: Double, base: Int64) -> Int64 {
+    let count = Int(Double(rate) * seconds)
+    let interval = UInt64(1e9 / Double(rate))
+    _ = probe.take()
+    var next = monotonicNanoseconds()
+    for index in 0..<count {
+        pace(until: next)
+        cluster.insert(base + Int64(index), stamp: monotonicNanoseconds())
+        next += interval
+    }
+    let converged = probe.waitForRows(Int(base) + count, timeout: 10)
+    let sorted = probe.take().sorted()
+    print("latency  rate=\(rate)/s  updates=\(count)  received=\(sorted.count)  p50=\(format(percentile(sorted, 0.5))) us  p99=\(format(percentile(sorted, 0.99))) us  max=\(format(percentile(sorted, 1.0))) us\(converged ? "" : "  (did not converge)")")
+    return base + Int64(count)
+}
+
+// MARK: - 2. Highest sustained rate
+
+/// Sends `rate` updates per second for one second, then checks that the
+/// subscriber holds every row within a second after the last one.
+func sustained(cluster: Cluster, probe: LatencyProbe, rate: Int, base: Int64) -> (Bool, Double, Int64) {
+    let count = rate
+    let interval = UInt64(1e9 / Double(rate))
+    let start = monotonicNanoseconds()
+    var next = start
+    for index in 0..<count {
+        pace(until: next)
+        cluster.insert(base + Int64(index), stamp: 0)
+        next += interval
+    }
+    let sent = monotonicNanoseconds()
+    let converged = probe.waitForRows(Int(base) + count, timeout: 1)
+    let achieved = Double(count) / (Double(sent - start) / 1e9)
+    let done = monotonicNanoseconds()
+    print("sustain  target=\(rate)/s  offered=\(Int(achieved))/s  \(converged ? "converged \(format(Double(done - sent) / 1e6)) ms after the last update" : "NOT converged within 1 s")")
+    return (converged, achieved, base + Int64(count))
+}
+
+// MARK: - 3. Publish path vs raw libzmq
+
+/// A SUB that drains a PUB on its own thread, counting messages.
+final class Drain: Sendable {
+    let received = Mutex(0)
+    let stopping = Mutex(false)
+    let thread: Mutex<BlockingThread?> = Mutex(nil)
+
+    init(context: Context, endpoint: String, topic: [UInt8]) {
+        let started = BlockingThread(name: "bench-drain") { [self] in
+            guard let sub = try? Socket(context, .sub) else { return }
+            try? sub.set(.receiveHighWaterMark, 0)
+            try? sub.set(.subscribe, topic)
+            try? sub.connect(endpoint)
+            var poller = Poller()
+            poller.add(sub)
+            var count = 0
+            while !stopping.withLock({ $0 }) {
+                _ = try? poller.poll(timeout: 20)
+                while (try? sub.tryReceive()) != nil { count += 1 }
+                received.withLock { $0 = count }
+            }
+            sub.close()
+        }
+        thread.withLock { $0 = started }
+    }
+
+    func stop() {
+        stopping.withLock { $0 = true }
+        thread.withLock { $0 }?.join()
+    }
+}
+
+/// What the engine node's trigger callback does for each delta.
+@inline(never)
+func publishAll(_ deltas: [TableDelta], from start: TablePublisher, to pub: Socket) throws {
+    var publisher = start
+    for delta in deltas {
+        if let frame = publisher.publishExact(delta.table, added: delta.added, removed: delta.removed) {
+            try pub.sendFrame(frame, more: false)
+        }
+    }
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted[sorted.count / 2]
+}
+
+func publishPath(messages: Int, rounds: Int) throws {
+    let context = try Context()
+    let table = TableID("bench:p")!
+
+    func run(_ label: String, count expected: Int = messages, _ body: (Socket) throws -> Void) throws -> Double {
+        let pub = try Socket(context, .pub)
+        try pub.set(.sendHighWaterMark, 0)
+        try pub.bind("tcp://127.0.0.1:*")
+        let drain = Drain(context: context, endpoint: try pub.lastEndpoint, topic: DataMessage.topic(table))
+        usleep(200_000)  // let the subscription reach the PUB
+        let start = monotonicNanoseconds()
+        try body(pub)
+        let elapsed = Double(monotonicNanoseconds() - start) / 1e9
+        let rate = Double(expected) / elapsed
+        let deadline = Date().addingTimeInterval(10)
+        while drain.received.withLock({ $0 }) < expected && Date() < deadline { usleep(1000) }
+        drain.stop()
+        pub.close()
+        print("publish  \(label): \(Int(rate)) msgs/s (\(drain.received.withLock { $0 }) of \(expected) received)")
+        return rate
+    }
+
+    // The trigger path as the engine node runs it: the trigger hands an exact
+    // delta to the TablePublisher, which bumps the seq, encodes the delta and
+    // sends one frame (the engine itself keeps the table's rows). Steady
+    // state: each delta adds one row and removes another.
+    let live = 1000
+    func row(_ index: Int) -> Row { [.int(Int64(index)), .int(1_700_000_000_000_000_000)] }
+    let deltas: [TableDelta] = (0..<messages).map { index in
+        TableDelta(table: table, added: [row(live + index)], removed: [row(index)])
+    }
+    var external = TablePublisher(node: "engine")
+    external.openExternal(table)
+    var probe = external
+    let sample = probe.publishExact(table, added: deltas[0].added, removed: deltas[0].removed)!
+    // The data source variant keeps the rows too (a 1000-row table).
+    var owning = TablePublisher(node: "engine")
+    owning.open(table, rows: (0..<live).map(row))
+    for (label, publisher) in [("engine table (seq + encoding)", external), ("data source table (rows + seq + encoding)", owning)] {
+        var alone = publisher
+        var bytes = 0
+        let start = monotonicNanoseconds()
+        for delta in deltas { bytes &+= alone.publishExact(delta.table, added: delta.added, removed: delta.removed)?.count ?? 0 }
+        let elapsed = Double(monotonicNanoseconds() - start) / 1e9
+        print("publish  TablePublisher alone, \(label), no socket: \(Int(Double(messages) / elapsed)) deltas/s (\(bytes / messages) bytes each)")
+    }
+    // Rounds alternate the two, so load from other processes hits both alike.
+    var triggerRates: [Double] = []
+    var rawRates: [Double] = []
+    for _ in 0..<rounds {
+        triggerRates.append(try run("trigger -> TablePublisher -> PUB (\(sample.count)-byte frames)") { pub in
+            try publishAll(deltas, from: external, to: pub)
+        })
+        rawRates.append(try run("raw libzmq PUB, same-sized prebuilt frames") { pub in
+            for _ in 0..<messages { try pub.sendFrame(sample, more: false) }
+        })
+    }
+    let trigger = median(triggerRates)
+    let raw = median(rawRates)
+    print("publish  medians over \(rounds) rounds: trigger path \(Int(trigger)) deltas/s, raw libzmq \(Int(raw)) msgs/s")
+    print("publish  ratio: \(format(100 * trigger / raw))% of raw libzmq (goal >= 50%)")
+
+    // For reference: the whole engine transaction + trigger + publish.
+    let engine = Engine()
+    try engine.createPolicy("bench")
+    var setup = Transaction()
+    setup.insertRules("p(x, t) :- data:q(x, t), x >= 0", policy: "bench")
+    try engine.apply(setup)
+    var enginePublisher = TablePublisher(node: "engine")
+    enginePublisher.open(table)
+    let engineMessages = min(messages, 100_000)
+    let full = try run("engine.apply(+q) -> trigger -> PUB (\(engineMessages) transactions)", count: engineMessages) { pub in
+        engine.addTrigger(on: table) { delta in
+            if let frame = enginePublisher.publishExact(delta.table, added: delta.added, removed: delta.removed) {
+                _ = try? pub.sendFrame(frame, more: false)
+            }
+        }
+        for index in 0..<engineMessages {
+            var transaction = Transaction()
+            transaction.insert([.int(Int64(index)), .int(1)], into: TableID("data:q")!)
+            try engine.apply(transaction)
+        }
+    }
+    _ = full
+}
+
+// MARK: - Main
+
+let arguments = CommandLine.arguments
+let quick = arguments.contains("--quick")
+print("BusBench (\(quick ? "quick" : "full")): loopback tcp, one data source, one engine rule, one subscriber")
+do {
+    try publishPath(messages: quick ? 100_000 : 500_000, rounds: quick ? 3 : 5)
+    if arguments.contains("--publish-only") { exit(0) }
+    let cluster = try Cluster.start()
+    let probe = LatencyProbe(endpoint: cluster.engine.controlEndpoint)
+    usleep(500_000)
+    var base: Int64 = 0
+    base = latency(cluster: cluster, probe: probe, rate: 1000, seconds: quick ? 1 : 3, base: base)
+    base = latency(cluster: cluster, probe: probe, rate: 10_000, seconds: quick ? 1 : 3, base: base)
+    var best = 0.0
+    for rate in [20_000, 50_000, 100_000, 200_000, 400_000] {
+        let (converged, achieved, next) = sustained(cluster: cluster, probe: probe, rate: rate, base: base)
+        base = next
+        if converged { best = max(best, achieved) } else { break }
+    }
+    print("sustain  highest rate with the subscriber converging within 1 s: \(Int(best)) updates/s")
+    probe.stop()
+    cluster.stop()
+} catch {
+    print("BusBench failed: \(error)")
+    exit(1)
+}

@@ -1,0 +1,87 @@
+import ZeroMQ
+
+/// A blocking request/reply client for a node's control socket (a DEALER).
+///
+/// For command-line tools and tests; not `Sendable`, and its calls block, so
+/// use it on a thread that may block.
+public final class ControlClient {
+    public let endpoint: String
+    /// Sent as `client` in every request.
+    public let clientID: String
+    /// How long `request` waits for a reply.
+    public var timeoutMilliseconds: Int
+    let socket: Socket
+    let usesCurve: Bool
+    var nextID: Int64 = 1
+
+    /// Connects (in the background, as ZeroMQ does) to `endpoint`.
+    /// - Throws: `transport` for a malformed endpoint.
+    public init(
+        context: Context, endpoint: String, clientID: String = randomClientID(), timeoutMilliseconds: Int = 5000,
+        curve: CurveClientConfiguration? = nil
+    ) throws(BusError) {
+        self.endpoint = endpoint
+        self.clientID = clientID
+        self.timeoutMilliseconds = timeoutMilliseconds
+        self.usesCurve = curve != nil
+        do {
+            socket = try Socket(context, .dealer)
+            try socket.set(.linger, 0)
+            try curve?.apply(to: socket)
+            try socket.connect(endpoint)
+        } catch {
+            throw BusError(.transport, "cannot connect to \(endpoint): \(error)")
+        }
+    }
+
+    deinit { socket.close() }
+
+    public func close() { socket.close() }
+
+    /// Sends `{"op": op, ...fields}` and waits for the matching reply.
+    /// - Returns: the reply object (with `"ok": true`).
+    /// - Throws: the node's error, `timeout`, `transport` or `bad-reply`.
+    @discardableResult
+    public func request(_ op: String, _ fields: [String: JSON] = [:]) throws(BusError) -> JSON {
+        let id = nextID
+        nextID += 1
+        var body = fields
+        body["op"] = .string(op)
+        body["id"] = .int(id)
+        body["client"] = .string(clientID)
+        return try requestRaw(JSON.object(body).text, id: .int(id))
+    }
+
+    /// Sends one raw frame and waits for a reply whose `id` is `id`.
+    public func requestRaw(_ frame: String, id: JSON?) throws(BusError) -> JSON {
+        do {
+            try socket.send([Array(frame.utf8)])
+        } catch {
+            throw BusError(.transport, "send failed: \(error)")
+        }
+        let deadline = monotonicNanoseconds() + .milliseconds(timeoutMilliseconds)
+        var poller = Poller()
+        poller.add(socket)
+        while true {
+            let now = monotonicNanoseconds()
+            guard now < deadline else {
+                let hint = usesCurve ? "; \(CurveClientConfiguration.timeoutHint)" : "; the node is down, or it requires CURVE (give --server-key)"
+                throw BusError(.timeout, "no reply from \(endpoint) within \(timeoutMilliseconds) ms\(hint)")
+            }
+            do {
+                try poller.poll(timeout: Int((deadline - now) / 1_000_000) + 1)
+                while let frames = try socket.tryReceive() {
+                    guard let last = frames.last else { continue }
+                    if id != nil, (try? JSON.parse(last))?["id"] != id { continue }  // a late reply to an earlier request
+                    return try ControlReply.parse(last)
+                }
+            } catch let error as ZMQError {
+                throw BusError(.transport, "receive failed: \(error)")
+            } catch let error as BusError {
+                throw error
+            } catch {
+                throw BusError(.internal, "\(error)")
+            }
+        }
+    }
+}

@@ -1,0 +1,165 @@
+import Logging
+import PolicyEngine
+import Synchronization
+import ZeroMQ
+
+/// Subscribes to tables at a node and keeps their current contents.
+///
+/// Its sockets live on a dedicated thread (never the cooperative pool), which
+/// runs a `SubscriptionSession`: SUB before snapshot, ordered deltas, automatic
+/// resync on a gap, a new epoch or silence, lease renewal. Read the contents
+/// with `rows(of:)` from anywhere, and follow `changes`:
+///
+/// ```swift
+/// let subscriber = try Subscriber(connect: "tcp://127.0.0.1:5555", tables: [TableID("alice:error")!])
+/// for await change in subscriber.changes {
+///     if case .delta(let table, let added, let removed, _) = change { ... }
+/// }
+/// ```
+///
+/// Ending the iteration (or cancelling its task) unsubscribes and stops the
+/// thread; so does `close()`. The thread keeps the subscriber alive until
+/// then, so call `close()` if you never iterate `changes`.
+public final class Subscriber: Sendable {
+    /// One change to a subscribed table.
+    public enum Change: Hashable, Sendable {
+        /// The table's full contents: the first time, and after every resync.
+        case snapshot(TableID, rows: Set<Row>, seq: UInt64)
+        /// A change on top of the contents.
+        case delta(TableID, added: [Row], removed: [Row], seq: UInt64)
+        /// The contents went stale; a fresh `.snapshot` follows.
+        case resync(TableID, reason: TableSubscription.ResyncReason)
+        /// The node refused the subscription (e.g. `unknown-policy`).
+        case failed(TableID, BusError)
+    }
+
+    /// The changes, in order. Iterate it once.
+    public let changes: AsyncStream<Change>
+    private let state: SubscriberState
+
+    /// Starts subscribing.
+    /// - Parameters:
+    ///   - endpoint: the node's control endpoint.
+    ///   - tables: qualified table names.
+    ///   - context: a ZeroMQ context (a new one by default).
+    ///   - receiveHighWaterMark: the SUB socket's RCVHWM.
+    ///   - logger: where resyncs and failures are logged (debug/warning).
+    /// - Throws: `BusError` `transport` if the sockets cannot be set up.
+    public init(
+        connect endpoint: String, tables: [TableID], context: Context? = nil, receiveHighWaterMark: Int32? = nil,
+        logger: Logger = Logger(label: "policybus.subscriber")
+    ) throws(BusError) {
+        let shared: Context
+        let state: SubscriberState
+        do {
+            shared = try context ?? Context()
+            state = SubscriberState(waker: try Waker())
+        } catch {
+            throw BusError(.transport, "\(error)")
+        }
+        self.state = state
+        let (stream, continuation) = AsyncStream.makeStream(of: Change.self, bufferingPolicy: .unbounded)
+        changes = stream
+        continuation.onTermination = { _ in state.stop() }
+        state.thread.withLock { thread in
+            thread = BlockingThread(name: "subscriber") {
+                state.run(context: shared, endpoint: endpoint, tables: tables, receiveHighWaterMark: receiveHighWaterMark,
+                    logger: logger, continuation: continuation)
+            }
+        }
+    }
+
+    deinit { state.stop() }
+
+    /// The current contents of a table, or nil before its first snapshot (or during a resync).
+    public func rows(of table: TableID) -> Set<Row>? {
+        state.contents.withLock { $0[table] }
+    }
+
+    /// Unsubscribes and stops the thread. Idempotent; returns at once.
+    public func close() { state.stop() }
+
+    /// Waits for the thread to finish after `close()`; call from a thread that may block.
+    public func join() {
+        state.thread.withLock { $0 }?.join()
+    }
+}
+
+/// What the subscriber's thread shares with the `Subscriber` handle. The
+/// thread holds this, not the handle, so dropping the handle (and its stream)
+/// stops the thread.
+final class SubscriberState: Sendable {
+    let contents = Mutex<[TableID: Set<Row>]>([:])
+    let stopping = Mutex(false)
+    let waker: Waker
+    let thread: Mutex<BlockingThread?> = Mutex(nil)
+
+    init(waker: Waker) { self.waker = waker }
+
+    func stop() {
+        stopping.withLock { $0 = true }
+        waker.wake()
+    }
+
+    func run(
+        context: Context, endpoint: String, tables: [TableID], receiveHighWaterMark: Int32?, logger: Logger,
+        continuation: AsyncStream<Subscriber.Change>.Continuation
+    ) {
+        defer { continuation.finish() }
+        let session: SubscriptionSession
+        do {
+            session = try SubscriptionSession(
+                context: context, controlEndpoint: endpoint, receiveHighWaterMark: receiveHighWaterMark, logger: logger)
+        } catch {
+            for table in tables { continuation.yield(.failed(table, error)) }
+            return
+        }
+        session.subscribe(tables)
+        var poller = Poller()
+        for socket in session.sockets { poller.add(socket) }
+        let wakeItem = poller.add(fd: waker.fileDescriptor)
+        while !stopping.withLock({ $0 }) {
+            do { try poller.poll(timeout: 100) } catch { break }
+            if poller.isReadable(wakeItem) { waker.drain() }
+            var events: [SubscriptionSession.Event] = []
+            for index in session.sockets.indices where poller.isReadable(index) {
+                events += session.readable(socket: index)
+            }
+            events += session.tick(now: monotonicNanoseconds())
+            publish(events, session: session, continuation: continuation)
+        }
+        session.unsubscribeAll(timeoutMilliseconds: 500)
+        session.close()
+    }
+
+    /// Updates the contents first, so that a consumer reading `rows(of:)`
+    /// when it gets a change sees at least that change.
+    func publish(_ events: [SubscriptionSession.Event], session: SubscriptionSession, continuation: AsyncStream<Subscriber.Change>.Continuation) {
+        guard !events.isEmpty else { return }
+        var changes: [Subscriber.Change] = []
+        var changed: Set<TableID> = []
+        for event in events {
+            switch event {
+            case .table(let table, .snapshot(let rows, let seq)):
+                changed.insert(table)
+                changes.append(.snapshot(table, rows: rows, seq: seq))
+            case .table(let table, .delta(let added, let removed, let seq)):
+                changed.insert(table)
+                changes.append(.delta(table, added: added, removed: removed, seq: seq))
+            case .table(let table, .resync(let reason)):
+                changed.insert(table)
+                changes.append(.resync(table, reason: reason))
+            case .columns:
+                continue
+            case .failed(let table, let error):
+                changed.insert(table)
+                changes.append(.failed(table, error))
+            }
+        }
+        let current = changed.map { ($0, session.rows(of: $0)) }
+        contents.withLock { contents in
+            for (table, rows) in current { contents[table] = rows }
+        }
+        for change in changes { continuation.yield(change) }
+    }
+}

@@ -1,0 +1,196 @@
+import PolicyEngine
+import ZeroMQ
+
+/// One change to a data source's tables. Table names are unqualified.
+public enum FactChange: Hashable, Sendable {
+    case insert(table: String, row: Row)
+    case delete(table: String, row: Row)
+    /// A full-table update; the publisher turns it into a delta.
+    case replace(table: String, rows: [Row])
+
+    public var table: String {
+        switch self {
+        case .insert(let table, _), .delete(let table, _), .replace(let table, _): table
+        }
+    }
+}
+
+/// A data source: serves tables of facts under `NAME:table`.
+///
+/// Every table it has ever had is published (with heartbeats) whether or not
+/// anyone subscribes; subscribing to a table it does not have yet opens it
+/// empty. Changes come from `apply(_:)` (stdin in the CLI) or the `facts` op.
+final class DataSourceBehavior: NodeBehavior {
+    let kind = "datasource"
+    let schema: [String: [String]]
+    var sockets: [Socket] { [] }
+
+    init(schema: [String: [String]]) {
+        self.schema = schema
+    }
+
+    func table(_ name: String, node: Node) throws(BusError) -> TableID {
+        guard TableID.isIdentifier(name) else { throw BusError(.badTableName, "'\(name)' is not a table name") }
+        return TableID(service: node.options.name, name: name)
+    }
+
+    func validate(_ table: TableID, node: Node) throws(BusError) {
+        guard table.service == node.options.name else {
+            throw BusError(.unknownTable, "this data source serves \(node.options.name):*, not \(table)")
+        }
+    }
+
+    func open(_ table: TableID, node: Node) {
+        if !node.publisher.isOpen(table) { node.publisher.open(table, columns: schema[table.name]) }
+    }
+
+    func close(_ table: TableID, node: Node) {}
+
+    /// Checks a row against the table's declared or established arity.
+    func checkArity(_ row: Row, table: TableID, node: Node) throws(BusError) {
+        let expected = schema[table.name]?.count ?? node.publisher.snapshot(table)?.rows.first?.count
+        if let expected, expected != row.count {
+            throw BusError(BusError.Code(rawValue: "arity-mismatch"), "\(table) has \(expected) columns; the row has \(row.count)")
+        }
+    }
+
+    /// Applies one transaction: each table it touches gets one delta.
+    /// All-or-nothing: a bad row rejects the whole transaction. Inserts and
+    /// deletes cost in proportion to the rows they touch, not the table's size.
+    func apply(_ changes: [FactChange], node: Node) throws(BusError) {
+        // Per table: net rows to add and remove relative to the published
+        // contents, or (after a replace) the complete new contents.
+        var added: [TableID: Set<Row>] = [:]
+        var removed: [TableID: Set<Row>] = [:]
+        var full: [TableID: Set<Row>] = [:]
+        var order: [TableID] = []
+        for change in changes {
+            let table = try table(change.table, node: node)
+            if added[table] == nil && full[table] == nil {
+                order.append(table)
+                added[table] = []
+                removed[table] = []
+            }
+            switch change {
+            case .insert(_, let row):
+                try checkArity(row, table: table, node: node)
+                if full[table] != nil {
+                    full[table]!.insert(row)
+                } else if removed[table]!.remove(row) == nil, !node.publisher.contains(row, in: table) {
+                    added[table]!.insert(row)
+                }
+            case .delete(_, let row):
+                if full[table] != nil {
+                    full[table]!.remove(row)
+                } else if added[table]!.remove(row) == nil, node.publisher.contains(row, in: table) {
+                    removed[table]!.insert(row)
+                }
+            case .replace(_, let rows):
+                guard rows.count <= node.options.limits.maxRowsPerRequest else {
+                    throw BusError(.tooManyRows, "\(rows.count) rows; the limit is \(node.options.limits.maxRowsPerRequest)")
+                }
+                for row in rows { try checkArity(row, table: table, node: node) }
+                full[table] = Set(rows)
+                added[table] = nil
+                removed[table] = nil
+            }
+        }
+        for table in order {
+            open(table, node: node)
+            if let rows = full[table] {
+                node.send(node.publisher.replace(table, with: rows))
+            } else {
+                node.send(node.publisher.publish(table, added: added[table]!, removed: removed[table]!))
+            }
+        }
+    }
+
+    func handle(_ request: ControlRequest, node: Node) throws(BusError) -> [String: JSON]? {
+        switch request.op {
+        case "tables":
+            return ["tables": .array(node.publisher.openTables.map { table in tableInfo(table, node: node) })]
+        case "query":
+            let text = try request.string("query").trimmingCharacters(in: " ")
+            let table = try ControlRequest.tableID(text.contains(":") ? text : "\(node.options.name):\(text)", limits: node.options.limits)
+            try validate(table, node: node)
+            guard let snapshot = node.publisher.snapshot(table) else {
+                throw BusError(.unknownTable, "no table \(table)")
+            }
+            return ["rows": JSON(rows: snapshot.rows.sorted(by: Node.rowOrder))]
+        case "facts":
+            let action = try request.string("action")
+            let table = try request.table("table", limits: node.options.limits)
+            try validate(table, node: node)
+            let rows = try request.rows("rows", limits: node.options.limits)
+            let changes: [FactChange]
+            switch action {
+            case "insert": changes = rows.map { .insert(table: table.name, row: $0) }
+            case "delete": changes = rows.map { .delete(table: table.name, row: $0) }
+            case "replace": changes = [.replace(table: table.name, rows: rows)]
+            default: throw BusError(.badRequest, "\"action\" must be insert, delete or replace")
+            }
+            try apply(changes, node: node)
+            return ["seq": .int(Int64(node.publisher.seq(table) ?? 0))]
+        case "rules":
+            throw BusError(.notSupported, "a data source has no rules")
+        default:
+            return nil
+        }
+    }
+
+    func tableInfo(_ table: TableID, node: Node) -> JSON {
+        let snapshot = node.publisher.snapshot(table)
+        return .object([
+            "name": .string(table.description),
+            "columns": snapshot?.columns.map { .array($0.map(JSON.string)) } ?? .null,
+            "seq": .int(Int64(snapshot?.seq ?? 0)),
+            "rows": .int(Int64(snapshot?.rows.count ?? 0)),
+            "subscribers": .int(Int64(node.registry.subscriberCount(table))),
+        ])
+    }
+
+    func status(node: Node) -> [String: JSON] { [:] }
+    func externalRows(_ table: TableID, node: Node) -> [Row] { [] }
+    func readable(socket index: Int, node: Node) {}
+    func tick(now: UInt64, node: Node) {}
+    func shutdown(node: Node) {}
+}
+
+extension String {
+    func trimmingCharacters(in character: Character) -> String {
+        String(drop(while: { $0 == character }).reversed().drop(while: { $0 == character }).reversed())
+    }
+}
+
+// MARK: - Public API
+
+extension Node {
+    /// Creates a data source node. Call `run()` on the same thread.
+    /// - Parameters:
+    ///   - options: name and endpoints.
+    ///   - tables: initial facts, by unqualified table name.
+    ///   - schema: column names, by unqualified table name.
+    ///   - context: the ZeroMQ context.
+    /// - Throws: `BusError` for a bind failure or bad facts.
+    public static func dataSource(
+        _ options: NodeOptions, tables: [String: [Row]] = [:], schema: [String: [String]] = [:], context: Context
+    ) throws(BusError) -> Node {
+        let node = try Node(options: options, context: context)
+        let behavior = DataSourceBehavior(schema: schema)
+        node.behavior = behavior
+        for name in Set(schema.keys).union(tables.keys).sorted() {
+            behavior.open(try behavior.table(name, node: node), node: node)
+        }
+        try behavior.apply(tables.map { .replace(table: $0.key, rows: $0.value) }, node: node)
+        return node
+    }
+
+    /// Applies one transaction of fact changes on a data source.
+    /// - Throws: `not-supported` on an engine; `arity-mismatch`, `bad-table-name`.
+    public func applyFacts(_ changes: [FactChange]) throws(BusError) {
+        guard let source = behavior as? DataSourceBehavior else {
+            throw BusError(.notSupported, "not a data source")
+        }
+        try source.apply(changes, node: self)
+    }
+}

@@ -1,0 +1,118 @@
+import Logging
+import PolicyEngine
+import PolicyStore
+
+/// Durability of what the control API accepted: every rule and fact change is
+/// appended to the data directory's `DurableLog` (fsync'd) before the reply
+/// is sent, and replayed at start after the command-line policy files.
+extension EngineBehavior {
+    /// Opens the log in `directory` and replays it into the engine.
+    /// A damaged tail is repaired by the log and reported here; a record the
+    /// engine no longer accepts (say a policy file changed) is skipped with a
+    /// warning. Neither stops the engine.
+    /// - Throws: `BusError` `internal` when the directory cannot be used
+    ///   (locked by another engine, unreadable).
+    func openLog(_ directory: String) throws(BusError) {
+        let log: DurableLog
+        let replayed: (records: [LogRecord], warnings: [LogWarning])
+        do {
+            log = try DurableLog(directory: directory)
+            replayed = try log.replay()
+        } catch {
+            throw BusError(.internal, "data directory \(directory): \(error)")
+        }
+        for warning in replayed.warnings {
+            logger.warning("data log repaired", metadata: ["data.dir": "\(directory)", "warning": "\(warning)"])
+        }
+        var skipped = 0
+        for record in replayed.records {
+            do {
+                try apply(Self.transaction(record))
+            } catch {
+                skipped += 1
+                logger.warning("data log record not applied", metadata: ["record": "\(record)", "error": "\(error)"])
+            }
+        }
+        durability = Durability(log: log, replayed: replayed.records.count, skipped: skipped, warnings: replayed.warnings.map(\.description))
+        logger.info(
+            "data log replayed",
+            metadata: ["data.dir": "\(directory)", "records": "\(replayed.records.count)", "skipped": "\(skipped)"])
+    }
+
+    /// Applies a change from the control API, then makes it durable before
+    /// returning. If the log cannot be written, the change is undone and the
+    /// request fails, so a reply of success always means "on disk".
+    func applyDurably(_ transaction: Transaction, records: [LogRecord]) throws(BusError) {
+        try apply(transaction)
+        guard let log = durability?.log, !records.isEmpty else { return }
+        do {
+            try log.append(records)
+        } catch {
+            for record in records.reversed() { try? apply(Self.transaction(Self.inverse(record))) }
+            throw BusError(.internal, "cannot make the change durable, so it was undone: \(error)")
+        }
+    }
+
+    /// The net records of a `facts` request, computed before it is applied:
+    /// only rows that really come or go, so that undoing them is exact.
+    func factRecords(action: String, table: TableID, rows: [Row]) -> [LogRecord] {
+        let name = table.description
+        let old = Set(engine.rows(of: table))
+        let order: (Row, Row) -> Bool = { $0.lexicographicallyPrecedes($1) }
+        var added: Set<Row> = []
+        var removed: Set<Row> = []
+        switch action {
+        case "insert": added = Set(rows).subtracting(old)
+        case "delete": removed = Set(rows).intersection(old)
+        default:
+            added = Set(rows).subtracting(old)
+            removed = old.subtracting(rows)
+        }
+        var records: [LogRecord] = []
+        if !removed.isEmpty { records.append(.deleteFacts(table: name, rows: removed.sorted(by: order))) }
+        if !added.isEmpty { records.append(.insertFacts(table: name, rows: added.sorted(by: order))) }
+        return records
+    }
+
+    var durabilityStatus: JSON {
+        guard let durability else { return .null }
+        return .object([
+            "dir": .string(durability.log.directory), "records": .int(Int64(durability.log.recordCount)),
+            "replayed": .int(Int64(durability.replayed)), "skipped": .int(Int64(durability.skipped)),
+            "warnings": .array(durability.warnings.map(JSON.string)),
+        ])
+    }
+
+    static func transaction(_ record: LogRecord) -> Transaction {
+        var transaction = Transaction()
+        switch record {
+        case .createPolicy:
+            break  // policies come from the command line; see `replay`.
+        case .insertRules(let policy, let text): transaction.insertRules(text, policy: policy)
+        case .deleteRules(let policy, let text): transaction.deleteRules(text, policy: policy)
+        case .insertFacts(let table, let rows):
+            if let id = TableID(table) { for row in rows { transaction.insert(row, into: id) } }
+        case .deleteFacts(let table, let rows):
+            if let id = TableID(table) { for row in rows { transaction.delete(row, from: id) } }
+        }
+        return transaction
+    }
+
+    static func inverse(_ record: LogRecord) -> LogRecord {
+        switch record {
+        case .createPolicy: record
+        case .insertRules(let policy, let text): .deleteRules(policy: policy, text: text)
+        case .deleteRules(let policy, let text): .insertRules(policy: policy, text: text)
+        case .insertFacts(let table, let rows): .deleteFacts(table: table, rows: rows)
+        case .deleteFacts(let table, let rows): .insertFacts(table: table, rows: rows)
+        }
+    }
+}
+
+/// The engine's open data log and what its replay found.
+struct Durability {
+    let log: DurableLog
+    let replayed: Int
+    let skipped: Int
+    let warnings: [String]
+}

@@ -1,0 +1,375 @@
+import Logging
+import PolicyEngine
+import Synchronization
+import ZeroMQ
+
+/// How a node is set up.
+public struct NodeOptions: Sendable {
+    /// The node's name: a data source's service name, or an engine's name.
+    public var name: String
+    /// The ROUTER endpoint to bind, e.g. `tcp://127.0.0.1:*`.
+    public var control: String
+    /// The PUB endpoint to bind; by default the control endpoint's host with
+    /// any free port (ipc/inproc: the control path + `.data`).
+    public var data: String?
+    /// Heartbeat interval for every published table.
+    public var heartbeatMilliseconds: Int = 1000
+    /// How long a client's subscriptions live without a request from it.
+    public var leaseMilliseconds: Int = 10_000
+    /// The PUB socket's SNDHWM: deltas queued per subscriber before libzmq
+    /// drops them (the subscriber then resyncs).
+    public var sendHighWaterMark: Int32 = 10_000
+    public var limits = BusLimits()
+    /// CURVE on both server sockets; nil for plaintext.
+    public var curve: CurveServerConfiguration?
+    public var logger: Logger
+
+    public init(name: String, control: String, data: String? = nil, logger: Logger = Logger(label: "policybus")) {
+        self.name = name
+        self.control = control
+        self.data = data
+        self.logger = logger
+    }
+
+    /// The default data endpoint for a control endpoint.
+    static func defaultData(for control: String) -> String {
+        if control.hasPrefix("tcp://"), let colon = control.lastIndex(of: ":") {
+            return String(control[..<colon]) + ":*"
+        }
+        return control + ".data"
+    }
+}
+
+/// What a kind of node (data source, engine) adds to the shared node.
+///
+/// Everything is called on the node's thread.
+protocol NodeBehavior: AnyObject {
+    /// `"datasource"` or `"engine"`.
+    var kind: String { get }
+    /// Checks that `table` may be subscribed to (`unknown-policy`, `unknown-table`).
+    func validate(_ table: TableID, node: Node) throws(BusError)
+    /// `table` got its first subscriber: start publishing it.
+    func open(_ table: TableID, node: Node)
+    /// `table` lost its last subscriber.
+    func close(_ table: TableID, node: Node)
+    /// Handles a kind-specific op; nil means the op is unknown.
+    func handle(_ request: ControlRequest, node: Node) throws(BusError) -> [String: JSON]?
+    /// The rows of a table the publisher does not keep (`openExternal`).
+    func externalRows(_ table: TableID, node: Node) -> [Row]
+    /// Kind-specific parts of `status`.
+    func status(node: Node) -> [String: JSON]
+    /// Sockets the node polls for the behavior (fixed at start).
+    var sockets: [Socket] { get }
+    /// One of `sockets` is readable.
+    func readable(socket index: Int, node: Node)
+    /// Called at least every `tickMilliseconds`.
+    func tick(now: UInt64, node: Node)
+    /// Called once before the loop stops.
+    func shutdown(node: Node)
+}
+
+/// A handle to a running node, usable from any thread: queue work onto the
+/// node's thread, or stop it.
+public final class NodeControl: Sendable {
+    let waker: Waker
+    let queue = Mutex<[@Sendable (Node) -> Void]>([])
+    let stopping = Mutex(false)
+
+    init() throws(ZMQError) {
+        waker = try Waker()
+    }
+
+    /// Runs `work` on the node's thread, in order with other submitted work.
+    public func submit(_ work: @escaping @Sendable (Node) -> Void) {
+        queue.withLock { $0.append(work) }
+        waker.wake()
+    }
+
+    /// Asks the node to stop; `run()` returns soon after.
+    public func stop() {
+        stopping.withLock { $0 = true }
+        waker.wake()
+    }
+
+    public var isStopping: Bool { stopping.withLock { $0 } }
+}
+
+/// A node on the bus: a name, a ROUTER control socket and a PUB data socket,
+/// served by one single-threaded poll loop. Not `Sendable`: create it, and
+/// call `run()`, on the thread that owns it; talk to it through `control`.
+public final class Node {
+    public let options: NodeOptions
+    public let context: Context
+    public let control: NodeControl
+    /// The bound control endpoint (wildcard port resolved).
+    public let controlEndpoint: String
+    /// The bound data endpoint (wildcard port resolved).
+    public let dataEndpoint: String
+    public var logger: Logger { options.logger }
+
+    let router: Socket
+    let pub: Socket
+    var behavior: NodeBehavior!
+    public internal(set) var publisher: TablePublisher
+    public internal(set) var registry = SubscriptionRegistry()
+    public internal(set) var counters: [String: Int] = [:]
+    var nextHeartbeat: UInt64 = 0
+
+    init(options: NodeOptions, context: Context) throws(BusError) {
+        self.options = options
+        self.context = context
+        do {
+            control = try NodeControl()
+            router = try Socket(context, .router)
+            try router.set(.maxMessageSize, Int64(options.limits.maxMessageSize))
+            try options.curve?.apply(to: router)
+            try router.bind(options.control)
+            controlEndpoint = try router.lastEndpoint
+            pub = try Socket(context, .pub)
+            try pub.set(.sendHighWaterMark, options.sendHighWaterMark)
+            try options.curve?.apply(to: pub)
+            try pub.bind(options.data ?? NodeOptions.defaultData(for: options.control))
+            dataEndpoint = try pub.lastEndpoint
+        } catch {
+            throw BusError(.transport, "cannot bind: \(error)")
+        }
+        publisher = TablePublisher(node: options.name)
+    }
+
+    // MARK: - Publishing
+
+    /// Sends a frame on the PUB socket.
+    func send(_ frame: [UInt8]?) {
+        guard let frame else { return }
+        do {
+            try pub.sendFrame(frame, more: false)
+            counters["deltas", default: 0] += 1
+        } catch {
+            logger.warning("publish failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func sendHeartbeats(now: UInt64) {
+        for frame in publisher.heartbeats() {
+            _ = try? pub.sendFrame(frame, more: false)
+            counters["heartbeats", default: 0] += 1
+        }
+        nextHeartbeat = now + .milliseconds(options.heartbeatMilliseconds)
+    }
+
+    // MARK: - Loop
+
+    /// Serves until `control.stop()`.
+    public func run() {
+        logger.info("node started", metadata: ["node": "\(options.name)", "kind": "\(behavior.kind)", "control": "\(controlEndpoint)", "data": "\(dataEndpoint)"])
+        var poller = Poller()
+        let routerItem = poller.add(router)
+        let wakerItem = poller.add(fd: control.waker.fileDescriptor)
+        let behaviorSockets = behavior.sockets
+        let firstBehaviorItem = poller.count
+        for socket in behaviorSockets { poller.add(socket) }
+        let tick = UInt64.milliseconds(min(options.heartbeatMilliseconds, 100))
+        var nextTick: UInt64 = 0
+        sendHeartbeats(now: monotonicNanoseconds())
+        while !control.isStopping {
+            let now = monotonicNanoseconds()
+            let wakeAt = min(nextHeartbeat, nextTick)
+            let timeout = wakeAt > now ? Int((wakeAt - now) / 1_000_000) + 1 : 0
+            do {
+                try poller.poll(timeout: timeout)
+            } catch {
+                logger.error("poll failed", metadata: ["error": "\(error)"])
+                break
+            }
+            if poller.isReadable(routerItem) { serveRequests() }
+            if poller.isReadable(wakerItem) {
+                control.waker.drain()
+                let work = control.queue.withLock { queue in
+                    defer { queue.removeAll() }
+                    return queue
+                }
+                for item in work { item(self) }
+            }
+            for index in behaviorSockets.indices where poller.isReadable(firstBehaviorItem + index) {
+                behavior.readable(socket: index, node: self)
+            }
+            let later = monotonicNanoseconds()
+            if later >= nextTick {
+                expireLeases(now: later)
+                behavior.tick(now: later, node: self)
+                nextTick = later + tick
+            }
+            if later >= nextHeartbeat { sendHeartbeats(now: later) }
+        }
+        behavior.shutdown(node: self)
+        router.close()
+        pub.close()
+        logger.info("node stopped", metadata: ["node": "\(options.name)"])
+    }
+
+    func expireLeases(now: UInt64) {
+        let (clients, closed) = registry.expire(now: now)
+        for client in clients {
+            logger.info("lease expired", metadata: ["client.id": "\(client)"])
+            counters["lease_expiries", default: 0] += 1
+        }
+        for table in closed { behavior.close(table, node: self) }
+    }
+
+    // MARK: - Requests
+
+    /// Serves every request waiting on the ROUTER.
+    func serveRequests() {
+        for _ in 0..<1000 {
+            let frames: [[UInt8]]?
+            do {
+                frames = try router.tryReceive()
+            } catch {
+                logger.warning("receive failed", metadata: ["error": "\(error)"])
+                return
+            }
+            guard let frames else { return }
+            guard frames.count >= 2 else { continue }
+            var envelope = [frames[0]]
+            var body = frames[1...]
+            if body.count >= 2, body.first!.isEmpty {
+                envelope.append([])
+                body = body.dropFirst()
+            }
+            let reply: [UInt8]
+            if frames.count > options.limits.maxFramesPerMessage {
+                counters["errors", default: 0] += 1
+                reply = ControlReply.error(id: nil, BusError(.badFrames, "\(frames.count) frames; the limit is \(options.limits.maxFramesPerMessage)"))
+            } else if body.count != 1 {
+                counters["errors", default: 0] += 1
+                reply = ControlReply.error(id: nil, BusError(.badFrames, "a request is one JSON frame (after an optional empty delimiter); got \(body.count) frames"))
+            } else {
+                reply = answer(body.first!, peer: frames[0])
+            }
+            do {
+                try router.send(envelope + [reply])
+            } catch {
+                logger.warning("reply failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// The reply to one request frame.
+    func answer(_ frame: [UInt8], peer: [UInt8]) -> [UInt8] {
+        counters["requests", default: 0] += 1
+        let request: ControlRequest
+        do {
+            request = try ControlRequest(frame: frame)
+        } catch {
+            counters["errors", default: 0] += 1
+            return ControlReply.error(id: ControlRequest.bestEffortID(frame), error)
+        }
+        do {
+            return ControlReply.ok(id: request.id, try perform(request, peer: peer))
+        } catch {
+            counters["errors", default: 0] += 1
+            logger.debug("request failed", metadata: ["op": "\(request.op)", "error": "\(error)"])
+            return ControlReply.error(id: request.id, error)
+        }
+    }
+
+    var leaseDeadline: UInt64 { monotonicNanoseconds() + .milliseconds(options.leaseMilliseconds) }
+
+    func clientID(_ request: ControlRequest, peer: [UInt8]) -> String {
+        request.client ?? "peer-" + peer.map { String($0, radix: 16) }.joined()
+    }
+
+    func perform(_ request: ControlRequest, peer: [UInt8]) throws(BusError) -> [String: JSON] {
+        let client = clientID(request, peer: peer)
+        registry.renew(client, until: leaseDeadline)
+        switch request.op {
+        case "hello":
+            return hello()
+        case "subscribe":
+            return try subscribe(request, client: client)
+        case "unsubscribe":
+            let tables = try request.tables("tables", limits: options.limits)
+            for table in registry.unsubscribe(client, from: tables) { behavior.close(table, node: self) }
+            return ["tables": .array(registry.tables(of: client).sorted().map { .string($0.description) })]
+        case "renew":
+            return ["tables": .array(registry.tables(of: client).sorted().map { .string($0.description) })]
+        case "status":
+            return status()
+        default:
+            guard let fields = try behavior.handle(request, node: self) else {
+                throw BusError(.unknownOp, "unknown op '\(request.op)'")
+            }
+            return fields
+        }
+    }
+
+    func hello() -> [String: JSON] {
+        [
+            "name": .string(options.name), "kind": .string(behavior.kind), "version": .int(Int64(busProtocolVersion)),
+            "data": .string(dataEndpoint), "epoch": .string(publisher.epoch),
+            "heartbeat_ms": .int(Int64(options.heartbeatMilliseconds)), "lease_ms": .int(Int64(options.leaseMilliseconds)),
+        ]
+    }
+
+    func subscribe(_ request: ControlRequest, client: String) throws(BusError) -> [String: JSON] {
+        let tables = try request.tables("tables", limits: options.limits)
+        let current = registry.tables(of: client)
+        let total = current.union(tables).count
+        guard total <= options.limits.maxSubscriptionsPerClient else {
+            throw BusError(.tooManySubscriptions, "\(total) subscriptions; the limit is \(options.limits.maxSubscriptionsPerClient)")
+        }
+        for table in tables { try behavior.validate(table, node: self) }
+        for table in registry.subscribe(client, to: tables, until: leaseDeadline) { behavior.open(table, node: self) }
+        var snapshots: [String: JSON] = [:]
+        for table in tables {
+            let snapshot = publisher.snapshot(table)
+            snapshots[table.description] = .object([
+                "seq": .int(Int64(snapshot?.seq ?? 0)),
+                "columns": snapshot?.columns.map { .array($0.map(JSON.string)) } ?? .null,
+                "rows": JSON(rows: rows(of: table)),
+            ])
+        }
+        var reply = hello()
+        reply["tables"] = .object(snapshots)
+        return reply
+    }
+
+    /// A published table's rows, sorted.
+    func rows(of table: TableID) -> [Row] {
+        guard publisher.tracksContents(table) else { return behavior.externalRows(table, node: self) }
+        return (publisher.snapshot(table)?.rows ?? []).sorted(by: Node.rowOrder)
+    }
+
+    func status() -> [String: JSON] {
+        let now = monotonicNanoseconds()
+        var tables: [String: JSON] = [:]
+        for table in publisher.openTables {
+            tables[table.description] = .object([
+                "seq": .int(Int64(publisher.seq(table) ?? 0)),
+                "rows": .int(Int64(publisher.tracksContents(table) ? publisher.snapshot(table)?.rows.count ?? 0 : behavior.externalRows(table, node: self).count)),
+                "subscribers": .int(Int64(registry.subscriberCount(table))),
+            ])
+        }
+        let subscriptions: [JSON] = registry.clients.keys.sorted().map { client in
+            let entry = registry.clients[client]!
+            let left = entry.deadline > now ? (entry.deadline - now) / 1_000_000 : 0
+            return .object([
+                "client": .string(client),
+                "tables": .array(entry.tables.sorted().map { .string($0.description) }),
+                "lease_ms_left": .int(Int64(left)),
+            ])
+        }
+        var fields: [String: JSON] = [
+            "name": .string(options.name), "kind": .string(behavior.kind), "epoch": .string(publisher.epoch),
+            "subscriptions": .array(subscriptions), "tables": .object(tables),
+            "counters": .object(counters.mapValues { .int(Int64($0)) }),
+        ]
+        for (key, value) in behavior.status(node: self) { fields[key] = value }
+        return fields
+    }
+
+    /// Rows in a stable order for replies.
+    static func rowOrder(_ lhs: Row, _ rhs: Row) -> Bool {
+        lhs.lexicographicallyPrecedes(rhs)
+    }
+}

@@ -1,0 +1,61 @@
+import PolicyEngine
+
+/// An error on the bus, with a stable code that goes on the wire.
+public struct BusError: Error, Hashable, Sendable {
+    /// A stable, machine-readable error code such as `bad-request`.
+    ///
+    /// A struct rather than an enum so that adding a code does not break users.
+    /// The language's codes (`syntax-error`, ...) pass through unchanged.
+    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        public var rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        /// Wrong number of frames (or an empty frame) in a request.
+        public static let badFrames = Code(rawValue: "bad-frames")
+        /// The request is not UTF-8 JSON.
+        public static let badJSON = Code(rawValue: "bad-json")
+        /// The JSON is not an object, or a field is missing or of the wrong type.
+        public static let badRequest = Code(rawValue: "bad-request")
+        public static let unknownOp = Code(rawValue: "unknown-op")
+        public static let badTableName = Code(rawValue: "bad-table-name")
+        public static let unknownTable = Code(rawValue: "unknown-table")
+        public static let unknownPolicy = Code(rawValue: "unknown-policy")
+        public static let tooManySubscriptions = Code(rawValue: "too-many-subscriptions")
+        public static let tooManyRows = Code(rawValue: "too-many-rows")
+        /// The op exists but this kind of node does not do it.
+        public static let notSupported = Code(rawValue: "not-supported")
+        public static let `internal` = Code(rawValue: "internal")
+
+        // Client-side only: never sent by a node.
+        /// No reply within the client's timeout.
+        public static let timeout = Code(rawValue: "timeout")
+        /// A socket operation failed.
+        public static let transport = Code(rawValue: "transport")
+        /// The node's reply did not follow the protocol.
+        public static let badReply = Code(rawValue: "bad-reply")
+    }
+
+    public var code: Code
+    /// What is wrong, for people.
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// Carries a language error's code and message over the bus.
+    public init(_ error: PolicyError) {
+        self.code = Code(rawValue: error.code.rawValue)
+        if let location = error.location {
+            self.message = "\(location.policy):\(location.line):\(location.column): \(error.message)"
+        } else {
+            self.message = error.message
+        }
+    }
+}
+
+extension BusError: CustomStringConvertible {
+    public var description: String { "error[\(code)]: \(message)" }
+}

@@ -1,0 +1,153 @@
+import PolicyEngine
+
+/// Limits a node enforces on requests. Every limit has a safe default.
+public struct BusLimits: Hashable, Sendable {
+    /// Largest frame a node accepts (ZMQ_MAXMSGSIZE on its ROUTER), in bytes.
+    public var maxMessageSize: Int = 16 << 20
+    /// Most frames in one request as the ROUTER sees it: the identity, an
+    /// optional empty delimiter and the JSON body.
+    public var maxFramesPerMessage: Int = 3
+    /// Most rows in one `facts` request or `publish` replace.
+    public var maxRowsPerRequest: Int = 100_000
+    /// Longest qualified table name, in bytes.
+    public var maxTableNameLength: Int = 256
+    /// Most tables one client may subscribe to at a node.
+    public var maxSubscriptionsPerClient: Int = 1024
+
+    public init() {}
+}
+
+/// A parsed control request: `{"op": ..., "id": ..., "client": ..., ...}`.
+public struct ControlRequest: Sendable {
+    public var op: String
+    /// Echoed in the reply; any JSON value.
+    public var id: JSON?
+    /// The client's chosen id; keys its subscriptions and lease.
+    public var client: String?
+    /// The whole request object.
+    public var body: [String: JSON]
+
+    /// Parses one request frame.
+    /// - Throws: `bad-json` or `bad-request` (not an object, no `op`, `client` not a string).
+    public init(frame: [UInt8]) throws(BusError) {
+        let json = try JSON.parse(frame)
+        guard case .object(let members) = json else { throw BusError(.badRequest, "a request must be a JSON object") }
+        guard let op = members["op"]?.stringValue else { throw BusError(.badRequest, "a request needs \"op\", a string") }
+        self.op = op
+        self.id = members["id"]
+        self.body = members
+        switch members["client"] {
+        case nil, .null?: client = nil
+        case .string(let text)?: client = text
+        default: throw BusError(.badRequest, "\"client\" must be a string")
+        }
+    }
+
+    /// The id from a frame that could not be parsed as a request, so even an
+    /// error reply echoes it when possible.
+    public static func bestEffortID(_ frame: [UInt8]) -> JSON? {
+        (try? JSON.parse(frame))?["id"]
+    }
+
+    // MARK: - Fields
+
+    /// A required string field.
+    public func string(_ key: String) throws(BusError) -> String {
+        guard let value = body[key]?.stringValue else { throw BusError(.badRequest, "\"\(key)\" must be a string") }
+        return value
+    }
+
+    /// An optional string field.
+    public func optionalString(_ key: String) throws(BusError) -> String? {
+        switch body[key] {
+        case nil, .null?: return nil
+        case .string(let text)?: return text
+        default: throw BusError(.badRequest, "\"\(key)\" must be a string")
+        }
+    }
+
+    /// A required table name.
+    public func table(_ key: String, limits: BusLimits) throws(BusError) -> TableID {
+        try Self.tableID(try string(key), limits: limits)
+    }
+
+    /// A required non-empty array of table names, without duplicates.
+    public func tables(_ key: String, limits: BusLimits) throws(BusError) -> [TableID] {
+        guard let names = body[key]?.arrayValue else { throw BusError(.badRequest, "\"\(key)\" must be an array of table names") }
+        guard !names.isEmpty else { throw BusError(.badRequest, "\"\(key)\" is empty") }
+        guard names.count <= limits.maxSubscriptionsPerClient else {
+            throw BusError(.tooManySubscriptions, "\(names.count) tables in one request; the limit is \(limits.maxSubscriptionsPerClient)")
+        }
+        var tables: [TableID] = []
+        var seen: Set<TableID> = []
+        for name in names {
+            guard let text = name.stringValue else { throw BusError(.badRequest, "table names must be strings") }
+            let table = try Self.tableID(text, limits: limits)
+            if seen.insert(table).inserted { tables.append(table) }
+        }
+        return tables
+    }
+
+    /// A required array of rows, at most `limits.maxRowsPerRequest`.
+    public func rows(_ key: String, limits: BusLimits) throws(BusError) -> [Row] {
+        guard let json = body[key] else { throw BusError(.badRequest, "\"\(key)\" must be an array of rows") }
+        if let count = json.arrayValue?.count, count > limits.maxRowsPerRequest {
+            throw BusError(.tooManyRows, "\(count) rows; the limit is \(limits.maxRowsPerRequest)")
+        }
+        return try RowCodec.rows(json)
+    }
+
+    /// Validates a qualified table name.
+    public static func tableID(_ text: String, limits: BusLimits) throws(BusError) -> TableID {
+        guard text.utf8.count <= limits.maxTableNameLength else {
+            throw BusError(.badTableName, "table name longer than \(limits.maxTableNameLength) bytes")
+        }
+        guard let table = TableID(text) else {
+            throw BusError(.badTableName, "'\(text)' is not a table name of the form service:table")
+        }
+        return table
+    }
+}
+
+// MARK: - Replies
+
+/// Builds reply frames.
+public enum ControlReply {
+    /// `{"ok":true,"id":ID,...fields}`
+    public static func ok(id: JSON?, _ fields: [String: JSON] = [:]) -> [UInt8] {
+        var members = fields
+        members["ok"] = .bool(true)
+        if let id { members["id"] = id }
+        var writer = JSONWriter()
+        writer.json(.object(members))
+        return writer.bytes
+    }
+
+    /// `{"ok":false,"id":ID,"error":{"code":C,"message":M}}`
+    public static func error(id: JSON?, _ error: BusError) -> [UInt8] {
+        var members: [String: JSON] = [
+            "ok": .bool(false),
+            "error": .object(["code": .string(error.code.rawValue), "message": .string(error.message)]),
+        ]
+        if let id { members["id"] = id }
+        var writer = JSONWriter()
+        writer.json(.object(members))
+        return writer.bytes
+    }
+
+    /// Reads a reply frame: its fields on success.
+    /// - Throws: the node's error as a `BusError`, or `bad-reply`.
+    public static func parse(_ frame: [UInt8]) throws(BusError) -> JSON {
+        let json: JSON
+        do { json = try JSON.parse(frame) } catch { throw BusError(.badReply, "reply is not JSON: \(error.message)") }
+        switch json["ok"] {
+        case .bool(true)?:
+            return json
+        case .bool(false)?:
+            guard let code = json["error"]?["code"]?.stringValue else { throw BusError(.badReply, "error reply without a code") }
+            throw BusError(BusError.Code(rawValue: code), json["error"]?["message"]?.stringValue ?? "")
+        default:
+            throw BusError(.badReply, "reply without \"ok\"")
+        }
+    }
+}

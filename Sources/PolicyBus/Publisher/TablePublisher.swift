@@ -1,0 +1,208 @@
+import PolicyEngine
+
+/// The one delta-publishing component that data sources and engines share.
+///
+/// It keeps each published table's contents and sequence number, turns
+/// changes (and full-table replacements) into delta messages, answers
+/// snapshots, and makes heartbeats. It is pure logic: the node hands the
+/// returned frames to its PUB socket.
+public struct TablePublisher: Sendable {
+    /// The publishing node's name (`pub` in every message).
+    public let node: String
+    /// Changes whenever the publisher restarts: 16 random hex digits.
+    public let epoch: String
+
+    struct Table: Sendable {
+        var rows: Set<Row> = []
+        var seq: UInt64 = 0
+        var columns: [String]?
+        /// Whether deltas are published; an engine's table stops being live
+        /// when its trigger goes. Its seq is kept so that it never goes back
+        /// within an epoch.
+        var isLive = true
+        /// False when the owner keeps the contents (an engine's table: the
+        /// engine has every row already), so publishing skips the copy.
+        var tracksContents = true
+        let deltaPrefix: [UInt8]
+    }
+
+    /// Tables live in `slots`, found through `index`: the publish path looks
+    /// a table up once and mutates its slot in place.
+    var slots: [Table] = []
+    var index: [TableID: Int] = [:]
+    /// Reused for every delta frame; a frame the caller still holds is copied
+    /// on write, so reuse is always safe.
+    var scratch: [UInt8] = []
+    var lastLookup: (table: TableID, slot: Int)?
+
+    /// - Parameters:
+    ///   - node: the node's name.
+    ///   - epoch: the epoch; a fresh random one by default.
+    public init(node: String, epoch: String = TablePublisher.newEpoch()) {
+        self.node = node
+        self.epoch = epoch
+        scratch.reserveCapacity(1024)
+    }
+
+    /// A random 64-bit epoch as 16 lowercase hex digits.
+    public static func newEpoch() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let value = generator.next() as UInt64
+        let hex = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    // MARK: - Tables
+
+    /// Starts publishing `table` with `rows` (or refreshes it after a pause).
+    ///
+    /// A table that was published before keeps counting: its seq grows by one
+    /// (its contents may have changed meanwhile), so that a subscriber holding
+    /// the old contents sees a heartbeat ahead of it and resyncs.
+    public mutating func open(_ table: TableID, rows: some Sequence<Row> = [], columns: [String]? = nil) {
+        if let slot = index[table] {
+            if !slots[slot].isLive { slots[slot].seq += 1 }
+            slots[slot].rows = Set(rows)
+            slots[slot].isLive = true
+            if let columns { slots[slot].columns = columns }
+        } else {
+            index[table] = slots.count
+            slots.append(Table(
+                rows: Set(rows), columns: columns,
+                deltaPrefix: DataMessage.deltaPrefix(table: table, publisher: node, epoch: epoch)))
+        }
+    }
+
+    /// Starts publishing `table` whose contents its owner keeps (an engine's
+    /// table): deltas and seq only; `snapshot` returns no rows for it, and the
+    /// owner supplies them. Otherwise like `open`.
+    public mutating func openExternal(_ table: TableID, columns: [String]? = nil) {
+        open(table, columns: columns)
+        slots[index[table]!].tracksContents = false
+    }
+
+    /// Whether the publisher keeps `table`'s rows (false for `openExternal` tables).
+    public func tracksContents(_ table: TableID) -> Bool {
+        index[table].map { slots[$0].tracksContents } ?? false
+    }
+
+    /// Stops publishing `table`: no more deltas or heartbeats, contents dropped,
+    /// seq remembered.
+    public mutating func close(_ table: TableID) {
+        guard let slot = index[table] else { return }
+        slots[slot].isLive = false
+        slots[slot].rows = []
+    }
+
+    func live(_ table: TableID) -> Int? {
+        // A trigger publishes one table many times in a row: comparing two
+        // short names is cheaper than hashing them.
+        if let last = lastLookup, last.table == table, slots[last.slot].isLive { return last.slot }
+        guard let slot = index[table], slots[slot].isLive else { return nil }
+        return slot
+    }
+
+    /// Remembers the slot of the table published last.
+    mutating func liveRemembering(_ table: TableID) -> Int? {
+        guard let slot = live(table) else { return nil }
+        lastLookup = (table, slot)
+        return slot
+    }
+
+    /// Whether `table` is published.
+    public func isOpen(_ table: TableID) -> Bool { live(table) != nil }
+
+    /// The published tables, sorted.
+    public var openTables: [TableID] { index.filter { slots[$0.value].isLive }.keys.sorted() }
+
+    /// Sets a table's column names.
+    public mutating func setColumns(_ columns: [String]?, for table: TableID) {
+        guard let slot = index[table] else { return }
+        slots[slot].columns = columns
+    }
+
+    // MARK: - Changes
+
+    /// Applies a change to `table` and returns its delta frame, or nil when
+    /// the table is not published or nothing actually changed.
+    ///
+    /// Only the effective change is published: added rows already present and
+    /// removed rows absent are dropped. A row both added and removed ends
+    /// present (added wins); the delta lists it under `added` only.
+    public mutating func publish(_ table: TableID, added: some Sequence<Row>, removed: some Sequence<Row>) -> [UInt8]? {
+        guard let slot = liveRemembering(table) else { return nil }
+        var addedSet: Set<Row> = []
+        for row in added { addedSet.insert(row) }
+        var effectiveRemoved: [Row] = []
+        for row in removed where !addedSet.contains(row) {
+            if slots[slot].rows.remove(row) != nil { effectiveRemoved.append(row) }
+        }
+        var effectiveAdded: [Row] = []
+        for row in addedSet where slots[slot].rows.insert(row).inserted {
+            effectiveAdded.append(row)
+        }
+        guard !effectiveAdded.isEmpty || !effectiveRemoved.isEmpty else { return nil }
+        return frame(slot, added: effectiveAdded, removed: effectiveRemoved)
+    }
+
+    /// Publishes an already exact delta (an engine trigger's): no filtering
+    /// against the contents beyond keeping them up to date. The fast path.
+    public mutating func publishExact(_ table: TableID, added: [Row], removed: [Row]) -> [UInt8]? {
+        guard !added.isEmpty || !removed.isEmpty, let slot = liveRemembering(table) else { return nil }
+        if slots[slot].tracksContents {
+            for row in removed { slots[slot].rows.remove(row) }
+            for row in added { slots[slot].rows.insert(row) }
+        }
+        return frame(slot, added: added, removed: removed)
+    }
+
+    /// Bumps the seq and encodes the delta frame.
+    mutating func frame(_ slot: Int, added: [Row], removed: [Row]) -> [UInt8] {
+        slots[slot].seq += 1
+        var writer = JSONWriter(reusing: &scratch)
+        writer.bytes.append(contentsOf: slots[slot].deltaPrefix)
+        DataMessage.finishDelta(&writer, seq: slots[slot].seq, added: added, removed: removed)
+        scratch = writer.bytes
+        return scratch
+    }
+
+    /// Turns a full-table update into a delta (Congress's prepush processor):
+    /// new minus old is added, old minus new is removed.
+    public mutating func replace(_ table: TableID, with rows: some Sequence<Row>) -> [UInt8]? {
+        guard let slot = live(table) else { return nil }
+        let new = Set(rows)
+        let old = slots[slot].rows
+        return publish(table, added: new.subtracting(old), removed: old.subtracting(new))
+    }
+
+    /// The delta `replace` would publish, without publishing it.
+    public func difference(_ table: TableID, replacingWith rows: some Sequence<Row>) -> (added: [Row], removed: [Row]) {
+        let old = index[table].map { slots[$0].rows } ?? []
+        let new = Set(rows)
+        return (Array(new.subtracting(old)), Array(old.subtracting(new)))
+    }
+
+    /// Whether a published table holds `row`.
+    public func contains(_ row: Row, in table: TableID) -> Bool {
+        guard let slot = live(table) else { return false }
+        return slots[slot].rows.contains(row)
+    }
+
+    // MARK: - Reading
+
+    /// A published table's snapshot: its seq, rows and columns.
+    public func snapshot(_ table: TableID) -> (seq: UInt64, rows: Set<Row>, columns: [String]?)? {
+        guard let slot = live(table) else { return nil }
+        return (slots[slot].seq, slots[slot].rows, slots[slot].columns)
+    }
+
+    /// The table's seq, live or not.
+    public func seq(_ table: TableID) -> UInt64? { index[table].map { slots[$0].seq } }
+
+    /// One heartbeat frame per published table.
+    public func heartbeats() -> [[UInt8]] {
+        openTables.map { table in
+            DataMessage.heartbeat(.init(table: table, publisher: node, epoch: epoch, seq: slots[index[table]!].seq)).encoded()
+        }
+    }
+}

@@ -1,0 +1,23 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Monotonic time in nanoseconds; the clock every state machine here is fed with.
+@inline(__always)
+public func monotonicNanoseconds() -> UInt64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
+}
+
+extension UInt64 {
+    /// Milliseconds as nanoseconds.
+    static func milliseconds(_ value: Int) -> UInt64 { UInt64(Swift.max(value, 0)) * 1_000_000 }
+}
+
+/// A random id for a client: 16 hex digits.
+public func randomClientID() -> String {
+    "c" + TablePublisher.newEpoch()
+}

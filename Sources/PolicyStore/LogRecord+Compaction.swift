@@ -1,0 +1,94 @@
+import PolicyEngine
+
+extension LogRecord {
+    /// A shorter list of records that rebuilds the same state as `records`.
+    ///
+    /// Policies come first, in the order they were created, then each policy's
+    /// surviving rule records in their original order, then one `insertFacts`
+    /// per table with the rows still present. Facts follow set semantics: a
+    /// deleted row is gone, whatever inserted it.
+    ///
+    /// Rule text is matched exactly: a `deleteRules` cancels an earlier
+    /// `insertRules` with the same policy and text. When a delete matches no
+    /// earlier insert (the engine matched it some other way), that policy's rule
+    /// records are all kept, in order, which is always correct. An engine that
+    /// knows its canonical rules can instead pass them to
+    /// ``DurableLog/rewrite(_:)`` itself.
+    ///
+    /// - Parameter records: records in log order.
+    /// - Returns: the compacted records.
+    public static func compacted(_ records: [LogRecord]) -> [LogRecord] {
+        var policies: [String] = []
+        var knownPolicies: Set<String> = []
+        var rulesByPolicy: [String: [LogRecord]] = [:]
+        var uncompactable: Set<String> = []
+        var tables: [String] = []
+        var rowsByTable: [String: OrderedRows] = [:]
+
+        func notePolicy(_ name: String) {
+            if knownPolicies.insert(name).inserted { policies.append(name) }
+        }
+
+        for (index, record) in records.enumerated() {
+            switch record {
+            case .createPolicy(let name):
+                notePolicy(name)
+            case .insertRules(let policy, _):
+                notePolicy(policy)
+                rulesByPolicy[policy, default: []].append(record)
+            case .deleteRules(let policy, let text):
+                notePolicy(policy)
+                if uncompactable.contains(policy) {
+                    rulesByPolicy[policy, default: []].append(record)
+                } else if let match = rulesByPolicy[policy]?.lastIndex(of: .insertRules(policy: policy, text: text)) {
+                    rulesByPolicy[policy]?.remove(at: match)
+                } else {
+                    uncompactable.insert(policy)
+                    rulesByPolicy[policy] = records[...index].filter { $0.isRuleRecord(of: policy) }
+                }
+            case .insertFacts(let table, let rows):
+                if rowsByTable[table] == nil { tables.append(table) }
+                rowsByTable[table, default: OrderedRows()].insert(rows)
+            case .deleteFacts(let table, let rows):
+                rowsByTable[table]?.remove(rows)
+            }
+        }
+
+        var result = policies.map { LogRecord.createPolicy(name: $0) }
+        for policy in policies {
+            result += rulesByPolicy[policy] ?? []
+        }
+        for table in tables {
+            let rows = rowsByTable[table]?.rows ?? []
+            if !rows.isEmpty { result.append(.insertFacts(table: table, rows: rows)) }
+        }
+        return result
+    }
+
+    private func isRuleRecord(of policy: String) -> Bool {
+        switch self {
+        case .insertRules(let owner, _), .deleteRules(let owner, _): return owner == policy
+        default: return false
+        }
+    }
+}
+
+/// A set of rows that remembers the order rows were first inserted in.
+private struct OrderedRows {
+    private var order: [[Value]] = []
+    private var seen: Set<[Value]> = []
+    private var present: Set<[Value]> = []
+
+    mutating func insert(_ rows: [[Value]]) {
+        for row in rows {
+            present.insert(row)
+            if seen.insert(row).inserted { order.append(row) }
+        }
+    }
+
+    mutating func remove(_ rows: [[Value]]) {
+        for row in rows { present.remove(row) }
+    }
+
+    var rows: [[Value]] { order.filter { present.contains($0) } }
+}

@@ -1,0 +1,154 @@
+import Synchronization
+
+/// Authenticates CURVE clients for every server socket of a context: it
+/// admits a client only if its public key is listed (ZeroMQ's ZAP, RFC 27).
+///
+/// It binds `inproc://zeromq.zap.01` in the context and answers requests on
+/// its own thread. Create it before the server sockets accept connections,
+/// and ``stop()`` it before terminating the context. A context can have one.
+/// Requests for any mechanism other than CURVE are denied (libzmq only asks
+/// about NULL-mechanism sockets that set ``SocketOption/zapDomain``).
+public final class ZAPHandler: Sendable {
+    /// The ZAP endpoint libzmq asks.
+    public static let endpoint = "inproc://zeromq.zap.01"
+
+    private let shared: Shared
+    private let thread: Mutex<OSThread?>
+
+    /// Starts answering authentication requests in `context`.
+    /// - Parameters:
+    ///   - context: the context whose CURVE servers this handler guards.
+    ///   - allowedClientKeys: the Z85 public keys of the admitted clients.
+    ///   - domain: if set, requests from sockets with another ZAP domain are denied.
+    /// - Throws: `ZMQError`; `EINVAL` for a malformed key, `EADDRINUSE` if the
+    ///   context already has a handler.
+    public init(context: Context, allowedClientKeys: Set<String>, domain: String? = nil) throws(ZMQError) {
+        try Self.validate(allowedClientKeys)
+        let socket = try Socket(context, .rep)
+        try socket.set(.linger, 0)
+        try socket.bind(Self.endpoint)
+        let shared = Shared(waker: try Waker(), keys: allowedClientKeys, domain: domain)
+        self.shared = shared
+        let thread = try OSThread.start(name: "zmq-zap") {
+            ZAPLoop(socket: socket, shared: shared).run()
+        }
+        self.thread = Mutex(thread)
+    }
+
+    deinit {
+        stop()
+    }
+
+    /// The Z85 public keys of the clients admitted from now on.
+    public var allowedClientKeys: Set<String> {
+        shared.state.withLock { $0.keys }
+    }
+
+    /// Replaces the admitted keys; connections already made stay.
+    /// - Throws: `ZMQError` `EINVAL` for a malformed key (nothing changes then).
+    public func setAllowedClientKeys(_ keys: Set<String>) throws(ZMQError) {
+        try Self.validate(keys)
+        shared.state.withLock { $0.keys = keys }
+    }
+
+    /// How many requests were admitted and denied so far.
+    public var counts: (admitted: Int, denied: Int) {
+        shared.state.withLock { ($0.admitted, $0.denied) }
+    }
+
+    /// Stops the handler thread and closes its socket, waiting for the
+    /// thread to finish (it exits at once). Idempotent.
+    public func stop() {
+        guard let thread = self.thread.withLock({ state in
+            defer { state = nil }
+            return state
+        }) else { return }
+        shared.state.withLock { $0.stopping = true }
+        shared.waker.wake()
+        thread.join()
+    }
+
+    private static func validate(_ keys: Set<String>) throws(ZMQError) {
+        for key in keys where !CurveKeyPair.isValidKey(key) {
+            throw ZMQError(code: ZMQError.invalidArgument, operation: "ZAPHandler(malformed key \(key))")
+        }
+    }
+
+    final class Shared: Sendable {
+        struct State {
+            var keys: Set<String>
+            var stopping = false
+            var admitted = 0
+            var denied = 0
+        }
+
+        let state: Mutex<State>
+        let waker: Waker
+        let domain: String?
+
+        init(waker: Waker, keys: Set<String>, domain: String?) {
+            self.state = Mutex(State(keys: keys))
+            self.waker = waker
+            self.domain = domain
+        }
+    }
+}
+
+/// The body of the ZAP handler's thread.
+private struct ZAPLoop {
+    let socket: Socket
+    let shared: ZAPHandler.Shared
+
+    init(socket: consuming Socket, shared: ZAPHandler.Shared) {
+        self.socket = socket
+        self.shared = shared
+    }
+
+    func run() {
+        defer { socket.close() }
+        var poller = Poller()
+        let socketItem = poller.add(socket, events: .readable)
+        let wakeItem = poller.add(fd: shared.waker.fileDescriptor, events: .readable)
+        do {
+            while !shared.state.withLock({ $0.stopping }) {
+                try poller.poll(timeout: -1)
+                if poller.isReadable(wakeItem) { shared.waker.drain() }
+                if poller.isReadable(socketItem) {
+                    while let request = try socket.tryReceive() {
+                        try socket.send(reply(to: request))
+                    }
+                }
+            }
+        } catch {
+            // ETERM: the context is going away.
+        }
+    }
+
+    /// Builds the reply to one ZAP request (RFC 27): version, request id,
+    /// status code, status text, user id, metadata.
+    func reply(to request: [[UInt8]]) -> [[UInt8]] {
+        let version = Array("1.0".utf8)
+        guard request.count >= 6, request[0] == version else {
+            return [version, request.count > 1 ? request[1] : [], Array("400".utf8),
+                    Array("bad ZAP request".utf8), [], []]
+        }
+        let requestID = request[1]
+        let domain = String(decoding: request[2], as: UTF8.self)
+        let mechanism = String(decoding: request[5], as: UTF8.self)
+        var clientKey: String?
+        if mechanism == "CURVE", request.count >= 7 {
+            clientKey = request[6].withUnsafeBytes { CurveKeyPair.z85($0) }
+        }
+        let admitted = shared.state.withLock { state in
+            let keyListed = clientKey.map { state.keys.contains($0) } ?? false
+            let domainMatches = shared.domain == nil || shared.domain == domain
+            let ok = keyListed && domainMatches
+            if ok { state.admitted += 1 } else { state.denied += 1 }
+            return ok
+        }
+        if admitted, let clientKey {
+            return [version, requestID, Array("200".utf8), Array("OK".utf8), Array(clientKey.utf8), []]
+        }
+        return [version, requestID, Array("400".utf8), Array("client key not allowed".utf8), [], []]
+    }
+}

@@ -1,0 +1,118 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PolicyBus
+
+/// Options every client command shares.
+struct ConnectOptions: ParsableArguments {
+    @Option(name: .long, help: "The node's control endpoint, e.g. tcp://127.0.0.1:5555.")
+    var connect: String
+
+    @Option(name: .long, help: "Seconds to wait for a reply.")
+    var timeout: Double = 5
+
+    @OptionGroup var curve: CurveClientArguments
+}
+
+/// Options every node command shares.
+struct NodeArguments: ParsableArguments {
+    @Option(name: .long, help: "The node's name (data source service or engine name).")
+    var name: String
+
+    @Option(name: .long, help: "The control (ROUTER) endpoint to bind, e.g. tcp://127.0.0.1:5555.")
+    var control: String
+
+    @Option(name: .long, help: "The data (PUB) endpoint to bind; default: the control host, any port.")
+    var data: String?
+
+    @Option(name: .customLong("heartbeat-ms"), help: "Heartbeat interval in milliseconds.")
+    var heartbeatMilliseconds: Int = 1000
+
+    @Option(name: .customLong("lease-ms"), help: "Subscription lease in milliseconds.")
+    var leaseMilliseconds: Int = 10_000
+
+    @Option(name: .customLong("sndhwm"), help: "The data socket's send high-water mark per subscriber.")
+    var sendHighWaterMark: Int32 = 10_000
+
+    @Flag(name: .long, help: "Log debug messages.")
+    var verbose = false
+
+    func validate() throws {
+        guard heartbeatMilliseconds > 0, leaseMilliseconds > 0 else {
+            throw ValidationError("--heartbeat-ms and --lease-ms must be positive")
+        }
+    }
+
+    func nodeOptions(label: String) -> NodeOptions {
+        var logger = Logger(label: label)
+        logger.logLevel = verbose ? .debug : .info
+        var options = NodeOptions(name: name, control: control, data: data, logger: logger)
+        options.heartbeatMilliseconds = heartbeatMilliseconds
+        options.leaseMilliseconds = leaseMilliseconds
+        options.sendHighWaterMark = sendHighWaterMark
+        return options
+    }
+}
+
+/// Output helpers for the CLI.
+enum Output {
+    static func line(_ text: String) {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+
+    static func error(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+
+    /// `policybus: node NAME control=... data=...`, the line tests read ports from.
+    static func announce(_ node: Node) {
+        error("policybus: \(node.options.name) listening control=\(node.controlEndpoint) data=\(node.dataEndpoint)")
+    }
+
+    static func configureLogging() {
+        LoggingSystem.bootstrap { label in StreamLogHandler.standardError(label: label) }
+    }
+}
+
+/// Stops `node` on SIGINT or SIGTERM.
+enum SignalStop {
+    /// Keeps the signal sources alive for the process's life. Written only by
+    /// `install`, once, on the main thread before the node's loop starts, and
+    /// never read afterwards, so the unchecked access cannot race.
+    nonisolated(unsafe) static var sources: [DispatchSourceSignal] = []
+
+    /// Installs the handlers; keep them for the process's life.
+    static func install(_ control: NodeControl) {
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler { control.stop() }
+            source.resume()
+            sources.append(source)
+        }
+    }
+}
+
+/// Reads a JSON file.
+func readJSONFile(_ path: String) throws -> JSON {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw ValidationError("cannot read \(path)")
+    }
+    return try JSON.parse(Array(data))
+}
+
+extension BusError {
+    /// Exit with the error printed as `error[code]: message`.
+    var exit: ExitCode {
+        Output.error(description)
+        return ExitCode(1)
+    }
+}
+
+/// Runs blocking work (a node's poll loop, a blocking request) on its own
+/// thread and awaits it, so that it never occupies the cooperative pool.
+func onOwnThread<T: Sendable>(_ name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        _ = BlockingThread(name: name) { continuation.resume(with: Result { try body() }) }
+    }
+}

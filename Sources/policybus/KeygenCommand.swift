@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import PolicyStore
+import ZeroMQ
+
+
+/// `policybus keygen`: writes a CURVE key pair for a server or a client.
+struct KeygenCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keygen",
+        abstract: "Write a CURVE key pair: PREFIX.key (secret, mode 0600) and PREFIX.pub (public), in Z85.",
+        discussion: """
+            Give a server its .key with --curve-secret-key and its clients the .pub. \
+            Put each client's .pub in the server's --authorized-keys directory.
+            """
+    )
+
+    @Option(name: .long, help: "Path prefix of the two files.")
+    var out: String = "policybus"
+
+    @Flag(name: .long, help: "Replace existing key files.")
+    var force = false
+
+    func run() throws {
+        guard CurveKeyPair.isAvailable else {
+            throw ValidationError("this libzmq was built without CURVE support")
+        }
+        let keys = try CurveKeyPair.generate()
+        do {
+            let paths = try KeyFile.writeKeyPair(
+                publicKey: keys.publicKey, secretKey: keys.secretKey, prefix: out, overwrite: force)
+            print("secret key: \(paths.secretPath) (mode 0600; keep it private)")
+            print("public key: \(paths.publicPath) \(keys.publicKey)")
+        } catch let error as StoreError {
+            // Not a usage mistake, so no usage text: say what failed and exit 1.
+            var standardError = StandardError()
+            print("policybus keygen: \(error)", to: &standardError)
+            throw ExitCode.failure
+        }
+    }
+}
+
+/// Standard error as a `TextOutputStream`, for `print(_:to:)`.
+private struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
+        FileHandle.standardError.write(Data(string.utf8))
+    }
+}

@@ -1,0 +1,124 @@
+import ArgumentParser
+import Foundation
+import PolicyBus
+import ZeroMQ
+
+/// `policybus publish`: a data source serving test facts, updated from stdin.
+struct PublishCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "publish",
+        abstract: "Run a data source that serves facts tables as NAME:table.",
+        discussion: """
+            Reads updates from stdin, one per line: +servers("vm1", "h1"), -servers("vm1", "h1"),
+            replace servers [["vm1","h1"], ...]. Each line is a transaction; begin and commit
+            group lines into one. Keeps serving after stdin closes unless --exit-on-eof.
+            """
+    )
+
+    @OptionGroup var arguments: NodeArguments
+    @OptionGroup var limits: LimitArguments
+    @OptionGroup var curve: CurveServerArguments
+
+    @Option(name: .long, help: "JSON file of facts: {\"servers\": [[\"vm1\", \"h1\"], ...]}.")
+    var facts: String?
+
+    @Option(name: .long, help: "JSON file of column names: {\"servers\": [\"id\", \"host\"]}.")
+    var schema: String?
+
+    @Flag(name: .customLong("exit-on-eof"), help: "Stop when stdin closes.")
+    var exitOnEOF = false
+
+    func run() async throws {
+        let command = self
+        try await onOwnThread("publish") { try command.runBlocking() }
+    }
+
+    /// The command's work; it blocks, so it runs on its own thread.
+    func runBlocking() throws {
+        Output.configureLogging()
+        let tables = try facts.map(Self.readFacts) ?? [:]
+        let columns = try schema.map(Self.readSchema) ?? [:]
+        let context = try Context()
+        var options = arguments.nodeOptions(label: "policybus.publish")
+        limits.apply(to: &options)
+        let zap = try curve.configure(&options, context: context)
+        defer { zap?.stop() }
+        let node: Node
+        do {
+            node = try Node.dataSource(options, tables: tables, schema: columns, context: context)
+        } catch {
+            throw error.exit
+        }
+        Output.announce(node)
+        SignalStop.install(node.control)
+        let control = node.control
+        let exitOnEOF = exitOnEOF
+        _ = BlockingThread(name: "stdin") {
+            Self.readStdin(control, exitOnEOF: exitOnEOF)
+        }
+        node.run()
+    }
+
+    /// Turns stdin lines into transactions on the node's thread.
+    static func readStdin(_ control: NodeControl, exitOnEOF: Bool) {
+        var group: [FactChange]?
+        while let line = readLine() {
+            let parsed: FactLine
+            do {
+                parsed = try FactLine(parsing: line)
+            } catch {
+                Output.error("\(error) in line: \(line)")
+                continue
+            }
+            switch parsed {
+            case .nothing: continue
+            case .begin: group = group ?? []
+            case .commit:
+                if let changes = group { submit(changes, control) }
+                group = nil
+            case .change(let change):
+                if group != nil { group!.append(change) } else { submit([change], control) }
+            }
+        }
+        if exitOnEOF { control.submit { node in node.control.stop() } }
+    }
+
+    static func submit(_ changes: [FactChange], _ control: NodeControl) {
+        control.submit { node in
+            do {
+                try node.applyFacts(changes)
+            } catch {
+                Output.error("\(error)")
+            }
+        }
+    }
+
+    static func readFacts(_ path: String) throws -> [String: [Row]] {
+        guard case .object(let members) = try readJSONFile(path) else {
+            throw ValidationError("\(path): facts must be an object of table name to rows")
+        }
+        var tables: [String: [Row]] = [:]
+        for (name, rows) in members {
+            do {
+                tables[name] = try RowCodec.rows(rows)
+            } catch {
+                throw ValidationError("\(path): table \(name): \(error.message)")
+            }
+        }
+        return tables
+    }
+
+    static func readSchema(_ path: String) throws -> [String: [String]] {
+        guard case .object(let members) = try readJSONFile(path) else {
+            throw ValidationError("\(path): schema must be an object of table name to column names")
+        }
+        var schema: [String: [String]] = [:]
+        for (name, columns) in members {
+            guard let names = columns.arrayValue?.compactMap(\.stringValue), names.count == columns.arrayValue?.count else {
+                throw ValidationError("\(path): columns of \(name) must be an array of strings")
+            }
+            schema[name] = names
+        }
+        return schema
+    }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import PolicyBus
+import ZeroMQ
+
+/// `policybus query`: evaluate a query at a node.
+struct QueryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "query",
+        abstract: "Query a node: a table name or a pattern such as 'alice:error(x)'."
+    )
+
+    @OptionGroup var connection: ConnectOptions
+
+    @Argument(help: "The query.")
+    var query: String
+
+    @Flag(name: .long, help: "Print the reply as one JSON object.")
+    var json = false
+
+    func run() async throws {
+        let command = self
+        try await onOwnThread("query") { try command.runBlocking() }
+    }
+
+    /// The command's work; it blocks, so it runs on its own thread.
+    func runBlocking() throws {
+        let reply = try ClientCall.request(connection, "query", ["query": .string(query)])
+        let rows = reply["rows"] ?? .array([])
+        if json {
+            Output.line(JSON.object(["rows": rows]).text)
+            return
+        }
+        for row in rows.arrayValue ?? [] {
+            Output.line("(" + (row.arrayValue ?? []).map(\.text).joined(separator: ", ") + ")")
+        }
+    }
+}
+
+/// One request from a CLI command, with errors turned into exit codes.
+enum ClientCall {
+    static func request(_ connection: ConnectOptions, _ op: String, _ fields: [String: JSON]) throws -> JSON {
+        let context = try Context()
+        let curve = try connection.curve.configuration()
+        do {
+            let client = try ControlClient(
+                context: context, endpoint: connection.connect, timeoutMilliseconds: Int(connection.timeout * 1000),
+                curve: curve)
+            defer { client.close() }
+            return try client.request(op, fields)
+        } catch {
+            throw error.exit
+        }
+    }
+}

@@ -1,0 +1,163 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PolicyBus
+import PolicyStore
+import ZeroMQ
+
+/// Request limits of `serve` and `publish`; defaults from `BusLimits`.
+struct LimitArguments: ParsableArguments {
+    @Option(name: .customLong("max-message-size"), help: "Largest control frame in bytes (ZMQ_MAXMSGSIZE); a bigger one drops the connection.")
+    var maxMessageSize = BusLimits().maxMessageSize
+
+    @Option(name: .customLong("max-frames"), help: "Most frames per control message, counting the identity (bad-frames).")
+    var maxFrames = BusLimits().maxFramesPerMessage
+
+    @Option(name: .customLong("max-rows"), help: "Most rows in one facts request or replace (too-many-rows).")
+    var maxRows = BusLimits().maxRowsPerRequest
+
+    @Option(name: .customLong("max-table-name-length"), help: "Longest qualified table name in bytes (bad-table-name).")
+    var maxTableNameLength = BusLimits().maxTableNameLength
+
+    @Option(name: .customLong("max-subscriptions"), help: "Most subscriptions per client (too-many-subscriptions).")
+    var maxSubscriptions = BusLimits().maxSubscriptionsPerClient
+
+    func validate() throws {
+        guard maxMessageSize > 0, maxFrames >= 2, maxRows > 0, maxTableNameLength > 2, maxSubscriptions > 0 else {
+            throw ValidationError("limits must be positive (--max-frames at least 2, --max-table-name-length at least 3)")
+        }
+    }
+
+    func apply(to options: inout NodeOptions) {
+        options.limits.maxMessageSize = maxMessageSize
+        options.limits.maxFramesPerMessage = maxFrames
+        options.limits.maxRowsPerRequest = maxRows
+        options.limits.maxTableNameLength = maxTableNameLength
+        options.limits.maxSubscriptionsPerClient = maxSubscriptions
+    }
+}
+
+/// CURVE on a node's sockets: `--curve-secret-key FILE [--authorized-keys DIR]`.
+struct CurveServerArguments: ParsableArguments {
+    @Option(name: .customLong("curve-secret-key"), help: "The node's CURVE secret key file (policybus keygen); encrypts the control and data sockets.")
+    var curveSecretKey: String?
+
+    @Option(name: .customLong("authorized-keys"), help: "A directory of client public key files, one per file; only these clients get in.")
+    var authorizedKeys: String?
+
+    func validate() throws {
+        if authorizedKeys != nil, curveSecretKey == nil {
+            throw ValidationError("--authorized-keys needs --curve-secret-key")
+        }
+    }
+
+    /// Sets CURVE on `options` and starts the ZAP handler for the allow-list.
+    /// - Returns: the handler; keep it for the process's life.
+    func configure(_ options: inout NodeOptions, context: Context) throws -> ZAPHandler? {
+        guard let curveSecretKey else { return nil }
+        let keys = try KeyFiles.keyPair(secretFile: curveSecretKey)
+        options.curve = CurveServerConfiguration(keys: keys)
+        guard let authorizedKeys else {
+            options.logger.warning(
+                "CURVE without --authorized-keys: traffic is encrypted, but ANY client that knows the server's public key is admitted",
+                metadata: ["server.key": "\(keys.publicKey)"])
+            return nil
+        }
+        let listed = try KeyFiles.run { try KeyFile.readAuthorizedKeys(directory: authorizedKeys) }
+        if listed.isEmpty {
+            options.logger.warning("--authorized-keys directory is empty: no client will be admitted", metadata: ["dir": "\(authorizedKeys)"])
+        }
+        options.logger.info("CURVE with an allow-list", metadata: ["clients": "\(listed.count)", "server.key": "\(keys.publicKey)"])
+        return try ZAPHandler(context: context, allowedClientKeys: Set(listed.map(\.key)))
+    }
+}
+
+/// CURVE for a client command: `--server-key FILE [--client-key PREFIX]`.
+struct CurveClientArguments: ParsableArguments {
+    @Option(name: .customLong("server-key"), help: "The node's CURVE public key file (NAME.pub); turns CURVE on.")
+    var serverKey: String?
+
+    @Option(name: .customLong("client-key"), help: "This client's key pair: PREFIX.key and PREFIX.pub (policybus keygen --out PREFIX). Default: a fresh pair.")
+    var clientKey: String?
+
+    func validate() throws {
+        if clientKey != nil, serverKey == nil { throw ValidationError("--client-key needs --server-key") }
+    }
+
+    /// The client configuration, or nil for plaintext.
+    func configuration() throws -> CurveClientConfiguration? {
+        guard let serverKey else { return nil }
+        return try KeyFiles.client(serverKeyFile: serverKey, clientPrefix: clientKey)
+    }
+}
+
+/// Reading key files with errors a person can act on.
+enum KeyFiles {
+    static func run<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as StoreError {
+            throw ValidationError("\(error)")
+        }
+    }
+
+    /// The pair whose secret key is in `secretFile`; the public key is derived.
+    static func keyPair(secretFile: String) throws -> CurveKeyPair {
+        let secret = try run { try KeyFile.readSecretKey(secretFile) }
+        let publicKey = try CurveKeyPair.publicKey(forSecretKey: secret)
+        return try CurveKeyPair(publicKey: publicKey, secretKey: secret)
+    }
+
+    static func client(serverKeyFile: String, clientPrefix: String?) throws -> CurveClientConfiguration {
+        let server = try run { try KeyFile.readPublicKey(serverKeyFile) }
+        let keys = try clientPrefix.map { try keyPair(secretFile: $0 + ".key") }
+        return try CurveClientConfiguration(serverKey: server, keys: keys)
+    }
+}
+
+/// Per-peer CURVE for `serve`: `--peer-server-key SERVICE=FILE`, `--peer-client-key PREFIX`.
+struct PeerCurveArguments: ParsableArguments {
+    @Option(name: .customLong("peer-server-key"), help: "A peer's CURVE public key: SERVICE=FILE. Repeatable; peers not listed are plaintext.")
+    var peerServerKey: [String] = []
+
+    @Option(name: .customLong("peer-client-key"), help: "This engine's key pair for its peers: PREFIX.key and PREFIX.pub. Default: a fresh pair.")
+    var peerClientKey: String?
+
+    func configurations() throws -> [String: CurveClientConfiguration] {
+        var result: [String: CurveClientConfiguration] = [:]
+        for item in peerServerKey {
+            let (service, file) = try ServeCommand.split(item, "--peer-server-key")
+            result[service] = try KeyFiles.client(serverKeyFile: file, clientPrefix: peerClientKey)
+        }
+        return result
+    }
+}
+
+/// `serve --data-dir DIR`.
+struct DataDirectoryArguments: ParsableArguments {
+    @Option(name: .customLong("data-dir"), help: "Where accepted rule and fact changes are kept (fsync'd). Default: $XDG_STATE_HOME/policybus/NAME, else ~/.local/state/policybus/NAME.")
+    var dataDir: String?
+
+    @Flag(name: .customLong("no-data-dir"), help: "Keep control-API changes in memory only.")
+    var noDataDir = false
+
+    func directory(name: String) -> String? {
+        if noDataDir { return nil }
+        return dataDir ?? DataDirectory.defaultPath(name: name, environment: ProcessInfo.processInfo.environment)
+    }
+}
+
+/// The node never answered a client: say why that probably is.
+struct NoAnswer {
+    var endpoint: String
+    var seconds: Double
+    var curve: Bool
+
+    var exit: ExitCode {
+        let cause = curve
+            ? "the node is down, or the CURVE handshake failed: check --server-key, that --client-key's public key is in the node's --authorized-keys, and that the node runs with --curve-secret-key"
+            : "the node is down, or it requires CURVE (give --server-key)"
+        Output.error("error[timeout]: no reply from \(endpoint) within \(seconds) s; \(cause)")
+        return ExitCode(1)
+    }
+}

@@ -1,0 +1,70 @@
+import ArgumentParser
+import Foundation
+import PolicyBus
+import ZeroMQ
+
+/// `policybus serve`: run a policy engine on the bus.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run a policy engine node.",
+        discussion: "Logs 'NAME listening control=... data=...' to stderr at start; stops on SIGTERM or SIGINT."
+    )
+
+    @OptionGroup var arguments: NodeArguments
+    @OptionGroup var limits: LimitArguments
+    @OptionGroup var curve: CurveServerArguments
+    @OptionGroup var peerCurve: PeerCurveArguments
+    @OptionGroup var data: DataDirectoryArguments
+
+    @Option(name: .long, help: "A policy to load: POLICY=FILE (the file may be empty). Repeatable.")
+    var policy: [String] = []
+
+    @Option(name: .long, help: "Which node serves a service: SERVICE=CONTROL_ENDPOINT. Repeatable.")
+    var peer: [String] = []
+
+    func run() async throws {
+        let command = self
+        try await onOwnThread("serve") { try command.runBlocking() }
+    }
+
+    /// The command's work; it blocks, so it runs on its own thread.
+    func runBlocking() throws {
+        Output.configureLogging()
+        var setup = EngineSetup()
+        for item in policy {
+            let (name, path) = try Self.split(item, "--policy")
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ValidationError("cannot read policy file \(path)")
+            }
+            setup.policies.append((name, String(decoding: data, as: UTF8.self)))
+        }
+        for item in peer {
+            let (service, endpoint) = try Self.split(item, "--peer")
+            setup.peers[service] = endpoint
+        }
+        setup.peerCurve = try peerCurve.configurations()
+        setup.dataDirectory = data.directory(name: arguments.name)
+        let context = try Context()
+        var options = arguments.nodeOptions(label: "policybus.serve")
+        limits.apply(to: &options)
+        let zap = try curve.configure(&options, context: context)
+        defer { zap?.stop() }
+        let node: Node
+        do {
+            node = try Node.engine(options, setup: setup, context: context)
+        } catch {
+            throw error.exit
+        }
+        Output.announce(node)
+        SignalStop.install(node.control)
+        node.run()
+    }
+
+    static func split(_ item: String, _ option: String) throws -> (String, String) {
+        guard let equals = item.firstIndex(of: "="), equals != item.startIndex else {
+            throw ValidationError("\(option) takes NAME=VALUE, got '\(item)'")
+        }
+        return (String(item[..<equals]), String(item[item.index(after: equals)...]))
+    }
+}

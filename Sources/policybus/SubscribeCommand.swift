@@ -1,0 +1,146 @@
+import ArgumentParser
+import Foundation
+import PolicyBus
+import PolicyEngine
+import ZeroMQ
+
+/// `policybus subscribe`: print a table's snapshot and then each change.
+struct SubscribeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "subscribe",
+        abstract: "Print tables' snapshots, then each change as it arrives.",
+        discussion: """
+            With --json, one object per line: {"table":T,"kind":"snapshot","seq":N,"rows":[...]}
+            or {"table":T,"kind":"delta","seq":N,"added":[...],"removed":[...]}. A resync prints a
+            fresh snapshot line. Exit status: 0, or 3 when --timeout passes before --count lines.
+            """
+    )
+
+    @Option(name: .long, help: "The node's control endpoint.")
+    var connect: String
+
+    @OptionGroup var curve: CurveClientArguments
+
+    @Option(name: .customLong("connect-timeout"), help: "Fail (exit 1) when the node has not answered within this many seconds.")
+    var connectTimeout: Double = 5
+
+    @Argument(help: "Qualified table names, e.g. alice:error.")
+    var tables: [String]
+
+    @Flag(name: .long, help: "Print JSON lines.")
+    var json = false
+
+    @Option(name: .long, help: "Exit after this many snapshot/delta lines.")
+    var count: Int?
+
+    @Option(name: .long, help: "Exit after this many seconds.")
+    var timeout: Double?
+
+    @Option(name: .customLong("rcvhwm"), help: "The SUB socket's receive high-water mark (for tests).")
+    var receiveHighWaterMark: Int32?
+
+    @Option(name: .customLong("read-delay-ms"), help: "Sleep this long after each data message (for tests of slow readers).")
+    var readDelayMilliseconds: Int = 0
+
+    func run() async throws {
+        let command = self
+        try await onOwnThread("subscribe") { try command.runBlocking() }
+    }
+
+    /// The command's work; it blocks, so it runs on its own thread.
+    func runBlocking() throws {
+        let ids = try tables.map { name in
+            guard let table = TableID(name) else { throw ValidationError("'\(name)' is not a table name (service:table)") }
+            return table
+        }
+        let context = try Context()
+        let session: SubscriptionSession
+        let curveConfiguration = try curve.configuration()
+        do {
+            session = try SubscriptionSession(
+                context: context, controlEndpoint: connect, receiveHighWaterMark: receiveHighWaterMark, curve: curveConfiguration)
+        } catch {
+            throw error.exit
+        }
+        if readDelayMilliseconds > 0 { session.maxBatch = 1 }
+        session.subscribe(ids)
+        var poller = Poller()
+        for socket in session.sockets { poller.add(socket) }
+        let deadline = timeout.map { monotonicNanoseconds() + UInt64($0 * 1e9) }
+        var printed = 0
+        var live = Set(ids)
+        let answerDeadline = monotonicNanoseconds() + UInt64(connectTimeout * 1e9)
+        loop: while true {
+            let now = monotonicNanoseconds()
+            if let deadline, now >= deadline { break }
+            if session.repliesReceived == 0, now >= answerDeadline {
+                session.close()
+                throw NoAnswer(endpoint: connect, seconds: connectTimeout, curve: curve.serverKey != nil).exit
+            }
+            var wait = 100
+            if let deadline { wait = min(wait, Int((deadline - now) / 1_000_000) + 1) }
+            _ = try? poller.poll(timeout: wait)
+            var events: [SubscriptionSession.Event] = []
+            for index in session.sockets.indices where poller.isReadable(index) {
+                events += session.readable(socket: index)
+                if index == 1, readDelayMilliseconds > 0 { usleep(UInt32(readDelayMilliseconds * 1000)) }
+            }
+            events += session.tick(now: monotonicNanoseconds())
+            for event in events {
+                switch event {
+                case .table(let table, let change):
+                    guard let line = render(table, change) else { continue }
+                    Output.line(line)
+                    printed += 1
+                    if let count, printed >= count { break loop }
+                case .columns:
+                    continue
+                case .failed(let table, let error):
+                    Output.error("\(table): \(error)")
+                    live.remove(table)
+                    if live.isEmpty {
+                        session.close()
+                        throw ExitCode(1)
+                    }
+                }
+            }
+        }
+        session.unsubscribeAll(timeoutMilliseconds: 1000)
+        session.close()
+        if let count, printed < count { throw ExitCode(3) }
+    }
+
+    func render(_ table: TableID, _ event: TableSubscription.Event) -> String? {
+        switch event {
+        case .snapshot(let rows, let seq):
+            let sorted = rows.sorted { $0.lexicographicallyPrecedes($1) }
+            if json {
+                return JSON.object(["table": .string(table.description), "kind": .string("snapshot"), "seq": .int(Int64(seq)), "rows": JSON(rows: sorted)]).orderedText(["table", "kind", "seq", "rows"])
+            }
+            return (["\(table) snapshot seq=\(seq) rows=\(rows.count)"] + sorted.map { "  \(table.name)(\(text($0)))" }).joined(separator: "\n")
+        case .delta(let added, let removed, let seq):
+            if json {
+                return JSON.object([
+                    "table": .string(table.description), "kind": .string("delta"), "seq": .int(Int64(seq)),
+                    "added": JSON(rows: added), "removed": JSON(rows: removed),
+                ]).orderedText(["table", "kind", "seq", "added", "removed"])
+            }
+            return (["\(table) delta seq=\(seq)"] + removed.map { "  -\(table.name)(\(text($0)))" } + added.map { "  +\(table.name)(\(text($0)))" })
+                .joined(separator: "\n")
+        case .resync(let reason):
+            Output.error("\(table): resync (\(reason.rawValue))")
+            return nil
+        }
+    }
+
+    func text(_ row: Row) -> String { row.map(\.description).joined(separator: ", ") }
+}
+
+extension JSON {
+    /// An object's JSON text with `keys` first, in that order (for readable CLI output).
+    func orderedText(_ keys: [String]) -> String {
+        guard case .object(let members) = self else { return text }
+        let ordered = keys.filter { members[$0] != nil } + members.keys.filter { !keys.contains($0) }.sorted()
+        return "{" + ordered.map { "\(JSON.string($0).text):\(members[$0]!.text)" }.joined(separator: ",") + "}"
+    }
+}

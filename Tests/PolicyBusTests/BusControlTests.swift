@@ -1,0 +1,146 @@
+import Foundation
+import PolicyBus
+import PolicyEngine
+import Testing
+import ZeroMQ
+
+/// Control requests against real processes: malformed input gets a stable
+/// code and changes nothing; rules drive remote subscriptions; columns flow
+/// from a data source's schema into rules.
+@Suite(.serialized) struct BusControlTests {
+    /// Sends raw multipart messages from one DEALER and returns each reply's parsed JSON.
+    func raw(_ endpoint: String, _ messages: [[[UInt8]]]) async throws -> [JSON] {
+        try await offPool {
+            let context = try Context()
+            let dealer = try Socket(context, .dealer)
+            defer { dealer.close() }
+            try dealer.connect(endpoint)
+            var replies: [JSON] = []
+            var poller = Poller()
+            poller.add(dealer)
+            for message in messages {
+                try dealer.send(message)
+                let deadline = Date().addingTimeInterval(5)
+                var reply: [[UInt8]]?
+                while reply == nil, Date() < deadline {
+                    try poller.poll(timeout: 100)
+                    reply = try dealer.tryReceive()
+                }
+                let frames = try #require(reply)
+                replies.append(try JSON.parse(try #require(frames.last)))
+            }
+            return replies
+        }
+    }
+
+    func code(_ reply: JSON) -> String? { reply["error"]?["code"]?.stringValue }
+
+    @Test func malformedRequestsGetStableCodesAndChangeNothing() async throws {
+        try await withProcesses { processes in
+            let (_, engine) = try await processes.engine("engine", policies: [("alice", "p(1)")], peers: [])
+            let text = { (string: String) in [Array(string.utf8)] }
+            let replies = try await raw(engine, [
+                [Array("{\"op\":\"hello\"}".utf8), Array("extra".utf8)],
+                text("not json"),
+                [[0x7B, 0x22, 0xFF, 0x22, 0x7D]],
+                text("[1,2]"),
+                text("{\"id\":9}"),
+                text("{\"op\":\"fly\",\"id\":\"x\"}"),
+                text("{\"op\":\"subscribe\",\"tables\":\"alice:p\"}"),
+                text("{\"op\":\"subscribe\",\"tables\":[\"alice\"]}"),
+                text("{\"op\":\"subscribe\",\"tables\":[\"alice:\(String(repeating: "p", count: 300))\"]}"),
+                text("{\"op\":\"subscribe\",\"tables\":[\"alice:p\",\"bob:q\"]}"),
+                text("{\"op\":\"facts\",\"action\":\"insert\",\"table\":\"alice:p\",\"rows\":[[true]]}"),
+                text("{\"op\":\"facts\",\"action\":\"insert\",\"table\":\"alice:p\",\"rows\":[[1,2]]}"),
+                text("{\"op\":\"rules\",\"action\":\"insert\",\"policy\":\"alice\",\"rule\":\"q(x) :- \"}"),
+                text("{\"op\":\"rules\",\"action\":\"insert\",\"policy\":\"alice\",\"rule\":\"q(x) :- r(y)\"}"),
+                text("{\"op\":\"rules\",\"action\":\"insert\",\"policy\":\"nobody\",\"rule\":\"q(1)\"}"),
+                text("{\"op\":\"query\",\"query\":\"bob:nothing(x)\"}"),
+                text("{\"op\":\"query\",\"query\":5}"),
+                text("{\"op\":\"status\",\"id\":[1,{\"a\":null}]}"),
+            ])
+            #expect(replies.map(code) == [
+                "bad-frames", "bad-json", "bad-json", "bad-request", "bad-request", "unknown-op", "bad-request",
+                "bad-table-name", "bad-table-name", "unknown-policy", "bad-request", "arity-mismatch", "syntax-error",
+                "unsafe-variable", "unknown-policy", "unknown-table", "bad-request", nil,
+            ])
+            #expect(replies[5]["id"] == .string("x"))
+            #expect(replies[17]["id"] == .array([.int(1), .object(["a": .null])]))
+            // Nothing changed: no subscription (the all-or-nothing subscribe
+            // did not keep alice:p), no trigger, the rules and facts as loaded.
+            let status = replies[17]
+            #expect(status["subscriptions"]?.arrayValue == [])
+            #expect(status["triggers"]?.arrayValue == [])
+            #expect(try await queryRows(engine, "alice:p(x)") == [[.int(1)]])
+            #expect(try await request(engine, "rules", ["action": .string("list"), "policy": .string("alice")])["rules"]?.arrayValue?.count == 0)
+        }
+    }
+
+    @Test func badPublishLinesAreReportedAndSkipped() async throws {
+        try await withProcesses { processes in
+            let (data, dataControl) = try await processes.dataSource("data")
+            data.write("garbage", "+q(1)", "+q(1, 2)", "+q(true)", "replace q nope", "+bad name(1)", "begin", "+q(5)", "+q(6, 7)", "commit")
+            _ = try await data.waitFor("errors on stderr") { process in
+                process.stderrText.components(separatedBy: "error[").count - 1 >= 6 ? true : nil
+            }
+            let errors = data.stderrText
+            #expect(errors.contains("error[syntax-error]"))
+            #expect(errors.contains("error[arity-mismatch]"))
+            // The bad transaction (begin ... commit with a wrong row) left nothing.
+            #expect(try await queryRows(dataControl, "data:q") == [[.int(1)]])
+            #expect(data.isRunning)
+        }
+    }
+
+    @Test func rulesDecideTheRemoteSubscriptions() async throws {
+        try await withProcesses { processes in
+            let (data, dataControl) = try await processes.dataSource("data")
+            let (_, engine) = try await processes.engine("engine", policies: [("k", "")], peers: [("data", dataControl)])
+            data.write("+a(1)", "+b(2)")
+            func remote() async throws -> [String] {
+                guard case .object(let tables)? = try await request(engine, "status")["remote"] else { return [] }
+                return tables.keys.sorted()
+            }
+            #expect(try await remote() == [])
+            _ = try await request(engine, "rules", ["action": .string("insert"), "policy": .string("k"), "rule": .string("x(v) :- data:a(v)")])
+            #expect(try await remote() == ["data:a"])
+            _ = try await request(engine, "rules", ["action": .string("insert"), "policy": .string("k"), "rule": .string("y(v) :- data:b(v)")])
+            #expect(try await remote() == ["data:a", "data:b"])
+            // The remote table's rows arrive through the subscription.
+            let deadline = Date().addingTimeInterval(10)
+            var rows: Set<[JSON]> = []
+            while Date() < deadline, rows.isEmpty {
+                rows = try await queryRows(engine, "k:y(v)")
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(rows == [[.int(2)]])
+            _ = try await request(engine, "rules", ["action": .string("delete"), "policy": .string("k"), "rule": .string("x(v) :- data:a(v)")])
+            #expect(try await remote() == ["data:b"])
+            // The data source sees the engine's subscription go.
+            let subscribers = try await request(dataControl, "tables")["tables"]?.arrayValue ?? []
+            #expect(subscribers.first { $0["name"]?.stringValue == "data:a" }?["subscribers"] == .int(0))
+            #expect(subscribers.first { $0["name"]?.stringValue == "data:b" }?["subscribers"] == .int(1))
+        }
+    }
+
+    @Test func schemaColumnsReachRules() async throws {
+        try await withProcesses { processes in
+            let schema = try temporaryFile("{\"servers\": [\"id\", \"host\"]}", suffix: ".json")
+            let facts = try temporaryFile("{\"servers\": [[\"vm1\", \"h1\"], [\"vm2\", \"h2\"]]}", suffix: ".json")
+            let (_, novaControl) = try await processes.dataSource("nova", extra: ["--schema", schema, "--facts", facts])
+            let (_, engine) = try await processes.engine(
+                "engine", policies: [("alice", "on_h1(vm) :- nova:servers(id=vm, host=\"h1\")")], peers: [("nova", novaControl)])
+            let subscriber = try processes.subscriber(engine, ["alice:on_h1"], extra: ["--timeout", "30"])
+            let deadline = Date().addingTimeInterval(10)
+            var latest: Set<[JSON]> = []
+            while Date() < deadline {
+                latest = try contents(from: subscriber.stdoutLines, table: "alice:on_h1")
+                if latest == [[.string("vm1")]] { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(latest == [[.string("vm1")]])
+            let tables = try await request(novaControl, "tables")["tables"]?.arrayValue ?? []
+            #expect(tables.first?["columns"] == .array([.string("id"), .string("host")]))
+        }
+    }
+}

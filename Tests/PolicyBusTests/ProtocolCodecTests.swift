@@ -1,0 +1,125 @@
+import PolicyEngine
+import Testing
+
+@testable import PolicyBus
+
+@Suite struct ProtocolCodecTests {
+    @Test func intsAndFloatsKeepTheirKind() throws {
+        let json = try JSON.parse("[1, -7, 2.0, 1e3, \"x\", 0, 9223372036854775807]")
+        #expect(json == .array([.int(1), .int(-7), .float(2.0), .float(1000), .string("x"), .int(0), .int(.max)]))
+        let row = try RowCodec.row(json)
+        var writer = JSONWriter()
+        writer.row(row)
+        #expect(String(decoding: writer.bytes, as: UTF8.self) == "[1,-7,2.0,1000.0,\"x\",0,9223372036854775807]")
+    }
+
+    @Test func rowsRejectOtherJSONTypes() {
+        for bad in ["[true]", "[null]", "[[1]]", "[{}]"] {
+            #expect(throws: BusError.self) { try RowCodec.row(try JSON.parse(bad)) }
+        }
+        #expect((try? RowCodec.row(try JSON.parse("[true]"))) == nil)
+        do {
+            _ = try RowCodec.row(try JSON.parse("[null]"))
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.code == .badRequest)
+        }
+    }
+
+    @Test(arguments: ["", "{", "[1,]", "{\"a\" 1}", "01", "\"\\x\"", "[1] 2", "\"\u{01}\"", "-", "1.", "nul"])
+    func malformedJSONIsRejected(_ text: String) {
+        do {
+            _ = try JSON.parse(text)
+            Issue.record("parsed \(text)")
+        } catch {
+            #expect(error.code == .badJSON)
+        }
+    }
+
+    @Test func invalidUTF8IsRejected() {
+        let bytes: [UInt8] = [0x22, 0xFF, 0xFE, 0x22]
+        #expect(throws: BusError.self) { try JSON.parse(bytes) }
+    }
+
+    @Test func stringsRoundTrip() throws {
+        let samples = ["", "plain", "quote \" back \\ slash", "new\nline\ttab\u{01}", "héllo ☃ 𝄞"]
+        for sample in samples {
+            var writer = JSONWriter()
+            writer.string(sample)
+            #expect(try JSON.parse(writer.bytes) == .string(sample))
+        }
+        #expect(try JSON.parse("\"\\ud834\\udd1e\\u00e9\"") == .string("𝄞é"))
+    }
+
+    @Test func integersEncodeExactly() throws {
+        for value: Int64 in [0, 9, 10, -1, -10, 123_456_789, .max, .min] {
+            var writer = JSONWriter()
+            writer.int(value)
+            #expect(String(decoding: writer.bytes, as: UTF8.self) == String(value))
+        }
+    }
+
+    @Test func deltaRoundTrips() throws {
+        let table = try #require(TableID("alice:error"))
+        let delta = DataMessage.delta(
+            .init(table: table, publisher: "eng", epoch: "00ff", seq: 7,
+                  added: [[.int(1), .string("a")]], removed: [[.float(2.5), .string("b")]]))
+        let frame = delta.encoded()
+        #expect(String(decoding: frame, as: UTF8.self)
+            == "alice:error {\"type\":\"delta\",\"pub\":\"eng\",\"epoch\":\"00ff\",\"seq\":7,\"added\":[[1,\"a\"]],\"removed\":[[2.5,\"b\"]]}")
+        #expect(try DataMessage(decoding: frame) == delta)
+        let heartbeat = DataMessage.heartbeat(.init(table: table, publisher: "eng", epoch: "00ff", seq: 3))
+        #expect(try DataMessage(decoding: heartbeat.encoded()) == heartbeat)
+    }
+
+    @Test func topicEndsWithASpace() throws {
+        let short = try #require(TableID("alice:error"))
+        let long = try #require(TableID("alice:errors"))
+        let frame = DataMessage.heartbeat(.init(table: long, publisher: "n", epoch: "e", seq: 0)).encoded()
+        #expect(!frame.starts(with: DataMessage.topic(short)))
+        #expect(frame.starts(with: DataMessage.topic(long)))
+    }
+
+    @Test func requestsAreValidated() throws {
+        let limits = BusLimits()
+        let request = try ControlRequest(frame: Array(#"{"op":"subscribe","id":3,"client":"c1","tables":["a:b","a:b","c:d"]}"#.utf8))
+        #expect(request.op == "subscribe")
+        #expect(request.id == .int(3))
+        #expect(request.client == "c1")
+        #expect(try request.tables("tables", limits: limits).map(\.description) == ["a:b", "c:d"])
+
+        func code(_ text: String, _ check: (ControlRequest) throws(BusError) -> Void = { _ throws(BusError) in }) -> String? {
+            do {
+                let request = try ControlRequest(frame: Array(text.utf8))
+                try check(request)
+                return nil
+            } catch {
+                return error.code.rawValue
+            }
+        }
+        #expect(code("[1]") == "bad-request")
+        #expect(code("{}") == "bad-request")
+        #expect(code("{\"op\":1}") == "bad-request")
+        #expect(code("{\"op\":\"x\",\"client\":5}") == "bad-request")
+        #expect(code("{\"op\":\"subscribe\",\"tables\":[\"nocolon\"]}") { r throws(BusError) in _ = try r.tables("tables", limits: limits) } == "bad-table-name")
+        #expect(code("{\"op\":\"subscribe\",\"tables\":\"a:b\"}") { r throws(BusError) in _ = try r.tables("tables", limits: limits) } == "bad-request")
+        #expect(code("{\"op\":\"subscribe\",\"tables\":[]}") { r throws(BusError) in _ = try r.tables("tables", limits: limits) } == "bad-request")
+        let longName = "a:" + String(repeating: "b", count: 300)
+        #expect(code("{\"op\":\"subscribe\",\"tables\":[\"\(longName)\"]}") { r throws(BusError) in _ = try r.tables("tables", limits: limits) } == "bad-table-name")
+        var small = BusLimits()
+        small.maxRowsPerRequest = 1
+        #expect(code("{\"op\":\"facts\",\"rows\":[[1],[2]]}") { r throws(BusError) in _ = try r.rows("rows", limits: small) } == "too-many-rows")
+    }
+
+    @Test func repliesParse() throws {
+        let ok = ControlReply.ok(id: .string("x"), ["rows": .array([])])
+        #expect(try ControlReply.parse(ok)["id"] == .string("x"))
+        let failure = ControlReply.error(id: nil, BusError(.unknownPolicy, "no policy 'z'"))
+        do {
+            _ = try ControlReply.parse(failure)
+            Issue.record("expected an error")
+        } catch {
+            #expect(error == BusError(.unknownPolicy, "no policy 'z'"))
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import PolicyBus
+import PolicyEngine
+import Testing
+import ZeroMQ
+
+/// The Swift `Subscriber` against in-process nodes.
+@Suite struct SubscriberTests {
+    func withDataSource(_ body: (NodeThread) async throws -> Void) async throws {
+        let node = try NodeThread.start(name: "test-source") { () throws(BusError) -> Node in
+            var options = NodeOptions(name: "data", control: "tcp://127.0.0.1:*")
+            options.heartbeatMilliseconds = 100
+            return try Node.dataSource(options, tables: ["q": [[.int(1)]]], context: try Self.context())
+        }
+        do {
+            try await body(node)
+        } catch {
+            _ = try? await offPool { node.stop() }
+            throw error
+        }
+        _ = try await offPool { node.stop() }
+    }
+
+    static func context() throws(BusError) -> Context {
+        do { return try Context() } catch { throw BusError(.transport, "\(error)") }
+    }
+
+    @Test func snapshotThenDeltasAndCurrentContents() async throws {
+        try await withDataSource { node in
+            let table = TableID("data:q")!
+            let subscriber = try Subscriber(connect: node.controlEndpoint, tables: [table])
+            var iterator = subscriber.changes.makeAsyncIterator()
+            #expect(await iterator.next() == .snapshot(table, rows: [[.int(1)]], seq: 1))
+            node.control.submit { node in try? node.applyFacts([.insert(table: "q", row: [.int(2)]), .delete(table: "q", row: [.int(1)])]) }
+            #expect(await iterator.next() == .delta(table, added: [[.int(2)]], removed: [[.int(1)]], seq: 2))
+            #expect(subscriber.rows(of: table) == [[.int(2)]])
+            subscriber.close()
+            while await iterator.next() != nil {}
+        }
+    }
+
+    @Test func endingTheIterationUnsubscribes() async throws {
+        try await withDataSource { node in
+            let table = TableID("data:q")!
+            let task = Task {
+                let subscriber = try Subscriber(connect: node.controlEndpoint, tables: [table])
+                for await change in subscriber.changes {
+                    if case .snapshot = change { break }
+                }
+            }
+            try await task.value
+            let deadline = Date().addingTimeInterval(5)
+            var subscriptions: [JSON]? = nil
+            while Date() < deadline {
+                subscriptions = try await request(node.controlEndpoint, "status")["subscriptions"]?.arrayValue
+                if subscriptions == [] { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(subscriptions == [])
+        }
+    }
+
+    @Test func refusedTablesAreReported() async throws {
+        try await withDataSource { node in
+            let table = TableID("other:q")!
+            let subscriber = try Subscriber(connect: node.controlEndpoint, tables: [table])
+            var iterator = subscriber.changes.makeAsyncIterator()
+            let change = await iterator.next()
+            guard case .failed(let failed, let error)? = change else {
+                Issue.record("expected a failure, got \(String(describing: change))")
+                return
+            }
+            #expect(failed == table)
+            #expect(error.code == .unknownTable)
+            subscriber.close()
+        }
+    }
+}

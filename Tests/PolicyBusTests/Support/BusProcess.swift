@@ -1,0 +1,248 @@
+import Foundation
+import PolicyBus
+import Synchronization
+import Testing
+import ZeroMQ
+
+/// A running `policybus` process: its output drained concurrently, always
+/// killed and reaped by `stop()` (and `deinit` as a safety net).
+final class BusProcess: Sendable {
+    /// The built binary: package root (from this file's path) + `.build/debug/policybus`.
+    static let binary: URL = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<4 { url.deleteLastPathComponent() }  // Support, PolicyBusTests, Tests, file
+        return url.appendingPathComponent(".build/debug/policybus")
+    }()
+
+    let name: String
+    // Process and FileHandle are thread-safe for what we use here (Foundation
+    // documents Process as safe to signal from any thread); kept behind a Mutex anyway.
+    private let state: Mutex<(process: Process?, stdin: FileHandle?)>
+    private let output = Mutex<(stdout: [UInt8], stderr: [UInt8])>(([], []))
+
+    /// Starts `policybus ARGS...`.
+    init(_ name: String, _ arguments: [String]) throws {
+        self.name = name
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = stderr
+        state = Mutex((process, stdin.fileHandleForWriting))
+        stdout.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            if data.isEmpty { handle.readabilityHandler = nil }
+            self?.output.withLock { $0.stdout += data }
+        }
+        stderr.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            if data.isEmpty { handle.readabilityHandler = nil }
+            self?.output.withLock { $0.stderr += data }
+        }
+        try process.run()
+    }
+
+    deinit { stop() }
+
+    /// Sends SIGTERM, waits up to 3 s, then SIGKILL; reaps the process.
+    func stop() {
+        let process = state.withLock { state in
+            defer { state = (nil, nil) }
+            try? state.stdin?.close()
+            return state.process
+        }
+        guard let process else { return }
+        if process.isRunning { process.terminate() }
+        let deadline = Date().addingTimeInterval(3)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    /// Sends `number` (SIGKILL, SIGSTOP, SIGCONT...) to the process; reaps nothing.
+    func signal(_ number: Int32) {
+        state.withLock { state in
+            if let process = state.process, process.isRunning { kill(process.processIdentifier, number) }
+        }
+    }
+
+    /// Writes lines to the process's stdin.
+    func write(_ lines: String...) {
+        let data = Data(lines.map { $0 + "\n" }.joined().utf8)
+        state.withLock { try? $0.stdin?.write(contentsOf: data) }
+    }
+
+    func closeStdin() {
+        state.withLock { state in
+            try? state.stdin?.close()
+            state.stdin = nil
+        }
+    }
+
+    var stdoutText: String { output.withLock { String(decoding: $0.stdout, as: UTF8.self) } }
+    var stderrText: String { output.withLock { String(decoding: $0.stderr, as: UTF8.self) } }
+
+    /// Complete stdout lines so far.
+    var stdoutLines: [String] {
+        let text = stdoutText
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        lines.removeLast()  // the unfinished line (or "" after the last newline)
+        return lines
+    }
+
+    var isRunning: Bool { state.withLock { $0.process?.isRunning ?? false } }
+
+    var exitStatus: Int32? {
+        state.withLock { state in
+            guard let process = state.process, !process.isRunning else { return nil }
+            return process.terminationStatus
+        }
+    }
+
+    /// Waits (polling, off nothing: it sleeps the task) until `condition` holds.
+    func waitFor<T>(_ what: String, timeout: Double = 15, _ condition: (BusProcess) -> T?) async throws -> T {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let value = condition(self) { return value }
+            if let status = exitStatus {
+                if let value = condition(self) { return value }
+                Issue.record("\(name): exited (\(status)) while waiting for \(what)\nstdout:\n\(stdoutText)\nstderr:\n\(stderrText)")
+                throw TimeoutError(what: what)
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("\(name): timed out waiting for \(what)\nstdout:\n\(stdoutText)\nstderr:\n\(stderrText)")
+        throw TimeoutError(what: what)
+    }
+
+    /// The endpoints from the `listening control=... data=...` line.
+    func endpoints() async throws -> (control: String, data: String) {
+        try await waitFor("the listening line") { process in
+            guard let line = process.stderrText.split(separator: "\n").first(where: { $0.contains("listening control=") }) else { return nil }
+            let fields = line.split(separator: " ")
+            guard let control = fields.first(where: { $0.hasPrefix("control=") })?.dropFirst(8),
+                let data = fields.first(where: { $0.hasPrefix("data=") })?.dropFirst(5)
+            else { return nil }
+            return (String(control), String(data))
+        }
+    }
+
+    /// Waits for the `index`th stdout line (0-based) and parses it as JSON.
+    func jsonLine(_ index: Int, timeout: Double = 15) async throws -> JSON {
+        let line = try await waitFor("stdout line \(index)", timeout: timeout) { process in
+            let lines = process.stdoutLines
+            return lines.count > index ? lines[index] : nil
+        }
+        return try JSON.parse(line)
+    }
+
+    /// Waits for the process to exit.
+    func exit(timeout: Double = 15) async throws -> Int32 {
+        try await waitFor("exit", timeout: timeout) { $0.exitStatus }
+    }
+}
+
+struct TimeoutError: Error {
+    var what: String
+}
+
+/// Runs blocking work on its own thread, never on the cooperative pool.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        _ = BlockingThread(name: "test-blocking") {
+            continuation.resume(with: Result { try body() })
+        }
+    }
+}
+
+/// A temporary file with `text`; removed by the caller's `defer`.
+func temporaryFile(_ text: String, suffix: String = ".pol") throws -> String {
+    let path = NSTemporaryDirectory() + "policybus-\(UUID().uuidString)\(suffix)"
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+}
+
+/// Reconstructs a table's contents from `subscribe --json` lines.
+func contents(from lines: [String], table: String) throws -> Set<[JSON]> {
+    var rows: Set<[JSON]> = []
+    for line in lines {
+        let json = try JSON.parse(line)
+        guard json["table"]?.stringValue == table else { continue }
+        switch json["kind"]?.stringValue {
+        case "snapshot":
+            rows = Set((json["rows"]?.arrayValue ?? []).compactMap(\.arrayValue))
+        case "delta":
+            for row in json["removed"]?.arrayValue ?? [] { rows.remove(row.arrayValue ?? []) }
+            for row in json["added"]?.arrayValue ?? [] { rows.insert(row.arrayValue ?? []) }
+        default:
+            continue
+        }
+    }
+    return rows
+}
+
+/// The processes a test started; `withProcesses` stops them all, even when the test fails.
+final class Processes: Sendable {
+    private let list = Mutex<[BusProcess]>([])
+
+    func start(_ name: String, _ arguments: [String]) throws -> BusProcess {
+        let process = try BusProcess(name, arguments)
+        list.withLock { $0.append(process) }
+        return process
+    }
+
+    func stopAll() async {
+        let all = list.withLock { $0 }
+        _ = try? await offPool { for process in all { process.stop() } }
+    }
+
+    /// A data source: `publish --name NAME` on a loopback wildcard port.
+    func dataSource(_ name: String, extra: [String] = []) async throws -> (BusProcess, String) {
+        let process = try start(name, ["publish", "--name", name, "--control", "tcp://127.0.0.1:*", "--heartbeat-ms", "200"] + extra)
+        return (process, try await process.endpoints().control)
+    }
+
+    /// An engine: `serve --name NAME` with policies (name, text) and peers (service, endpoint).
+    func engine(_ name: String, policies: [(String, String)], peers: [(String, String)], extra: [String] = []) async throws -> (BusProcess, String) {
+        var arguments = ["serve", "--name", name, "--control", "tcp://127.0.0.1:*", "--heartbeat-ms", "200", "--lease-ms", "3000"]
+        if !extra.contains("--data-dir") { arguments.append("--no-data-dir") }  // no state shared between test runs
+        for (policy, text) in policies { arguments += ["--policy", "\(policy)=\(try temporaryFile(text))"] }
+        for (service, endpoint) in peers { arguments += ["--peer", "\(service)=\(endpoint)"] }
+        let process = try start(name, arguments + extra)
+        return (process, try await process.endpoints().control)
+    }
+
+    /// `subscribe --json` to tables.
+    func subscriber(_ endpoint: String, _ tables: [String], extra: [String] = []) throws -> BusProcess {
+        try start("subscribe \(tables.joined(separator: " "))", ["subscribe", "--connect", endpoint, "--json"] + tables + extra)
+    }
+}
+
+func withProcesses(_ body: (Processes) async throws -> Void) async throws {
+    let processes = Processes()
+    do {
+        try await body(processes)
+    } catch {
+        await processes.stopAll()
+        throw error
+    }
+    await processes.stopAll()
+}
+
+/// One control request, from a thread that may block.
+func request(_ endpoint: String, _ op: String, _ fields: [String: JSON] = [:]) async throws -> JSON {
+    try await offPool {
+        let context = try ZeroMQ.Context()
+        let client = try ControlClient(context: context, endpoint: endpoint, timeoutMilliseconds: 5000)
+        defer { client.close() }
+        return try client.request(op, fields)
+    }
+}
+
+/// The rows `query` returns, as a set.
+func queryRows(_ endpoint: String, _ query: String) async throws -> Set<[JSON]> {
+    let reply = try await request(endpoint, "query", ["query": .string(query)])
+    return Set((reply["rows"]?.arrayValue ?? []).compactMap(\.arrayValue))
+}

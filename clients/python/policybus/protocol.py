@@ -1,0 +1,461 @@
+"""The subscriber's protocol state machine, with no sockets in it.
+
+A ``Session`` is fed what arrives (data frames from the SUB socket, reply
+frames from the control socket) and the current time; it returns the changes
+to hand to the user and keeps the requests it wants sent. The socket code in
+``policybus.client`` and ``policybus.aio`` only moves bytes, so the rules of
+docs/PROTOCOL.md live here once and are tested here without sockets:
+
+1. subscribe the SUB to ``TABLE + " "`` before asking for the snapshot;
+2. buffer data that arrives before the snapshot;
+3. drop buffered deltas whose seq is at or below the snapshot's, apply the rest;
+4. resync on a gap, a new epoch, a heartbeat ahead of us, or silence
+   (3 x heartbeat_ms without a message on the table);
+5. renew the lease every lease_ms / 3.
+"""
+
+import json
+import math
+import uuid
+from collections import namedtuple
+
+from .errors import PolicyBusError
+
+PROTOCOL_VERSION = 1
+
+#: One change to a subscribed table.
+#:
+#: ``kind`` is ``"snapshot"`` (the first contents after subscribing),
+#: ``"delta"`` (rows added and removed by one transaction at the publisher), or
+#: ``"resync"`` (a fresh snapshot after the client lost track; ``added`` and
+#: ``removed`` are then the difference from what the client had before, so a
+#: user who only applies ``added``/``removed`` stays correct).
+#: ``added`` and ``removed`` are lists of tuples. ``rows`` is a frozenset of
+#: all rows for snapshots and resyncs, ``None`` for deltas. ``seq`` is the
+#: table's sequence number after the change.
+Change = namedtuple("Change", "table kind added removed rows seq")
+
+SNAPSHOT = "snapshot"
+DELTA = "delta"
+RESYNC = "resync"
+
+# Deltas buffered while a snapshot is awaited; past this the buffer is
+# dropped and the sequence check after the snapshot asks for a fresh one.
+BUFFER_LIMIT = 100_000
+
+_new_change = Change._make  # noqa: E731  (a tuple constructor, fastest)
+_loads = json.loads
+
+
+def topic(table):
+    """The SUB subscription prefix for a table: its name and one space."""
+    return table.encode() + b" "
+
+
+def data_endpoint(advertised, control):
+    """The data endpoint to connect to.
+
+    A node bound to ``*`` or ``0.0.0.0`` advertises that host; the client
+    substitutes the host of the control endpoint it used.
+    """
+    scheme, sep, rest = advertised.partition("://")
+    if not sep or scheme not in ("tcp", "ws", "wss"):
+        return advertised
+    host, colon, port = rest.rpartition(":")
+    if not colon or host not in ("*", "0.0.0.0", "[::]", "::", ""):
+        return advertised
+    chost = control.partition("://")[2].rpartition(":")[0]
+    if chost in ("*", "0.0.0.0", "[::]", "::", ""):
+        chost = "127.0.0.1"
+    return f"{scheme}://{chost}:{port}"
+
+
+class _Table:
+    """What the client knows about one subscribed table."""
+
+    __slots__ = ("name", "rows", "seq", "epoch", "synced", "ever_synced",
+                 "buffer", "last", "requested", "live", "synced_by")
+
+    def __init__(self, name, now):
+        self.name = name
+        self.rows = set()
+        self.seq = -1
+        self.epoch = None
+        self.synced = False      # a snapshot is applied and deltas follow it
+        self.ever_synced = False  # the next snapshot is a resync, not the first
+        self.buffer = []          # data received while awaiting a snapshot
+        self.last = now           # when we last heard of the table (or asked)
+        self.requested = None     # id of the subscribe request in flight
+        self.live = False         # data arrived since the snapshot: our SUB subscription is in place
+        self.synced_by = 0        # id of the subscribe request whose snapshot is applied
+
+
+class Session:
+    """The pure client state for one node: tables, sequence numbers, requests.
+
+    The caller sets ``now`` (seconds, monotonic) before feeding events, calls
+    ``on_data`` for every SUB frame and ``on_reply`` for every control reply,
+    and calls ``tick()`` regularly (see ``tick_interval``) and whenever
+    ``wants_send`` is true; ``tick`` returns the request frames to send.
+    """
+
+    def __init__(self, control_endpoint, client_id=None, request_timeout=3.0):
+        self.control_endpoint = control_endpoint
+        self.client_id = client_id or uuid.uuid4().hex
+        self.request_timeout = request_timeout
+        self.now = 0.0
+        self.heartbeat = 1.0      # seconds; the node's heartbeat_ms / 1000
+        self.lease = 10.0         # seconds; the node's lease_ms / 1000
+        self.node = None          # the node's name, from hello
+        self.epoch = None         # the node's epoch, from the last reply
+        self.data = None          # data endpoint to connect to, once known
+        self.wants_send = False   # a resync is wanted: call tick() soon
+        self.resyncs = 0          # how many resyncs so far (all tables)
+        self.dropped = 0          # data frames for tables we do not follow
+        self.bad_frames = 0       # malformed data frames (ignored, table resynced)
+        self._tables = {}         # topic bytes (no space) -> _Table
+        self._resync = set()      # tables waiting for a resync request
+        self._inflight = {}       # request id -> (op, [table names], sent at)
+        self._next_id = 1
+        self._last_request = -math.inf
+
+    # MARK: - Requests
+
+    def request(self, op, tables=None, **fields):
+        """Builds a control request; returns ``(id, frame)``.
+
+        The request is recorded as in flight until its reply arrives or
+        ``forget(id)`` is called.
+        """
+        rid = self._next_id
+        self._next_id += 1
+        body = {"op": op, "id": rid, "client": self.client_id}
+        if tables is not None:
+            body["tables"] = list(tables)
+        body.update(fields)
+        self._inflight[rid] = (op, list(tables or ()), self.now)
+        self._last_request = self.now
+        return rid, json.dumps(body, separators=(",", ":")).encode()
+
+    def forget(self, rid):
+        """Stops waiting for a request's reply (a late reply is ignored)."""
+        entry = self._inflight.pop(rid, None)
+        if entry and entry[0] == "subscribe":
+            for name in entry[1]:
+                st = self._tables.get(name.encode())
+                if st is not None and st.requested == rid:
+                    st.requested = None
+
+    def add_tables(self, names):
+        """Starts following tables; returns the SUB prefixes to subscribe.
+
+        Call before sending the ``subscribe`` request (rule 1).
+        """
+        prefixes = []
+        for name in names:
+            if not isinstance(name, str) or not name or " " in name:
+                raise PolicyBusError("bad-table-name", f"bad table name {name!r}")
+            key = name.encode()
+            if key not in self._tables:
+                self._tables[key] = _Table(name, self.now)
+                prefixes.append(key + b" ")
+        return prefixes
+
+    def subscribe_request(self, names):
+        """The ``subscribe`` request for tables already added; ``(id, frame)``."""
+        rid, frame = self.request("subscribe", tables=names)
+        for name in names:
+            st = self._tables[name.encode()]
+            st.requested = rid
+            st.last = self.now
+        return rid, frame
+
+    def remove_tables(self, names):
+        """Stops following tables; returns the SUB prefixes to unsubscribe."""
+        prefixes = []
+        for name in names:
+            key = name.encode()
+            if self._tables.pop(key, None) is not None:
+                prefixes.append(key + b" ")
+            self._resync.discard(key)
+        return prefixes
+
+    # MARK: - Reading state
+
+    @property
+    def tables(self):
+        """The names of the followed tables."""
+        return [st.name for st in self._tables.values()]
+
+    def rows(self, table):
+        """A copy of a table's current rows (a set of tuples)."""
+        st = self._tables.get(table.encode())
+        if st is None:
+            raise PolicyBusError("not-subscribed", f"not subscribed to {table}")
+        return set(st.rows)
+
+    def table_seq(self, table):
+        """The last applied sequence number of a table (-1 before a snapshot)."""
+        return self._tables[table.encode()].seq
+
+    def all_synced(self):
+        """True when every followed table has a snapshot applied and no
+        resync is wanted or in flight."""
+        return not self._resync and all(st.synced and st.requested is None
+                                        for st in self._tables.values())
+
+    def all_live(self):
+        """True when every table is in sync and has had data (a delta or a
+        heartbeat) since its snapshot, which proves the SUB subscription
+        reached the publisher: from then on no delta can slip past unseen."""
+        return self.all_synced() and all(st.live for st in self._tables.values())
+
+    def resync_all(self):
+        """Asks for fresh snapshots of every table, e.g. after the SUB moved
+        to a new data endpoint (what was published before it connected there
+        is lost)."""
+        for key, st in self._tables.items():
+            if st.requested is not None and st.ever_synced:
+                self.forget(st.requested)
+            if st.requested is None:
+                st.synced = False
+                st.buffer = []
+                self._resync.add(key)
+        self.wants_send = bool(self._resync)
+
+    def is_synced(self, table):
+        st = self._tables.get(table.encode())
+        return st is not None and st.synced
+
+    # MARK: - Data
+
+    def on_data(self, frame):
+        """Handles one frame from the SUB socket; returns a ``Change`` or None.
+
+        This is the hot path: one partition, one ``json.loads``, one dict
+        lookup for an exact topic match, and set updates with tuples.
+        """
+        name, _, body = frame.partition(b" ")
+        st = self._tables.get(name)
+        if st is None:
+            # Not a table we follow (e.g. unsubscribed, or a prefix mismatch).
+            self.dropped += 1
+            return None
+        st.last = self.now
+        st.live = True
+        try:
+            msg = _loads(body)
+            if not st.synced:
+                buf = st.buffer
+                if len(buf) < BUFFER_LIMIT:
+                    buf.append(msg)
+                else:
+                    buf.clear()  # the sequence check after the snapshot resyncs
+                return None
+            if msg["type"] == "delta" and msg["seq"] == st.seq + 1 and msg["epoch"] == st.epoch:
+                st.seq += 1
+                rows = st.rows
+                removed = msg["removed"]
+                if removed:
+                    removed = list(map(tuple, removed))
+                    rows.difference_update(removed)
+                added = msg["added"]
+                if added:
+                    added = list(map(tuple, added))
+                    rows.update(added)
+                return _new_change((st.name, DELTA, added, removed, None, st.seq))
+            return self._apply_other(st, msg)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return self._bad_frame(st)
+
+    def _bad_frame(self, st):
+        """A malformed data message: count it, and resync the table, since
+        it may have been applied halfway."""
+        self.bad_frames += 1
+        self._want_resync(st)
+        return None
+
+    def _apply_other(self, st, msg):
+        """Everything but an in-order delta, for a synced table."""
+        kind = msg.get("type")
+        if kind not in ("delta", "hb"):
+            return None  # a message type from a later version: ignore it
+        if msg.get("epoch") != st.epoch:
+            self._want_resync(st)
+            return None
+        seq = msg.get("seq")
+        if not isinstance(seq, int):
+            return None
+        if kind == "delta":
+            if seq <= st.seq:
+                return None  # already in the snapshot
+            self._want_resync(st)  # a gap: at least one delta was lost
+            return None
+        if seq > st.seq:
+            self._want_resync(st)  # a heartbeat ahead of us: we lost deltas
+        return None
+
+    def _apply_buffered(self, st, msg):
+        """One buffered message after a snapshot; stale ones are dropped."""
+        if not isinstance(msg, dict):
+            return self._bad_frame(st)
+        if msg.get("epoch") != st.epoch:
+            return None  # from before the snapshot's publisher restarted
+        if (msg.get("type") == "delta" and msg.get("seq") == st.seq + 1):
+            try:
+                removed = [tuple(r) for r in msg.get("removed") or ()]
+                added = [tuple(r) for r in msg.get("added") or ()]
+                st.rows.difference_update(removed)
+                st.rows.update(added)
+            except TypeError:
+                return self._bad_frame(st)
+            st.seq += 1
+            return _new_change((st.name, DELTA, added, removed, None, st.seq))
+        return self._apply_other(st, msg)
+
+    def _want_resync(self, st):
+        if st.synced:
+            st.synced = False
+            st.buffer = []
+        if st.requested is None:
+            self._resync.add(st.name.encode())
+            self.wants_send = True
+
+    # MARK: - Replies
+
+    def on_reply(self, frame):
+        """Handles one control reply frame.
+
+        Returns ``(id, reply, changes)``: the request id it answers (None if
+        unknown or stale), the reply object, and the changes its snapshots
+        cause. Raises ``PolicyBusError("bad-reply")`` for a frame that is not
+        a JSON object.
+        """
+        try:
+            reply = json.loads(frame)
+        except (ValueError, UnicodeDecodeError) as err:
+            raise PolicyBusError("bad-reply", f"reply is not JSON: {err}") from None
+        if not isinstance(reply, dict):
+            raise PolicyBusError("bad-reply", "reply is not a JSON object")
+        rid = reply.get("id")
+        entry = self._inflight.pop(rid, None) if isinstance(rid, int) else None
+        if entry is None:
+            return None, reply, []
+        op, names, _ = entry
+        if reply.get("ok"):
+            self._note_node(reply)
+        changes = []
+        if op == "subscribe":
+            changes = self._on_subscribe_reply(rid, names, reply)
+        elif op == "renew" and reply.get("ok") and isinstance(reply.get("tables"), list):
+            self._on_renew_reply(rid, reply["tables"])
+        return rid, reply, changes
+
+    def _on_renew_reply(self, rid, held):
+        """Resyncs tables the node no longer holds for us (lease expired, node
+        restarted), among those subscribed before this renew was sent."""
+        held = set(held)
+        for st in self._tables.values():
+            if st.synced and st.synced_by < rid and st.name not in held:
+                self._want_resync(st)
+
+    def _note_node(self, reply):
+        if isinstance(reply.get("heartbeat_ms"), (int, float)) and reply["heartbeat_ms"] > 0:
+            self.heartbeat = reply["heartbeat_ms"] / 1000.0
+        if isinstance(reply.get("lease_ms"), (int, float)) and reply["lease_ms"] > 0:
+            self.lease = reply["lease_ms"] / 1000.0
+        if isinstance(reply.get("name"), str):
+            self.node = reply["name"]
+        if "epoch" in reply:
+            self.epoch = reply["epoch"]
+        if isinstance(reply.get("data"), str):
+            self.data = data_endpoint(reply["data"], self.control_endpoint)
+
+    def _on_subscribe_reply(self, rid, names, reply):
+        changes = []
+        snapshots = reply.get("tables") if reply.get("ok") else None
+        for name in names:
+            st = self._tables.get(name.encode())
+            if st is None or st.requested != rid:
+                continue  # unsubscribed meanwhile, or a newer request is out
+            st.requested = None
+            entry = snapshots.get(name) if isinstance(snapshots, dict) else None
+            if entry is None:
+                # Failed: retry later unless this was the first subscribe
+                # (then the caller raises and removes the table).
+                if st.ever_synced:
+                    self._resync.add(name.encode())
+                    self.wants_send = True
+                continue
+            try:
+                change = self._apply_snapshot(st, entry, reply.get("epoch"))
+            except (TypeError, AttributeError):
+                self.bad_frames += 1  # a malformed snapshot: ask again later
+                self._resync.add(name.encode())
+                self.wants_send = True
+                continue
+            st.synced_by = rid
+            changes.append(change)
+            buffered, st.buffer = st.buffer, []
+            st.live = bool(buffered)
+            for msg in buffered:
+                change = self._apply_buffered(st, msg)
+                if change is not None:
+                    changes.append(change)
+        return changes
+
+    def _apply_snapshot(self, st, entry, epoch):
+        new = set(map(tuple, entry.get("rows") or ()))  # may raise: nothing changed yet
+        old = st.rows
+        st.rows = new
+        st.seq = entry.get("seq", 0)
+        st.epoch = epoch
+        st.synced = True
+        st.last = self.now
+        if st.ever_synced:
+            self.resyncs += 1
+            return _new_change((st.name, RESYNC, list(new - old), list(old - new),
+                                frozenset(new), st.seq))
+        st.ever_synced = True
+        return _new_change((st.name, SNAPSHOT, list(new), [], frozenset(new), st.seq))
+
+    # MARK: - Timers
+
+    def tick_interval(self):
+        """How often to call ``tick`` when nothing arrives (seconds)."""
+        return max(0.01, min(self.heartbeat / 4, self.lease / 12))
+
+    def tick(self):
+        """Decides what to send now; returns a list of ``(id, frame)``.
+
+        Resyncs tables that fell behind or went silent, re-sends subscribe
+        requests that got no reply, and renews the lease when due.
+        """
+        now = self.now
+        out = []
+        silent_after = 3 * self.heartbeat
+        for key, st in self._tables.items():
+            if st.requested is not None:
+                if not st.ever_synced:
+                    continue  # the caller of the first subscribe waits for it
+                entry = self._inflight.get(st.requested)
+                if entry is None or now - entry[2] > self.request_timeout:
+                    self.forget(st.requested)
+                    self._resync.add(key)
+            elif st.synced and now - st.last > silent_after:
+                st.synced = False
+                st.buffer = []
+                self._resync.add(key)
+        if self._resync:
+            names = [self._tables[k].name for k in self._resync if k in self._tables]
+            self._resync.clear()
+            if names:
+                out.append(self.subscribe_request(names))
+        self.wants_send = False
+        if self._tables and now - self._last_request >= self.lease / 3:
+            out.append(self.request("renew"))
+        # Replies to renew are not awaited: drop stale ones from the books.
+        for rid in [r for r, e in self._inflight.items()
+                    if e[0] == "renew" and now - e[2] > self.request_timeout]:
+            del self._inflight[rid]
+        return out

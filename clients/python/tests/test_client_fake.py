@@ -1,0 +1,253 @@
+"""The blocking and asyncio subscribers over real ZeroMQ sockets, against the
+in-process ``FakeNode`` (so these run without the Swift binary and can make
+the publisher misbehave on purpose)."""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import policybus
+import policybus.aio
+from policybus.testing import FakeNode
+
+
+@pytest.fixture
+def node():
+    with FakeNode(heartbeat_ms=100, lease_ms=3000) as n:
+        n.add_table("d:q", [(1,), (2,)])
+        n.add_table("d:qq", [("x",)])
+        yield n
+
+
+@pytest.fixture
+def sub(node):
+    with policybus.Subscriber(node.control, timeout=3) as s:
+        yield s
+
+
+def changes_until(sub, pred, timeout=5.0):
+    """Collects changes until ``pred(changes)`` holds; fails after ``timeout``."""
+    got = []
+    for change in sub.changes(timeout):
+        got.append(change)
+        if pred(got):
+            return got
+    pytest.fail(f"condition not reached; got {got}")
+
+
+def test_snapshot_then_deltas(node, sub):
+    sub.subscribe("d:q")
+    first = sub.next_change(2)
+    assert (first.kind, first.rows, first.seq) == ("snapshot", {(1,), (2,)}, 0)
+    node.publish("d:q", added=[(3,)], removed=[(1,)])
+    c = sub.next_change(2)
+    assert (c.kind, c.added, c.removed, c.seq) == ("delta", [(3,)], [(1,)], 1)
+    assert sub.rows("d:q") == {(2,), (3,)}
+
+
+def test_lost_delta_is_caught_by_gap_and_resynced(node, sub):
+    sub.subscribe("d:q")
+    node.publish("d:q", added=[(3,)], lose=True)
+    node.publish("d:q", added=[(4,)])
+    got = changes_until(sub, lambda cs: cs[-1].kind == "resync")
+    assert got[-1].added and set(got[-1].added) == {(3,), (4,)}
+    assert sub.rows("d:q") == {(1,), (2,), (3,), (4,)}
+
+
+def test_lost_final_delta_is_caught_by_heartbeat(node, sub):
+    sub.subscribe("d:q")
+    node.publish("d:q", removed=[(2,)], lose=True)
+    got = changes_until(sub, lambda cs: cs[-1].kind == "resync")
+    assert got[-1].removed == [(2,)]
+    assert sub.rows("d:q") == {(1,)}
+
+
+def test_restart_with_new_epoch_resyncs(node, sub):
+    sub.subscribe("d:q")
+    node.restart(keep_rows=False)
+    node.publish("d:q", added=[(7,)])
+    changes_until(sub, lambda cs: cs[-1].kind == "resync" and sub.rows("d:q") == {(7,)})
+    node.publish("d:q", added=[(8,)])
+    changes_until(sub, lambda cs: cs[-1].kind == "delta")
+    assert sub.rows("d:q") == {(7,), (8,)}
+
+
+def test_silent_publisher_is_resubscribed(node, sub):
+    sub.subscribe("d:q")
+    before = sum(1 for r in node.requests if r.get("op") == "subscribe")
+    node.call(lambda n: setattr(n, "heartbeats", False))
+    changes_until(sub, lambda cs: cs[-1].kind == "resync", timeout=3)
+    after = sum(1 for r in node.requests if r.get("op") == "subscribe")
+    assert after > before
+
+
+def test_exact_topics(node, sub):
+    sub.subscribe("d:q")
+    node.publish("d:qq", added=[("y",)])
+    node.send_raw(b"d:qq " + json.dumps({"type": "delta", "epoch": node.epoch, "seq": 1,
+                                         "added": [[9]], "removed": []}).encode())
+    node.publish("d:q", added=[(5,)])
+    got = changes_until(sub, lambda cs: cs[-1].kind == "delta")
+    assert {c.table for c in got} == {"d:q"}
+    assert sub.rows("d:q") == {(1,), (2,), (5,)}
+
+
+def test_unsubscribe_tells_the_node_and_stops_changes(node, sub):
+    sub.subscribe("d:q", "d:qq")
+    assert node.subscribers["d:q"] == {sub.client_id}
+    sub.unsubscribe("d:q")
+    assert node.call(lambda n: set(n.subscribers["d:q"])) == set()
+    node.publish("d:q", added=[(6,)])
+    node.publish("d:qq", added=[("z",)])
+    got = changes_until(sub, lambda cs: cs[-1].kind == "delta")
+    assert {c.table for c in got} == {"d:qq"}
+    assert sub.subscribed == ["d:qq"]
+
+
+def test_server_error_code_is_raised_and_table_not_followed(node, sub):
+    with pytest.raises(policybus.PolicyBusError) as err:
+        sub.subscribe("d:nope")
+    assert err.value.code == "unknown-table"
+    assert sub.subscribed == []
+
+
+def test_wildcard_data_host_is_replaced_by_control_host():
+    with FakeNode(advertise_host="0.0.0.0") as n:
+        n.add_table("d:q", [(1,)])
+        with policybus.Subscriber(n.control, timeout=3) as s:
+            assert s.hello()["data"].startswith("tcp://0.0.0.0:")
+            s.subscribe("d:q")
+            n.publish("d:q", added=[(2,)])
+            changes_until(s, lambda cs: cs[-1].kind == "delta")
+
+
+def test_lease_is_renewed_while_iterating():
+    with FakeNode(heartbeat_ms=100, lease_ms=600) as n:
+        n.add_table("d:q")
+        with policybus.Subscriber(n.control, timeout=3) as s:
+            s.subscribe("d:q")
+            list(s.changes(0.8))
+        renews = [r for r in n.requests if r.get("op") == "renew"]
+        assert len(renews) >= 2
+        assert all(r["client"] == s.client_id for r in renews)
+
+
+def test_callback_form(node, sub):
+    sub.subscribe("d:q")
+    seen = []
+
+    def on_change(change):
+        seen.append(change)
+        if change.kind == "snapshot":
+            node.publish("d:q", added=[(9,)])
+        else:
+            sub.stop()
+
+    sub.run(on_change, timeout=5)
+    assert [c.kind for c in seen] == ["snapshot", "delta"]
+
+
+def test_control_timeout_raises_timeout_code():
+    import zmq
+    ctx = zmq.Context.instance()
+    silent = ctx.socket(zmq.ROUTER)
+    port = silent.bind_to_random_port("tcp://127.0.0.1")
+    try:
+        with policybus.Client(f"tcp://127.0.0.1:{port}", timeout=0.3) as c:
+            with pytest.raises(policybus.PolicyBusTimeout) as err:
+                c.hello()
+            assert err.value.code == "timeout"
+    finally:
+        silent.close(linger=0)
+
+
+def test_asyncio_subscriber(node):
+    async def main():
+        async with policybus.aio.Subscriber(node.control, timeout=3) as s:
+            await s.subscribe("d:q")
+            first = await s.next_change(2)
+            node.publish("d:q", added=[(3,)], lose=True)
+            node.publish("d:q", added=[(4,)])
+            kinds = [first.kind]
+            async for c in s.changes(5):
+                kinds.append(c.kind)
+                if c.kind == "resync":
+                    break
+            with pytest.raises(policybus.PolicyBusError) as err:
+                await s.subscribe("d:none")
+            return kinds, s.rows("d:q"), err.value.code, await s.query("d:q")
+
+    kinds, rows, code, queried = asyncio.run(asyncio.wait_for(main(), 20))
+    assert kinds == ["snapshot", "resync"]
+    assert rows == {(1,), (2,), (3,), (4,)} == queried
+    assert code == "unknown-table"
+
+
+def test_command_line_prints_changes(node):
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(policybus.__file__)))
+    proc = subprocess.Popen([sys.executable, "-m", "policybus", "subscribe", node.control, "d:q",
+                             "--json", "--count", "2", "--timeout", "10"],
+                            stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        first = json.loads(proc.stdout.readline())
+        assert first == {"table": "d:q", "kind": "snapshot", "seq": 0, "rows": [[1], [2]]}
+        node.publish("d:q", added=[(3,)])
+        second = json.loads(proc.stdout.readline())
+        assert second == {"table": "d:q", "kind": "delta", "seq": 1, "added": [[3]], "removed": []}
+        assert proc.wait(10) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+# MARK: - CURVE
+
+curve = pytest.mark.skipif(not __import__("zmq").has("curve"), reason="libzmq without CURVE")
+
+
+@curve
+def test_curve_with_the_server_key_works_and_with_a_wrong_one_times_out(tmp_path):
+    import zmq
+    server_public, server_secret = zmq.curve_keypair()
+    with FakeNode(curve_secret_key=server_secret) as n:
+        n.add_table("d:q", [(1,)])
+        key_file = tmp_path / "server.pub"
+        key_file.write_bytes(server_public + b"\n")
+        with policybus.Subscriber(n.control, timeout=3, server_key=str(key_file)) as s:
+            s.subscribe("d:q")
+            assert s.next_change(2).rows == {(1,)}
+            n.publish("d:q", added=[(2,)])
+            changes_until(s, lambda cs: cs[-1].kind == "delta")  # the data socket is encrypted too
+        wrong, _ = zmq.curve_keypair()
+        with policybus.Client(n.control, timeout=0.5, server_key=wrong) as c:
+            with pytest.raises(policybus.PolicyBusTimeout):
+                c.hello()
+        with policybus.Client(n.control, timeout=0.5) as plain:
+            with pytest.raises(policybus.PolicyBusTimeout):
+                plain.hello()
+
+
+@curve
+def test_curve_key_files_are_checked(tmp_path):
+    import zmq
+    from policybus.keys import read_key
+    public, secret = zmq.curve_keypair()
+    secret_file = tmp_path / "me.key"
+    secret_file.write_bytes(secret + b"\n")
+    secret_file.chmod(0o644)
+    with pytest.raises(policybus.PolicyBusError) as err:
+        read_key(str(secret_file), secret=True)
+    assert err.value.code == "key-too-open"
+    secret_file.chmod(0o600)
+    assert read_key(str(secret_file), secret=True) == secret
+    assert read_key(public.decode()) == public
+    with pytest.raises(policybus.PolicyBusError) as err:
+        read_key("not a key")
+    assert err.value.code == "bad-key"
+    with pytest.raises(policybus.PolicyBusError) as err:
+        policybus.Client("tcp://127.0.0.1:1", public_key=public, secret_key=secret)
+    assert err.value.code == "bad-key"

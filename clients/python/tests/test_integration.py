@@ -1,0 +1,293 @@
+"""The Python client against real ``policybus serve`` and ``publish`` processes
+(tcp loopback): the spec's scenario, resync after a gap, exact topics,
+unsubscribe, and publisher/engine restarts."""
+
+import asyncio
+
+import pytest
+import zmq
+
+import policybus
+import policybus.aio
+from conftest import free_port, wait_for
+
+CLASSIFICATION = "p(x) :- data:q(x), gt(x, 2)\n"
+
+
+def next_delta(sub, timeout=10):
+    """The next change, which must be a delta (not a resync)."""
+    change = sub.next_change(timeout)
+    assert change is not None, "no change arrived"
+    assert change.kind == "delta", change
+    return change
+
+
+def until(sub, predicate, timeout=10):
+    """Reads changes until ``predicate(sub)`` holds; returns the changes."""
+    got = []
+    if predicate(sub):
+        return got
+    for change in sub.changes(timeout):
+        got.append(change)
+        if predicate(sub):
+            return got
+    raise AssertionError(f"condition not reached; changes: {got}")
+
+
+@pytest.fixture
+def data_and_engine(nodes):
+    data = nodes.publish("data", {"q": []}, schema={"q": ["x"]})
+    engine = nodes.serve("engine", {"classification": CLASSIFICATION}, peers={"data": data})
+    return data, engine
+
+
+# MARK: - The spec's scenario
+
+def test_spec_scenario(data_and_engine):
+    data, engine = data_and_engine
+    with policybus.Subscriber(engine.control) as sub:
+        sub.subscribe("classification:p")
+        sub.wait_synced(10, live=True)  # our SUB subscription is in place
+        first = sub.next_change(10)
+        assert (first.kind, first.rows) == ("snapshot", frozenset())
+        data.feed("+q(1)", "+q(3)")
+        # Nothing is published for q(1): the first delta is +p(3), right
+        # after the snapshot's sequence number.
+        c = next_delta(sub)
+        assert (c.added, c.removed, c.seq) == ([(3,)], [], first.seq + 1)
+        data.feed("+q(4)")
+        c = next_delta(sub)
+        assert (c.added, c.removed) == ([(4,)], [])
+        data.feed("-q(4)")
+        c = next_delta(sub)
+        assert (c.added, c.removed) == ([], [(4,)])
+        with policybus.Subscriber(engine.control) as second:
+            second.subscribe("classification:p")
+            snap = second.next_change(10)
+            assert (snap.kind, snap.rows) == ("snapshot", {(3,)})
+            assert "classification:p" in second.status()["triggers"]
+            second.unsubscribe("classification:p")
+            assert "classification:p" in sub.status()["triggers"]  # the first still follows it
+        sub.unsubscribe("classification:p")
+        status = sub.status()
+        assert "classification:p" not in status["triggers"]
+        assert all("classification:p" not in s["tables"] for s in status["subscriptions"])
+
+
+def test_control_errors_carry_the_server_code(data_and_engine):
+    _, engine = data_and_engine
+    with policybus.Subscriber(engine.control) as sub:
+        with pytest.raises(policybus.PolicyBusError) as err:
+            sub.subscribe("nosuchpolicy:p")
+        assert err.value.code == "unknown-policy"
+        with pytest.raises(policybus.PolicyBusError) as err:
+            sub.insert_rule("classification", "r(x) :- ")
+        assert err.value.code == "syntax-error"
+        assert sub.subscribed == []
+
+
+def test_rules_and_query(data_and_engine):
+    data, engine = data_and_engine
+    with policybus.Client(engine.control) as node:
+        node.insert_rule("classification", "big(x) :- data:q(x), gt(x, 10)")
+        assert any("big" in str(r) for r in node.rules("classification"))
+        data.feed("begin", "+q(11)", "+q(5)", "commit")  # one transaction
+        wait_for(lambda: node.query("classification:big") == {(11,)}, what="big(11)")
+        assert node.query("classification:p(x)") == {(11,), (5,)}
+        node.delete_rule("classification", "big(x) :- data:q(x), gt(x, 10)")
+        assert not any("big" in str(r) for r in node.rules("classification"))
+
+
+# MARK: - Data sources: exact topics, unsubscribe, gaps, restarts
+
+@pytest.fixture
+def source(nodes):
+    return nodes.publish("d", {"t": [[1]], "tt": [[2]]})
+
+
+def test_exact_topics(source):
+    with policybus.Subscriber(source.control) as a, policybus.Subscriber(source.control) as b:
+        a.subscribe("d:t")
+        b.subscribe("d:tt")
+        a.wait_synced(10, live=True)
+        b.wait_synced(10, live=True)
+        assert a.next_change(10).rows == {(1,)}
+        assert b.next_change(10).rows == {(2,)}
+        source.feed("+tt(20)", "+t(10)")
+        assert next_delta(a).added == [(10,)]
+        assert next_delta(b).added == [(20,)]
+        assert a.rows("d:t") == {(1,), (10,)} and b.rows("d:tt") == {(2,), (20,)}
+
+
+def test_exact_topics_at_the_socket():
+    """A raw SUB subscribed the way the client does never gets a longer name."""
+    ctx = zmq.Context.instance()
+    pub, sub = ctx.socket(zmq.PUB), ctx.socket(zmq.SUB)
+    try:
+        port = pub.bind_to_random_port("tcp://127.0.0.1")
+        sub.setsockopt(zmq.SUBSCRIBE, policybus.protocol.topic("d:t"))
+        sub.connect(f"tcp://127.0.0.1:{port}")
+        sub.rcvtimeo = 100
+        got = None
+        for _ in range(50):  # until the subscription reaches the PUB
+            pub.send(b"d:tt {}")
+            pub.send(b"d:t {}")
+            try:
+                got = sub.recv()
+                break
+            except zmq.Again:
+                continue
+        assert got == b"d:t {}"
+    finally:
+        pub.close(linger=0)
+        sub.close(linger=0)
+
+
+def test_unsubscribe(source):
+    with policybus.Subscriber(source.control) as sub:
+        sub.subscribe("d:t", "d:tt")
+        counts = {t["name"]: t["subscribers"] for t in sub.tables()}
+        assert counts["d:t"] == 1 and counts["d:tt"] == 1
+        sub.unsubscribe("d:t")
+        counts = {t["name"]: t["subscribers"] for t in sub.tables()}
+        assert counts["d:t"] == 0 and counts["d:tt"] == 1
+        source.feed("+t(3)", "+tt(4)")
+        got = until(sub, lambda s: s.rows("d:tt") == {(2,), (4,)})
+        assert {c.table for c in got} == {"d:tt"}
+        with pytest.raises(policybus.PolicyBusError):
+            sub.rows("d:t")
+
+
+def test_resync_after_a_gap(source):
+    """Deltas lost on the wire (here: the SUB stops listening for a while) are
+    noticed by the sequence check or the next heartbeat, and a fresh snapshot
+    brings the subscriber back to the publisher's contents."""
+    with policybus.Subscriber(source.control) as sub:
+        sub.subscribe("d:t")
+        assert sub.next_change(10).kind == "snapshot"
+        prefix = policybus.protocol.topic("d:t")
+        sub._sub.setsockopt(zmq.UNSUBSCRIBE, prefix)  # the wire loses what follows
+        source.feed("+t(5)", "-t(1)")
+        wait_for(lambda: next(t for t in sub.tables() if t["name"] == "d:t")["seq"] >= 2, what="seq 2")
+        sub._sub.setsockopt(zmq.SUBSCRIBE, prefix)
+        source.feed("+t(6)")
+        got = until(sub, lambda s: s.rows("d:t") == {(5,), (6,)})
+        assert "resync" in [c.kind for c in got]
+        assert sub.rows("d:t") == sub.query("d:t")
+
+
+def test_slow_subscriber_with_tiny_hwm_converges(source):
+    """Thousands of deltas against a subscriber that does not read and whose
+    queues are tiny: the publisher drops some, and the client resyncs."""
+    with policybus.Subscriber(source.control, rcvhwm=1, rcvbuf=4096) as sub:
+        sub.subscribe("d:t")
+        assert sub.next_change(10).kind == "snapshot"
+        # 8000 deltas of 100 rows (about 8 MB): more than the publisher's
+        # queue (1000 messages) and the kernel's buffers hold, so some drop.
+        n, width = 8000, 50
+        lines = [f"replace t [{', '.join(f'[{i * width + j}]' for j in range(width))}]" for i in range(n)]
+        source.feed(*lines)
+        with policybus.Client(source.control) as other:  # sub itself would read while it waits
+            wait_for(lambda: next(t for t in other.tables() if t["name"] == "d:t")["seq"] >= n,
+                     timeout=120, what="the publisher to finish")
+        final = {((n - 1) * width + j,) for j in range(width)}
+        until(sub, lambda s: s.rows("d:t") == final, timeout=60)
+        print(f"resyncs: {sub.resyncs}")
+        assert sub.resyncs >= 1, "nothing was dropped: make the flow bigger than the buffers"
+
+
+def test_publisher_restart_new_epoch_resyncs(nodes):
+    port = free_port()
+    src = nodes.publish("d", {"t": [[1]]}, control=f"tcp://127.0.0.1:{port}",
+                        extra=["--data", f"tcp://127.0.0.1:{free_port()}"])
+    with policybus.Subscriber(src.control) as sub:
+        sub.subscribe("d:t")
+        epoch = sub.next_change(10) and sub.hello()["epoch"]
+        src = nodes.restart(src)
+        src.feed("+t(2)")
+        got = until(sub, lambda s: s.rows("d:t") == {(1,), (2,)}, timeout=20)
+        assert "resync" in [c.kind for c in got]
+        assert sub.hello()["epoch"] != epoch
+        sub.wait_synced(10)
+        src.feed("+t(3)")
+        got = until(sub, lambda s: s.rows("d:t") == {(1,), (2,), (3,)})
+        assert (got[-1].kind, got[-1].added) == ("delta", [(3,)])
+
+
+def test_engine_restart_new_epoch_resyncs(nodes):
+    data = nodes.publish("data", {"q": [[3]]}, schema={"q": ["x"]})
+    port = free_port()
+    engine = nodes.serve("engine", {"classification": CLASSIFICATION}, peers={"data": data},
+                         control=f"tcp://127.0.0.1:{port}")
+    with policybus.Subscriber(engine.control) as sub:
+        sub.subscribe("classification:p")
+        until(sub, lambda s: s.rows("classification:p") == {(3,)})
+        engine = nodes.restart(engine)
+        data.feed("+q(5)")
+        got = until(sub, lambda s: s.rows("classification:p") == {(3,), (5,)}, timeout=20)
+        assert "resync" in [c.kind for c in got]
+        sub.wait_synced(10)
+        data.feed("+q(7)")
+        got = until(sub, lambda s: s.rows("classification:p") == {(3,), (5,), (7,)})
+        assert (got[-1].kind, got[-1].added) == ("delta", [(7,)])
+        assert "classification:p" in sub.status()["triggers"]
+
+
+def test_asyncio_subscriber_against_engine(data_and_engine):
+    data, engine = data_and_engine
+
+    async def main():
+        async with policybus.aio.Subscriber(engine.control) as sub:
+            await sub.subscribe("classification:p")
+            await sub.wait_synced(10, live=True)
+            first = await sub.next_change(10)
+            data.feed("+q(9)")
+            second = await sub.next_change(10)
+            return first, second, await sub.query("classification:p")
+
+    first, second, rows = asyncio.run(asyncio.wait_for(main(), 30))
+    assert first.kind == "snapshot" and (second.kind, second.added) == ("delta", [(9,)])
+    assert rows == {(9,)}
+
+
+# MARK: - CURVE against a real node
+
+def test_curve_allow_list(nodes, tmp_path):
+    keygen = lambda prefix: __import__("subprocess").run(  # noqa: E731
+        [nodes.bin, "keygen", "--out", str(tmp_path / prefix)], check=True, capture_output=True, timeout=30)
+    keygen("server")
+    keygen("alice")
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    (allowed / "alice.pub").write_bytes((tmp_path / "alice.pub").read_bytes())
+    src = nodes.publish("d", {"t": [[1]]}, extra=["--curve-secret-key", str(tmp_path / "server.key"),
+                                                   "--authorized-keys", str(allowed)])
+    keys = {"server_key": str(tmp_path / "server.pub"),
+            "public_key": str(tmp_path / "alice.pub"), "secret_key": str(tmp_path / "alice.key")}
+    with policybus.Subscriber(src.control, **keys) as sub:
+        sub.subscribe("d:t")
+        assert sub.next_change(10).rows == {(1,)}
+        sub.wait_synced(10, live=True)
+        src.feed("+t(2)")
+        assert next_delta(sub).added == [(2,)]  # deltas flow on the encrypted data socket
+    # A client whose key is not on the list gets nothing at all.
+    with policybus.Client(src.control, timeout=1, server_key=keys["server_key"]) as stranger:
+        with pytest.raises(policybus.PolicyBusTimeout):
+            stranger.hello()
+
+
+def test_expired_lease_drops_the_trigger_and_the_client_recovers(nodes):
+    data = nodes.publish("data", {"q": [[3]]}, schema={"q": ["x"]})
+    engine = nodes.serve("engine", {"classification": CLASSIFICATION}, peers={"data": data},
+                         extra=["--lease-ms", "600"])
+    with policybus.Subscriber(engine.control) as sub, policybus.Client(engine.control) as other:
+        sub.subscribe("classification:p")
+        assert "classification:p" in other.status()["triggers"]
+        # The subscriber goes quiet (nobody iterates it, so it renews nothing):
+        # the node drops its subscription and the trigger only it needed.
+        wait_for(lambda: "classification:p" not in other.status()["triggers"], timeout=10,
+                 what="the lease to expire")
+        data.feed("+q(4)")
+        # Back to work: the renew reply (or the silence) tells it, and it resubscribes.
+        until(sub, lambda s: s.rows("classification:p") == {(3,), (4,)}, timeout=20)
+        assert "classification:p" in other.status()["triggers"]
