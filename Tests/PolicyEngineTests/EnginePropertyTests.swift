@@ -195,13 +195,16 @@ struct ProgramGenerator {
                 for table in tables { #expect(engine.rows(of: table) == contents[table, default: []]) }
                 continue
             }
+            let previousFacts = reference.facts.filter { !$0.value.isEmpty }
             let returned = try engine.apply(transaction)
             reference = next
             let expected = reference.evaluate()
             for table in tables {
                 let actual = engine.rows(of: table)
                 let wanted = expected[table, default: []].sorted(by: rowPrecedes)
-                #expect(actual == wanted, "step \(step): \(table) differs; rules: \(reference.rules.map(\.text))")
+                #expect(
+                    actual == wanted,
+                    "step \(step): \(table) differs; rules: \(reference.rules.map(\.text)); transaction: \(transaction.operations); facts before: \(previousFacts)")
                 let deltas = fired[table, default: []]
                 #expect(deltas.count <= 1, "step \(step): \(table) fired \(deltas.count) times")
                 var previous = contents[table, default: []]

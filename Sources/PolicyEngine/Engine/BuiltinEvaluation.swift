@@ -63,20 +63,29 @@ enum BuiltinEvaluation {
         }
     }
 
-    /// Whether `op` holds. Numbers compare numerically (`1 = 1.0`), strings
-    /// lexicographically; `=`/`!=` between a string and a number are false/true,
-    /// and ordering a string against a number is a type error (false).
+    /// Whether `op` holds.
+    ///
+    /// `=` and `!=` test value identity, exactly as joins and builtin outputs do
+    /// (`1 = 1.0` is false, as `6`, `6.0` and `"6"` are different values). That
+    /// keeps a rule's meaning independent of evaluation order: `x = 1.0` binds
+    /// `x` to `1.0` when `x` is unbound, and accepts only `1.0` when it is bound.
+    /// The ordering operators compare integers and floats numerically and
+    /// strings lexicographically; ordering a string against a number is a type
+    /// error (false).
     static func compare(_ op: ComparisonOperator, _ lhs: Value, _ rhs: Value) -> Bool {
+        switch op {
+        case .equal: return lhs == rhs
+        case .notEqual: return lhs != rhs
+        default: break
+        }
         let order: Int
         switch (lhs, rhs) {
         case (.string(let a), .string(let b)):
             order = a < b ? -1 : (a == b ? 0 : 1)
         case (.string, _), (_, .string):
-            if op == .equal { return false }
-            if op == .notEqual { return true }
             return false
         default:
-            guard let numeric = compareNumbers(lhs, rhs) else { return op == .notEqual }
+            guard let numeric = compareNumbers(lhs, rhs) else { return false }
             order = numeric
         }
         switch op {

@@ -75,6 +75,8 @@ final class CompiledRule {
     let head: TableState
     let headArguments: [SlotExpression]
     let literals: [SlotLiteral]
+    /// Variable slots: the rule's variables, then one per `_` in a positive literal.
+    let slotCount: Int
     /// Cached plans with the table sizes they were made for.
     private var plans: [Int: (steps: [PlanStep], sizes: [Int])] = [:]
 
@@ -83,7 +85,8 @@ final class CompiledRule {
     /// Plan key for an evaluation with the head's plain variables bound.
     static let headBoundPlan = -2
 
-    init(rule: CheckedRule, head: TableState, headArguments: [SlotExpression], literals: [SlotLiteral]) {
+    init(rule: CheckedRule, head: TableState, headArguments: [SlotExpression], literals: [SlotLiteral], slotCount: Int) {
+        self.slotCount = slotCount
         self.key = RuleKey(policy: rule.policy, text: rule.text)
         self.rule = rule
         self.head = head

@@ -103,22 +103,24 @@ extension Engine {
         }
     }
 
-    // MARK: - DRed
+    // MARK: - Recursive strata
 
-    /// Maintains a recursive stratum: over-delete everything whose derivation may
-    /// have lost a support, re-derive what still has one, then insert forward to
-    /// a fixpoint (tuple at a time, semi-naively).
+    /// Maintains a recursive stratum. Deletions use the backward/forward
+    /// algorithm (Motik et al.), a refinement of DRed: a row that lost a
+    /// derivation is first checked for another proof (searching backwards), and
+    /// only unprovable rows are deleted and propagated, so deleting one edge of a
+    /// strongly connected graph does not delete and re-derive the whole closure.
+    /// Insertions then run forward to a fixpoint, tuple at a time (semi-naively).
     private func deleteAndRederive(
         _ stratum: ProgramGraph.Stratum, added: [CompiledRule], removed: [CompiledRule], addedSet: Set<ObjectIdentifier>
     ) {
         let members = Set(stratum.tables.map(ObjectIdentifier.init))
         let rules = stratum.tables.flatMap { graph.rulesByHead[ObjectIdentifier($0)] ?? [] }
         let kept = rules.filter { !addedSet.contains(ObjectIdentifier($0)) }
-        var deletions: [(TableState, [UInt32])] = []
         var insertions: [(TableState, [UInt32])] = []
-        var deleted: [(TableState, [UInt32])] = []
+        var candidates: [(TableState, [UInt32])] = []
 
-        // Fact changes: a removed fact is over-deleted; an added one is inserted.
+        // Fact changes: a removed fact becomes a deletion candidate; an added one is inserted.
         for table in stratum.tables {
             table.countsValid = false
             for pending in table.pendingFacts.ids {
@@ -127,60 +129,39 @@ extension Engine {
                 if let id = table.rows.find(row) {
                     guard table.isFact(id) != wanted else { continue }
                     table.facts[Int(id)] = wanted
-                    if !wanted {
-                        table.remove(id)
-                        deletions.append((table, row))
-                        deleted.append((table, row))
-                    }
+                    if !wanted { candidates.append((table, row)) }
                 } else if wanted {
                     insertions.append((table, row))
                 }
             }
         }
 
-        func overdelete(_ table: TableState, _ row: [UInt32]) {
-            guard let id = table.rows.find(row), !table.isFact(id) else { return }
-            table.remove(id)
-            deletions.append((table, row))
-            deleted.append((table, row))
-        }
-
-        // 1. Over-delete, reading the old state.
+        // 1. Rows that lost a derivation, read from the old state.
         for rule in removed {
-            let heads = collect(rule, seed: CompiledRule.fullPlan, view: .old)
-            for row in heads { overdelete(rule.head, row) }
+            for row in collect(rule, seed: CompiledRule.fullPlan, view: .old) { candidates.append((rule.head, row)) }
         }
         for rule in kept {
             for (position, literal) in rule.literals.enumerated() {
                 guard let body = literal.table, !members.contains(ObjectIdentifier(body)), body.hasDelta else { continue }
                 let views = [View](repeating: .old, count: rule.literals.count)
-                var heads: [[UInt32]] = []
-                seedDelta(rule, at: position, views: views, insertions: false, deletions: true) { row, _ in heads.append(row) }
-                for row in heads { overdelete(rule.head, row) }
-            }
-        }
-        while let (table, row) = deletions.popLast() {
-            for use in graph.uses[ObjectIdentifier(table)] ?? [] {
-                guard members.contains(ObjectIdentifier(use.rule.head)), !addedSet.contains(ObjectIdentifier(use.rule)),
-                    case .positive(_, let patterns) = use.rule.literals[use.literal]
-                else { continue }
-                let views = [View](repeating: .old, count: use.rule.literals.count)
-                var heads: [[UInt32]] = []
-                executor.run(use.rule, seed: use.literal, views: views, seedBind: { bindings in
-                    Executor.bind(patterns, row: row, into: &bindings)
-                }) { head in
-                    heads.append(head)
-                    return true
+                seedDelta(rule, at: position, views: views, insertions: false, deletions: true) { row, _ in
+                    candidates.append((rule.head, row))
                 }
-                for head in heads { overdelete(use.rule.head, head) }
             }
         }
 
-        // 2. Re-derive over-deleted rows that still have a derivation in the new state.
-        for (table, row) in deleted where table.rows.find(row) == nil {
-            if hasDerivation(table, row) {
-                table.add(row, count: 1, fact: false)
-                insertions.append((table, row))
+        // 2. Delete the candidates (and their consequences) that have no other proof.
+        if !candidates.isEmpty {
+            for table in stratum.tables { table.proof = ProofSets(arity: table.arity) }
+            var search = ProofSearch(engine: self, members: members)
+            search.deleteUnprovable(candidates)
+            for table in stratum.tables {
+                guard let proof = table.proof else { continue }
+                for id in proof.deleted.ids {
+                    let row = proof.deleted.row(id)
+                    if proof.proved.find(row) == nil, let stored = table.rows.find(row) { table.remove(stored) }
+                }
+                table.proof = nil
             }
         }
 
@@ -233,26 +214,10 @@ extension Engine {
         }
     }
 
-    /// Whether some rule derives `row` into `table` from the current state.
-    private func hasDerivation(_ table: TableState, _ row: [UInt32]) -> Bool {
-        var found = false
-        for rule in graph.rulesByHead[ObjectIdentifier(table)] ?? [] {
-            let views = [View](repeating: .current, count: rule.literals.count)
-            executor.run(rule, seed: CompiledRule.headBoundPlan, views: views, seedBind: { bindings in
-                Executor.bindHead(rule.headArguments, row: row, into: &bindings)
-            }) { head in
-                if head == row { found = true }
-                return !found
-            }
-            if found { return true }
-        }
-        return false
-    }
-
     // MARK: - Evaluation helpers
 
     /// Runs a rule with every literal reading `view`.
-    private func run(_ rule: CompiledRule, seed: Int, view: View, emit: ([UInt32]) -> Void) {
+    func run(_ rule: CompiledRule, seed: Int, view: View, emit: ([UInt32]) -> Void) {
         let views = [View](repeating: view, count: rule.literals.count)
         executor.run(rule, seed: seed, views: views, seedBind: { _ in true }) { row in
             emit(row)
@@ -260,7 +225,7 @@ extension Engine {
         }
     }
 
-    private func collect(_ rule: CompiledRule, seed: Int, view: View) -> [[UInt32]] {
+    func collect(_ rule: CompiledRule, seed: Int, view: View) -> [[UInt32]] {
         var heads: [[UInt32]] = []
         run(rule, seed: seed, view: view) { heads.append($0) }
         return heads
@@ -306,7 +271,7 @@ extension Engine {
             var seen = Set<[UInt32]>()
             let changed = table.addedIDs.map { (table.rows, $0) } + removedRows.ids.map { (removedRows, $0) }
             for (store, id) in changed {
-                var bindings = [UInt32](repeating: Executor.unbound, count: rule.rule.variableCount)
+                var bindings = [UInt32](repeating: Executor.unbound, count: rule.slotCount)
                 guard Executor.bind(patterns, store: store, row: id, into: &bindings) else { continue }
                 let key = columns.map { store.cell(id, $0) }
                 guard seen.insert(key).inserted else { continue }

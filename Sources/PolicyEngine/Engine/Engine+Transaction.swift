@@ -139,7 +139,7 @@ extension Engine {
     private func compile(
         _ rule: CheckedRule, table: (TableID, Int, SourceLocation?) throws(PolicyError) -> TableState
     ) throws(PolicyError) -> CompiledRule {
-        func pattern(_ pattern: Pattern) -> SlotPattern {
+        func lowered(_ pattern: Pattern) -> SlotPattern {
             switch pattern {
             case .variable(let slot): .variable(slot)
             case .constant(let value): .constant(pool.intern(value))
@@ -155,19 +155,28 @@ extension Engine {
         }
         let head = try table(rule.head, rule.headArguments.count, rule.location)
         var literals: [SlotLiteral] = []
+        // A `_` in a positive literal gets its own slot, so that a derivation's
+        // body rows can be read back from the bindings (the proof search needs them).
+        var slotCount = rule.variableCount
+        func bindingPattern(_ pattern: Pattern) -> SlotPattern {
+            guard case .wildcard = pattern else { return lowered(pattern) }
+            slotCount += 1
+            return .variable(slotCount - 1)
+        }
         for literal in rule.body {
             switch literal {
             case .positive(let id, let patterns):
-                literals.append(.positive(try table(id, patterns.count, rule.location), patterns.map(pattern)))
+                literals.append(.positive(try table(id, patterns.count, rule.location), patterns.map(bindingPattern)))
             case .negative(let id, let patterns):
-                literals.append(.negative(try table(id, patterns.count, rule.location), patterns.map(pattern)))
+                literals.append(.negative(try table(id, patterns.count, rule.location), patterns.map(lowered)))
             case .function(let builtin, let inputs, let output):
-                literals.append(.function(builtin, inputs.map(lowered), pattern(output)))
+                literals.append(.function(builtin, inputs.map(lowered), lowered(output)))
             case .comparison(let op, let lhs, let rhs):
                 literals.append(.comparison(op, lowered(lhs), lowered(rhs)))
             }
         }
-        let compiled = CompiledRule(rule: rule, head: head, headArguments: rule.headArguments.map(lowered), literals: literals)
+        let compiled = CompiledRule(
+            rule: rule, head: head, headArguments: rule.headArguments.map(lowered), literals: literals, slotCount: slotCount)
         // Fail now, not mid-maintenance, if no safe order exists.
         _ = try compiled.plan(seed: CompiledRule.fullPlan)
         return compiled

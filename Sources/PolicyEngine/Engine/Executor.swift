@@ -31,7 +31,7 @@ final class Executor {
         self.views = views
         self.steps = plan
         self.stopped = false
-        let variables = rule.rule.variableCount
+        let variables = rule.slotCount
         if bindings.count != variables {
             bindings = [UInt32](repeating: Executor.unbound, count: variables)
         } else {
@@ -47,6 +47,10 @@ final class Executor {
         }
         self.rule = nil
     }
+
+    /// The value bound to `slot`, for `emit` callbacks that read a derivation's body.
+    @inline(__always)
+    func value(of slot: Int) -> UInt32 { bindings[slot] }
 
     private static let ignore: @Sendable ([UInt32]) -> Bool = { _ in true }
 

@@ -4,6 +4,25 @@ enum View {
     case current
     /// What was stored before the transaction: now, minus rows added, plus rows removed.
     case old
+    /// During a recursive stratum's proof search: the rows proved so far for the
+    /// stratum's tables, and what is stored now for every other table.
+    case proved
+}
+
+/// The backward/forward proof search's sets for one table of a recursive stratum.
+final class ProofSets {
+    /// Rows whose provability was examined.
+    let checked: RowStore
+    /// Rows proved from facts, lower strata and other proved rows: they stay.
+    let proved: RowStore
+    /// Rows found unprovable when examined; deleted at the end unless proved later.
+    let deleted: RowStore
+
+    init(arity: Int) {
+        checked = RowStore(arity: arity)
+        proved = RowStore(arity: arity)
+        deleted = RowStore(arity: arity)
+    }
 }
 
 /// One table's materialised rows, plus the bookkeeping of the running transaction.
@@ -24,6 +43,8 @@ final class TableState {
     var countsValid = true
     /// Some rule derives into this table (kept in step with the program graph).
     var isDerived = false
+    /// Set while a recursive stratum's deletions are being proved.
+    var proof: ProofSets?
 
     // MARK: Transaction state. Empty between transactions.
 
@@ -106,6 +127,9 @@ final class TableState {
         switch view {
         case .current:
             rows.forEach(columns: columns, key: key) { body(rows, $0) }
+        case .proved:
+            let store = proof?.proved ?? rows
+            store.forEach(columns: columns, key: key) { body(store, $0) }
         case .old:
             var stopped = false
             rows.forEach(columns: columns, key: key) { id in
