@@ -111,16 +111,21 @@ import ZeroMQ
         }
     }
 
-    /// At least 100k random and mutated requests, pipelined over tcp loopback;
-    /// `POLICYBUS_FUZZ_SEED` replays a run, `POLICYBUS_FUZZ_COUNT` changes the count.
-    @Test func fuzzedRequestsLeaveTheEngineUpAndItsTablesUnchanged() async throws {
+    /// At least 100k random and mutated requests at an engine (50k at a data
+    /// source), pipelined over tcp loopback; `POLICYBUS_FUZZ_SEED` replays a
+    /// run, `POLICYBUS_FUZZ_COUNT` changes the engine's count.
+    @Test(arguments: ["engine", "datasource"])
+    func fuzzedRequestsLeaveTheNodeUpAndItsTablesUnchanged(kind: String) async throws {
         let environment = ProcessInfo.processInfo.environment
         let seed = environment["POLICYBUS_FUZZ_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64.max)
-        let count = environment["POLICYBUS_FUZZ_COUNT"].flatMap(Int.init) ?? 100_000
-        print("ControlFuzzTests seed: \(seed) (POLICYBUS_FUZZ_SEED=\(seed) replays), count: \(count)")
+        let full = environment["POLICYBUS_FUZZ_COUNT"].flatMap(Int.init) ?? 100_000
+        let count = kind == "engine" ? full : full / 2
+        print("ControlFuzzTests \(kind) seed: \(seed) (POLICYBUS_FUZZ_SEED=\(seed) replays), count: \(count)")
         try await withProcesses { processes in
-            let (engine, endpoint) = try await processes.engine("fz", policies: [("fz", Self.policy)], peers: [], extra: Self.limits)
-            let before = try await state(endpoint)
+            let (node, endpoint) = kind == "engine"
+                ? try await processes.engine("fz", policies: [("fz", Self.policy)], peers: [], extra: Self.limits)
+                : try await processes.dataSource("fz", extra: Self.limits + ["--facts", try temporaryFile(#"{"q": [[1], [3], [5]]}"#, suffix: ".json")])
+            let before = try await state(endpoint, kind: kind)
             let report = try await offPool {
                 var generator = ControlFuzzer(seed: seed)
                 var report = FuzzReport()
@@ -135,23 +140,32 @@ import ZeroMQ
                 }
                 return report
             }
-            print("ControlFuzzTests: \(report.summary)")
+            print("ControlFuzzTests \(kind): \(report.summary)")
             #expect(report.sent == count)
             #expect(report.missing == 0, "requests without a reply: \(report.firstMissing ?? "")")
             #expect(report.uncoded == 0, "error replies without a code: \(report.firstUncoded ?? "")")
             #expect(report.errors > count / 2, "most fuzzed requests are malformed")
-            #expect(engine.isRunning)
+            #expect(node.isRunning)
             let status = try await request(endpoint, "status")
             #expect(status["name"]?.stringValue == "fz")
-            #expect(try await state(endpoint) == before, "seed \(seed)")
+            #expect(try await state(endpoint, kind: kind) == before, "seed \(seed)")
         }
     }
 
     // MARK: - Helpers
 
-    /// What the engine holds: the tables' rows and the policy's rules.
-    func state(_ endpoint: String) async throws -> [String: JSON] {
-        [
+    /// What the node holds: the tables' rows (and an engine's rules).
+    func state(_ endpoint: String, kind: String = "engine") async throws -> [String: JSON] {
+        if kind == "datasource" {
+            // A subscribe may open new tables at a data source, empty: a table with rows is what counts.
+            let tables = try await request(endpoint, "tables")["tables"]?.arrayValue ?? []
+            let nonEmpty: [String] = tables.filter { ($0["rows"]?.intValue ?? 0) > 0 }.compactMap { $0["name"]?.stringValue }
+            return [
+                "q": .array(try await queryRows(endpoint, "fz:q").sorted { $0.description < $1.description }.map(JSON.array)),
+                "tables with rows": .array(nonEmpty.sorted().map(JSON.string)),
+            ]
+        }
+        return [
             "p": .array(try await queryRows(endpoint, "fz:p").sorted { $0.description < $1.description }.map(JSON.array)),
             "q": .array(try await queryRows(endpoint, "fz:q").sorted { $0.description < $1.description }.map(JSON.array)),
             "rules": try await request(endpoint, "rules", ["action": .string("list"), "policy": .string("fz")])["rules"] ?? .null,
