@@ -22,8 +22,11 @@ struct LimitArguments: ParsableArguments {
     @Option(name: .customLong("max-subscriptions"), help: "Most subscriptions per client (too-many-subscriptions).")
     var maxSubscriptions = BusLimits().maxSubscriptionsPerClient
 
+    @Option(name: .customLong("max-clients"), help: "Most clients holding subscriptions at once (too-many-subscriptions).")
+    var maxClients = BusLimits().maxClients
+
     func validate() throws {
-        guard maxMessageSize > 0, maxFrames >= 2, maxRows > 0, maxTableNameLength > 2, maxSubscriptions > 0 else {
+        guard maxMessageSize > 0, maxFrames >= 2, maxRows > 0, maxTableNameLength > 2, maxSubscriptions > 0, maxClients > 0 else {
             throw ValidationError("limits must be positive (--max-frames at least 2, --max-table-name-length at least 3)")
         }
     }
@@ -34,6 +37,7 @@ struct LimitArguments: ParsableArguments {
         options.limits.maxRowsPerRequest = maxRows
         options.limits.maxTableNameLength = maxTableNameLength
         options.limits.maxSubscriptionsPerClient = maxSubscriptions
+        options.limits.maxClients = maxClients
     }
 }
 

@@ -11,7 +11,7 @@ import ZeroMQ
         q(1). q(3). q(5).
         """
     /// Small limits, so that the limits themselves are exercised.
-    static let limits = ["--max-subscriptions", "16", "--max-rows", "50", "--max-table-name-length", "64", "--lease-ms", "60000"]
+    static let limits = ["--max-subscriptions", "16", "--max-clients", "8", "--max-rows", "50", "--max-table-name-length", "64", "--lease-ms", "60000"]
 
     /// Requests that must fail, with the code each must get. Every one that
     /// names `facts` or `rules insert/delete` is invalid by construction.
@@ -94,6 +94,14 @@ import ZeroMQ
             let flood = status["subscriptions"]?.arrayValue?.first { $0["client"]?.stringValue == "flood" }
             #expect(flood?["tables"]?.arrayValue?.count == 16)
             #expect(status["subscriptions"]?.arrayValue?.contains { $0["client"]?.stringValue == "other" } == false)
+            // Many clients: at most --max-clients (8) hold subscriptions; "flood" is one of them.
+            let many: [[[UInt8]]] = (0..<20).map { index in
+                [Array(#"{"op":"subscribe","tables":["fz:p"],"client":"c\#(index)"}"#.utf8)]
+            }
+            let manyReplies = try await offPool { try exchange(endpoint, many) }
+            #expect(manyReplies.filter { $0?["ok"] == .bool(true) }.count == 7)
+            #expect(manyReplies.filter { $0?["error"]?["code"]?.stringValue == "too-many-subscriptions" }.count == 13)
+            #expect(try await request(endpoint, "status")["subscriptions"]?.arrayValue?.count == 8)
         }
     }
 

@@ -318,6 +318,9 @@ public final class Node {
         guard total <= options.limits.maxSubscriptionsPerClient else {
             throw BusError(.tooManySubscriptions, "\(total) subscriptions; the limit is \(options.limits.maxSubscriptionsPerClient)")
         }
+        guard current.isEmpty == false || registry.clients.count < options.limits.maxClients else {
+            throw BusError(.tooManySubscriptions, "\(registry.clients.count) clients hold subscriptions; the limit is \(options.limits.maxClients)")
+        }
         for table in tables { try behavior.validate(table, node: self) }
         for table in registry.subscribe(client, to: tables, until: leaseDeadline) { behavior.open(table, node: self) }
         var snapshots: [String: JSON] = [:]

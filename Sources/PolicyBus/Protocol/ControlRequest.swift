@@ -13,6 +13,9 @@ public struct BusLimits: Hashable, Sendable {
     public var maxTableNameLength: Int = 256
     /// Most tables one client may subscribe to at a node.
     public var maxSubscriptionsPerClient: Int = 1024
+    /// Most clients holding subscriptions at once: with the per-client limit
+    /// it bounds the subscriptions (and tables opened for them) one node keeps.
+    public var maxClients: Int = 10_000
 
     public init() {}
 }
