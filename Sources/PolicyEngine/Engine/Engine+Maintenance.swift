@@ -1,4 +1,5 @@
-/// Incremental maintenance: counting for non-recursive strata, DRed for recursive ones.
+/// Incremental maintenance: counting for non-recursive strata, backward/forward
+/// (DRed refined) for recursive ones.
 extension Engine {
     /// Brings every derived table up to date with the committed fact and rule changes.
     func maintain(added: [CompiledRule], removed: [CompiledRule]) {
@@ -18,7 +19,7 @@ extension Engine {
             let addedHere = keys.flatMap { addedByHead[$0] ?? [] }
             let removedHere = keys.flatMap { removedByHead[$0] ?? [] }
             if stratum.recursive {
-                deleteAndRederive(stratum, added: addedHere, removed: removedHere, addedSet: addedSet)
+                maintainRecursive(stratum, added: addedHere, removed: removedHere, addedSet: addedSet)
             } else {
                 count(stratum.tables[0], added: addedHere, removed: removedHere, addedSet: addedSet)
             }
@@ -111,7 +112,7 @@ extension Engine {
     /// only unprovable rows are deleted and propagated, so deleting one edge of a
     /// strongly connected graph does not delete and re-derive the whole closure.
     /// Insertions then run forward to a fixpoint, tuple at a time (semi-naively).
-    private func deleteAndRederive(
+    private func maintainRecursive(
         _ stratum: ProgramGraph.Stratum, added: [CompiledRule], removed: [CompiledRule], addedSet: Set<ObjectIdentifier>
     ) {
         let members = Set(stratum.tables.map(ObjectIdentifier.init))
