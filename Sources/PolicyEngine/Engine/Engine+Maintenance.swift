@@ -144,7 +144,7 @@ extension Engine {
         for rule in kept {
             for (position, literal) in rule.literals.enumerated() {
                 guard let body = literal.table, !members.contains(ObjectIdentifier(body)), body.hasDelta else { continue }
-                let views = [View](repeating: .old, count: rule.literals.count)
+                let views = rule.oldViews
                 seedDelta(rule, at: position, views: views, insertions: false, deletions: true) { row, _ in
                     candidates.append((rule.head, row))
                 }
@@ -191,7 +191,7 @@ extension Engine {
         for rule in kept {
             for (position, literal) in rule.literals.enumerated() {
                 guard let body = literal.table, !members.contains(ObjectIdentifier(body)), body.hasDelta else { continue }
-                let views = [View](repeating: .current, count: rule.literals.count)
+                let views = rule.currentViews
                 var heads: [[UInt32]] = []
                 seedDelta(rule, at: position, views: views, insertions: true, deletions: false) { row, _ in heads.append(row) }
                 for row in heads { insert(rule.head, row, fact: false) }
@@ -202,7 +202,7 @@ extension Engine {
                 guard members.contains(ObjectIdentifier(use.rule.head)),
                     case .positive(_, let patterns) = use.rule.literals[use.literal]
                 else { continue }
-                let views = [View](repeating: .current, count: use.rule.literals.count)
+                let views = use.rule.currentViews
                 var heads: [[UInt32]] = []
                 executor.run(use.rule, seed: use.literal, views: views, seedBind: { bindings in
                     Executor.bind(patterns, row: row, into: &bindings)
@@ -219,7 +219,7 @@ extension Engine {
 
     /// Runs a rule with every literal reading `view`.
     func run(_ rule: CompiledRule, seed: Int, view: View, emit: ([UInt32]) -> Void) {
-        let views = [View](repeating: view, count: rule.literals.count)
+        let views = rule.views(view)
         executor.run(rule, seed: seed, views: views, seedBind: { _ in true }) { row in
             emit(row)
             return true
