@@ -88,6 +88,13 @@ public final class Engine {
         return state.rows.ids.map { values(state.rows.row($0)) }.sorted(by: rowPrecedes)
     }
 
+    /// Calls `body` with each row of the table, in no particular order: cheaper
+    /// than `rows(of:)` for a large snapshot that needs no sorting.
+    public func forEachRow(of table: TableID, _ body: ([Value]) throws -> Void) rethrows {
+        guard let state = tableStates[table] else { return }
+        for id in state.rows.ids { try body(values(state.rows.row(id))) }
+    }
+
     /// How many rows a table holds.
     public func count(of table: TableID) -> Int { tableStates[table]?.rows.count ?? 0 }
 
