@@ -74,7 +74,8 @@ let package = Package(
             exclude: ["README.md"]
         ),
         // Engine benchmarks: scripts/bench engine.
-        .executableTarget(name: "EngineBench", dependencies: ["PolicyEngine"], path: "Benchmarks/EngineBench"),
+        .executableTarget(
+            name: "EngineBench", dependencies: ["PolicyEngine"], path: "Benchmarks/EngineBench", exclude: ["README.md"]),
         // End-to-end bus latency, sustained rate, publish path vs raw libzmq.
         .executableTarget(
             name: "BusBench",
