@@ -16,15 +16,7 @@ let package = Package(
     ],
     targets: [
         // The Datalog language and the incremental engine. No ZeroMQ here.
-        .target(
-            name: "PolicyEngine",
-            swiftSettings: [
-                // The engine's hot loops mutate class-held arrays; the dynamic
-                // exclusivity checks cost ~13% of a bulk load (measured with perf).
-                // Static checks still apply, and the engine is single-threaded.
-                .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))
-            ]
-        ),
+        .target(name: "PolicyEngine"),
 
         // The wire protocol, the table publisher, the subscriber client and the nodes.
         .target(
