@@ -130,8 +130,9 @@ struct ProgramGenerator {
         print("EnginePropertyTests seed: \(seed) (rerun with POLICY_SEED=\(seed))")
         var random = EngineRandom(state: seed)
         var transactions = 0
-        for _ in 0..<30 {
-            transactions += try runProgram(&random, transactions: 120)
+        // About 7,500 transactions over 50 programs: a few seconds.
+        for _ in 0..<50 {
+            transactions += try runProgram(&random, transactions: 150)
         }
         print("EnginePropertyTests: \(transactions) transactions checked")
     }

@@ -107,6 +107,17 @@ import Testing
         #expect(removal.map { $0.sorted() } == [TableDelta(table: RuleBuilder.table("p:q"), added: [], removed: [[0], [1], [2]])])
     }
 
+    @Test func forEachRowVisitsEveryRowOnce() throws {
+        let engine = Engine()
+        try engine.change {
+            for i in 0..<50 { $0.insert("src:t", .int(Int64(i)), "x") }
+        }
+        var seen: [[Value]] = []
+        engine.forEachRow(of: RuleBuilder.table("src:t")) { seen.append($0) }
+        #expect(seen.sorted(by: rowPrecedes) == engine.rows("src:t"))
+        #expect(engine.count(of: RuleBuilder.table("src:t")) == 50)
+    }
+
     @Test func replaceComputesTheDifference() throws {
         let engine = Engine()
         let table = RuleBuilder.table("nova:servers")

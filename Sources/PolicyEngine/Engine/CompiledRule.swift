@@ -94,6 +94,19 @@ final class CompiledRule {
         self.literals = literals
     }
 
+    /// Every literal reading the same view (made once: the hot loops reuse them).
+    private(set) lazy var currentViews = [View](repeating: .current, count: literals.count)
+    private(set) lazy var oldViews = [View](repeating: .old, count: literals.count)
+    private(set) lazy var provedViews = [View](repeating: .proved, count: literals.count)
+
+    func views(_ view: View) -> [View] {
+        switch view {
+        case .current: currentViews
+        case .old: oldViews
+        case .proved: provedViews
+        }
+    }
+
     /// Body tables, once each.
     var bodyTables: [TableState] {
         var seen = Set<ObjectIdentifier>()

@@ -1,4 +1,5 @@
-/// Incremental maintenance: counting for non-recursive strata, DRed for recursive ones.
+/// Incremental maintenance: counting for non-recursive strata, backward/forward
+/// (DRed refined) for recursive ones.
 extension Engine {
     /// Brings every derived table up to date with the committed fact and rule changes.
     func maintain(added: [CompiledRule], removed: [CompiledRule]) {
@@ -18,7 +19,7 @@ extension Engine {
             let addedHere = keys.flatMap { addedByHead[$0] ?? [] }
             let removedHere = keys.flatMap { removedByHead[$0] ?? [] }
             if stratum.recursive {
-                deleteAndRederive(stratum, added: addedHere, removed: removedHere, addedSet: addedSet)
+                maintainRecursive(stratum, added: addedHere, removed: removedHere, addedSet: addedSet)
             } else {
                 count(stratum.tables[0], added: addedHere, removed: removedHere, addedSet: addedSet)
             }
@@ -111,7 +112,7 @@ extension Engine {
     /// only unprovable rows are deleted and propagated, so deleting one edge of a
     /// strongly connected graph does not delete and re-derive the whole closure.
     /// Insertions then run forward to a fixpoint, tuple at a time (semi-naively).
-    private func deleteAndRederive(
+    private func maintainRecursive(
         _ stratum: ProgramGraph.Stratum, added: [CompiledRule], removed: [CompiledRule], addedSet: Set<ObjectIdentifier>
     ) {
         let members = Set(stratum.tables.map(ObjectIdentifier.init))
@@ -143,7 +144,7 @@ extension Engine {
         for rule in kept {
             for (position, literal) in rule.literals.enumerated() {
                 guard let body = literal.table, !members.contains(ObjectIdentifier(body)), body.hasDelta else { continue }
-                let views = [View](repeating: .old, count: rule.literals.count)
+                let views = rule.oldViews
                 seedDelta(rule, at: position, views: views, insertions: false, deletions: true) { row, _ in
                     candidates.append((rule.head, row))
                 }
@@ -190,7 +191,7 @@ extension Engine {
         for rule in kept {
             for (position, literal) in rule.literals.enumerated() {
                 guard let body = literal.table, !members.contains(ObjectIdentifier(body)), body.hasDelta else { continue }
-                let views = [View](repeating: .current, count: rule.literals.count)
+                let views = rule.currentViews
                 var heads: [[UInt32]] = []
                 seedDelta(rule, at: position, views: views, insertions: true, deletions: false) { row, _ in heads.append(row) }
                 for row in heads { insert(rule.head, row, fact: false) }
@@ -201,7 +202,7 @@ extension Engine {
                 guard members.contains(ObjectIdentifier(use.rule.head)),
                     case .positive(_, let patterns) = use.rule.literals[use.literal]
                 else { continue }
-                let views = [View](repeating: .current, count: use.rule.literals.count)
+                let views = use.rule.currentViews
                 var heads: [[UInt32]] = []
                 executor.run(use.rule, seed: use.literal, views: views, seedBind: { bindings in
                     Executor.bind(patterns, row: row, into: &bindings)
@@ -218,7 +219,7 @@ extension Engine {
 
     /// Runs a rule with every literal reading `view`.
     func run(_ rule: CompiledRule, seed: Int, view: View, emit: ([UInt32]) -> Void) {
-        let views = [View](repeating: view, count: rule.literals.count)
+        let views = rule.views(view)
         executor.run(rule, seed: seed, views: views, seedBind: { _ in true }) { row in
             emit(row)
             return true

@@ -3,7 +3,7 @@
 struct ProgramGraph {
     struct Stratum {
         var tables: [TableState]
-        /// A table in it depends on itself: maintained by DRed rather than counting.
+        /// A table in it depends on itself: maintained by proof search rather than counting.
         var recursive: Bool
         /// Tables outside the stratum that its rules read.
         var inputs: [TableState]

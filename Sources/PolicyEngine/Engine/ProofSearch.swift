@@ -104,7 +104,7 @@ struct ProofSearch {
         var result: [[(TableState, [UInt32])]] = []
         let executor = engine.executor
         for rule in engine.graph.rulesByHead[ObjectIdentifier(table)] ?? [] {
-            let views = [View](repeating: .current, count: rule.literals.count)
+            let views = rule.currentViews
             executor.run(rule, seed: CompiledRule.headBoundPlan, views: views, seedBind: { bindings in
                 Executor.bindHead(rule.headArguments, row: row, into: &bindings)
             }) { head in
@@ -156,7 +156,7 @@ struct ProofSearch {
             guard members.contains(ObjectIdentifier(use.rule.head)),
                 case .positive(_, let patterns) = use.rule.literals[use.literal]
             else { continue }
-            let views = [View](repeating: view, count: use.rule.literals.count)
+            let views = use.rule.views(view)
             let head = use.rule.head
             engine.executor.run(use.rule, seed: use.literal, views: views, seedBind: { bindings in
                 Executor.bind(patterns, row: row, into: &bindings)

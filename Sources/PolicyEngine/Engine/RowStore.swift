@@ -124,15 +124,6 @@ final class RowStore {
     /// Every stored row id.
     var ids: [UInt32] { (0..<alive.count).compactMap { alive[$0] ? UInt32($0) : nil } }
 
-    func removeAll() {
-        cells = []
-        alive = []
-        count = 0
-        freeIDs = []
-        primary = HashIndex(columns: Array(0..<arity), unique: true)
-        indexes = []
-    }
-
     /// Bytes held, for memory reports.
     var byteCount: Int {
         cells.capacity * 4 + alive.capacity + freeIDs.capacity * 4 + primary.byteCount

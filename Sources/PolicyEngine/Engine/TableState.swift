@@ -30,7 +30,7 @@ final class ProofSets {
 /// A row is present when it is a fact (inserted from outside or in policy text)
 /// or has at least one derivation. Non-recursive tables keep an exact derivation
 /// count per row (counting maintenance); tables in recursive strata only keep
-/// presence (DRed), so their counts are invalid until recounted.
+/// presence, so their counts are invalid until recounted.
 final class TableState {
     let id: TableID
     let arity: Int
@@ -39,7 +39,7 @@ final class TableState {
     var counts: [Int32] = []
     /// Whether each row id is a fact.
     var facts: [Bool] = []
-    /// False after the table was maintained by DRed: counting must recount it first.
+    /// False after the table was maintained as recursive: counting must recount it first.
     var countsValid = true
     /// Some rule derives into this table (kept in step with the program graph).
     var isDerived = false

@@ -37,22 +37,6 @@ final class ValuePool {
         return id
     }
 
-    /// The id of `value` if it was ever interned.
-    func id(of value: Value) -> UInt32? {
-        let hash = UInt64(truncatingIfNeeded: value.hashValue)
-        let mask = slots.count - 1
-        var slot = Int(hash >> 32) & mask
-        while true {
-            let entry = slots[slot]
-            if entry == 0 { return nil }
-            if entry >> 32 == hash >> 32 {
-                let id = UInt32(truncatingIfNeeded: entry) - 1
-                if values[Int(id)] == value { return id }
-            }
-            slot = (slot + 1) & mask
-        }
-    }
-
     /// Doubles the table. A slot's home comes from the kept hash bits, so no
     /// value is hashed again. (Tables stay far below 2^32 slots.)
     private func grow() {

@@ -1,0 +1,62 @@
+import Foundation
+import PolicyBus
+import Testing
+
+/// `policybus eval`, the built binary: offline evaluation of policy files.
+@Suite struct EvalCommandTests {
+    static let policy = """
+        // servers on a host that is not allowed are errors
+        error(vm) :- nova:servers(vm, host), not allowed(host)
+        allowed("h1")
+        reach(x, y) :- link(x, y)
+        reach(x, z) :- reach(x, y), link(y, z)
+        link(1, 2)
+        link(2, 3)
+        """
+
+    @Test func printsEveryTableAsSortedJSON() async throws {
+        let policyFile = try temporaryFile(Self.policy)
+        let factsFile = try temporaryFile(#"{"nova:servers": [["vm2", "h2"], ["vm1", "h1"], ["vm3", "h2"]]}"#, suffix: ".json")
+        defer { for file in [policyFile, factsFile] { try? FileManager.default.removeItem(atPath: file) } }
+
+        let eval = try BusProcess("eval", ["eval", policyFile, "--facts", factsFile, "--json", "--policy-name", "alice"])
+        defer { eval.stop() }
+        #expect(try await eval.exit() == 0)
+        let output = try JSON.parse(Array(eval.stdoutText.utf8))
+        let expected = try JSON.parse(Array(#"{"tables": {"alice:error": [["vm2"], ["vm3"]]}}"#.utf8))
+        #expect(output["tables"]?["alice:error"] == expected["tables"]?["alice:error"])
+        let reach = try JSON.parse(Array(#"[[1, 2], [1, 3], [2, 3]]"#.utf8))
+        #expect(output["tables"]?["alice:reach"] == reach)
+    }
+
+    @Test func selectsTablesWithTable() async throws {
+        let policyFile = try temporaryFile(Self.policy)
+        defer { try? FileManager.default.removeItem(atPath: policyFile) }
+
+        let eval = try BusProcess("eval", ["eval", policyFile, "--json", "--policy-name", "alice", "--table", "alice:link"])
+        defer { eval.stop() }
+        #expect(try await eval.exit() == 0)
+        let output = try JSON.parse(Array(eval.stdoutText.utf8))
+        let tables = try JSON.parse(Array(#"{"alice:link": [[1, 2], [2, 3]]}"#.utf8))
+        #expect(output["tables"] == tables)
+    }
+
+    @Test func reportsErrorsWithCodeLineAndColumn() async throws {
+        let policyFile = try temporaryFile("p(x) :- q(x)\nh(y) :- p(x)\n")
+        defer { try? FileManager.default.removeItem(atPath: policyFile) }
+
+        let json = try BusProcess("eval", ["eval", policyFile, "--json"])
+        defer { json.stop() }
+        #expect(try await json.exit() == 1)
+        let error = try JSON.parse(Array(json.stdoutText.utf8))["error"]
+        #expect(error?["code"] == .string("unsafe-variable"))
+        #expect(error?["line"] == .int(2))
+
+        let readable = try BusProcess("eval", ["eval", policyFile])
+        defer { readable.stop() }
+        #expect(try await readable.exit() == 1)
+        let message = readable.stderrText + readable.stdoutText
+        #expect(message.contains(":2:"), "\(message)")
+        #expect(message.contains("error[unsafe-variable]"), "\(message)")
+    }
+}
