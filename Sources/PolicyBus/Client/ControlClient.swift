@@ -29,7 +29,7 @@ public final class ControlClient {
             socket = try Socket(context, .dealer)
             try socket.set(.linger, 0)
             try curve?.apply(to: socket)
-            handshake = try HandshakeWatch(socket, context: context)
+            handshake = try HandshakeWatch(socket, context: context, usesCurve: curve != nil)
             try socket.connect(endpoint)
         } catch {
             throw BusError(.transport, "cannot connect to \(endpoint): \(error)")

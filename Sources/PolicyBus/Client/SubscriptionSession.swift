@@ -83,7 +83,7 @@ public final class SubscriptionSession {
             if let receiveHighWaterMark { try sub.set(.receiveHighWaterMark, receiveHighWaterMark) }
             try curve?.apply(to: dealer)
             try curve?.apply(to: sub)
-            handshake = try HandshakeWatch(dealer, context: context)
+            handshake = try HandshakeWatch(dealer, context: context, usesCurve: curve != nil)
             try dealer.connect(controlEndpoint)
         } catch {
             throw BusError(.transport, "cannot connect to \(controlEndpoint): \(error)")

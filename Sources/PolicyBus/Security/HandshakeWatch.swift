@@ -10,11 +10,17 @@ final class HandshakeWatch {
     private static let counter = Atomic<Int>(0)
 
     private let pair: Socket
+    private let usesCurve: Bool
     /// The most telling failure seen so far.
     private(set) var failure: String?
+    /// Whether the node's allow-list refused this client's key.
+    private var refused = false
 
     /// Starts watching `socket`. Call before `socket.connect`.
-    init(_ socket: Socket, context: Context) throws(ZMQError) {
+    /// - Parameter usesCurve: whether the client uses CURVE, which decides
+    ///   what a failure most likely means.
+    init(_ socket: Socket, context: Context, usesCurve: Bool) throws(ZMQError) {
+        self.usesCurve = usesCurve
         let endpoint = "inproc://policybus-handshake-\(Self.counter.add(1, ordering: .relaxed).newValue)"
         try socket.monitor(endpoint, events: [.handshakeFailed, .handshakeSucceeded])
         pair = try Socket(context, .pair)
@@ -23,17 +29,27 @@ final class HandshakeWatch {
     }
 
     /// Reads the events that arrived; returns the failure, if any.
+    ///
+    /// libzmq retries, so one cause can show as several events; a refusal by
+    /// the node's allow-list is the most specific and is not overwritten by
+    /// the disconnects that follow it.
     @discardableResult
     func poll() -> String? {
         while let frames = try? pair.tryReceive(), let event = MonitorEvent(frames: frames) {
             switch event.event {
             case .handshakeSucceeded:
                 failure = nil
+                refused = false
+            case _ where !usesCurve:
+                // Whatever the detail (a mechanism mismatch, or the server hanging up), a
+                // plaintext client whose handshake fails is talking to a secured node.
+                failure = "the security handshake failed: the node requires CURVE (give --server-key and --client-key)"
             case .handshakeFailedAuth:
                 failure = "the node refused this client's key (ZAP status \(event.value)): its public key is not in the node's --authorized-keys"
-            case .handshakeFailedProtocol:
+                refused = true
+            case .handshakeFailedProtocol where !refused:
                 failure = "the CURVE handshake failed: a wrong --server-key, or CURVE on one side only"
-            case .handshakeFailedNoDetail:
+            case .handshakeFailedNoDetail where !refused:
                 failure = "the node dropped the connection during the security handshake (errno \(event.value)): most likely a wrong --server-key"
             default:
                 continue
