@@ -1,5 +1,5 @@
-/// Incremental maintenance: counting for non-recursive strata, backward/forward
-/// (DRed refined) for recursive ones.
+/// Incremental maintenance: counting for non-recursive strata, ranked
+/// delete-and-re-derive for recursive ones.
 extension Engine {
     /// Brings every derived table up to date with the committed fact and rule changes.
     func maintain(added: [CompiledRule], removed: [CompiledRule]) {
@@ -158,11 +158,14 @@ extension Engine {
         }
 
         var insertions: [(TableState, [UInt32], Int32)] = []
+        // Ranks only grow as rows are re-derived; far from overflowing, start afresh.
+        var rerank = false
         func insert(_ table: TableState, _ row: [UInt32], fact: Bool, rank: Int32) {
             if let id = table.rows.find(row) {
                 if fact { table.facts[Int(id)] = true }
                 return
             }
+            if rank > Int32.max / 2 { rerank = true }
             table.add(row, count: rank, fact: fact)
             insertions.append((table, row, rank))
         }
@@ -207,15 +210,9 @@ extension Engine {
                 for (row, rank) in heads { insert(rule.head, row, fact: false, rank: rank) }
             }
         }
+        let stratumUses = recursiveUses(members)
         while let (table, row, rowRank) = insertions.popLast() {
-            for use in graph.uses[ObjectIdentifier(table)] ?? [] {
-                guard members.contains(ObjectIdentifier(use.rule.head)),
-                    case .positive(_, let patterns) = use.rule.literals[use.literal]
-                else { continue }
-                // With one stratum literal (linear recursion) the seed row's rank is the body's.
-                let linear = use.rule.literals.count { literal in
-                    if case .positive(let body, _) = literal { members.contains(ObjectIdentifier(body)) } else { false }
-                } == 1
+            for (use, patterns, linear) in stratumUses[ObjectIdentifier(table)] ?? [] {
                 let views = use.rule.currentViews
                 var heads: [([UInt32], Int32)] = []
                 executor.run(use.rule, seed: use.literal, views: views, seedBind: { bindings in
@@ -229,12 +226,33 @@ extension Engine {
             }
         }
 
-        if ranked || wasEmpty {
+        if (ranked || wasEmpty) && !rerank {
             let token = ranked ? stratum.tables[0].rankToken! : RankToken(members: members)
             for table in stratum.tables { table.rankToken = token }
         } else {
             rankStratum(stratum.tables, members: members)
         }
+    }
+
+    /// For each table of a stratum, the stratum rules that read it in a positive
+    /// literal, and whether that is the rule's only stratum literal (linear
+    /// recursion: the derivation's rank is then the seed row's).
+    private func recursiveUses(
+        _ members: Set<ObjectIdentifier>
+    ) -> [ObjectIdentifier: [(use: (rule: CompiledRule, literal: Int), patterns: [SlotPattern], linear: Bool)]] {
+        var result: [ObjectIdentifier: [(use: (rule: CompiledRule, literal: Int), patterns: [SlotPattern], linear: Bool)]] = [:]
+        for table in members {
+            result[table] = (graph.uses[table] ?? []).compactMap { use in
+                guard members.contains(ObjectIdentifier(use.rule.head)),
+                    case .positive(_, let patterns) = use.rule.literals[use.literal]
+                else { return nil }
+                let stratumLiterals = use.rule.literals.count { literal in
+                    if case .positive(let body, _) = literal { members.contains(ObjectIdentifier(body)) } else { false }
+                }
+                return (use, patterns, stratumLiterals == 1)
+            }
+        }
+        return result
     }
 
     /// Every head a rule derives from the current state, with the rank it earns.
