@@ -1,5 +1,5 @@
-/// Incremental maintenance: counting for non-recursive strata, backward/forward
-/// (DRed refined) for recursive ones.
+/// Incremental maintenance: counting for non-recursive strata, ranked
+/// delete-and-re-derive for recursive ones.
 extension Engine {
     /// Brings every derived table up to date with the committed fact and rule changes.
     func maintain(added: [CompiledRule], removed: [CompiledRule]) {
@@ -63,7 +63,8 @@ extension Engine {
         for rule in rules {
             run(rule, seed: CompiledRule.fullPlan, view: .current) { fresh.add($0, 1) }
         }
-        // Turn absolute counts into changes against zeroed counts.
+        // Turn absolute counts into changes against zeroed counts (they may have been ranks).
+        table.rankToken = nil
         for id in table.rows.ids { table.counts[Int(id)] = 0 }
         table.countsValid = true
         applyCounts(table, fresh)
@@ -106,19 +107,24 @@ extension Engine {
 
     // MARK: - Recursive strata
 
-    /// Maintains a recursive stratum. Deletions use the backward/forward
-    /// algorithm (Motik et al.), a refinement of DRed: a row that lost a
-    /// derivation is first checked for another proof (searching backwards), and
-    /// only unprovable rows are deleted and propagated, so deleting one edge of a
-    /// strongly connected graph does not delete and re-derive the whole closure.
-    /// Insertions then run forward to a fixpoint, tuple at a time (semi-naively).
+    /// Maintains a recursive stratum. Every row keeps a well-founded rank (see
+    /// `RankToken`). Deletions examine the rows that lost a derivation in rank
+    /// order and delete only those left without a lower-ranked derivation
+    /// (`RankedDeletion`); the deleted rows are then re-derived from the
+    /// survivors. Insertions run forward to a fixpoint, tuple at a time
+    /// (semi-naively), giving each new row a rank above its derivation's rows.
+    /// A stratum whose ranks are not valid yet (just formed) uses the
+    /// backward/forward algorithm (Motik et al.) for its deletions instead, and
+    /// is ranked afterwards.
     private func maintainRecursive(
         _ stratum: ProgramGraph.Stratum, added: [CompiledRule], removed: [CompiledRule], addedSet: Set<ObjectIdentifier>
     ) {
         let members = Set(stratum.tables.map(ObjectIdentifier.init))
         let rules = stratum.tables.flatMap { graph.rulesByHead[ObjectIdentifier($0)] ?? [] }
         let kept = rules.filter { !addedSet.contains(ObjectIdentifier($0)) }
-        var insertions: [(TableState, [UInt32])] = []
+        let ranked = ranksValid(stratum.tables, members: members)
+        let wasEmpty = stratum.tables.allSatisfy { $0.rows.isEmpty }
+        var newFacts: [(TableState, [UInt32])] = []
         var candidates: [(TableState, [UInt32])] = []
 
         // Fact changes: a removed fact becomes a deletion candidate; an added one is inserted.
@@ -132,7 +138,7 @@ extension Engine {
                     table.facts[Int(id)] = wanted
                     if !wanted { candidates.append((table, row)) }
                 } else if wanted {
-                    insertions.append((table, row))
+                    newFacts.append((table, row))
                 }
             }
         }
@@ -151,8 +157,30 @@ extension Engine {
             }
         }
 
+        var insertions: [(TableState, [UInt32], Int32)] = []
+        // Ranks only grow as rows are re-derived; far from overflowing, start afresh.
+        var rerank = false
+        func insert(_ table: TableState, _ row: [UInt32], fact: Bool, rank: Int32) {
+            if let id = table.rows.find(row) {
+                if fact { table.facts[Int(id)] = true }
+                return
+            }
+            if rank > Int32.max / 2 { rerank = true }
+            table.add(row, count: rank, fact: fact)
+            insertions.append((table, row, rank))
+        }
+
         // 2. Delete the candidates (and their consequences) that have no other proof.
-        if !candidates.isEmpty {
+        if !candidates.isEmpty && ranked {
+            var deletion = RankedDeletion(engine: self, members: members)
+            let unsupported = deletion.unsupportedRows(candidates)
+            for (table, row) in unsupported {
+                if let id = table.rows.find(row) { table.remove(id) }
+            }
+            for (table, row) in unsupported {
+                if let rank = rederivationRank(table, row, members: members) { insert(table, row, fact: false, rank: rank) }
+            }
+        } else if !candidates.isEmpty {
             for table in stratum.tables { table.proof = ProofSets(arity: table.arity) }
             var search = ProofSearch(engine: self, members: members)
             search.deleteUnprovable(candidates)
@@ -167,52 +195,74 @@ extension Engine {
         }
 
         // 3. Insert: new facts, new rules, new support from lower strata; then propagate.
-        func insert(_ table: TableState, _ row: [UInt32], fact: Bool) {
-            if let id = table.rows.find(row) {
-                if fact { table.facts[Int(id)] = true }
-                return
-            }
-            table.add(row, count: 1, fact: fact)
-            insertions.append((table, row))
-        }
-        var seeds = insertions
-        insertions = []
-        for (table, row) in seeds {
-            if table.rows.find(row) == nil {
-                insert(table, row, fact: true)
-            } else {
-                insertions.append((table, row))
-            }
-        }
-        seeds = []
+        for (table, row) in newFacts { insert(table, row, fact: true, rank: 0) }
         for rule in added {
-            for row in collect(rule, seed: CompiledRule.fullPlan, view: .current) { insert(rule.head, row, fact: false) }
+            for (row, rank) in collectRanked(rule, members: members) { insert(rule.head, row, fact: false, rank: rank) }
         }
         for rule in kept {
             for (position, literal) in rule.literals.enumerated() {
                 guard let body = literal.table, !members.contains(ObjectIdentifier(body)), body.hasDelta else { continue }
                 let views = rule.currentViews
-                var heads: [[UInt32]] = []
-                seedDelta(rule, at: position, views: views, insertions: true, deletions: false) { row, _ in heads.append(row) }
-                for row in heads { insert(rule.head, row, fact: false) }
+                var heads: [([UInt32], Int32)] = []
+                seedDelta(rule, at: position, views: views, insertions: true, deletions: false) { row, _ in
+                    heads.append((row, (bodyRank(rule, members: members) ?? 0) + 1))
+                }
+                for (row, rank) in heads { insert(rule.head, row, fact: false, rank: rank) }
             }
         }
-        while let (table, row) = insertions.popLast() {
-            for use in graph.uses[ObjectIdentifier(table)] ?? [] {
-                guard members.contains(ObjectIdentifier(use.rule.head)),
-                    case .positive(_, let patterns) = use.rule.literals[use.literal]
-                else { continue }
+        let stratumUses = recursiveUses(members)
+        while let (table, row, rowRank) = insertions.popLast() {
+            for (use, patterns, linear) in stratumUses[ObjectIdentifier(table)] ?? [] {
                 let views = use.rule.currentViews
-                var heads: [[UInt32]] = []
+                var heads: [([UInt32], Int32)] = []
                 executor.run(use.rule, seed: use.literal, views: views, seedBind: { bindings in
                     Executor.bind(patterns, row: row, into: &bindings)
                 }) { head in
-                    heads.append(head)
+                    let rank = linear ? rowRank : (bodyRank(use.rule, members: members) ?? rowRank)
+                    heads.append((head, rank + 1))
                     return true
                 }
-                for head in heads { insert(use.rule.head, head, fact: false) }
+                for (head, rank) in heads { insert(use.rule.head, head, fact: false, rank: rank) }
             }
         }
+
+        if (ranked || wasEmpty) && !rerank {
+            let token = ranked ? stratum.tables[0].rankToken! : RankToken(members: members)
+            for table in stratum.tables { table.rankToken = token }
+        } else {
+            rankStratum(stratum.tables, members: members)
+        }
+    }
+
+    /// For each table of a stratum, the stratum rules that read it in a positive
+    /// literal, and whether that is the rule's only stratum literal (linear
+    /// recursion: the derivation's rank is then the seed row's).
+    private func recursiveUses(
+        _ members: Set<ObjectIdentifier>
+    ) -> [ObjectIdentifier: [(use: (rule: CompiledRule, literal: Int), patterns: [SlotPattern], linear: Bool)]] {
+        var result: [ObjectIdentifier: [(use: (rule: CompiledRule, literal: Int), patterns: [SlotPattern], linear: Bool)]] = [:]
+        for table in members {
+            result[table] = (graph.uses[table] ?? []).compactMap { use in
+                guard members.contains(ObjectIdentifier(use.rule.head)),
+                    case .positive(_, let patterns) = use.rule.literals[use.literal]
+                else { return nil }
+                let stratumLiterals = use.rule.literals.count { literal in
+                    if case .positive(let body, _) = literal { members.contains(ObjectIdentifier(body)) } else { false }
+                }
+                return (use, patterns, stratumLiterals == 1)
+            }
+        }
+        return result
+    }
+
+    /// Every head a rule derives from the current state, with the rank it earns.
+    private func collectRanked(_ rule: CompiledRule, members: Set<ObjectIdentifier>) -> [([UInt32], Int32)] {
+        var heads: [([UInt32], Int32)] = []
+        executor.run(rule, seed: CompiledRule.fullPlan, views: rule.currentViews, seedBind: { _ in true }) { head in
+            heads.append((head, (bodyRank(rule, members: members) ?? 0) + 1))
+            return true
+        }
+        return heads
     }
 
     // MARK: - Evaluation helpers

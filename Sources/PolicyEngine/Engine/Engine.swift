@@ -3,14 +3,15 @@
 /// each transaction's exact net delta.
 ///
 /// Maintenance is incremental: non-recursive tables keep a derivation count per
-/// row (counting); recursive strata use the backward/forward algorithm, a
-/// refinement of delete-and-rederive that proves a row another way before
-/// deleting it. Joins are index lookups on the bound columns (indexes are built
+/// row (counting); recursive strata keep a well-founded rank per row and, on a
+/// deletion, delete and re-derive only the rows left without a lower-ranked
+/// derivation (see `RankedDeletion`). Joins are index lookups on the bound columns (indexes are built
 /// on first use per table and column set, and join orders are re-planned when
 /// table sizes change a lot); values are interned to `UInt32` ids and rows are
 /// stored flat, so a transaction costs in proportion to the rows it touches,
 /// not to the size of the tables. Adding a rule evaluates only that rule (and,
-/// in a recursive stratum, what it newly derives).
+/// in a recursive stratum, what it newly derives); a rule change that merges
+/// or splits recursive strata also re-ranks the rows of the changed stratum.
 ///
 /// Semantics worth knowing: `=`, `!=` and builtin outputs compare values by
 /// identity (`1 = 1.0` is false), ordering comparisons compare ints and floats

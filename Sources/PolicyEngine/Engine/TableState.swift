@@ -35,7 +35,7 @@ final class TableState {
     let id: TableID
     let arity: Int
     let rows: RowStore
-    /// Derivation count per row id (facts not included).
+    /// Derivation count per row id (facts not included); the rank in recursive strata.
     var counts: [Int32] = []
     /// Whether each row id is a fact.
     var facts: [Bool] = []
@@ -43,6 +43,9 @@ final class TableState {
     var countsValid = true
     /// Some rule derives into this table (kept in step with the program graph).
     var isDerived = false
+    /// In a recursive stratum, `counts` holds each row's rank instead: this
+    /// token says for which set of stratum tables those ranks are valid.
+    var rankToken: RankToken?
     /// Set while a recursive stratum's deletions are being proved.
     var proof: ProofSets?
 
