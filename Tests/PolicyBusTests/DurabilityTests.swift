@@ -76,7 +76,7 @@ import Testing
                 try handle.close()
                 let (engine, restarted) = try await serve(processes, control: endpoint, dataDir: dataDir, policy: policy)
                 #expect(try await state(restarted) == before)
-                #expect(engine.stderrText.contains("data log repaired"))
+                #expect(try await engine.stderrContains("data log repaired"))
                 let warnings = try await request(restarted, "status")["durability"]?["warnings"]?.arrayValue ?? []
                 #expect(warnings.count == 1)
             } else {
@@ -92,7 +92,7 @@ import Testing
                 expected["q"] = .array([[1], [3], [5]].map { .array($0.map(JSON.int)) })
                 expected["p"] = .array([[3], [5]].map { .array($0.map(JSON.int)) })
                 #expect(try await state(restarted) == expected, "every record before the damaged one is kept")
-                #expect(engine.stderrText.contains("data log repaired"))
+                #expect(try await engine.stderrContains("data log repaired"))
             }
         }
     }
@@ -114,7 +114,7 @@ import Testing
             #expect(try await state(again) == before)
             let after = try await request(again, "status")["durability"]?["records"]?.intValue ?? 0
             #expect(records > 20 && after < records, "\(records) records before, \(after) after")
-            #expect(compacting.stderrText.contains("data log compacted"))
+            #expect(try await compacting.stderrContains("data log compacted"))
         }
     }
 
@@ -127,7 +127,7 @@ import Testing
             let second = try processes.start(
                 "second", ["serve", "--name", "E", "--control", "tcp://127.0.0.1:*", "--data-dir", dataDir, "--policy", "c=\(policy)"])
             #expect(try await second.exit() != 0)
-            #expect(second.stderrText.contains("locked"))
+            #expect(try await second.stderrContains("locked"))
         }
     }
 }

@@ -101,7 +101,7 @@ import Testing
             #expect(try await request(restarted, "status")["epoch"] != epoch)
             for subscriber in subscribers {
                 try await converge(subscriber, restarted, "c:p", expected: { try await impliedP(sourceEndpoint) })
-                #expect(subscriber.stderrText.contains("resync ("), "the subscriber noticed the restart")
+                #expect(try await subscriber.stderrContains("resync ("), "the subscriber noticed the restart")
                 let snapshots = subscriber.stdoutLines.filter { $0.contains("\"kind\":\"snapshot\"") }
                 #expect(snapshots.count >= 2, "a fresh snapshot from the new epoch")
             }

@@ -154,7 +154,7 @@ import ZeroMQ
             }
             #expect(try await mallory.exit() == 1)
             #expect(mallory.stdoutLines.isEmpty)
-            #expect(mallory.stderrText.contains("the node refused this client's key"), "\(mallory.stderrText)")
+            #expect(try await mallory.stderrContains("the node refused this client's key"), "\(mallory.stderrText)")
             #expect(try await leaked == 0)
         }
     }
@@ -164,8 +164,8 @@ import ZeroMQ
             let plain = try processes.start("plain query", ["query", "--connect", engine, "--timeout", "1", "classification:p"])
             #expect(try await plain.exit() == 1)
             #expect(plain.stdoutLines.isEmpty)
-            #expect(plain.stderrText.contains("error[timeout]"))
-            #expect(plain.stderrText.contains("the node requires CURVE"), "\(plain.stderrText)")
+            #expect(try await plain.stderrContains("error[timeout]"))
+            #expect(try await plain.stderrContains("the node requires CURVE"), "\(plain.stderrText)")
             let sub = try processes.subscriber(engine, ["classification:p"], extra: ["--connect-timeout", "1"])
             #expect(try await sub.exit() == 1)
             #expect(sub.stdoutLines.isEmpty)
@@ -178,12 +178,12 @@ import ZeroMQ
             let query = try processes.start(
                 "wrong-key query", ["query", "--connect", engine, "--timeout", "1", "classification:p"] + curveArguments(keys, client: "alice", server: "mallory"))
             #expect(try await query.exit(timeout: 10) == 1)
-            #expect(query.stderrText.contains("error[timeout]"))
-            #expect(query.stderrText.contains("wrong --server-key"), "\(query.stderrText)")
+            #expect(try await query.stderrContains("error[timeout]"))
+            #expect(try await query.stderrContains("wrong --server-key"), "\(query.stderrText)")
             let sub = try processes.subscriber(
                 engine, ["classification:p"], extra: curveArguments(keys, client: "alice", server: "mallory") + ["--connect-timeout", "1"])
             #expect(try await sub.exit(timeout: 10) == 1)
-            #expect(sub.stderrText.contains("wrong --server-key"), "\(sub.stderrText)")
+            #expect(try await sub.stderrContains("wrong --server-key"), "\(sub.stderrText)")
         }
     }
 
