@@ -98,9 +98,18 @@ enum Posix {
 
     /// Takes an exclusive lock on `fd`, failing at once if another process holds it.
     static func lockExclusively(_ fd: Int32, path: String) throws {
+        // A lock can look held for a moment after its holder closed it: a child
+        // process forked by another thread shares the open file until it execs
+        // (O_CLOEXEC closes it only then). So retry briefly before refusing.
+        var attempts = 0
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             if errno == EINTR { continue }
             if errno == EWOULDBLOCK {
+                attempts += 1
+                if attempts < 50 {
+                    usleep(10_000)
+                    continue
+                }
                 throw StoreError(.locked, "\(path) is held by another process; is another engine using this data directory?")
             }
             throw fail("flock", path)

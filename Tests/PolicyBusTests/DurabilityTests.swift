@@ -2,132 +2,134 @@ import Foundation
 import PolicyBus
 import Testing
 
-/// `serve --data-dir`: rules and facts accepted through the control API
-/// survive `kill -9`, and a damaged log tail is reported, never fatal.
-@Suite(.serialized) struct DurabilityTests {
-    static let policy = "p(x) :- q(x), gt(x, 2)."
+extension ProcessSuites {
+    /// `serve --data-dir`: rules and facts accepted through the control API
+    /// survive `kill -9`, and a damaged log tail is reported, never fatal.
+    @Suite(.serialized) struct DurabilityTests {
+        static let policy = "p(x) :- q(x), gt(x, 2)."
 
-    func serve(_ processes: Processes, control: String, dataDir: String, policy: String) async throws -> (BusProcess, String) {
-        let process = try processes.start(
-            "E", ["serve", "--name", "E", "--control", control, "--data-dir", dataDir, "--policy", "c=\(policy)", "--heartbeat-ms", "200"])
-        return (process, try await process.endpoints().control)
-    }
-
-    func rules(_ endpoint: String, _ action: String, _ text: String) async throws {
-        _ = try await request(endpoint, "rules", ["action": .string(action), "policy": .string("c"), "rule": .string(text)])
-    }
-
-    func facts(_ endpoint: String, _ action: String, _ rows: [Int64]) async throws {
-        _ = try await request(
-            endpoint, "facts", ["action": .string(action), "table": .string("c:q"), "rows": .array(rows.map { .array([.int($0)]) })])
-    }
-
-    /// What the engine holds.
-    func state(_ endpoint: String) async throws -> [String: JSON] {
-        [
-            "q": .array(try await queryRows(endpoint, "c:q").sorted { $0.description < $1.description }.map(JSON.array)),
-            "p": .array(try await queryRows(endpoint, "c:p").sorted { $0.description < $1.description }.map(JSON.array)),
-            "r": .array(try await queryRows(endpoint, "c:r").sorted { $0.description < $1.description }.map(JSON.array)),
-            "rules": try await request(endpoint, "rules", ["action": .string("list"), "policy": .string("c")])["rules"] ?? .null,
-        ]
-    }
-
-    /// An engine with accepted changes, killed with SIGKILL; `body` gets the
-    /// data directory, the control endpoint and the state before the kill.
-    func withKilledEngine(_ body: (Processes, String, String, String, [String: JSON]) async throws -> Void) async throws {
-        let dataDir = NSTemporaryDirectory() + "policybus-durable-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: dataDir) }
-        let policy = try temporaryFile(Self.policy)
-        try await withProcesses { processes in
-            let (engine, endpoint) = try await serve(processes, control: "tcp://127.0.0.1:*", dataDir: dataDir, policy: policy)
-            try await rules(endpoint, "insert", "r(x) :- q(x), lt(x, 4).")
-            try await rules(endpoint, "insert", "s(x) :- q(x).")
-            try await rules(endpoint, "delete", "s(x) :- q(x).")
-            try await facts(endpoint, "insert", [1, 2, 3, 5, 8])
-            try await facts(endpoint, "delete", [2, 8])
-            _ = try await request(endpoint, "facts", ["action": .string("replace"), "table": .string("c:q"), "rows": .array([[1], [3], [5], [13]].map { .array($0.map(JSON.int)) })])
-            let before = try await state(endpoint)
-            #expect(before["q"] == .array([[1], [13], [3], [5]].map { .array($0.map(JSON.int)) }))
-            engine.signal(SIGKILL)
-            _ = try await engine.exit()
-            try await body(processes, dataDir, endpoint, policy, before)
+        func serve(_ processes: Processes, control: String, dataDir: String, policy: String) async throws -> (BusProcess, String) {
+            let process = try processes.start(
+                "E", ["serve", "--name", "E", "--control", control, "--data-dir", dataDir, "--policy", "c=\(policy)", "--heartbeat-ms", "200"])
+            return (process, try await process.endpoints().control)
         }
-    }
 
-    @Test func acceptedRulesAndFactsSurviveKill9() async throws {
-        try await withKilledEngine { processes, dataDir, endpoint, policy, before in
-            let (_, restarted) = try await serve(processes, control: endpoint, dataDir: dataDir, policy: policy)
-            #expect(try await state(restarted) == before)
-            let durability = try await request(restarted, "status")["durability"]
-            #expect(durability?["warnings"]?.arrayValue == [])
-            #expect(durability?["skipped"]?.intValue == 0)
+        func rules(_ endpoint: String, _ action: String, _ text: String) async throws {
+            _ = try await request(endpoint, "rules", ["action": .string(action), "policy": .string("c"), "rule": .string(text)])
         }
-    }
 
-    @Test(arguments: ["torn", "corrupt"])
-    func aDamagedLastRecordIsReportedAndEarlierRecordsKept(damage: String) async throws {
-        try await withKilledEngine { processes, dataDir, endpoint, policy, before in
-            let log = dataDir + "/policy.log"
-            let handle = try #require(FileHandle(forUpdatingAtPath: log))
-            if damage == "torn" {
-                // A crash in the middle of an append: a header promising more than was written.
-                try handle.seekToEnd()
-                try handle.write(contentsOf: [200, 0, 0, 0, 1, 2, 3, 4] + Array("{\"op\":\"insert-fa".utf8))
-                try handle.close()
-                let (engine, restarted) = try await serve(processes, control: endpoint, dataDir: dataDir, policy: policy)
+        func facts(_ endpoint: String, _ action: String, _ rows: [Int64]) async throws {
+            _ = try await request(
+                endpoint, "facts", ["action": .string(action), "table": .string("c:q"), "rows": .array(rows.map { .array([.int($0)]) })])
+        }
+
+        /// What the engine holds.
+        func state(_ endpoint: String) async throws -> [String: JSON] {
+            [
+                "q": .array(try await queryRows(endpoint, "c:q").sorted { $0.description < $1.description }.map(JSON.array)),
+                "p": .array(try await queryRows(endpoint, "c:p").sorted { $0.description < $1.description }.map(JSON.array)),
+                "r": .array(try await queryRows(endpoint, "c:r").sorted { $0.description < $1.description }.map(JSON.array)),
+                "rules": try await request(endpoint, "rules", ["action": .string("list"), "policy": .string("c")])["rules"] ?? .null,
+            ]
+        }
+
+        /// An engine with accepted changes, killed with SIGKILL; `body` gets the
+        /// data directory, the control endpoint and the state before the kill.
+        func withKilledEngine(_ body: (Processes, String, String, String, [String: JSON]) async throws -> Void) async throws {
+            let dataDir = NSTemporaryDirectory() + "policybus-durable-\(UUID().uuidString)"
+            defer { try? FileManager.default.removeItem(atPath: dataDir) }
+            let policy = try temporaryFile(Self.policy)
+            try await withProcesses { processes in
+                let (engine, endpoint) = try await serve(processes, control: "tcp://127.0.0.1:*", dataDir: dataDir, policy: policy)
+                try await rules(endpoint, "insert", "r(x) :- q(x), lt(x, 4).")
+                try await rules(endpoint, "insert", "s(x) :- q(x).")
+                try await rules(endpoint, "delete", "s(x) :- q(x).")
+                try await facts(endpoint, "insert", [1, 2, 3, 5, 8])
+                try await facts(endpoint, "delete", [2, 8])
+                _ = try await request(endpoint, "facts", ["action": .string("replace"), "table": .string("c:q"), "rows": .array([[1], [3], [5], [13]].map { .array($0.map(JSON.int)) })])
+                let before = try await state(endpoint)
+                #expect(before["q"] == .array([[1], [13], [3], [5]].map { .array($0.map(JSON.int)) }))
+                engine.signal(SIGKILL)
+                _ = try await engine.exit()
+                try await body(processes, dataDir, endpoint, policy, before)
+            }
+        }
+
+        @Test func acceptedRulesAndFactsSurviveKill9() async throws {
+            try await withKilledEngine { processes, dataDir, endpoint, policy, before in
+                let (_, restarted) = try await serve(processes, control: endpoint, dataDir: dataDir, policy: policy)
                 #expect(try await state(restarted) == before)
-                #expect(engine.stderrText.contains("data log repaired"))
-                let warnings = try await request(restarted, "status")["durability"]?["warnings"]?.arrayValue ?? []
-                #expect(warnings.count == 1)
-            } else {
-                // Flip a byte inside the last record (the replace's insert of 13).
-                let size = try handle.seekToEnd()
-                try handle.seek(toOffset: size - 3)
-                let byte = try #require(try handle.read(upToCount: 1)?.first)
-                try handle.seek(toOffset: size - 3)
-                try handle.write(contentsOf: [byte ^ 0x40])
-                try handle.close()
+                let durability = try await request(restarted, "status")["durability"]
+                #expect(durability?["warnings"]?.arrayValue == [])
+                #expect(durability?["skipped"]?.intValue == 0)
+            }
+        }
+
+        @Test(arguments: ["torn", "corrupt"])
+        func aDamagedLastRecordIsReportedAndEarlierRecordsKept(damage: String) async throws {
+            try await withKilledEngine { processes, dataDir, endpoint, policy, before in
+                let log = dataDir + "/policy.log"
+                let handle = try #require(FileHandle(forUpdatingAtPath: log))
+                if damage == "torn" {
+                    // A crash in the middle of an append: a header promising more than was written.
+                    try handle.seekToEnd()
+                    try handle.write(contentsOf: [200, 0, 0, 0, 1, 2, 3, 4] + Array("{\"op\":\"insert-fa".utf8))
+                    try handle.close()
+                    let (engine, restarted) = try await serve(processes, control: endpoint, dataDir: dataDir, policy: policy)
+                    #expect(try await state(restarted) == before)
+                    #expect(try await engine.stderrContains("data log repaired"))
+                    let warnings = try await request(restarted, "status")["durability"]?["warnings"]?.arrayValue ?? []
+                    #expect(warnings.count == 1)
+                } else {
+                    // Flip a byte inside the last record (the replace's insert of 13).
+                    let size = try handle.seekToEnd()
+                    try handle.seek(toOffset: size - 3)
+                    let byte = try #require(try handle.read(upToCount: 1)?.first)
+                    try handle.seek(toOffset: size - 3)
+                    try handle.write(contentsOf: [byte ^ 0x40])
+                    try handle.close()
+                    let (engine, restarted) = try await serve(processes, control: endpoint, dataDir: dataDir, policy: policy)
+                    var expected = before
+                    expected["q"] = .array([[1], [3], [5]].map { .array($0.map(JSON.int)) })
+                    expected["p"] = .array([[3], [5]].map { .array($0.map(JSON.int)) })
+                    #expect(try await state(restarted) == expected, "every record before the damaged one is kept")
+                    #expect(try await engine.stderrContains("data log repaired"))
+                }
+            }
+        }
+
+        @Test func aLongLogIsCompactedAtStartWithTheSameState() async throws {
+            try await withKilledEngine { processes, dataDir, endpoint, policy, _ in
                 let (engine, restarted) = try await serve(processes, control: endpoint, dataDir: dataDir, policy: policy)
-                var expected = before
-                expected["q"] = .array([[1], [3], [5]].map { .array($0.map(JSON.int)) })
-                expected["p"] = .array([[3], [5]].map { .array($0.map(JSON.int)) })
-                #expect(try await state(restarted) == expected, "every record before the damaged one is kept")
-                #expect(engine.stderrText.contains("data log repaired"))
+                for round in 0..<10 {
+                    try await facts(restarted, "insert", [100, 101, Int64(200 + round)])
+                    try await facts(restarted, "delete", [100, 101])
+                }
+                let before = try await state(restarted)
+                let records = try await request(restarted, "status")["durability"]?["records"]?.intValue ?? 0
+                engine.signal(SIGKILL)
+                _ = try await engine.exit()
+                let compacting = try processes.start(
+                    "E", ["serve", "--name", "E", "--control", endpoint, "--data-dir", dataDir, "--policy", "c=\(policy)", "--compact-above", "10"])
+                let again = try await compacting.endpoints().control
+                #expect(try await state(again) == before)
+                let after = try await request(again, "status")["durability"]?["records"]?.intValue ?? 0
+                #expect(records > 20 && after < records, "\(records) records before, \(after) after")
+                #expect(try await compacting.stderrContains("data log compacted"))
             }
         }
-    }
 
-    @Test func aLongLogIsCompactedAtStartWithTheSameState() async throws {
-        try await withKilledEngine { processes, dataDir, endpoint, policy, _ in
-            let (engine, restarted) = try await serve(processes, control: endpoint, dataDir: dataDir, policy: policy)
-            for round in 0..<10 {
-                try await facts(restarted, "insert", [100, 101, Int64(200 + round)])
-                try await facts(restarted, "delete", [100, 101])
+        @Test func aSecondEngineOnTheSameDataDirectoryFailsClearly() async throws {
+            let dataDir = NSTemporaryDirectory() + "policybus-durable-\(UUID().uuidString)"
+            defer { try? FileManager.default.removeItem(atPath: dataDir) }
+            let policy = try temporaryFile(Self.policy)
+            try await withProcesses { processes in
+                _ = try await serve(processes, control: "tcp://127.0.0.1:*", dataDir: dataDir, policy: policy)
+                let second = try processes.start(
+                    "second", ["serve", "--name", "E", "--control", "tcp://127.0.0.1:*", "--data-dir", dataDir, "--policy", "c=\(policy)"])
+                #expect(try await second.exit() != 0)
+                #expect(try await second.stderrContains("locked"))
             }
-            let before = try await state(restarted)
-            let records = try await request(restarted, "status")["durability"]?["records"]?.intValue ?? 0
-            engine.signal(SIGKILL)
-            _ = try await engine.exit()
-            let compacting = try processes.start(
-                "E", ["serve", "--name", "E", "--control", endpoint, "--data-dir", dataDir, "--policy", "c=\(policy)", "--compact-above", "10"])
-            let again = try await compacting.endpoints().control
-            #expect(try await state(again) == before)
-            let after = try await request(again, "status")["durability"]?["records"]?.intValue ?? 0
-            #expect(records > 20 && after < records, "\(records) records before, \(after) after")
-            #expect(compacting.stderrText.contains("data log compacted"))
-        }
-    }
-
-    @Test func aSecondEngineOnTheSameDataDirectoryFailsClearly() async throws {
-        let dataDir = NSTemporaryDirectory() + "policybus-durable-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: dataDir) }
-        let policy = try temporaryFile(Self.policy)
-        try await withProcesses { processes in
-            _ = try await serve(processes, control: "tcp://127.0.0.1:*", dataDir: dataDir, policy: policy)
-            let second = try processes.start(
-                "second", ["serve", "--name", "E", "--control", "tcp://127.0.0.1:*", "--data-dir", dataDir, "--policy", "c=\(policy)"])
-            #expect(try await second.exit() != 0)
-            #expect(second.stderrText.contains("locked"))
         }
     }
 }
