@@ -63,19 +63,23 @@ extension EngineBehavior {
     }
 
     /// The net records of a `facts` request, computed before it is applied:
-    /// only rows that really come or go, so that undoing them is exact.
+    /// only rows whose fact state really changes, so that undoing them is
+    /// exact. Decided by stored facts, not by `rows(of:)`: a fact that a rule
+    /// also derives must still be logged, and undoing must never turn a
+    /// derived row into a fact. Costs the request's rows, not the table's
+    /// (a replace also visits the table's facts).
     func factRecords(action: String, table: TableID, rows: [Row]) -> [LogRecord] {
         let name = table.description
-        let old = Set(engine.rows(of: table))
         let order: (Row, Row) -> Bool = { $0.lexicographicallyPrecedes($1) }
         var added: Set<Row> = []
         var removed: Set<Row> = []
         switch action {
-        case "insert": added = Set(rows).subtracting(old)
-        case "delete": removed = Set(rows).intersection(old)
+        case "insert": added = Set(rows.filter { !engine.containsFact($0, in: table) })
+        case "delete": removed = Set(rows.filter { engine.containsFact($0, in: table) })
         default:
-            added = Set(rows).subtracting(old)
-            removed = old.subtracting(rows)
+            added = Set(rows.filter { !engine.containsFact($0, in: table) })
+            let wanted = Set(rows)
+            engine.forEachFact(of: table) { if !wanted.contains($0) { removed.insert($0) } }
         }
         var records: [LogRecord] = []
         if !removed.isEmpty { records.append(.deleteFacts(table: name, rows: removed.sorted(by: order))) }
