@@ -46,12 +46,15 @@ final class DataSourceBehavior: NodeBehavior {
 
     func close(_ table: TableID, node: Node) {}
 
-    /// Checks a row against the table's declared or established arity.
-    func checkArity(_ row: Row, table: TableID, node: Node) throws(BusError) {
-        let expected = schema[table.name]?.count ?? node.publisher.snapshot(table)?.rows.first?.count
+    /// Checks a row against the table's declared arity, else the arity the
+    /// transaction's earlier rows set (`batch`), else the published rows'.
+    /// Without `batch`, an empty table would accept rows of any arity.
+    func checkArity(_ row: Row, table: TableID, node: Node, batch: inout [TableID: Int]) throws(BusError) {
+        let expected = schema[table.name]?.count ?? batch[table] ?? node.publisher.snapshot(table)?.rows.first?.count
         if let expected, expected != row.count {
             throw BusError(BusError.Code(rawValue: "arity-mismatch"), "\(table) has \(expected) columns; the row has \(row.count)")
         }
+        batch[table] = row.count
     }
 
     /// Applies one transaction: each table it touches gets one delta.
@@ -64,6 +67,7 @@ final class DataSourceBehavior: NodeBehavior {
         var removed: [TableID: Set<Row>] = [:]
         var full: [TableID: Set<Row>] = [:]
         var order: [TableID] = []
+        var arity: [TableID: Int] = [:]
         for change in changes {
             let table = try table(change.table, node: node)
             if added[table] == nil && full[table] == nil {
@@ -73,7 +77,7 @@ final class DataSourceBehavior: NodeBehavior {
             }
             switch change {
             case .insert(_, let row):
-                try checkArity(row, table: table, node: node)
+                try checkArity(row, table: table, node: node, batch: &arity)
                 if full[table] != nil {
                     full[table]!.insert(row)
                 } else if removed[table]!.remove(row) == nil, !node.publisher.contains(row, in: table) {
@@ -89,7 +93,7 @@ final class DataSourceBehavior: NodeBehavior {
                 guard rows.count <= node.options.limits.maxRowsPerRequest else {
                     throw BusError(.tooManyRows, "\(rows.count) rows; the limit is \(node.options.limits.maxRowsPerRequest)")
                 }
-                for row in rows { try checkArity(row, table: table, node: node) }
+                for row in rows { try checkArity(row, table: table, node: node, batch: &arity) }
                 full[table] = Set(rows)
                 added[table] = nil
                 removed[table] = nil

@@ -1,0 +1,49 @@
+import Foundation
+import PolicyBus
+import Testing
+
+/// A data source transaction is all-or-nothing, also into an empty table and
+/// also when one of `publish`'s grouped lines does not parse.
+@Suite struct DataSourceTransactionTests {
+    /// The table's rows once `row` is among them (the lines before it were handled by then).
+    func rows(_ endpoint: String, _ table: String, after row: [JSON]) async throws -> Set<[JSON]> {
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            if let rows = try? await queryRows(endpoint, table), rows.contains(row) { return rows }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("\(table) never got \(row)")
+        return []
+    }
+
+    @Test func aReplaceOfMixedArityIntoAnEmptyTableIsRejected() async throws {
+        try await withProcesses { processes in
+            let (_, control) = try await processes.dataSource("data")
+            let mixed: JSON = .array([.array([.int(1)]), .array([.int(1), .int(2)])])
+            await #expect(throws: (any Error).self) {
+                _ = try await request(control, "facts", ["action": .string("replace"), "table": .string("data:t"), "rows": mixed])
+            }
+            _ = try await request(control, "facts", ["action": .string("insert"), "table": .string("data:t"), "rows": .array([.array([.int(7)])])])
+            #expect(try await queryRows(control, "data:t") == [[.int(7)]])
+        }
+    }
+
+    @Test func aGroupOfMixedArityIntoAnEmptyTableIsRejected() async throws {
+        try await withProcesses { processes in
+            let (data, control) = try await processes.dataSource("data")
+            data.write("begin", "+u(1)", "+u(1, 2)", "commit", "+u(3)")
+            #expect(try await rows(control, "data:u", after: [.int(3)]) == [[.int(3)]])
+            #expect(data.stderrText.contains("error[arity-mismatch]"))
+        }
+    }
+
+    @Test func aBadLineRejectsItsWholeGroupAndTheSourceKeepsServing() async throws {
+        try await withProcesses { processes in
+            let (data, control) = try await processes.dataSource("data")
+            data.write("begin", "+v(1)", "+v(1", "+v(2)", "commit", "+v(3)")
+            #expect(try await rows(control, "data:v", after: [.int(3)]) == [[.int(3)]])
+            #expect(data.stderrText.contains("error[bad-transaction]"))
+            #expect(data.isRunning)
+        }
+    }
+}
