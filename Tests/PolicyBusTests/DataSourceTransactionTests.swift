@@ -1,6 +1,7 @@
 import Foundation
 import PolicyBus
 import Testing
+import ZeroMQ
 
 /// A data source transaction is all-or-nothing, also into an empty table and
 /// also when one of `publish`'s grouped lines does not parse.
@@ -44,6 +45,51 @@ import Testing
             #expect(try await rows(control, "data:v", after: [.int(3)]) == [[.int(3)]])
             #expect(data.stderrText.contains("error[bad-transaction]"))
             #expect(data.isRunning)
+        }
+    }
+}
+
+/// A table a client opened at a data source by subscribing, and never written,
+/// is closed (no longer listed nor heartbeated) when its last subscriber goes.
+@Suite struct DataSourceSubscribedTableTests {
+    func tableNames(_ client: ControlClient) throws -> [String] {
+        (try client.request("tables")["tables"]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue }
+    }
+
+    @Test func anEmptyTableOpenedBySubscribingIsClosedByTheLastUnsubscribe() async throws {
+        try await withProcesses { processes in
+            let (_, control) = try await processes.dataSource("data", extra: ["--schema", try temporaryFile(#"{"s": ["a"]}"#, suffix: ".json")])
+            let names = try await offPool { () throws -> (during: [String], after: [String]) in
+                let context = try ZeroMQ.Context()
+                let client = try ControlClient(context: context, endpoint: control, timeoutMilliseconds: 5000)
+                defer { client.close() }
+                _ = try client.request("subscribe", ["tables": .array([.string("data:zzz"), .string("data:s")])])
+                let during = try tableNames(client)
+                _ = try client.request("unsubscribe", ["tables": .array([.string("data:zzz"), .string("data:s")])])
+                return (during, try tableNames(client))
+            }
+            #expect(names.during.contains("data:zzz"))
+            #expect(!names.after.contains("data:zzz"))
+            #expect(names.after.contains("data:s"), "a table with a schema stays")
+        }
+    }
+
+    @Test func anEmptyTableOpenedBySubscribingIsClosedWhenTheLeaseExpires() async throws {
+        try await withProcesses { processes in
+            let (_, control) = try await processes.dataSource("data", extra: ["--lease-ms", "300"])
+            _ = try await offPool { () throws -> JSON in
+                let context = try ZeroMQ.Context()
+                let client = try ControlClient(context: context, endpoint: control, timeoutMilliseconds: 5000)
+                defer { client.close() }
+                return try client.request("subscribe", ["tables": .array([.string("data:zzz")])])
+            }
+            let deadline = Date().addingTimeInterval(15)
+            var names = ["data:zzz"]
+            while names.contains("data:zzz") && Date() < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+                names = (try await request(control, "tables")["tables"]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue }
+            }
+            #expect(!names.contains("data:zzz"), "the lease expired, so the empty table closed")
         }
     }
 }

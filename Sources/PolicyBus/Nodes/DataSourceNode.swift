@@ -17,13 +17,18 @@ public enum FactChange: Hashable, Sendable {
 
 /// A data source: serves tables of facts under `NAME:table`.
 ///
-/// Every table it has ever had is published (with heartbeats) whether or not
-/// anyone subscribes; subscribing to a table it does not have yet opens it
-/// empty. Changes come from `apply(_:)` (stdin in the CLI) or the `facts` op.
+/// Every table it has had rows in, or a schema for, is published (with
+/// heartbeats) whether or not anyone subscribes; subscribing to a table it
+/// does not have yet opens it empty, until its last subscriber goes (so client
+/// input cannot grow the node without bound). Changes come from `apply(_:)`
+/// (stdin in the CLI) or the `facts` op.
 final class DataSourceBehavior: NodeBehavior {
     let kind = "datasource"
     let schema: [String: [String]]
     var sockets: [Socket] { [] }
+    /// Tables opened only because a client subscribed: closed again when the
+    /// last subscriber goes while they are still empty. Writing makes a table the source's own.
+    var openedBySubscribe: Set<TableID> = []
 
     init(schema: [String: [String]]) {
         self.schema = schema
@@ -41,10 +46,16 @@ final class DataSourceBehavior: NodeBehavior {
     }
 
     func open(_ table: TableID, node: Node) {
-        if !node.publisher.isOpen(table) { node.publisher.open(table, columns: schema[table.name]) }
+        guard !node.publisher.isOpen(table) else { return }
+        node.publisher.open(table, columns: schema[table.name])
+        if schema[table.name] == nil { openedBySubscribe.insert(table) }
     }
 
-    func close(_ table: TableID, node: Node) {}
+    func close(_ table: TableID, node: Node) {
+        guard openedBySubscribe.contains(table), node.publisher.snapshot(table)?.rows.isEmpty ?? true else { return }
+        openedBySubscribe.remove(table)
+        node.publisher.close(table)
+    }
 
     /// Checks a row against the table's declared arity, else the arity the
     /// transaction's earlier rows set (`batch`), else the published rows'.
@@ -101,6 +112,7 @@ final class DataSourceBehavior: NodeBehavior {
         }
         for table in order {
             open(table, node: node)
+            openedBySubscribe.remove(table)
             if let rows = full[table] {
                 node.send(node.publisher.replace(table, with: rows))
             } else {
