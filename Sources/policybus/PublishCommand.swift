@@ -36,6 +36,7 @@ struct PublishCommand: AsyncParsableCommand {
     /// The command's work; it blocks, so it runs on its own thread.
     func runBlocking() throws {
         Output.configureLogging()
+        SignalStop.install()
         let tables = try facts.map(Self.readFacts) ?? [:]
         let columns = try schema.map(Self.readSchema) ?? [:]
         let context = try Context()
@@ -50,7 +51,7 @@ struct PublishCommand: AsyncParsableCommand {
             throw error.exit
         }
         Output.announce(node)
-        SignalStop.install(node.control)
+        SignalStop.attach(node.control)
         let control = node.control
         let exitOnEOF = exitOnEOF
         _ = BlockingThread(name: "stdin") {
