@@ -167,6 +167,7 @@ final class DataSourceBehavior: NodeBehavior {
 
     func status(node: Node) -> [String: JSON] { [:] }
     func externalRows(_ table: TableID, node: Node) -> [Row] { [] }
+    func externalRowCount(_ table: TableID, node: Node) -> Int { 0 }
     func readable(socket index: Int, node: Node) {}
     func tick(now: UInt64, node: Node) {}
     func shutdown(node: Node) {}

@@ -179,6 +179,7 @@ final class EngineBehavior: NodeBehavior {
     }
 
     func externalRows(_ table: TableID, node: Node) -> [Row] { engine.rows(of: table) }
+    func externalRowCount(_ table: TableID, node: Node) -> Int { engine.count(of: table) }
 
     func status(node: Node) -> [String: JSON] {
         var peerTables: [String: JSON] = [:]
