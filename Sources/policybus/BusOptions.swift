@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PolicyBus
+import Synchronization
 
 /// Options every client command shares.
 struct ConnectOptions: ParsableArguments {
@@ -74,22 +75,43 @@ enum Output {
     }
 }
 
-/// Stops `node` on SIGINT or SIGTERM.
+/// Stops the node on SIGINT or SIGTERM. `install()` runs first thing, before
+/// the node is built (an engine can wait seconds for its peers); a signal that
+/// arrives before `attach(_:)` is remembered and stops the node as soon as it
+/// exists, so the process always shuts down cleanly.
 enum SignalStop {
     /// Keeps the signal sources alive for the process's life. Written only by
-    /// `install`, once, on the main thread before the node's loop starts, and
-    /// never read afterwards, so the unchecked access cannot race.
+    /// `install`, once, on the command's thread before the node is built and
+    /// before any other thread reads it (it is never read afterwards), so the
+    /// unchecked access cannot race.
     nonisolated(unsafe) static var sources: [DispatchSourceSignal] = []
+    /// The node to stop, once attached, and whether a signal came first.
+    static let target = Mutex<(control: NodeControl?, signalled: Bool)>((nil, false))
 
     /// Installs the handlers; keep them for the process's life.
-    static func install(_ control: NodeControl) {
+    static func install() {
         for signalNumber in [SIGINT, SIGTERM] {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler { control.stop() }
+            source.setEventHandler {
+                let control = target.withLock { target in
+                    target.signalled = true
+                    return target.control
+                }
+                control?.stop()
+            }
             source.resume()
             sources.append(source)
         }
+    }
+
+    /// Sends later signals to `control`, and stops it at once if one came already.
+    static func attach(_ control: NodeControl) {
+        let signalled = target.withLock { target in
+            target.control = control
+            return target.signalled
+        }
+        if signalled { control.stop() }
     }
 }
 

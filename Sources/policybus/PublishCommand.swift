@@ -36,6 +36,7 @@ struct PublishCommand: AsyncParsableCommand {
     /// The command's work; it blocks, so it runs on its own thread.
     func runBlocking() throws {
         Output.configureLogging()
+        SignalStop.install()
         let tables = try facts.map(Self.readFacts) ?? [:]
         let columns = try schema.map(Self.readSchema) ?? [:]
         let context = try Context()
@@ -50,7 +51,7 @@ struct PublishCommand: AsyncParsableCommand {
             throw error.exit
         }
         Output.announce(node)
-        SignalStop.install(node.control)
+        SignalStop.attach(node.control)
         let control = node.control
         let exitOnEOF = exitOnEOF
         _ = BlockingThread(name: "stdin") {
@@ -62,20 +63,28 @@ struct PublishCommand: AsyncParsableCommand {
     /// Turns stdin lines into transactions on the node's thread.
     static func readStdin(_ control: NodeControl, exitOnEOF: Bool) {
         var group: [FactChange]?
+        // A bad line inside begin...commit rejects the whole group: all-or-nothing.
+        var groupError: String?
         while let line = readLine() {
             let parsed: FactLine
             do {
                 parsed = try FactLine(parsing: line)
             } catch {
                 Output.error("\(error) in line: \(line)")
+                if group != nil && groupError == nil { groupError = "\(error) in line: \(line)" }
                 continue
             }
             switch parsed {
             case .nothing: continue
             case .begin: group = group ?? []
             case .commit:
-                if let changes = group { submit(changes, control) }
+                if let groupError {
+                    Output.error("error[bad-transaction]: transaction rejected, nothing applied: \(groupError)")
+                } else if let changes = group {
+                    submit(changes, control)
+                }
                 group = nil
+                groupError = nil
             case .change(let change):
                 if group != nil { group!.append(change) } else { submit([change], control) }
             }

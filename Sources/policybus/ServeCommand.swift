@@ -31,6 +31,9 @@ struct ServeCommand: AsyncParsableCommand {
     /// The command's work; it blocks, so it runs on its own thread.
     func runBlocking() throws {
         Output.configureLogging()
+        // Before anything slow (peers are asked for their columns for up to 5 s each).
+        SignalStop.install()
+        Output.error("policybus: \(arguments.name) starting")
         var setup = EngineSetup()
         for item in policy {
             let (name, path) = try Self.split(item, "--policy")
@@ -58,7 +61,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw error.exit
         }
         Output.announce(node)
-        SignalStop.install(node.control)
+        SignalStop.attach(node.control)
         node.run()
     }
 

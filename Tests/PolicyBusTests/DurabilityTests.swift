@@ -119,6 +119,26 @@ extension ProcessSuites {
             }
         }
 
+        /// A fact that a rule also derives is still a fact: it is logged, and
+        /// after a restart it outlives the rule's support, as it would in memory.
+        @Test func aFactThatARuleAlsoDerivesSurvivesKill9() async throws {
+            let dataDir = NSTemporaryDirectory() + "policybus-durable-\(UUID().uuidString)"
+            defer { try? FileManager.default.removeItem(atPath: dataDir) }
+            let policy = try temporaryFile("q(1).\np(x) :- q(x).")
+            let one: JSON = .array([.array([.int(1)])])
+            try await withProcesses { processes in
+                let (engine, endpoint) = try await serve(processes, control: "tcp://127.0.0.1:*", dataDir: dataDir, policy: policy)
+                _ = try await request(endpoint, "facts", ["action": .string("insert"), "table": .string("c:p"), "rows": one])
+                #expect(try await request(endpoint, "status")["durability"]?["records"]?.intValue == 1)
+                engine.signal(SIGKILL)
+                _ = try await engine.exit()
+                let (_, restarted) = try await serve(processes, control: endpoint, dataDir: dataDir, policy: policy)
+                _ = try await request(restarted, "facts", ["action": .string("delete"), "table": .string("c:q"), "rows": one])
+                #expect(try await queryRows(restarted, "c:q").isEmpty)
+                #expect(try await queryRows(restarted, "c:p") == [[.int(1)]])
+            }
+        }
+
         @Test func aSecondEngineOnTheSameDataDirectoryFailsClearly() async throws {
             let dataDir = NSTemporaryDirectory() + "policybus-durable-\(UUID().uuidString)"
             defer { try? FileManager.default.removeItem(atPath: dataDir) }

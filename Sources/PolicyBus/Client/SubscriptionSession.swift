@@ -289,7 +289,11 @@ public final class SubscriptionSession {
     }
 
     func applySnapshots(_ reply: JSON, tables: [TableID]) -> [Event] {
-        guard let epoch = reply["epoch"]?.stringValue else { return [] }
+        guard let epoch = reply["epoch"]?.stringValue else {
+            // Ask again: the silence check skips unsynced tables, so nothing else would.
+            needsSnapshot.formUnion(tables.filter { subscriptions[$0] != nil })
+            return []
+        }
         let now = monotonicNanoseconds()
         var events: [Event] = []
         for table in tables where subscriptions[table] != nil {

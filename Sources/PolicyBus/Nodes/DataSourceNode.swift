@@ -17,13 +17,18 @@ public enum FactChange: Hashable, Sendable {
 
 /// A data source: serves tables of facts under `NAME:table`.
 ///
-/// Every table it has ever had is published (with heartbeats) whether or not
-/// anyone subscribes; subscribing to a table it does not have yet opens it
-/// empty. Changes come from `apply(_:)` (stdin in the CLI) or the `facts` op.
+/// Every table it has had rows in, or a schema for, is published (with
+/// heartbeats) whether or not anyone subscribes; subscribing to a table it
+/// does not have yet opens it empty, until its last subscriber goes (so client
+/// input cannot grow the node without bound). Changes come from `apply(_:)`
+/// (stdin in the CLI) or the `facts` op.
 final class DataSourceBehavior: NodeBehavior {
     let kind = "datasource"
     let schema: [String: [String]]
     var sockets: [Socket] { [] }
+    /// Tables opened only because a client subscribed: closed again when the
+    /// last subscriber goes while they are still empty. Writing makes a table the source's own.
+    var openedBySubscribe: Set<TableID> = []
 
     init(schema: [String: [String]]) {
         self.schema = schema
@@ -41,17 +46,26 @@ final class DataSourceBehavior: NodeBehavior {
     }
 
     func open(_ table: TableID, node: Node) {
-        if !node.publisher.isOpen(table) { node.publisher.open(table, columns: schema[table.name]) }
+        guard !node.publisher.isOpen(table) else { return }
+        node.publisher.open(table, columns: schema[table.name])
+        if schema[table.name] == nil { openedBySubscribe.insert(table) }
     }
 
-    func close(_ table: TableID, node: Node) {}
+    func close(_ table: TableID, node: Node) {
+        guard openedBySubscribe.contains(table), node.publisher.snapshot(table)?.rows.isEmpty ?? true else { return }
+        openedBySubscribe.remove(table)
+        node.publisher.close(table)
+    }
 
-    /// Checks a row against the table's declared or established arity.
-    func checkArity(_ row: Row, table: TableID, node: Node) throws(BusError) {
-        let expected = schema[table.name]?.count ?? node.publisher.snapshot(table)?.rows.first?.count
+    /// Checks a row against the table's declared arity, else the arity the
+    /// transaction's earlier rows set (`batch`), else the published rows'.
+    /// Without `batch`, an empty table would accept rows of any arity.
+    func checkArity(_ row: Row, table: TableID, node: Node, batch: inout [TableID: Int]) throws(BusError) {
+        let expected = schema[table.name]?.count ?? batch[table] ?? node.publisher.snapshot(table)?.rows.first?.count
         if let expected, expected != row.count {
             throw BusError(BusError.Code(rawValue: "arity-mismatch"), "\(table) has \(expected) columns; the row has \(row.count)")
         }
+        batch[table] = row.count
     }
 
     /// Applies one transaction: each table it touches gets one delta.
@@ -64,6 +78,7 @@ final class DataSourceBehavior: NodeBehavior {
         var removed: [TableID: Set<Row>] = [:]
         var full: [TableID: Set<Row>] = [:]
         var order: [TableID] = []
+        var arity: [TableID: Int] = [:]
         for change in changes {
             let table = try table(change.table, node: node)
             if added[table] == nil && full[table] == nil {
@@ -73,7 +88,7 @@ final class DataSourceBehavior: NodeBehavior {
             }
             switch change {
             case .insert(_, let row):
-                try checkArity(row, table: table, node: node)
+                try checkArity(row, table: table, node: node, batch: &arity)
                 if full[table] != nil {
                     full[table]!.insert(row)
                 } else if removed[table]!.remove(row) == nil, !node.publisher.contains(row, in: table) {
@@ -89,7 +104,7 @@ final class DataSourceBehavior: NodeBehavior {
                 guard rows.count <= node.options.limits.maxRowsPerRequest else {
                     throw BusError(.tooManyRows, "\(rows.count) rows; the limit is \(node.options.limits.maxRowsPerRequest)")
                 }
-                for row in rows { try checkArity(row, table: table, node: node) }
+                for row in rows { try checkArity(row, table: table, node: node, batch: &arity) }
                 full[table] = Set(rows)
                 added[table] = nil
                 removed[table] = nil
@@ -97,6 +112,7 @@ final class DataSourceBehavior: NodeBehavior {
         }
         for table in order {
             open(table, node: node)
+            openedBySubscribe.remove(table)
             if let rows = full[table] {
                 node.send(node.publisher.replace(table, with: rows))
             } else {
@@ -151,6 +167,7 @@ final class DataSourceBehavior: NodeBehavior {
 
     func status(node: Node) -> [String: JSON] { [:] }
     func externalRows(_ table: TableID, node: Node) -> [Row] { [] }
+    func externalRowCount(_ table: TableID, node: Node) -> Int { 0 }
     func readable(socket index: Int, node: Node) {}
     func tick(now: UInt64, node: Node) {}
     func shutdown(node: Node) {}

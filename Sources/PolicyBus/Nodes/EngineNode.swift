@@ -46,6 +46,8 @@ final class EngineBehavior: NodeBehavior {
     var durability: Durability?
     /// The last handshake failure logged per peer service.
     var peerHandshakeFailures: [String: String] = [:]
+    /// Trigger deltas held back while a control change waits for its fsync (see `applyDurably`).
+    var heldDeltas: [TableDelta]?
 
     init(engine: Engine, logger: Logger) {
         self.engine = engine
@@ -64,7 +66,8 @@ final class EngineBehavior: NodeBehavior {
 
     func open(_ table: TableID, node: Node) {
         guard triggers[table] == nil else { return }
-        triggers[table] = engine.addTrigger(on: table) { [unowned node] delta in
+        triggers[table] = engine.addTrigger(on: table) { [unowned self, unowned node] delta in
+            if heldDeltas != nil { return heldDeltas!.append(delta) }
             node.send(node.publisher.publishExact(delta.table, added: delta.added, removed: delta.removed))
         }
         // The engine keeps the rows; the publisher keeps the seq and encodes.
@@ -104,7 +107,7 @@ final class EngineBehavior: NodeBehavior {
             case "replace": transaction.replace(table, with: rows)
             default: throw BusError(.badRequest, "\"action\" must be insert, delete or replace")
             }
-            try applyDurably(transaction, records: records)
+            try applyDurably(transaction, records: records, node: node) { factsUndo(records) }
             return [:]
         default:
             return nil
@@ -136,7 +139,13 @@ final class EngineBehavior: NodeBehavior {
             let text = try request.string("rule")
             var transaction = Transaction()
             if action == "insert" { transaction.insertRules(text, policy: policy) } else { transaction.deleteRules(text, policy: policy) }
-            try applyDurably(transaction, records: [action == "insert" ? .insertRules(policy: policy, text: text) : .deleteRules(policy: policy, text: text)])
+            let rulesBefore = Set((try? engine.rules(in: policy)) ?? [])
+            let parsed = try? PolicyParser.parse(text, policy: policy)
+            var factsBefore: [Fact: Bool] = [:]
+            for fact in parsed?.facts ?? [] { factsBefore[fact] = engine.containsFact(fact.values, in: fact.table) }
+            try applyDurably(transaction, records: [action == "insert" ? .insertRules(policy: policy, text: text) : .deleteRules(policy: policy, text: text)], node: node) {
+                rulesUndo(policy: policy, rulesBefore: rulesBefore, factsBefore: factsBefore)
+            }
             updateRemote(now: monotonicNanoseconds())
             return [:]
         default:
@@ -170,6 +179,7 @@ final class EngineBehavior: NodeBehavior {
     }
 
     func externalRows(_ table: TableID, node: Node) -> [Row] { engine.rows(of: table) }
+    func externalRowCount(_ table: TableID, node: Node) -> Int { engine.count(of: table) }
 
     func status(node: Node) -> [String: JSON] {
         var peerTables: [String: JSON] = [:]

@@ -56,6 +56,8 @@ protocol NodeBehavior: AnyObject {
     func handle(_ request: ControlRequest, node: Node) throws(BusError) -> [String: JSON]?
     /// The rows of a table the publisher does not keep (`openExternal`).
     func externalRows(_ table: TableID, node: Node) -> [Row]
+    /// How many rows `externalRows` would return, without building (or sorting) them.
+    func externalRowCount(_ table: TableID, node: Node) -> Int
     /// Kind-specific parts of `status`.
     func status(node: Node) -> [String: JSON]
     /// Sockets the node polls for the behavior (fixed at start).
@@ -349,7 +351,7 @@ public final class Node {
         for table in publisher.openTables {
             tables[table.description] = .object([
                 "seq": .int(Int64(publisher.seq(table) ?? 0)),
-                "rows": .int(Int64(publisher.tracksContents(table) ? publisher.snapshot(table)?.rows.count ?? 0 : behavior.externalRows(table, node: self).count)),
+                "rows": .int(Int64(publisher.tracksContents(table) ? publisher.snapshot(table)?.rows.count ?? 0 : behavior.externalRowCount(table, node: self))),
                 "subscribers": .int(Int64(registry.subscriberCount(table))),
             ])
         }
