@@ -295,6 +295,22 @@ func publishPath(messages: Int, rounds: Int) throws {
         let elapsed = Double(monotonicNanoseconds() - start) / 1e9
         print("publish  TablePublisher alone, \(label), no socket: \(Int(Double(messages) / elapsed)) deltas/s (\(bytes / messages) bytes each)")
     }
+    // The receiving side of each hop (engine and subscriber): decoding a delta.
+    do {
+        var frames: [[UInt8]] = []
+        frames.reserveCapacity(1000)
+        var writer = external
+        for delta in deltas.prefix(1000) {
+            frames.append(writer.publishExact(delta.table, added: delta.added, removed: delta.removed)!)
+        }
+        var rows = 0
+        let start = monotonicNanoseconds()
+        for round in 0..<messages {
+            if case .delta(let delta) = try DataMessage(decoding: frames[round % frames.count]) { rows &+= delta.added.count }
+        }
+        let elapsed = Double(monotonicNanoseconds() - start) / 1e9
+        print("decode   DataMessage(decoding:) of those deltas: \(Int(Double(messages) / elapsed)) msgs/s (\(rows / messages) row added each)")
+    }
     // Rounds alternate the two, so load from other processes hits both alike.
     var triggerRates: [Double] = []
     var rawRates: [Double] = []
@@ -352,7 +368,7 @@ do {
     base = latency(cluster: cluster, probe: probe, rate: 1000, seconds: quick ? 1 : 3, base: base)
     base = latency(cluster: cluster, probe: probe, rate: 10_000, seconds: quick ? 1 : 3, base: base)
     var best = 0.0
-    for rate in [20_000, 50_000, 100_000, 200_000, 400_000] {
+    for rate in arguments.contains("--no-sustain") ? [] : [20_000, 50_000, 100_000, 200_000, 400_000] {
         let (converged, achieved, next) = sustained(cluster: cluster, probe: probe, rate: rate, base: base)
         base = next
         if converged { best = max(best, achieved) } else { break }

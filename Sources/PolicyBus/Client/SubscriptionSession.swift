@@ -39,6 +39,8 @@ public final class SubscriptionSession {
     let dealer: Socket
     let sub: Socket
     var nextID: Int64 = 1
+    /// Reused by every data message received: similar messages then need no new storage.
+    var frames: [[UInt8]] = []
 
     enum Pending {
         case hello
@@ -178,6 +180,8 @@ public final class SubscriptionSession {
             }
             return
         }
+        // Called after every batch of data messages; nearly always nothing is due.
+        guard !needsSnapshot.isEmpty else { return }
         let due = needsSnapshot.subtracting(requested).filter { subscriptions[$0] != nil }.sorted()
         needsSnapshot.removeAll()
         guard !due.isEmpty else { return }
@@ -198,7 +202,7 @@ public final class SubscriptionSession {
         } else {
             let now = monotonicNanoseconds()
             for _ in 0..<maxBatch {
-                guard let frames = try? sub.tryReceive() else { break }
+                guard (try? sub.receive(into: &frames, dontWait: true)) == true else { break }
                 guard frames.count == 1, let message = try? DataMessage(decoding: frames[0]) else {
                     logger.debug("dropped a malformed data message")
                     continue

@@ -122,6 +122,10 @@ extension DataMessage {
         guard let space = frame.firstIndex(of: 0x20) else { throw BusError(.badFrames, "data frame without a topic") }
         let name = String(decoding: frame[..<space], as: UTF8.self)
         guard let table = TableID(name) else { throw BusError(.badTableName, "bad topic '\(name)'") }
+        if let message = Self.decodeCanonical(frame, bodyStart: space + 1, table: table) {
+            self = message
+            return
+        }
         let body = try JSON.parse(frame[(space + 1)...])
         guard let type = body["type"]?.stringValue,
             let publisher = body["pub"]?.stringValue,
