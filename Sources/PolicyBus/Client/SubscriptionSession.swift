@@ -41,6 +41,8 @@ public final class SubscriptionSession {
     var nextID: Int64 = 1
     /// Reused by every data message received: similar messages then need no new storage.
     var frames: [[UInt8]] = []
+    /// The topic of the last data message and the table it names.
+    var lastTopic: (bytes: [UInt8], table: TableID)?
 
     enum Pending {
         case hello
@@ -203,7 +205,7 @@ public final class SubscriptionSession {
             let now = monotonicNanoseconds()
             for _ in 0..<maxBatch {
                 guard (try? sub.receive(into: &frames, dontWait: true)) == true else { break }
-                guard frames.count == 1, let message = try? DataMessage(decoding: frames[0]) else {
+                guard frames.count == 1, let message = decode(frames[0]) else {
                     logger.debug("dropped a malformed data message")
                     continue
                 }
@@ -216,6 +218,21 @@ public final class SubscriptionSession {
         }
         flush()
         return events
+    }
+
+    /// Decodes a data message, reusing the table of the previous one when
+    /// the topic is the same (a stream of one table's deltas names it once).
+    func decode(_ frame: [UInt8]) -> DataMessage? {
+        guard let space = try? DataMessage.topicEnd(frame) else { return nil }
+        let table: TableID
+        if let last = lastTopic, last.bytes.count == space, last.bytes.elementsEqual(frame[..<space]) {
+            table = last.table
+        } else {
+            guard let named = try? DataMessage.table(frame, topicEnd: space) else { return nil }
+            table = named
+            lastTopic = (Array(frame[..<space]), named)
+        }
+        return try? DataMessage(decoding: frame, table: table, topicEnd: space)
     }
 
     func noting(_ event: TableSubscription.Event, for table: TableID) -> Event {
