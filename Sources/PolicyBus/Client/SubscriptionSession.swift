@@ -39,6 +39,10 @@ public final class SubscriptionSession {
     let dealer: Socket
     let sub: Socket
     var nextID: Int64 = 1
+    /// Reused by every data message received: similar messages then need no new storage.
+    var frames: [[UInt8]] = []
+    /// The topic of the last data message and the table it names.
+    var lastTopic: (bytes: [UInt8], table: TableID)?
 
     enum Pending {
         case hello
@@ -178,6 +182,8 @@ public final class SubscriptionSession {
             }
             return
         }
+        // Called after every batch of data messages; nearly always nothing is due.
+        guard !needsSnapshot.isEmpty else { return }
         let due = needsSnapshot.subtracting(requested).filter { subscriptions[$0] != nil }.sorted()
         needsSnapshot.removeAll()
         guard !due.isEmpty else { return }
@@ -198,8 +204,8 @@ public final class SubscriptionSession {
         } else {
             let now = monotonicNanoseconds()
             for _ in 0..<maxBatch {
-                guard let frames = try? sub.tryReceive() else { break }
-                guard frames.count == 1, let message = try? DataMessage(decoding: frames[0]) else {
+                guard (try? sub.receive(into: &frames, dontWait: true)) == true else { break }
+                guard frames.count == 1, let message = decode(frames[0]) else {
                     logger.debug("dropped a malformed data message")
                     continue
                 }
@@ -212,6 +218,21 @@ public final class SubscriptionSession {
         }
         flush()
         return events
+    }
+
+    /// Decodes a data message, reusing the table of the previous one when
+    /// the topic is the same (a stream of one table's deltas names it once).
+    func decode(_ frame: [UInt8]) -> DataMessage? {
+        guard let space = try? DataMessage.topicEnd(frame) else { return nil }
+        let table: TableID
+        if let last = lastTopic, last.bytes.count == space, last.bytes.elementsEqual(frame[..<space]) {
+            table = last.table
+        } else {
+            guard let named = try? DataMessage.table(frame, topicEnd: space) else { return nil }
+            table = named
+            lastTopic = (Array(frame[..<space]), named)
+        }
+        return try? DataMessage(decoding: frame, table: table, topicEnd: space)
     }
 
     func noting(_ event: TableSubscription.Event, for table: TableID) -> Event {

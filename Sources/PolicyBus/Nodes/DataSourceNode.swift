@@ -15,6 +15,15 @@ public enum FactChange: Hashable, Sendable {
     }
 }
 
+/// One table's share of a transaction being applied (`DataSourceBehavior.apply`).
+struct PendingTable {
+    let table: TableID
+    var added: Set<Row> = []
+    var removed: Set<Row> = []
+    /// The complete new contents, after a replace.
+    var full: Set<Row>?
+}
+
 /// A data source: serves tables of facts under `NAME:table`.
 ///
 /// Every table it has had rows in, or a schema for, is published (with
@@ -72,51 +81,61 @@ final class DataSourceBehavior: NodeBehavior {
     /// All-or-nothing: a bad row rejects the whole transaction. Inserts and
     /// deletes cost in proportion to the rows they touch, not the table's size.
     func apply(_ changes: [FactChange], node: Node) throws(BusError) {
-        // Per table: net rows to add and remove relative to the published
-        // contents, or (after a replace) the complete new contents.
-        var added: [TableID: Set<Row>] = [:]
-        var removed: [TableID: Set<Row>] = [:]
-        var full: [TableID: Set<Row>] = [:]
-        var order: [TableID] = []
+        // Per table, in order of first mention: net rows to add and remove
+        // relative to the published contents, or (after a replace) the
+        // complete new contents. A transaction usually touches one table, so
+        // the entry of the previous change is tried before the dictionary.
+        var pending: [PendingTable] = []
+        var positions: [TableID: Int] = [:]
+        var last: (name: String, position: Int)?
         var arity: [TableID: Int] = [:]
         for change in changes {
-            let table = try table(change.table, node: node)
-            if added[table] == nil && full[table] == nil {
-                order.append(table)
-                added[table] = []
-                removed[table] = []
+            let position: Int
+            if let last, last.name == change.table {
+                position = last.position
+            } else {
+                let table = try table(change.table, node: node)
+                if let known = positions[table] {
+                    position = known
+                } else {
+                    position = pending.count
+                    positions[table] = position
+                    pending.append(PendingTable(table: table))
+                }
+                last = (change.table, position)
             }
+            let table = pending[position].table
             switch change {
             case .insert(_, let row):
                 try checkArity(row, table: table, node: node, batch: &arity)
-                if full[table] != nil {
-                    full[table]!.insert(row)
-                } else if removed[table]!.remove(row) == nil, !node.publisher.contains(row, in: table) {
-                    added[table]!.insert(row)
+                if pending[position].full != nil {
+                    pending[position].full!.insert(row)
+                } else if pending[position].removed.remove(row) == nil, !node.publisher.contains(row, in: table) {
+                    pending[position].added.insert(row)
                 }
             case .delete(_, let row):
-                if full[table] != nil {
-                    full[table]!.remove(row)
-                } else if added[table]!.remove(row) == nil, node.publisher.contains(row, in: table) {
-                    removed[table]!.insert(row)
+                if pending[position].full != nil {
+                    pending[position].full!.remove(row)
+                } else if pending[position].added.remove(row) == nil, node.publisher.contains(row, in: table) {
+                    pending[position].removed.insert(row)
                 }
             case .replace(_, let rows):
                 guard rows.count <= node.options.limits.maxRowsPerRequest else {
                     throw BusError(.tooManyRows, "\(rows.count) rows; the limit is \(node.options.limits.maxRowsPerRequest)")
                 }
                 for row in rows { try checkArity(row, table: table, node: node, batch: &arity) }
-                full[table] = Set(rows)
-                added[table] = nil
-                removed[table] = nil
+                pending[position].full = Set(rows)
+                pending[position].added = []
+                pending[position].removed = []
             }
         }
-        for table in order {
-            open(table, node: node)
-            openedBySubscribe.remove(table)
-            if let rows = full[table] {
-                node.send(node.publisher.replace(table, with: rows))
+        for entry in pending {
+            open(entry.table, node: node)
+            openedBySubscribe.remove(entry.table)
+            if let rows = entry.full {
+                node.send(node.publisher.replace(entry.table, with: rows))
             } else {
-                node.send(node.publisher.publish(table, added: added[table]!, removed: removed[table]!))
+                node.send(node.publisher.publish(entry.table, added: entry.added, removed: entry.removed))
             }
         }
     }

@@ -119,9 +119,31 @@ extension DataMessage {
     /// - Throws: `BusError` `bad-frames` without a topic, `bad-table-name`,
     ///   `bad-json`, or `bad-request` for a JSON body that is not a delta or heartbeat.
     public init(decoding frame: [UInt8]) throws(BusError) {
+        let space = try Self.topicEnd(frame)
+        try self.init(decoding: frame, table: try Self.table(frame, topicEnd: space), topicEnd: space)
+    }
+
+    /// The index of the space that ends the frame's topic.
+    static func topicEnd(_ frame: [UInt8]) throws(BusError) -> Int {
         guard let space = frame.firstIndex(of: 0x20) else { throw BusError(.badFrames, "data frame without a topic") }
+        return space
+    }
+
+    /// The table the frame's topic names.
+    static func table(_ frame: [UInt8], topicEnd space: Int) throws(BusError) -> TableID {
         let name = String(decoding: frame[..<space], as: UTF8.self)
         guard let table = TableID(name) else { throw BusError(.badTableName, "bad topic '\(name)'") }
+        return table
+    }
+
+    /// Decodes a frame whose topic (the bytes before `topicEnd`) names
+    /// `table`: a caller that has seen the same topic before can skip parsing
+    /// the name again.
+    init(decoding frame: [UInt8], table: TableID, topicEnd space: Int) throws(BusError) {
+        if let message = Self.decodeCanonical(frame, bodyStart: space + 1, table: table) {
+            self = message
+            return
+        }
         let body = try JSON.parse(frame[(space + 1)...])
         guard let type = body["type"]?.stringValue,
             let publisher = body["pub"]?.stringValue,

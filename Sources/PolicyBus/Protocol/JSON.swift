@@ -193,12 +193,28 @@ struct JSONParser {
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
             guard index > exponentStart else { throw fail("expected a digit in the exponent") }
         }
+        if !isFloat, let value = integer(digits: digitsStart..<index, negative: start < digitsStart) { return .int(value) }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
-        if !isFloat, let value = Int64(text) { return .int(value) }
         guard let value = Double(text) else { throw fail("bad number") }
         // JSON has no infinity: accepting one would put a value on the bus that no client can read back.
         guard value.isFinite else { throw fail("number out of range") }
         return .float(value)
+    }
+
+    /// The integer the digits spell, or nil when it does not fit in 64 bits
+    /// (the caller then reads it as a float). Same result as `Int64(text)`,
+    /// without making a string for every number.
+    func integer(digits: Range<Int>, negative: Bool) -> Int64? {
+        var value: Int64 = 0
+        for position in digits {
+            let digit = Int64(bytes[position] &- UInt8(ascii: "0"))
+            let (shifted, overflowShift) = value.multipliedReportingOverflow(by: 10)
+            // Accumulating negatives reaches Int64.min, which has no positive twin.
+            let (next, overflowAdd) = negative ? shifted.subtractingReportingOverflow(digit) : shifted.addingReportingOverflow(digit)
+            if overflowShift || overflowAdd { return nil }
+            value = next
+        }
+        return value
     }
 
     func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
