@@ -364,20 +364,8 @@ final class CountChanges {
 extension Executor {
     /// Binds a table literal's variables from a row given as values.
     static func bind(_ patterns: [SlotPattern], row: [UInt32], into bindings: inout [UInt32]) -> Bool {
-        for (column, pattern) in patterns.enumerated() {
-            let value = row[column]
-            switch pattern {
-            case .constant(let id):
-                if id != value { return false }
-            case .variable(let slot):
-                if bindings[slot] == unbound {
-                    bindings[slot] = value
-                } else if bindings[slot] != value {
-                    return false
-                }
-            case .wildcard:
-                continue
-            }
+        for (column, pattern) in patterns.enumerated() where !bind(pattern, to: row[column], into: &bindings) {
+            return false
         }
         return true
     }

@@ -56,22 +56,25 @@ final class Executor {
 
     /// Binds the variables of a table literal from a row; false when the row does not match.
     static func bind(_ patterns: [SlotPattern], store: RowStore, row: UInt32, into bindings: inout [UInt32]) -> Bool {
-        for (column, pattern) in patterns.enumerated() {
-            let value = store.cell(row, column)
-            switch pattern {
-            case .constant(let id):
-                if id != value { return false }
-            case .variable(let slot):
-                if bindings[slot] == unbound {
-                    bindings[slot] = value
-                } else if bindings[slot] != value {
-                    return false
-                }
-            case .wildcard:
-                continue
-            }
+        for (column, pattern) in patterns.enumerated() where !bind(pattern, to: store.cell(row, column), into: &bindings) {
+            return false
         }
         return true
+    }
+
+    /// Binds one column: a constant must match, an unbound variable takes the
+    /// value, a bound one must equal it.
+    @inline(__always)
+    static func bind(_ pattern: SlotPattern, to value: UInt32, into bindings: inout [UInt32]) -> Bool {
+        switch pattern {
+        case .constant(let id):
+            return id == value
+        case .variable(let slot):
+            if bindings[slot] == unbound { bindings[slot] = value }
+            return bindings[slot] == value
+        case .wildcard:
+            return true
+        }
     }
 
     /// Binds the head's plain variables from a head row; false when its constants differ.

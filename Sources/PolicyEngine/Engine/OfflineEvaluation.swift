@@ -159,26 +159,15 @@ public enum OfflineEvaluation {
     static func json(_ value: Value) -> String {
         switch value {
         case .int(let number): return String(number)
-        case .float(let number): return number.isFinite ? value.description : "null"
+        // JSON has no NaN or infinity: written as strings, as the bus does.
+        case .float(let number):
+            if number.isFinite { return value.description }
+            return number.isNaN ? "\"NaN\"" : number > 0 ? "\"Infinity\"" : "\"-Infinity\""
         case .string(let string): return jsonString(string)
         }
     }
 
     static func jsonString(_ string: String) -> String {
-        var out = "\""
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let control where control.value < 0x20:
-                out += "\\u" + String(repeating: "0", count: 4 - String(control.value, radix: 16).count)
-                    + String(control.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        Value.quoted(string)
     }
 }

@@ -44,6 +44,7 @@ extension Value: CustomStringConvertible {
         }
     }
 
+    /// `string` as a double-quoted literal that both policy text and JSON read back.
     static func quoted(_ string: String) -> String {
         var out = "\""
         for scalar in string.unicodeScalars {
@@ -53,6 +54,10 @@ extension Value: CustomStringConvertible {
             case "\n": out += "\\n"
             case "\t": out += "\\t"
             case "\r": out += "\\r"
+            case let control where control.value < 0x20:
+                // \uXXXX reads back in policy text, and is also valid JSON.
+                let hex = String(control.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             default: out.unicodeScalars.append(scalar)
             }
         }
