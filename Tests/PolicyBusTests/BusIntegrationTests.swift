@@ -86,14 +86,11 @@ import ZeroMQ
             _ = try await request(engine, "subscribe", ["tables": .array([.string("alice:error")])])
             #expect(try await request(engine, "status")["triggers"]?.arrayValue == [.string("alice:error")])
             // The client never renews: within the lease (plus a tick) the trigger goes.
-            let deadline = Date().addingTimeInterval(10)
             var triggers: [JSON]? = nil
-            while Date() < deadline {
+            _ = try await eventually("the trigger to go (triggers: \(String(describing: triggers)))", timeout: 10, interval: .milliseconds(100)) {
                 triggers = try await request(engine, "status")["triggers"]?.arrayValue
-                if triggers == [] { break }
-                try await Task.sleep(for: .milliseconds(100))
+                return triggers == [] ? true : nil
             }
-            #expect(triggers == [])
         }
     }
 
@@ -178,26 +175,20 @@ import ZeroMQ
             for chunk in stride(from: 0, to: lines.count, by: 500) {
                 data.write(lines[chunk..<min(chunk + 500, lines.count)].joined(separator: "\n"))
             }
-            // Settled: the last row is in, and the table has every row.
+            // Settled: the table has every row.
             var engineCount = 0
-            let deadline = Date().addingTimeInterval(60)
-            while Date() < deadline {
+            _ = try await eventually("c:p to reach \(count) rows (has \(engineCount))", timeout: 60, interval: .milliseconds(200)) {
                 let tables = try await request(engine, "tables")["tables"]?.arrayValue ?? []
                 engineCount = Int(tables.first { $0["name"]?.stringValue == "c:p" }?["rows"]?.intValue ?? 0)
-                if engineCount == count { break }
-                try await Task.sleep(for: .milliseconds(200))
+                return engineCount == count ? true : nil
             }
-            #expect(engineCount == count)
             slow.signal(SIGCONT)
             let expected = try await queryRows(engine, "c:p")
             // Reconstructing megabytes of output is slow: look every 1.5 s, for
             // up to 2 minutes, because a loaded 2-core machine is slow too.
-            var converged = false
-            for _ in 0..<80 where !converged {
-                try await Task.sleep(for: .milliseconds(1500))
-                converged = try contents(from: slow.stdoutLines, table: "c:p") == expected
+            _ = try await eventually("the slow subscriber to match the engine's contents", timeout: 120, interval: .milliseconds(1500)) {
+                try contents(from: slow.stdoutLines, table: "c:p") == expected ? true : nil
             }
-            #expect(converged, "the slow subscriber never matched the engine's contents")
             let resyncs = slow.stderrText.components(separatedBy: "resync").count - 1
             print("slowSubscribersResync: \(resyncs) resyncs, \(slow.stdoutLines.count) lines")
             #expect(resyncs > 0, "the tiny RCVHWM should have forced at least one resync")
@@ -239,41 +230,27 @@ import ZeroMQ
             }
             lines.append("commit")
             data.write(lines.joined(separator: "\n"))
-            for table in tables {
-                let expected = try await processes.settledQuery(engine, table)
-                for subscriber in subscribers where subscriber.name.contains(table) {
+            // Known, not guessed: first the data source holds exactly what was
+            // published, then the engine holds exactly its derivation, then
+            // every subscriber holds exactly that.
+            let published = Set(present.map { $0.map { JSON.int(Int64($0)) } })
+            _ = try await eventually("data:q to equal the published rows (seed \(seed))") {
+                try await queryRows(dataControl, "data:q") == published ? true : nil
+            }
+            let facts: [(table: String, rows: [[Value]])] = [("data:q", present.map { $0.map { Value.int(Int64($0)) } })]
+            let derived = try OfflineEvaluation.evaluate(policies: [.init(name: "k", text: policy)], facts: facts, tables: tables)
+            for (table, rows) in derived {
+                let expected = Set((JSON(rows: rows).arrayValue ?? []).compactMap(\.arrayValue))
+                _ = try await eventually("\(table) at the engine to equal its derivation from data:q (seed \(seed))") {
+                    try await queryRows(engine, table.description) == expected ? true : nil
+                }
+                for subscriber in subscribers where subscriber.name.contains(table.description) {
                     _ = try await subscriber.waitFor("\(table) to converge (seed \(seed))", timeout: 30) { process in
-                        (try? contents(from: process.stdoutLines, table: table)) == expected ? true : nil
+                        (try? contents(from: process.stdoutLines, table: table.description)) == expected ? true : nil
                     }
                 }
             }
+            #expect(derived.count == tables.count)
         }
-    }
-}
-
-extension Processes {
-    /// Waits until `query` on `table` gives `expectedCount` rows and stays put, then returns them.
-    func settled(_ engine: String, _ table: String, expectedCount: Int, containing row: [JSON]) async throws -> Set<[JSON]> {
-        let deadline = Date().addingTimeInterval(40)
-        var rows: Set<[JSON]> = []
-        while Date() < deadline {
-            rows = try await queryRows(engine, table)
-            if rows.count == expectedCount, rows.contains(row) { return rows }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        Issue.record("\(table) never reached \(expectedCount) rows; has \(rows.count)")
-        throw TimeoutError(what: "settle")
-    }
-
-    /// Waits until two `query`s 500 ms apart agree, then returns the rows.
-    func settledQuery(_ engine: String, _ table: String) async throws -> Set<[JSON]> {
-        var previous = try await queryRows(engine, table)
-        for _ in 0..<60 {
-            try await Task.sleep(for: .milliseconds(500))
-            let current = try await queryRows(engine, table)
-            if current == previous { return current }
-            previous = current
-        }
-        return previous
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import PolicyBus
+import PolicyEngine
 import Testing
 import ZeroMQ
 
@@ -11,6 +12,32 @@ extension ProcessSuites {
             p(x) :- q(x), gt(x, 2).
             q(1). q(3). q(5).
             """
+        /// The fuzz run's scratch policy: fuzzed changes to it are let through, and
+        /// afterwards its tables must equal a from-scratch evaluation of its rules
+        /// and facts. `q`, `e` and `v` are its base tables (no rule defines them).
+        static let scratch = """
+            p(x) :- q(x), gt(x, 2).
+            q(1). q(3). q(5).
+            e(1, 2). e(2, 3). e(3, 1). e(3, 4). v(1). v(2). v(5).
+            path(x, y) :- e(x, y)
+            path(x, z) :- path(x, y), e(y, z)
+            lonely(x) :- v(x), not path(x, _)
+            """
+        static let scratchBaseTables: Set<String> = ["q", "e", "v"]
+
+        /// Valid changes to the scratch policy: seeds the fuzzer mutates.
+        static let scratchChanges: [String] = [
+            #"{"op":"facts","action":"insert","table":"fz:e","rows":[[4,5],[5,1]],"id":20}"#,
+            #"{"op":"facts","action":"delete","table":"fz:e","rows":[[2,3]],"id":21}"#,
+            #"{"op":"facts","action":"replace","table":"fz:v","rows":[[1],[3],[4]],"id":22}"#,
+            #"{"op":"facts","action":"insert","table":"fz:q","rows":[[7]],"id":23}"#,
+            #"{"op":"facts","action":"delete","table":"fz:q","rows":[[3]],"id":24}"#,
+            #"{"op":"rules","action":"insert","policy":"fz","rule":"r(x) :- path(x, x)","id":25}"#,
+            #"{"op":"rules","action":"insert","policy":"fz","rule":"s(x, y) :- e(x, y), not path(y, x)","id":26}"#,
+            #"{"op":"rules","action":"delete","policy":"fz","rule":"path(x, y) :- e(x, y)","id":27}"#,
+            #"{"op":"rules","action":"insert","policy":"fz","rule":"e(4, 4). v(3)","id":28}"#,
+        ]
+
         /// Small limits, so that the limits themselves are exercised.
         static let limits = ["--max-subscriptions", "16", "--max-clients", "8", "--max-rows", "50", "--max-table-name-length", "64", "--lease-ms", "60000"]
 
@@ -123,6 +150,10 @@ extension ProcessSuites {
         /// At least 100k random and mutated requests at an engine (50k at a data
         /// source), pipelined over tcp loopback; `POLICYBUS_FUZZ_SEED` replays a
         /// run, `POLICYBUS_FUZZ_COUNT` changes the engine's count.
+        ///
+        /// At an engine, changes to the scratch policy `fz` are let through; the
+        /// policy `keep` (the same program as `policy`) must end unchanged, and
+        /// `fz`'s tables must equal a fresh evaluation of its final rules and facts.
         @Test(arguments: ["engine", "datasource"])
         func fuzzedRequestsLeaveTheNodeUpAndItsTablesUnchanged(kind: String) async throws {
             let environment = ProcessInfo.processInfo.environment
@@ -132,11 +163,11 @@ extension ProcessSuites {
             print("ControlFuzzTests \(kind) seed: \(seed) (POLICYBUS_FUZZ_SEED=\(seed) replays), count: \(count)")
             try await withProcesses { processes in
                 let (node, endpoint) = kind == "engine"
-                    ? try await processes.engine("fz", policies: [("fz", Self.policy)], peers: [], extra: Self.limits)
+                    ? try await processes.engine("fz", policies: [("keep", Self.policy), ("fz", Self.scratch)], peers: [], extra: Self.limits)
                     : try await processes.dataSource("fz", extra: Self.limits + ["--facts", try temporaryFile(#"{"q": [[1], [3], [5]]}"#, suffix: ".json")])
-                let before = try await state(endpoint, kind: kind)
+                let before = try await state(endpoint, kind: kind, policy: "keep")
                 let report = try await offPool {
-                    var generator = ControlFuzzer(seed: seed)
+                    var generator = ControlFuzzer(seed: seed, scratch: kind == "engine")
                     var report = FuzzReport()
                     var sent = 0
                     let client = try FuzzClient(endpoint)
@@ -157,14 +188,63 @@ extension ProcessSuites {
                 #expect(node.isRunning)
                 let status = try await request(endpoint, "status")
                 #expect(status["name"]?.stringValue == "fz")
-                #expect(try await state(endpoint, kind: kind) == before, "seed \(seed)")
+                #expect(try await state(endpoint, kind: kind, policy: "keep") == before, "seed \(seed)")
+                if kind == "engine" {
+                    for code in ["syntax-error", "arity-mismatch", "unsafe-variable", "unstratified-negation"] {
+                        #expect(report.codes[code, default: 0] > 0, "no rule was refused with \(code)")
+                    }
+                    for change in ["rules insert", "rules delete", "facts insert", "facts delete", "facts replace"] {
+                        #expect(report.accepted[change, default: 0] > 0, "no \(change) was accepted")
+                    }
+                    try await expectScratchMatchesFreshEvaluation(endpoint, seed: seed)
+                }
+            }
+        }
+
+        /// The scratch policy's tables at the engine equal a from-scratch
+        /// evaluation (`OfflineEvaluation`, as `policybus eval` does it) of its
+        /// rules (`rules list`) and its base tables' rows (`query`). The fuzzer
+        /// never lets a rule define a base table, nor a fact land in a derived one,
+        /// so the base tables' rows are exactly the facts.
+        func expectScratchMatchesFreshEvaluation(_ endpoint: String, seed: UInt64) async throws {
+            let rules = try await request(endpoint, "rules", ["action": .string("list"), "policy": .string("fz")])["rules"]?.arrayValue ?? []
+            let text = rules.compactMap(\.stringValue).joined(separator: "\n")
+            var facts: [(table: String, rows: [[Value]])] = []
+            for name in Self.scratchBaseTables.sorted() {
+                let rows = try await queryRows(endpoint, "fz:\(name)")
+                facts.append(("fz:\(name)", try rows.map { row in try row.map(Self.value) }))
+            }
+            let fresh = try OfflineEvaluation.evaluate(policies: [.init(name: "fz", text: text)], facts: facts, tables: [])
+            var expected: [String: Set<[JSON]>] = [:]
+            for (table, rows) in fresh where table.service == "fz" {
+                expected[table.description] = Set((JSON(rows: rows).arrayValue ?? []).compactMap(\.arrayValue))
+            }
+            // A table the engine lists with rows must be one the evaluation has (fuzzed
+            // subscribes also open empty tables, with names a query cannot parse).
+            let listed = try await request(endpoint, "tables")["tables"]?.arrayValue ?? []
+            let withRows = listed.filter { ($0["rows"]?.intValue ?? 0) > 0 }.compactMap { $0["name"]?.stringValue }
+            let names = Set(withRows.filter { $0.hasPrefix("fz:") }).union(expected.keys)
+            print("ControlFuzzTests scratch: \(rules.count) rules, \(names.count) tables, rows: \(expected.values.map(\.count).reduce(0, +))")
+            #expect(!names.isEmpty, "there is something to compare")
+            for name in names.sorted() {
+                let actual = try await queryRows(endpoint, name)
+                #expect(actual == expected[name, default: []], "\(name) differs from a fresh evaluation (seed \(seed))\nrules:\n\(text)")
+            }
+        }
+
+        static func value(_ json: JSON) throws -> Value {
+            switch json {
+            case .int(let number): return .int(number)
+            case .float(let number): return .float(number)
+            case .string(let text): return .string(text)
+            default: throw TimeoutError(what: "a table value, not \(json)")
             }
         }
 
         // MARK: - Helpers
 
         /// What the node holds: the tables' rows (and an engine's rules).
-        func state(_ endpoint: String, kind: String = "engine") async throws -> [String: JSON] {
+        func state(_ endpoint: String, kind: String = "engine", policy: String = "fz") async throws -> [String: JSON] {
             if kind == "datasource" {
                 // A subscribe may open new tables at a data source, empty: a table with rows is what counts.
                 let tables = try await request(endpoint, "tables")["tables"]?.arrayValue ?? []
@@ -175,9 +255,9 @@ extension ProcessSuites {
                 ]
             }
             return [
-                "p": .array(try await queryRows(endpoint, "fz:p").sorted { $0.description < $1.description }.map(JSON.array)),
-                "q": .array(try await queryRows(endpoint, "fz:q").sorted { $0.description < $1.description }.map(JSON.array)),
-                "rules": try await request(endpoint, "rules", ["action": .string("list"), "policy": .string("fz")])["rules"] ?? .null,
+                "p": .array(try await queryRows(endpoint, "\(policy):p").sorted { $0.description < $1.description }.map(JSON.array)),
+                "q": .array(try await queryRows(endpoint, "\(policy):q").sorted { $0.description < $1.description }.map(JSON.array)),
+                "rules": try await request(endpoint, "rules", ["action": .string("list"), "policy": .string(policy)])["rules"] ?? .null,
             ]
         }
 
@@ -238,6 +318,8 @@ struct FuzzReport: Sendable {
     var missing = 0
     var uncoded = 0
     var codes: [String: Int] = [:]
+    /// Accepted changes by "op action" (`rules insert`, `facts replace`...).
+    var accepted: [String: Int] = [:]
     var firstMissing: String?
     var firstUncoded: String?
 
@@ -252,6 +334,11 @@ struct FuzzReport: Sendable {
         switch reply["ok"] {
         case .bool(true)?:
             ok += 1
+            if let request = ControlFuzzer.body(request).flatMap({ try? ControlRequest(frame: $0) }),
+                request.op == "facts" || request.op == "rules", let action = request.body["action"]?.stringValue, action != "list"
+            {
+                accepted["\(request.op) \(action)", default: 0] += 1
+            }
         case .bool(false)?:
             errors += 1
             if let code = reply["error"]?["code"]?.stringValue, !code.isEmpty {
@@ -268,54 +355,167 @@ struct FuzzReport: Sendable {
 
     var summary: String {
         "sent \(sent), ok \(ok), errors \(errors) " + codes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            + "; accepted changes: " + accepted.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
     }
 }
 
 /// Random and mutated control messages from a seed.
 ///
 /// A generated message that the node could accept as a change (`facts`, or
-/// `rules` other than `list`) is replaced by a known-invalid one, so that the
-/// engine's tables must end as they began. The check uses the node's own
-/// JSON parser, so it sees exactly what the node will see.
+/// `rules` other than `list`) is replaced by a known-invalid one, unless
+/// `scratch` is set and the change stays inside the scratch policy `fz`: facts
+/// of its base tables, or rules that define none of them. So the other tables
+/// must end as they began, and `fz`'s base tables hold exactly its facts. The
+/// check uses the node's own JSON and policy parsers, so it sees exactly what
+/// the node will see.
 struct ControlFuzzer {
     var random: SplitMix
     let seeds: [[[UInt8]]]
+    let scratch: Bool
+    /// The latest rule texts sent for insertion, which deletions pick from.
+    var inserted: [String] = []
     static let tokens: [String] = [
         "{", "}", "[", "]", "\"", ":", ",", "null", "true", "false", "-0", "1e999", "-9223372036854775809", "0.5",
         "\"op\"", "\"tables\"", "\"subscribe\"", "\"query\"", "\"client\"", "\"id\"", "\\u0000", "\\ud800", "\\", "fz:p", "fz:",
         ":::", " ", "\u{00e9}", "\u{1F600}", String(repeating: "a", count: 300),
     ]
+    /// Rule texts the fuzzer starts from: accepted ones, and one per kind of refusal.
+    static let rules: [String] = [
+        "r(x) :- path(x, x)",
+        "s(x, y) :- e(x, y), not path(y, x)",
+        "t(x) :- v(x), not lonely(x)",
+        "reach(y) :- v(x), path(x, y)",
+        "e(4, 4). v(3)",
+        "path(x, y) :- e(x, y)",
+        "r(x) :- path(x x)",  // syntax-error
+        "r(x) :- e(x)",  // arity-mismatch
+        "u(x, y) :- v(x)",  // unsafe-variable
+        "w(x) :- v(x), not w(x)",  // unstratified-negation
+    ]
+    static let ruleTokens: [String] = [
+        "not ", ":-", "x", "y", "z", "_", ", ", "(", ")", ".", "\n", "path(x, y)", "e(y, z)", "v(x)", "not w(x)", "r(x)", "s(x)", "1", "\"a\"",
+    ]
+    static let heads = ["r", "s", "t", "w", "path", "lonely", "reach"]
+    static let atoms = ["e(A, B)", "v(A)", "path(A, B)", "r(A)", "s(A)", "t(A)", "w(A)", "lonely(A)", "reach(A)", "q(A)"]
 
-    init(seed: UInt64) {
+    init(seed: UInt64, scratch: Bool = false) {
         random = SplitMix(seed: seed)
-        seeds = ProcessSuites.ControlFuzzTests.malformed.map(\.frames) + ProcessSuites.ControlFuzzTests.harmless.map { [Array($0.utf8)] }
+        self.scratch = scratch
+        let tests = ProcessSuites.ControlFuzzTests.self
+        seeds = tests.malformed.map(\.frames) + (tests.harmless + (scratch ? tests.scratchChanges : [])).map { [Array($0.utf8)] }
     }
 
     mutating func next() -> [[UInt8]] {
         var frames = seeds.randomElement(using: &random)!
-        switch Int.random(in: 0..<10, using: &random) {
+        switch Int.random(in: 0..<20, using: &random) {
         case 0:
             frames = [randomBytes(Int.random(in: 0..<64, using: &random))]
         case 1:
             frames = (0..<Int.random(in: 1...5, using: &random)).map { _ in randomBytes(Int.random(in: 0..<16, using: &random)) }
         case 2:
             frames.insert([], at: 0)
+        case 3:
+            frames = [ruleRequest()]
         default:
             let index = Int.random(in: 0..<frames.count, using: &random)
             for _ in 0..<Int.random(in: 1...4, using: &random) { frames[index] = mutate(frames[index]) }
         }
-        return couldChangeState(frames) ? ProcessSuites.ControlFuzzTests.malformed.randomElement(using: &random)!.frames : frames
+        return isSafe(frames) ? frames : ProcessSuites.ControlFuzzTests.malformed.randomElement(using: &random)!.frames
     }
 
-    func couldChangeState(_ frames: [[UInt8]]) -> Bool {
-        let body = frames.first?.isEmpty == true && frames.count == 2 ? frames[1] : frames.count == 1 ? frames[0] : nil
-        guard let body, ProcessSuites.ControlFuzzTests.malformed.allSatisfy({ $0.frames != frames }),
+    /// A well-formed `rules` request on `fz` whose rule text is generated or
+    /// mutated, so that the text (not the JSON) is what the node refuses or accepts.
+    mutating func ruleRequest() -> [UInt8] {
+        let action: String
+        var text: String
+        if Int.random(in: 0..<5, using: &random) < 2, let sent = inserted.randomElement(using: &random) {
+            // Deleting what was inserted keeps the rule count (and the run's time) bounded.
+            (action, text) = ("delete", sent)
+        } else {
+            action = Int.random(in: 0..<6, using: &random) == 0 ? "delete" : "insert"
+            text = Bool.random(using: &random) ? Self.rules.randomElement(using: &random)! : generatedRule()
+            for _ in 0..<Int.random(in: 0...2, using: &random) { text = mutateRule(text) }
+            if action == "insert" {
+                inserted.append(text)
+                if inserted.count > 64 { inserted.removeFirst() }
+            }
+        }
+        let request: JSON = .object(["op": .string("rules"), "action": .string(action), "policy": .string("fz"), "rule": .string(text)])
+        return Array(request.text.utf8)
+    }
+
+    /// A random rule over the scratch policy's tables: safe or not, stratified or not.
+    mutating func generatedRule() -> String {
+        let variables = ["x", "y", "z"]
+        let arity = Int.random(in: 1...2, using: &random)
+        let head = Self.heads.randomElement(using: &random)! + "(" + (0..<arity).map { variables[$0] }.joined(separator: ", ") + ")"
+        let body = (0..<Int.random(in: 1...3, using: &random)).map { _ in
+            var atom = Self.atoms.randomElement(using: &random)!
+            atom = atom.replacingOccurrences(of: "A", with: variables.randomElement(using: &random)!)
+            atom = atom.replacingOccurrences(of: "B", with: variables.randomElement(using: &random)!)
+            return (Int.random(in: 0..<4, using: &random) == 0 ? "not " : "") + atom
+        }
+        return head + " :- " + body.joined(separator: ", ")
+    }
+
+    mutating func mutateRule(_ text: String) -> String {
+        var characters = Array(text)
+        let position = Int.random(in: 0...characters.count, using: &random)
+        if Bool.random(using: &random) {
+            characters.insert(contentsOf: Self.ruleTokens.randomElement(using: &random)!, at: position)
+        } else if position < characters.count {
+            characters.removeSubrange(position..<min(characters.count, position + Int.random(in: 1...4, using: &random)))
+        }
+        return String(characters)
+    }
+
+    /// The frame the node reads the request from, if the frame count is right.
+    static func body(_ frames: [[UInt8]]) -> [UInt8]? {
+        frames.first?.isEmpty == true && frames.count == 2 ? frames[1] : frames.count == 1 ? frames[0] : nil
+    }
+
+    /// Whether the node cannot change anything outside the scratch policy's
+    /// allowed changes when it serves `frames`.
+    func isSafe(_ frames: [[UInt8]]) -> Bool {
+        guard let body = Self.body(frames), ProcessSuites.ControlFuzzTests.malformed.allSatisfy({ $0.frames != frames }),
             let request = try? ControlRequest(frame: body)
-        else { return false }
+        else { return true }
         switch request.op {
-        case "facts": return true
-        case "rules": return request.body["action"]?.stringValue != "list"
-        default: return false
+        case "facts": return scratch && isScratchFacts(request)
+        case "rules": return request.body["action"]?.stringValue == "list" || (scratch && isScratchRules(request))
+        default: return true
+        }
+    }
+
+    /// Facts for a base table of `fz`, with small values (so that recursive
+    /// tables stay small), or a request the node refuses before any change.
+    /// The node's limits are stricter than the defaults, so what fails here fails there.
+    func isScratchFacts(_ request: ControlRequest) -> Bool {
+        guard let name = request.body["table"]?.stringValue, let table = try? ControlRequest.tableID(name, limits: BusLimits()),
+            let rows = try? request.rows("rows", limits: BusLimits())
+        else { return true }
+        return table.service == "fz" && ProcessSuites.ControlFuzzTests.scratchBaseTables.contains(table.name) && rows.allSatisfy { $0.allSatisfy(Self.isSmall) }
+    }
+
+    /// Rules of `fz` that define no base table, whose facts are small and go to
+    /// base tables, and with no arithmetic (a recursive rule that computes new
+    /// values would never finish); or a request the node refuses before any change.
+    func isScratchRules(_ request: ControlRequest) -> Bool {
+        guard let policy = request.body["policy"]?.stringValue, let text = request.body["rule"]?.stringValue else { return true }
+        guard policy == "fz" else { return false }
+        guard let parsed = try? PolicyParser.parse(text, policy: "fz") else { return true }  // the node's parser refuses it too
+        let base = ProcessSuites.ControlFuzzTests.scratchBaseTables
+        let arithmetic = text.replacingOccurrences(of: ":-", with: "").contains { "+-*/".contains($0) }
+        return !arithmetic
+            && parsed.rules.allSatisfy { ($0.head.service ?? "fz") == "fz" && !base.contains($0.head.name) }
+            && parsed.facts.allSatisfy { $0.table.service == "fz" && base.contains($0.table.name) && $0.values.allSatisfy(Self.isSmall) }
+    }
+
+    static func isSmall(_ value: Value) -> Bool {
+        switch value {
+        case .int(let number): (0...9).contains(number)
+        case .string(let text): text == "a"
+        case .float: false
         }
     }
 

@@ -241,6 +241,25 @@ func request(_ endpoint: String, _ op: String, _ fields: [String: JSON] = [:]) a
     }
 }
 
+/// Polls `condition` every `interval` until it returns a value, for at most
+/// `timeout` seconds: for waiting on something observable (a query's rows, a
+/// status field) rather than sleeping for a guessed time. Records an issue
+/// (with `what` and the last value seen) and throws on timeout.
+func eventually<T>(
+    _ what: @autoclosure () -> String, timeout: Double = 30, interval: Duration = .milliseconds(50),
+    _ condition: () async throws -> T?
+) async throws -> T {
+    let deadline = Date().addingTimeInterval(timeout)
+    while true {
+        if let value = try await condition() { return value }
+        guard Date() < deadline else {
+            Issue.record("timed out after \(timeout) s waiting for \(what())")
+            throw TimeoutError(what: what())
+        }
+        try await Task.sleep(for: interval)
+    }
+}
+
 /// The rows `query` returns, as a set.
 func queryRows(_ endpoint: String, _ query: String) async throws -> Set<[JSON]> {
     let reply = try await request(endpoint, "query", ["query": .string(query)])
