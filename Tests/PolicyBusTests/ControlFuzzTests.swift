@@ -189,15 +189,16 @@ extension ProcessSuites {
                 let status = try await request(endpoint, "status")
                 #expect(status["name"]?.stringValue == "fz")
                 #expect(try await state(endpoint, kind: kind, policy: "keep") == before, "seed \(seed)")
-                if kind == "engine" {
+                // A shorter run (POLICYBUS_FUZZ_COUNT) may by chance miss a kind of refusal.
+                if kind == "engine", count >= 50_000 {
                     for code in ["syntax-error", "arity-mismatch", "unsafe-variable", "unstratified-negation"] {
                         #expect(report.codes[code, default: 0] > 0, "no rule was refused with \(code)")
                     }
                     for change in ["rules insert", "rules delete", "facts insert", "facts delete", "facts replace"] {
                         #expect(report.accepted[change, default: 0] > 0, "no \(change) was accepted")
                     }
-                    try await expectScratchMatchesFreshEvaluation(endpoint, seed: seed)
                 }
+                if kind == "engine" { try await expectScratchMatchesFreshEvaluation(endpoint, seed: seed) }
             }
         }
 
