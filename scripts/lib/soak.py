@@ -211,6 +211,7 @@ class Soak:
             ":" + self.env["PYTHONPATH"] if self.env.get("PYTHONPATH") else "")
         self.stats = dict(updates=0, transactions=0, restarts=0, pauses=0, checks=0, divergences=0, resyncs=0)
         self.kills = {}
+        self.diverged = {}  # what diverged -> at how many checks
         base = free_port_range(2 * len(NODES), self.rng)
         self.control = {n: f"tcp://127.0.0.1:{base + 2 * i}" for i, n in enumerate(NODES)}
         self.data = {n: f"tcp://127.0.0.1:{base + 2 * i + 1}" for i, n in enumerate(NODES)}
@@ -546,6 +547,17 @@ class Soak:
         if problems:
             self.stats["divergences"] += 1
             self.log(f"check {self.stats['checks']}: DIVERGENCE: " + "; ".join(problems))
+            for problem in problems:
+                words = problem.split()  # e.g. "py-b alerts:maintenance: ..." -> "py-b alerts:maintenance"
+                what = words[0].rstrip(":") + (" " + words[1].rstrip(":") if ":" in words[1].rstrip(":") else "")
+                self.diverged[what] = self.diverged.get(what, 0) + 1
+            # A subscriber that diverged is restarted (its output is kept), so
+            # that later checks test it afresh instead of repeating this one.
+            for sub in self.subscribers:
+                if any(problem.startswith(sub.name + " ") for problem in problems):
+                    sub.kill(signal.SIGKILL)
+                    sub.start()
+                    self.log(f"restart {sub.name} after its divergence")
         else:
             self.log(f"check {self.stats['checks']}: converged ({sum(len(r) for r in facts.values())} facts; {sizes})")
 
@@ -583,7 +595,8 @@ class Soak:
         kills = ", ".join(f"{k} {n}" for k, n in sorted(self.kills.items()))
         print(f"soak summary: {self.args.minutes} min, seed {self.args.seed}{', CURVE' if self.args.curve else ''}: "
               f"updates sent {s['updates']} ({s['transactions']} transactions), restarts {s['restarts']} ({kills}), "
-              f"pauses {s['pauses']}, resyncs {s['resyncs']}, checks {s['checks']}, divergences {s['divergences']}",
+              f"pauses {s['pauses']}, resyncs {s['resyncs']}, checks {s['checks']}, divergences {s['divergences']}"
+              + (" (" + ", ".join(f"{w} at {n}" for w, n in sorted(self.diverged.items())) + ")" if self.diverged else ""),
               flush=True)
         if s["divergences"] == 0 and not self.args.keep:
             shutil.rmtree(self.work, ignore_errors=True)
