@@ -138,13 +138,21 @@ class Session:
         return rid, json.dumps(body, separators=(",", ":")).encode()
 
     def forget(self, rid):
-        """Stops waiting for a request's reply (a late reply is ignored)."""
+        """Stops waiting for a request's reply (a late reply is ignored).
+
+        Returns the keys of the tables that were waiting for it: the caller
+        must ask for them again, or nothing ever will.
+        """
         entry = self._inflight.pop(rid, None)
+        waiting = []
         if entry and entry[0] == "subscribe":
             for name in entry[1]:
-                st = self._tables.get(name.encode())
+                key = name.encode()
+                st = self._tables.get(key)
                 if st is not None and st.requested == rid:
                     st.requested = None
+                    waiting.append(key)
+        return waiting
 
     def add_tables(self, names):
         """Starts following tables; returns the SUB prefixes to subscribe.
@@ -440,7 +448,8 @@ class Session:
                     continue  # the caller of the first subscribe waits for it
                 entry = self._inflight.get(st.requested)
                 if entry is None or now - entry[2] > self.request_timeout:
-                    self.forget(st.requested)
+                    # Every table of the timed-out request, not just this one.
+                    self._resync.update(self.forget(st.requested))
                     self._resync.add(key)
             elif st.synced and now - st.last > silent_after:
                 st.synced = False

@@ -222,6 +222,20 @@ def test_unanswered_resync_is_sent_again():
     assert [(c.kind, c.seq) for c in changes] == [("resync", 5)]
 
 
+def test_timed_out_resync_of_several_tables_asks_for_all_of_them_again():
+    # Found by scripts/soak: a node paused longer than the request timeout
+    # left every table but the first of a multi-table resync unsynced for good.
+    s = Session("tcp://h:1", client_id="c1")
+    s.add_tables(["p:a", "p:b"])
+    rid, _ = s.subscribe_request(["p:a", "p:b"])
+    s.on_reply(snapshot_reply(rid, {"p:a": (0, []), "p:b": (0, [])}, lease_ms=600000))
+    s.now += 3.1  # both silent: one resync request for both
+    assert sorted(sent_ops(s.tick())[0][1]) == ["p:a", "p:b"]
+    s.now += s.request_timeout + 0.1  # the node never answered
+    again = [tables for op, tables in sent_ops(s.tick()) if op == "subscribe"]
+    assert [sorted(t) for t in again] == [["p:a", "p:b"]]
+
+
 def test_failed_resync_is_retried_failed_first_subscribe_is_not():
     s = Session("tcp://h:1")
     s.add_tables(["a:error"])
