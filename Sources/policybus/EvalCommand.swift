@@ -29,6 +29,11 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "The name of the first file's policy (default: the file's stem).")
     var policyName: String?
 
+    @Option(
+        name: .customLong("schema"),
+        help: "SERVICE=FILE: a data source's schema file, {\"table\": [\"column\", ...]}, so rules can name its columns (repeatable).")
+    var schemaFiles: [String] = []
+
     func validate() throws {
         guard !policyFiles.isEmpty else { throw ValidationError("give at least one policy file") }
     }
@@ -50,7 +55,8 @@ struct EvalCommand: ParsableCommand {
                 }
                 factRows = try OfflineEvaluation.parseFacts(data)
             }
-            let result = try OfflineEvaluation.evaluate(policies: sources, facts: factRows, tables: tables)
+            let result = try OfflineEvaluation.evaluate(
+                policies: sources, facts: factRows, tables: tables, schemas: try readSchemas())
             print(json ? OfflineEvaluation.json(result) : OfflineEvaluation.text(result), terminator: json ? "\n" : "")
         } catch {
             if json {
@@ -60,6 +66,29 @@ struct EvalCommand: ParsableCommand {
             }
             throw ExitCode(1)
         }
+    }
+
+    /// Reads every `--schema SERVICE=FILE` into qualified column lists.
+    private func readSchemas() throws(PolicyError) -> [TableID: [String]] {
+        var schemas: [TableID: [String]] = [:]
+        for option in schemaFiles {
+            let parts = option.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, TableID.isIdentifier(parts[0]) else {
+                throw PolicyError(.invalidFacts, "--schema takes SERVICE=FILE, not '\(option)'")
+            }
+            guard let data = FileManager.default.contents(atPath: parts[1]),
+                let object = try? JSONSerialization.jsonObject(with: data) as? [String: [String]]
+            else {
+                throw PolicyError(.invalidFacts, "schema file '\(parts[1])' must be a JSON object of column-name arrays")
+            }
+            for (name, columns) in object {
+                guard TableID.isIdentifier(name) else {
+                    throw PolicyError(.invalidFacts, "schema file '\(parts[1])': '\(name)' is not a table name")
+                }
+                schemas[TableID(service: parts[0], name: name)] = columns
+            }
+        }
+        return schemas
     }
 
     private func read(_ path: String) throws(PolicyError) -> String {

@@ -59,4 +59,23 @@ import Testing
         #expect(message.contains(":2:"), "\(message)")
         #expect(message.contains("error[unsafe-variable]"), "\(message)")
     }
+
+    @Test func schemaFilesLetRulesNameColumns() async throws {
+        let policyFile = try temporaryFile("up(vm) :- nova:servers(id=vm, status=\"ACTIVE\")")
+        let schemaFile = try temporaryFile(#"{"servers": ["id", "host", "status"]}"#, suffix: ".json")
+        let factsFile = try temporaryFile(#"{"nova:servers": [["vm1", "h1", "ACTIVE"], ["vm2", "h1", "SHUTOFF"]]}"#, suffix: ".json")
+        defer { for file in [policyFile, schemaFile, factsFile] { try? FileManager.default.removeItem(atPath: file) } }
+
+        let withSchema = try BusProcess(
+            "eval", ["eval", policyFile, "--policy-name", "p", "--facts", factsFile, "--schema", "nova=\(schemaFile)", "--json"])
+        defer { withSchema.stop() }
+        #expect(try await withSchema.exit() == 0)
+        let tables = try JSON.parse(Array(withSchema.stdoutText.utf8))["tables"]
+        #expect(tables?["p:up"] == (try JSON.parse(Array(#"[["vm1"]]"#.utf8))))
+
+        let without = try BusProcess("eval", ["eval", policyFile, "--facts", factsFile, "--json"])
+        defer { without.stop() }
+        #expect(try await without.exit() == 1)
+        #expect(try JSON.parse(Array(without.stdoutText.utf8))["error"]?["code"] == .string("unknown-column"))
+    }
 }

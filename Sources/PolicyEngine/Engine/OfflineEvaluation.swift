@@ -22,11 +22,14 @@ public enum OfflineEvaluation {
 
     /// Loads the policies (all rules in one transaction, so they may refer to each
     /// other), then the facts, and returns the requested tables (all when `tables`
-    /// is empty). Unqualified table names belong to the first policy.
+    /// is empty). Unqualified table names belong to the first policy. `schemas`
+    /// names the columns of data source tables, for rules that use column names.
     public static func evaluate(
-        policies: [PolicySource], facts: [(table: String, rows: [[Value]])], tables: [String]
+        policies: [PolicySource], facts: [(table: String, rows: [[Value]])], tables: [String],
+        schemas: [TableID: [String]] = [:]
     ) throws(PolicyError) -> [(table: TableID, rows: [[Value]])] {
         let engine = Engine()
+        for (table, columns) in schemas { engine.declareColumns(columns, for: table) }
         for policy in policies { try engine.createPolicy(policy.name) }
         var transaction = Transaction()
         for policy in policies { transaction.insertRules(policy.text, policy: policy.name) }
