@@ -3,18 +3,6 @@ import Testing
 
 @testable import PolicyEngine
 
-/// SplitMix64: small, seedable, and the same on every platform.
-struct EngineRandom: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Random stratified programs over a fixed set of tables.
 struct ProgramGenerator {
     struct TableSpec {
@@ -38,9 +26,9 @@ struct ProgramGenerator {
 
     static let domain: [Value] = [0, 1, 2, 3, 4, "a", "b"]
 
-    static func value(_ random: inout EngineRandom) -> Value { domain.randomElement(using: &random)! }
+    static func value(_ random: inout SeededRandom) -> Value { domain.randomElement(using: &random)! }
 
-    static func rule(_ random: inout EngineRandom) -> CheckedRule {
+    static func rule(_ random: inout SeededRandom) -> CheckedRule {
         let heads = tables.filter { $0.level > 0 }
         let head = heads.randomElement(using: &random)!
         let variables = ["x", "y", "z"]
@@ -69,7 +57,7 @@ struct ProgramGenerator {
             body.append(.pos("src:b1", [.v("x")]))
             bound.append("x")
         }
-        func boundTerm(_ random: inout EngineRandom) -> Term { .v(bound.randomElement(using: &random)!) }
+        func boundTerm(_ random: inout SeededRandom) -> Term { .v(bound.randomElement(using: &random)!) }
 
         if Bool.random(using: &random), let table = tables.filter({ $0.level < head.level }).randomElement(using: &random) {
             let terms: [Term] = (0..<table.arity).map { _ in
@@ -128,7 +116,7 @@ struct ProgramGenerator {
     @Test func incrementalStateMatchesFromScratchEvaluation() throws {
         let seed = ProcessInfo.processInfo.environment["POLICY_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
         print("EnginePropertyTests seed: \(seed) (rerun with POLICY_SEED=\(seed))")
-        var random = EngineRandom(state: seed)
+        var random = SeededRandom(seed: seed)
         var transactions = 0
         // About 7,500 transactions over 50 programs: a few seconds.
         for _ in 0..<50 {
@@ -137,7 +125,7 @@ struct ProgramGenerator {
         print("EnginePropertyTests: \(transactions) transactions checked")
     }
 
-    private func runProgram(_ random: inout EngineRandom, transactions: Int) throws -> Int {
+    private func runProgram(_ random: inout SeededRandom, transactions: Int) throws -> Int {
         let engine = Engine()
         try engine.createPolicy("p")
         try engine.createPolicy("q")
@@ -235,7 +223,7 @@ struct ProgramGenerator {
     @Test func graphRecursionMatchesFromScratchEvaluation() throws {
         let seed = ProcessInfo.processInfo.environment["POLICY_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
         print("EnginePropertyTests graph seed: \(seed) (rerun with POLICY_SEED=\(seed))")
-        var random = EngineRandom(state: seed)
+        var random = SeededRandom(seed: seed)
         var transactions = 0
         for _ in 0..<12 { transactions += try runGraph(&random, transactions: 120) }
         print("EnginePropertyTests: \(transactions) graph transactions checked")
@@ -252,14 +240,14 @@ struct ProgramGenerator {
         RuleBuilder.rule("g", "g:odd", [.v("x"), .v("y")], [.pos("g:path", [.v("x"), .v("y")]), .pos("g:path", [.v("y"), .v("x")]), .cmp(.less, .v("x"), .c(2))]),
     ]
 
-    private func runGraph(_ random: inout EngineRandom, transactions: Int) throws -> Int {
+    private func runGraph(_ random: inout SeededRandom, transactions: Int) throws -> Int {
         let engine = Engine()
         try engine.createPolicy("g")
         let nodes = Int.random(in: 4...12, using: &random)
         let tables = ["src:link", "src:blocked", "g:edge", "g:path", "g:odd", "g:even"].map(RuleBuilder.table)
         var rules = Self.graphRules.filter { _ in Int.random(in: 0..<4, using: &random) > 0 }
         var facts: [TableID: Set<[Value]>] = [:]
-        func node(_ random: inout EngineRandom) -> Value { .int(Int64(Int.random(in: 0..<nodes, using: &random))) }
+        func node(_ random: inout SeededRandom) -> Value { .int(Int64(Int.random(in: 0..<nodes, using: &random))) }
         var setup = Transaction()
         for rule in rules { setup.insert(rule: rule) }
         for _ in 0..<(nodes * 2) {
