@@ -211,6 +211,10 @@ import Testing
         ("h(x) :- p(x), 1", 1, 16),  // a value is not a literal
         ("(x) :- p(x)", 1, 1),  // no head name
         ("h(x) :- p(x)\n\n   :- q(x)", 3, 4),  // a body with no head
+        ("h :- p, not", 1, 12),  // `not` is a keyword, never a table with no columns
+        ("h :- p, not\nq :- r", 2, 3),  // ... so it negates the table on the next line
+        ("not(x) :- p(x)", 1, 1),  // ... nor a table with columns
+        ("h(x) :- p(x), alice:not(x)", 1, 15),
     ])
     func reportsSyntaxErrorsWithLineAndColumn(_ text: String, _ line: Int, _ column: Int) {
         Language.expectError(text, .syntaxError, line: line, column: column)

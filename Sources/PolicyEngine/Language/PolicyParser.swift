@@ -72,6 +72,8 @@ struct Parser {
         advance()
     }
 
+    static func isNegationKeyword(_ word: String) -> Bool { word == "not" || word == "NOT" }
+
     private var isTerminator: Bool { current.kind == .dot || current.kind == .semicolon }
 
     // MARK: - Statements
@@ -119,9 +121,10 @@ struct Parser {
 
     private mutating func literal() throws(PolicyError) -> LiteralSyntax {
         let start = current
-        if case .identifier(let word) = current.kind, word == "not" || word == "NOT",
-            case .identifier = next.kind
-        {
+        // `not` always starts a negation: were it also a table name, the
+        // canonical text `h :- p, not` would read back differently when another
+        // rule follows it on the next line.
+        if case .identifier(let word) = current.kind, Self.isNegationKeyword(word) {
             advance()
             return .negative(try negatedAtom(), location(start))
         }
@@ -188,6 +191,7 @@ struct Parser {
             advance()
         }
         guard name != "_" else { throw error("'_' is not a table name", at: start) }
+        guard !Self.isNegationKeyword(name) else { throw error("'\(name)' is a keyword, not a table name", at: start) }
         var arguments: [ArgumentSyntax] = []
         if current.kind == .leftParen {
             advance()
