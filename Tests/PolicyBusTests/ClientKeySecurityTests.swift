@@ -52,22 +52,33 @@ extension ProcessSuites {
         static let policy = "p(x) :- data:q(x), gt(x, 2)."
         static let table = "classification:p"
 
-        /// A plaintext data source and an engine (CURVE, admits alice and bob)
-        /// subscribing to it; `body` gets the keys, the source, and the
-        /// engine's control and data endpoints.
+        enum Mode: CaseIterable {
+            /// `--curve-secret-key` and `--authorized-keys` listing alice and bob.
+            case allowList
+            /// `--curve-secret-key` alone: any key is admitted.
+            case anyKey
+            case plaintext
+        }
+
+        /// A plaintext data source and an engine subscribing to it; `body`
+        /// gets the keys, the source, and the engine's control and data endpoints.
         func withEngine(
-            extra: [String] = [],
+            _ mode: Mode = .allowList, extra: [String] = [],
             _ body: (Keys, _ source: BusProcess, _ control: String, _ data: String) async throws -> Void
         ) async throws {
             let keys = try Keys()
             defer { keys.remove() }
             for name in ["server", "alice", "bob"] { try keys.pair(name) }
+            let curve: [String] = switch mode {
+            case .allowList: ["--curve-secret-key", keys.path("server.key"), "--authorized-keys", try keys.allowList("server", ["alice", "bob"])]
+            case .anyKey: ["--curve-secret-key", keys.path("server.key")]
+            case .plaintext: []
+            }
             try await withProcesses { processes in
                 let (source, sourceEndpoint) = try await processes.dataSource("data")
                 source.write("+q(3)")
                 let (engineProcess, control) = try await processes.engine(
-                    "scoped", policies: [("classification", Self.policy)], peers: [("data", sourceEndpoint)],
-                    extra: ["--curve-secret-key", keys.path("server.key"), "--authorized-keys", try keys.allowList("server", ["alice", "bob"])] + extra)
+                    "scoped", policies: [("classification", Self.policy)], peers: [("data", sourceEndpoint)], extra: curve + extra)
                 try await body(keys, source, control, try await engineProcess.endpoints().data)
             }
         }
@@ -81,9 +92,13 @@ extension ProcessSuites {
         /// Requests from each named client in turn, each with the given `client`
         /// id (blocking: runs off the pool). Returns the replies, or the error codes.
         static func requests(
-            _ control: String, _ keys: Keys, _ steps: [(key: String, id: String, op: String, fields: [String: JSON])]
+            _ control: String, _ keys: Keys, mode: Mode = .allowList, _ steps: [(key: String, id: String, op: String, fields: [String: JSON])]
         ) async throws -> [JSON] {
-            let configurations = try Dictionary(uniqueKeysWithValues: Set(steps.map(\.key)).map { ($0, try curve(keys, $0)) })
+            var curves: [String: CurveClientConfiguration] = [:]
+            if mode != .plaintext {
+                for name in Set(steps.map(\.key)) { curves[name] = try curve(keys, name) }
+            }
+            let configurations = curves
             return try await offPool {
                 let context = try ZeroMQ.Context()
                 var replies: [JSON] = []
@@ -143,6 +158,30 @@ extension ProcessSuites {
                 try await Task.sleep(for: .milliseconds(500))
                 source.write("+q(9)")
                 #expect(try await delta)
+            }
+        }
+
+        /// Without an allow-list the node still learns the keys; in plaintext
+        /// the id alone is the client, as before.
+        @Test(arguments: [Mode.anyKey, .plaintext])
+        func theSameIdIsOneClientOnlyInPlaintext(_ mode: Mode) async throws {
+            try await withEngine(mode) { keys, _, control, _ in
+                let replies = try await Self.requests(control, keys, mode: mode, [
+                    ("alice", "c1", "subscribe", Self.tables),
+                    ("bob", "c1", "subscribe", Self.tables),
+                    ("alice", "c1", "status", [:]),
+                    ("bob", "c1", "unsubscribe", Self.tables),
+                    ("alice", "c1", "renew", [:]),
+                ])
+                let listed = subscriptions(replies[2])
+                if mode == .plaintext {
+                    #expect(listed.count == 1)
+                    #expect(listed.first?.key == nil)
+                    #expect(replies[4]["tables"] == .array([]), "bob's unsubscribe of c1 is alice's too")
+                } else {
+                    #expect(Set(listed.compactMap(\.key)) == [try keys.publicKey("alice"), try keys.publicKey("bob")])
+                    #expect(replies[4]["tables"] == .array([.string(Self.table)]))
+                }
             }
         }
 
