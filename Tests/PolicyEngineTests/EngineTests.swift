@@ -18,6 +18,29 @@ import Testing
         #expect(engine.rows("p:q").isEmpty)
     }
 
+    /// Deleting or looking up rows with values the engine never held neither
+    /// changes anything nor grows the value pool (it would, for good, otherwise).
+    @Test func absentValuesAreNotRemembered() throws {
+        let engine = Engine()
+        try engine.createPolicy("p")
+        try engine.change { $0.insert("p:r", 1, "a") }
+        let pooled = engine.pool.count
+        for index in 0..<100 {
+            #expect(try engine.change { $0.delete("p:r", .int(Int64(1000 + index)), "gone") }.isEmpty)
+            #expect(!engine.containsFact([.string("never \(index)"), .int(1)], in: RuleBuilder.table("p:r")))
+        }
+        #expect(engine.pool.count == pooled)
+        #expect(engine.rows("p:r") == [[1, "a"]])
+        // An insert and a delete of a new value in one transaction still cancel out.
+        #expect(try engine.change {
+            $0.insert("p:r", 2, "b")
+            $0.delete("p:r", 2, "b")
+        }.isEmpty)
+        #expect(engine.rows("p:r") == [[1, "a"]])
+        // Arity is still checked for a row that cannot exist.
+        #expect(throws: PolicyError.self) { try engine.change { $0.delete("p:r", "x") } }
+    }
+
     @Test func rowRemovedAndRederivedIsInNeitherList() throws {
         let engine = Engine()
         try engine.createPolicy("p")

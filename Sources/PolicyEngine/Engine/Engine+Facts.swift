@@ -7,7 +7,7 @@ extension Engine {
     /// Cost: one lookup. (A value never seen before is interned by the lookup.)
     public func containsFact(_ row: [Value], in table: TableID) -> Bool {
         guard let state = tableStates[table], state.arity == row.count,
-            let id = state.rows.find(row.map(pool.intern))
+            let ids = pool.ids(of: row), let id = state.rows.find(ids)
         else { return false }
         return state.isFact(id)
     }

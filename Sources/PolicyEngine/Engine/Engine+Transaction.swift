@@ -64,7 +64,10 @@ extension Engine {
                 operations.append(.insert(try table(id, arity: row.count, at: nil), row.map(pool.intern)))
             case .delete(let id, let row):
                 if tableStates[id] == nil && newTables[id] == nil { continue }
-                operations.append(.delete(try table(id, arity: row.count, at: nil), row.map(pool.intern)))
+                let state = try table(id, arity: row.count, at: nil)
+                // A value never interned is in no row: nothing to delete, and nothing to remember.
+                guard let ids = pool.ids(of: row) else { continue }
+                operations.append(.delete(state, ids))
             case .replace(let id, let rows):
                 guard let first = rows.first else {
                     if let existing = tableStates[id] ?? newTables[id] { operations.append(.replace(existing, [])) }

@@ -17,24 +17,45 @@ final class ValuePool {
 
     /// The id of `value`, interning it if it is new.
     func intern(_ value: Value) -> UInt32 {
-        let hash = UInt64(truncatingIfNeeded: value.hashValue)
-        let tag = hash >> 32
-        let mask = slots.count - 1
-        var slot = Int(tag) & mask
-        while true {
-            let entry = slots[slot]
-            if entry == 0 { break }
-            if entry >> 32 == tag {
-                let id = UInt32(truncatingIfNeeded: entry) - 1
-                if values[Int(id)] == value { return id }
-            }
-            slot = (slot + 1) & mask
-        }
+        let (slot, tag, found) = probe(value)
+        if let found { return found }
         let id = UInt32(values.count)
         values.append(value)
         slots[slot] = tag << 32 | UInt64(id + 1)
         if values.count * 4 > slots.count * 3 { grow() }
         return id
+    }
+
+    /// The id of `value` if it is interned, without interning it.
+    func id(of value: Value) -> UInt32? { probe(value).id }
+
+    /// The ids of a row's values, or nil if one was never interned (so no
+    /// stored row can hold it).
+    func ids(of row: [Value]) -> [UInt32]? {
+        var ids: [UInt32] = []
+        ids.reserveCapacity(row.count)
+        for value in row {
+            guard let id = id(of: value) else { return nil }
+            ids.append(id)
+        }
+        return ids
+    }
+
+    /// Finds `value`'s slot: its id if interned, else the empty slot it would take.
+    @inline(__always)
+    private func probe(_ value: Value) -> (slot: Int, tag: UInt64, id: UInt32?) {
+        let tag = UInt64(truncatingIfNeeded: value.hashValue) >> 32
+        let mask = slots.count - 1
+        var slot = Int(tag) & mask
+        while true {
+            let entry = slots[slot]
+            if entry == 0 { return (slot, tag, nil) }
+            if entry >> 32 == tag {
+                let id = UInt32(truncatingIfNeeded: entry) - 1
+                if values[Int(id)] == value { return (slot, tag, id) }
+            }
+            slot = (slot + 1) & mask
+        }
     }
 
     /// Doubles the table. A slot's home comes from the kept hash bits, so no
