@@ -20,7 +20,7 @@ final class BusProcess: Sendable {
     private let state: Mutex<(process: Process?, stdin: FileHandle?)>
     private let output = Mutex<(stdout: [UInt8], stderr: [UInt8])>(([], []))
     /// Whether each pipe reached end of file: after the process exits, its
-    /// last output may still be on its way through the readability handlers.
+    /// last output may still be on its way through the drain threads.
     private let ended = Mutex<(stdout: Bool, stderr: Bool)>((false, false))
 
     /// Starts `policybus ARGS...`.
@@ -34,23 +34,35 @@ final class BusProcess: Sendable {
         process.standardOutput = stdout
         process.standardError = stderr
         state = Mutex((process, stdin.fileHandleForWriting))
-        stdout.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                self?.ended.withLock { $0.stdout = true }
-            }
-            self?.output.withLock { $0.stdout += data }
-        }
-        stderr.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                self?.ended.withLock { $0.stderr = true }
-            }
-            self?.output.withLock { $0.stderr += data }
-        }
         try process.run()
+        drain(stdout.fileHandleForReading, stderr: false)
+        drain(stderr.fileHandleForReading, stderr: true)
+    }
+
+    /// Reads `handle` to end of file on a thread of its own. Not a
+    /// `readabilityHandler`: that is a dispatch source, and releasing the
+    /// process (so its pipes, which close their descriptors) while the source
+    /// was still registered crashed the test process in libdispatch
+    /// (`_dispatch_event_loop_drain`) on a loaded machine. Here the thread
+    /// holds the handle, so its descriptor stays open until the last read.
+    private func drain(_ handle: FileHandle, stderr: Bool) {
+        _ = BlockingThread(name: "test-drain-\(name)") { [weak self] in
+            let descriptor = handle.fileDescriptor
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+                if count < 0, errno == EINTR { continue }
+                guard count > 0 else { break }
+                let bytes = buffer[..<count]
+                self?.output.withLock { output in
+                    if stderr { output.stderr += bytes } else { output.stdout += bytes }
+                }
+            }
+            self?.ended.withLock { ended in
+                if stderr { ended.stderr = true } else { ended.stdout = true }
+            }
+            withExtendedLifetime(handle) {}
+        }
     }
 
     deinit { stop() }
