@@ -142,6 +142,46 @@ extension Socket {
     /// - Throws: `ZMQError`; `EAGAIN` if a blocking receive timed out.
     @discardableResult
     public func receive(into frames: inout [[UInt8]], dontWait: Bool = false) throws(ZMQError) -> Bool {
+        var ignored: String?
+        return try receive(into: &frames, dontWait: dontWait, property: nil, value: &ignored)
+    }
+
+    /// Receives a whole multipart message, blocking until one arrives, and
+    /// reads a metadata property of its last frame (`zmq_msg_gets`).
+    ///
+    /// - Parameter property: e.g. ``MessageProperty/userID``, which a ZAP
+    ///   handler sets for every message of a connection it admitted.
+    /// - Returns: the frames, and the property's value; nil if the
+    ///   connection does not have it (no ZAP handler, for a user id).
+    /// - Throws: `ZMQError`; `EAGAIN` if RCVTIMEO expired, `ETERM` on shutdown.
+    public func receive(reading property: MessageProperty) throws(ZMQError) -> (frames: [[UInt8]], value: String?) {
+        var frames: [[UInt8]] = []
+        var value: String?
+        _ = try receive(into: &frames, dontWait: false, property: property.name, value: &value)
+        return (frames, value)
+    }
+
+    /// Receives a whole multipart message if one is waiting, and reads a
+    /// metadata property of its last frame (`zmq_msg_gets`).
+    ///
+    /// - Parameter property: e.g. ``MessageProperty/userID``.
+    /// - Returns: the frames and the property's value (nil if the connection
+    ///   does not have it), or nil if no message is waiting (`EAGAIN`).
+    /// - Throws: `ZMQError` for any other failure.
+    public func tryReceive(reading property: MessageProperty) throws(ZMQError) -> (frames: [[UInt8]], value: String?)? {
+        var frames: [[UInt8]] = []
+        var value: String?
+        guard try receive(into: &frames, dontWait: true, property: property.name, value: &value) else { return nil }
+        return (frames, value)
+    }
+
+    /// The one receive loop. `property`, when given, is read from the last
+    /// frame before it is closed; the plain receive paths pass nil, and
+    /// inlining removes the check for them.
+    @inline(__always)
+    private func receive(
+        into frames: inout [[UInt8]], dontWait: Bool, property: String?, value: inout String?
+    ) throws(ZMQError) -> Bool {
         let handle = try liveHandle("zmq_msg_recv")
         var count = 0
         var more = true
@@ -157,6 +197,10 @@ extension Socket {
                 frames.append(Self.array(bytes))
             }
             more = zmq_msg_more(message) != 0
+            if !more, let property {
+                // libzmq attaches a connection's metadata to each of its messages.
+                value = zmq_msg_gets(message, property).map { String(cString: $0) }
+            }
             zmq_msg_close(message)
             count += 1
         }

@@ -1,7 +1,13 @@
 import Synchronization
 
 /// Authenticates CURVE clients for every server socket of a context: it
-/// admits a client only if its public key is listed (ZeroMQ's ZAP, RFC 27).
+/// admits a client only if its public key is listed (ZeroMQ's ZAP, RFC 27),
+/// or any client key when made with ``init(admittingAnyKeyIn:domain:)``.
+///
+/// The user id of an admitted connection is the client's Z85 public key:
+/// read it from any message of the connection with
+/// ``Socket/tryReceive(reading:)`` and ``MessageProperty/userID``, to know
+/// which key sent a request.
 ///
 /// It binds `inproc://zeromq.zap.01` in the context and answers requests on
 /// its own thread. Create it before the server sockets accept connections,
@@ -22,12 +28,28 @@ public final class ZAPHandler: Sendable {
     ///   - domain: if set, requests from sockets with another ZAP domain are denied.
     /// - Throws: `ZMQError`; `EINVAL` for a malformed key, `EADDRINUSE` if the
     ///   context already has a handler.
-    public init(context: Context, allowedClientKeys: Set<String>, domain: String? = nil) throws(ZMQError) {
-        try Self.validate(allowedClientKeys)
+    public convenience init(context: Context, allowedClientKeys: Set<String>, domain: String? = nil) throws(ZMQError) {
+        try self.init(context: context, keys: allowedClientKeys, admitsAnyKey: false, domain: domain)
+    }
+
+    /// Starts admitting every CURVE client in `context`, whatever its key.
+    ///
+    /// Admission is then no stricter than without a handler, but each
+    /// connection's user id still tells which key sent a message.
+    /// - Parameters:
+    ///   - context: the context whose CURVE servers this handler answers for.
+    ///   - domain: if set, requests from sockets with another ZAP domain are denied.
+    /// - Throws: `ZMQError`; `EADDRINUSE` if the context already has a handler.
+    public convenience init(admittingAnyKeyIn context: Context, domain: String? = nil) throws(ZMQError) {
+        try self.init(context: context, keys: [], admitsAnyKey: true, domain: domain)
+    }
+
+    private init(context: Context, keys: Set<String>, admitsAnyKey: Bool, domain: String?) throws(ZMQError) {
+        try Self.validate(keys)
         let socket = try Socket(context, .rep)
         try socket.set(.linger, 0)
         try socket.bind(Self.endpoint)
-        let shared = Shared(waker: try Waker(), keys: allowedClientKeys, domain: domain)
+        let shared = Shared(waker: try Waker(), keys: keys, admitsAnyKey: admitsAnyKey, domain: domain)
         self.shared = shared
         let thread = try OSThread.start(name: "zmq-zap") {
             ZAPLoop(socket: socket, shared: shared).run()
@@ -39,7 +61,8 @@ public final class ZAPHandler: Sendable {
         stop()
     }
 
-    /// The Z85 public keys of the clients admitted from now on.
+    /// The Z85 public keys of the clients admitted from now on (ignored by
+    /// a handler that admits any key).
     public var allowedClientKeys: Set<String> {
         shared.state.withLock { $0.keys }
     }
@@ -84,11 +107,13 @@ public final class ZAPHandler: Sendable {
 
         let state: Mutex<State>
         let waker: Waker
+        let admitsAnyKey: Bool
         let domain: String?
 
-        init(waker: Waker, keys: Set<String>, domain: String?) {
+        init(waker: Waker, keys: Set<String>, admitsAnyKey: Bool, domain: String?) {
             self.state = Mutex(State(keys: keys))
             self.waker = waker
+            self.admitsAnyKey = admitsAnyKey
             self.domain = domain
         }
     }
@@ -140,12 +165,14 @@ private struct ZAPLoop {
             clientKey = request[6].withUnsafeBytes { CurveKeyPair.z85($0) }
         }
         let admitted = shared.state.withLock { state in
-            let keyListed = clientKey.map { state.keys.contains($0) } ?? false
+            let keyListed = clientKey.map { shared.admitsAnyKey || state.keys.contains($0) } ?? false
             let domainMatches = shared.domain == nil || shared.domain == domain
             let ok = keyListed && domainMatches
             if ok { state.admitted += 1 } else { state.denied += 1 }
             return ok
         }
+        // The user id is the key: the server reads it from every message of
+        // the connection (MessageProperty.userID) to tell clients apart.
         if admitted, let clientKey {
             return [version, requestID, Array("200".utf8), Array("OK".utf8), Array(clientKey.utf8), []]
         }

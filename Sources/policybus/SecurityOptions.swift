@@ -55,7 +55,9 @@ struct CurveServerArguments: ParsableArguments {
         }
     }
 
-    /// Sets CURVE on `options` and starts the ZAP handler for the allow-list.
+    /// Sets CURVE on `options` and starts the ZAP handler: for the
+    /// allow-list, or admitting any key. Either way the node learns each
+    /// client's key, and scopes its client ids by it.
     /// - Returns: the handler; keep it for the process's life.
     func configure(_ options: inout NodeOptions, context: Context) throws -> ZAPHandler? {
         guard let curveSecretKey else { return nil }
@@ -65,7 +67,7 @@ struct CurveServerArguments: ParsableArguments {
             options.logger.warning(
                 "CURVE without --authorized-keys: traffic is encrypted, but ANY client that knows the server's public key is admitted",
                 metadata: ["server.key": "\(keys.publicKey)"])
-            return nil
+            return try ZAPHandler(admittingAnyKeyIn: context)
         }
         let listed = try KeyFiles.run { try KeyFile.readAuthorizedKeys(directory: authorizedKeys) }
         if listed.isEmpty {

@@ -37,7 +37,9 @@ struct StatusCommand: AsyncParsableCommand {
         }
         for subscription in reply["subscriptions"]?.arrayValue ?? [] {
             let tables = subscription["tables"]?.arrayValue?.compactMap(\.stringValue).joined(separator: " ") ?? ""
-            Output.line("client \(subscription["client"]?.stringValue ?? "?") lease_ms_left=\(subscription["lease_ms_left"]?.text ?? "?") tables: \(tables)")
+            // A CURVE node scopes client ids by key: show enough of it to tell two "c1"s apart.
+            let key = subscription["key"]?.stringValue.map { " key=\($0.prefix(8))" } ?? ""
+            Output.line("client \(subscription["client"]?.stringValue ?? "?")\(key) lease_ms_left=\(subscription["lease_ms_left"]?.text ?? "?") tables: \(tables)")
         }
         if case .object(let counters)? = reply["counters"] {
             Output.line("counters: " + counters.keys.sorted().map { "\($0)=\(counters[$0]!.text)" }.joined(separator: " "))

@@ -59,6 +59,35 @@ import Testing
         }
     }
 
+    /// Every integer width, floats and escaped strings, written and read back.
+    @Test func randomRowsRoundTripThroughTheWriter() throws {
+        let seed = UInt64.random(in: 1...UInt64.max)
+        print("ProtocolCodecTests.randomRowsRoundTripThroughTheWriter seed: \(seed)")
+        var random = SplitMix(seed: seed)
+        func value() -> Value {
+            switch Int.random(in: 0..<4, using: &random) {
+            case 0, 1:
+                // Any magnitude: shift a random value right by 0...63 bits.
+                let bits = Int64(bitPattern: random.next()) >> Int64.random(in: 0...63, using: &random)
+                return .int(bits)
+            case 2: return .float(Double(bitPattern: random.next() & 0x7FEF_FFFF_FFFF_FFFF) * (Bool.random(using: &random) ? 1 : -1))
+            default:
+                let pieces = ["a", "\"", "\\", "\n", "\u{01}", "é", "☃", " ", "\t"]
+                return .string((0..<Int.random(in: 0...6, using: &random)).map { _ in pieces.randomElement(using: &random)! }.joined())
+            }
+        }
+        for _ in 0..<2000 {
+            let rows = (0..<Int.random(in: 0...3, using: &random)).map { _ in (0..<Int.random(in: 0...4, using: &random)).map { _ in value() } }
+            var writer = JSONWriter()
+            writer.rows(rows)
+            #expect(try RowCodec.rows(try JSON.parse(writer.bytes)) == rows, "seed \(seed)")
+            let unsigned = random.next() >> UInt64.random(in: 0...63, using: &random)
+            var number = JSONWriter()
+            number.uint(unsigned)
+            #expect(String(decoding: number.bytes, as: UTF8.self) == String(unsigned), "seed \(seed)")
+        }
+    }
+
     @Test func deltaRoundTrips() throws {
         let table = try #require(TableID("alice:error"))
         let delta = DataMessage.delta(

@@ -60,6 +60,45 @@ import ZeroMQ
         }
     }
 
+    /// A consumer that does not read while hundreds of deltas arrive holds at
+    /// most `bufferLimit` of them, then gets the table's contents again.
+    @Test func aConsumerThatFallsBehindGetsTheContentsAgainWithinTheLimit() async throws {
+        try await withDataSource { node in
+            let table = TableID("data:q")!
+            let limit = 8
+            let subscriber = try Subscriber(connect: node.controlEndpoint, tables: [table], bufferLimit: limit)
+            for value in 2...501 {
+                node.control.submit { node in try? node.applyFacts([.insert(table: "q", row: [.int(Int64(value))])]) }
+            }
+            let expected = Set((1...501).map { [Value.int(Int64($0))] })
+            let deadline = Date().addingTimeInterval(20)
+            while subscriber.rows(of: table) != expected && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(subscriber.rows(of: table) == expected)
+            // Not converging must fail the test, not hang it.
+            let watchdog = Task {
+                try await Task.sleep(for: .seconds(20))
+                subscriber.close()
+            }
+            var model: Set<Row> = []
+            var received = 0
+            for await change in subscriber.changes {
+                received += 1
+                switch change {
+                case .snapshot(_, let rows, _): model = rows
+                case .delta(_, let added, let removed, _):
+                    model.subtract(removed)
+                    model.formUnion(added)
+                default: break
+                }
+                if model == expected { break }
+            }
+            watchdog.cancel()
+            #expect(model == expected)
+            #expect(received <= limit + 1, "the buffered changes, then one snapshot")
+            subscriber.close()
+        }
+    }
+
     @Test func refusedTablesAreReported() async throws {
         try await withDataSource { node in
             let table = TableID("other:q")!

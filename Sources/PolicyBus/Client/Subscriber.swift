@@ -33,6 +33,13 @@ public final class Subscriber: Sendable {
         /// security handshake failed (`transport`, naming the cause); a
         /// handshake failure ends the stream.
         case failed(TableID, BusError)
+
+        /// The table the change is about.
+        public var table: TableID {
+            switch self {
+            case .snapshot(let table, _, _), .delta(let table, _, _, _), .resync(let table, _), .failed(let table, _): table
+            }
+        }
     }
 
     /// The changes, in order. Iterate it once.
@@ -47,10 +54,15 @@ public final class Subscriber: Sendable {
     ///   - receiveHighWaterMark: the SUB socket's RCVHWM.
     ///   - logger: where resyncs and failures are logged (debug/warning).
     ///   - curve: the node's public key and this client's key pair, for a CURVE node.
+    ///   - bufferLimit: the most changes `changes` holds for a consumer that
+    ///     falls behind. Past it, a table's deltas are dropped, and once there
+    ///     is room again the consumer gets the table's current contents as a
+    ///     `.snapshot`: memory stays bounded and nothing is silently lost.
     /// - Throws: `BusError` `transport` if the sockets cannot be set up.
     public init(
         connect endpoint: String, tables: [TableID], context: Context? = nil, receiveHighWaterMark: Int32? = nil,
-        logger: Logger = Logger(label: "policybus.subscriber"), curve: CurveClientConfiguration? = nil
+        logger: Logger = Logger(label: "policybus.subscriber"), curve: CurveClientConfiguration? = nil,
+        bufferLimit: Int = 100_000
     ) throws(BusError) {
         let shared: Context
         let state: SubscriberState
@@ -61,7 +73,7 @@ public final class Subscriber: Sendable {
             throw BusError(.transport, "\(error)")
         }
         self.state = state
-        let (stream, continuation) = AsyncStream.makeStream(of: Change.self, bufferingPolicy: .unbounded)
+        let (stream, continuation) = AsyncStream.makeStream(of: Change.self, bufferingPolicy: .bufferingOldest(max(1, bufferLimit)))
         changes = stream
         continuation.onTermination = { _ in state.stop() }
         state.thread.withLock { thread in
@@ -121,6 +133,7 @@ final class SubscriberState: Sendable {
         var poller = Poller()
         for socket in session.sockets { poller.add(socket) }
         let wakeItem = poller.add(fd: waker.fileDescriptor)
+        var behind = Set<TableID>()
         while !stopping.withLock({ $0 }) {
             do { try poller.poll(timeout: 100) } catch { break }
             if poller.isReadable(wakeItem) { waker.drain() }
@@ -129,7 +142,8 @@ final class SubscriberState: Sendable {
                 events += session.readable(socket: index)
             }
             events += session.tick(now: monotonicNanoseconds())
-            publish(events, session: session, continuation: continuation)
+            publish(events, session: session, behind: &behind, continuation: continuation)
+            catchUp(&behind, session: session, continuation: continuation)
             if session.repliesReceived == 0, let failure = session.handshakeFailure {
                 // A refused key or a wrong server key never heals by retrying: say so and stop.
                 for table in tables { continuation.yield(.failed(table, BusError(.transport, failure))) }
@@ -142,7 +156,13 @@ final class SubscriberState: Sendable {
 
     /// Updates the contents first, so that a consumer reading `rows(of:)`
     /// when it gets a change sees at least that change.
-    func publish(_ events: [SubscriptionSession.Event], session: SubscriptionSession, continuation: AsyncStream<Subscriber.Change>.Continuation) {
+    ///
+    /// A table in `behind` had a change dropped (the consumer's buffer was
+    /// full): its deltas are skipped until a snapshot of it gets through.
+    func publish(
+        _ events: [SubscriptionSession.Event], session: SubscriptionSession, behind: inout Set<TableID>,
+        continuation: AsyncStream<Subscriber.Change>.Continuation
+    ) {
         guard !events.isEmpty else { return }
         var changes: [Subscriber.Change] = []
         var changed: Set<TableID> = []
@@ -168,6 +188,24 @@ final class SubscriberState: Sendable {
         contents.withLock { contents in
             for (table, rows) in current { contents[table] = rows }
         }
-        for change in changes { continuation.yield(change) }
+        for change in changes {
+            let table = change.table
+            if case .snapshot = change {
+                if case .enqueued = continuation.yield(change) { behind.remove(table) }
+            } else if !behind.contains(table), case .dropped = continuation.yield(change) {
+                behind.insert(table)
+            }
+        }
+    }
+
+    /// Offers each table that fell behind its current contents, once the
+    /// consumer has made room. A table in the middle of a resync gets its
+    /// snapshot through `publish` instead.
+    func catchUp(_ behind: inout Set<TableID>, session: SubscriptionSession, continuation: AsyncStream<Subscriber.Change>.Continuation) {
+        for table in behind {
+            guard let rows = session.rows(of: table), let seq = session.seq(of: table) else { continue }
+            guard case .enqueued = continuation.yield(.snapshot(table, rows: rows, seq: seq)) else { return }
+            behind.remove(table)
+        }
     }
 }

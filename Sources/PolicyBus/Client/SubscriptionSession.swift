@@ -123,6 +123,12 @@ public final class SubscriptionSession {
         return subscription.rows
     }
 
+    /// The seq of a synced table's contents.
+    public func seq(of table: TableID) -> UInt64? {
+        guard let subscription = subscriptions[table], subscription.isSynced else { return nil }
+        return subscription.seq
+    }
+
     /// Whether every subscribed table holds a snapshot and no resync is pending.
     public var isSynced: Bool { subscriptions.values.allSatisfy(\.isSynced) }
 

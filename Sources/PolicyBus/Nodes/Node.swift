@@ -222,7 +222,7 @@ public final class Node {
     func expireLeases(now: UInt64) {
         let (clients, closed) = registry.expire(now: now)
         for client in clients {
-            logger.info("lease expired", metadata: ["client.id": "\(client)"])
+            logger.info("lease expired", metadata: ["client.id": "\(client.id)", "client.key": "\(client.key ?? "-")"])
             counters["lease_expiries", default: 0] += 1
         }
         for table in closed { behavior.close(table, node: self) }
@@ -233,14 +233,16 @@ public final class Node {
     /// Serves every request waiting on the ROUTER.
     func serveRequests() {
         for _ in 0..<1000 {
-            let frames: [[UInt8]]?
+            let message: (frames: [[UInt8]], value: String?)?
             do {
-                frames = try router.tryReceive()
+                // The user id is the client's CURVE key when the ZAP handler
+                // admitted the connection; it scopes the request's client id.
+                message = try router.tryReceive(reading: .userID)
             } catch {
                 logger.warning("receive failed", metadata: ["error": "\(error)"])
                 return
             }
-            guard let frames else { return }
+            guard let (frames, userID) = message else { return }
             guard frames.count >= 2 else { continue }
             var envelope = [frames[0]]
             var body = frames[1...]
@@ -256,7 +258,7 @@ public final class Node {
                 counters["errors", default: 0] += 1
                 reply = ControlReply.error(id: nil, BusError(.badFrames, "a request is one JSON frame (after an optional empty delimiter); got \(body.count) frames"))
             } else {
-                reply = answer(body.first!, peer: frames[0])
+                reply = answer(body.first!, peer: frames[0], key: userID.flatMap { $0.isEmpty ? nil : $0 })
             }
             do {
                 try router.send(envelope + [reply])
@@ -267,7 +269,10 @@ public final class Node {
     }
 
     /// The reply to one request frame.
-    func answer(_ frame: [UInt8], peer: [UInt8]) -> [UInt8] {
+    /// - Parameters:
+    ///   - peer: the ROUTER's routing id of the connection.
+    ///   - key: the sender's CURVE public key, if the ZAP handler gave it.
+    func answer(_ frame: [UInt8], peer: [UInt8], key: String?) -> [UInt8] {
         counters["requests", default: 0] += 1
         let request: ControlRequest
         do {
@@ -277,7 +282,7 @@ public final class Node {
             return ControlReply.error(id: ControlRequest.bestEffortID(frame), error)
         }
         do {
-            return ControlReply.ok(id: request.id, try perform(request, peer: peer))
+            return ControlReply.ok(id: request.id, try perform(request, peer: peer, key: key))
         } catch {
             counters["errors", default: 0] += 1
             logger.debug("request failed", metadata: ["op": "\(request.op)", "error": "\(error)"])
@@ -287,12 +292,14 @@ public final class Node {
 
     var leaseDeadline: UInt64 { monotonicNanoseconds() + .milliseconds(options.leaseMilliseconds) }
 
-    func clientID(_ request: ControlRequest, peer: [UInt8]) -> String {
-        request.client ?? "peer-" + peer.map { String($0, radix: 16) }.joined()
+    /// Who sent `request`: its `client` string (else an id from the routing
+    /// id), scoped to the sender's key when the node knows it.
+    func clientIdentity(_ request: ControlRequest, peer: [UInt8], key: String?) -> ClientIdentity {
+        ClientIdentity(request.client ?? "peer-" + peer.map { String($0, radix: 16) }.joined(), key: key)
     }
 
-    func perform(_ request: ControlRequest, peer: [UInt8]) throws(BusError) -> [String: JSON] {
-        let client = clientID(request, peer: peer)
+    func perform(_ request: ControlRequest, peer: [UInt8], key: String?) throws(BusError) -> [String: JSON] {
+        let client = clientIdentity(request, peer: peer, key: key)
         registry.renew(client, until: leaseDeadline)
         switch request.op {
         case "hello":
@@ -323,12 +330,21 @@ public final class Node {
         ]
     }
 
-    func subscribe(_ request: ControlRequest, client: String) throws(BusError) -> [String: JSON] {
+    func subscribe(_ request: ControlRequest, client: ClientIdentity) throws(BusError) -> [String: JSON] {
         let tables = try request.tables("tables", limits: options.limits)
         let current = registry.tables(of: client)
         let total = current.union(tables).count
-        guard total <= options.limits.maxSubscriptionsPerClient else {
-            throw BusError(.tooManySubscriptions, "\(total) subscriptions; the limit is \(options.limits.maxSubscriptionsPerClient)")
+        let limit = options.limits.maxSubscriptionsPerClient
+        guard total <= limit else {
+            throw BusError(.tooManySubscriptions, "\(total) subscriptions; the limit is \(limit)")
+        }
+        // A key's subscriptions count together over all its client ids, so
+        // that spreading them over many ids gains nothing.
+        if let key = client.key {
+            let keyTotal = registry.subscriptionCount(key: key) + (total - current.count)
+            guard keyTotal <= limit else {
+                throw BusError(.tooManySubscriptions, "\(keyTotal) subscriptions under this client's key (all its client ids); the limit is \(limit)")
+            }
         }
         guard current.isEmpty == false || registry.clients.count < options.limits.maxClients else {
             throw BusError(.tooManySubscriptions, "\(registry.clients.count) clients hold subscriptions; the limit is \(options.limits.maxClients)")
@@ -374,11 +390,13 @@ public final class Node {
         let subscriptions: [JSON] = registry.clients.keys.sorted().map { client in
             let entry = registry.clients[client]!
             let left = entry.deadline > now ? (entry.deadline - now) / 1_000_000 : 0
-            return .object([
-                "client": .string(client),
+            var fields: [String: JSON] = [
+                "client": .string(client.id),
                 "tables": .array(entry.tables.sorted().map { .string($0.description) }),
                 "lease_ms_left": .int(Int64(left)),
-            ])
+            ]
+            if let key = client.key { fields["key"] = .string(key) }
+            return .object(fields)
         }
         var fields: [String: JSON] = [
             "name": .string(options.name), "kind": .string(behavior.kind), "epoch": .string(publisher.epoch),

@@ -3,7 +3,9 @@ import PolicyEngine
 /// Who subscribes to what at a node, and until when each client's lease runs.
 ///
 /// Pure bookkeeping: it reports which tables gained their first subscriber
-/// or lost their last one, and the node opens or closes them.
+/// or lost their last one, and the node opens or closes them. Clients are
+/// ``ClientIdentity``s, so a client id sent under one CURVE key never
+/// touches the subscriptions of the same id sent under another.
 public struct SubscriptionRegistry: Sendable {
     public struct Client: Hashable, Sendable {
         public var tables: Set<TableID> = []
@@ -11,8 +13,10 @@ public struct SubscriptionRegistry: Sendable {
         public var deadline: UInt64
     }
 
-    public private(set) var clients: [String: Client] = [:]
-    public private(set) var subscribers: [TableID: Set<String>] = [:]
+    public private(set) var clients: [ClientIdentity: Client] = [:]
+    public private(set) var subscribers: [TableID: Set<ClientIdentity>] = [:]
+    /// Subscriptions held under each CURVE key, over all its client ids.
+    private var subscriptionsByKey: [String: Int] = [:]
 
     public init() {}
 
@@ -21,31 +25,36 @@ public struct SubscriptionRegistry: Sendable {
 
     public func subscriberCount(_ table: TableID) -> Int { subscribers[table]?.count ?? 0 }
 
-    public func tables(of client: String) -> Set<TableID> { clients[client]?.tables ?? [] }
+    public func tables(of client: ClientIdentity) -> Set<TableID> { clients[client]?.tables ?? [] }
+
+    /// How many subscriptions the clients sending with `key` hold together.
+    public func subscriptionCount(key: String) -> Int { subscriptionsByKey[key] ?? 0 }
 
     /// Renews a known client's lease.
-    public mutating func renew(_ client: String, until deadline: UInt64) {
+    public mutating func renew(_ client: ClientIdentity, until deadline: UInt64) {
         clients[client]?.deadline = deadline
     }
 
     /// Adds subscriptions. - Returns: the tables that had no subscriber before.
-    public mutating func subscribe(_ client: String, to tables: [TableID], until deadline: UInt64) -> [TableID] {
+    public mutating func subscribe(_ client: ClientIdentity, to tables: [TableID], until deadline: UInt64) -> [TableID] {
         var opened: [TableID] = []
         var entry = clients[client] ?? Client(deadline: deadline)
         entry.deadline = deadline
         for table in tables where entry.tables.insert(table).inserted {
             if subscribers[table, default: []].isEmpty { opened.append(table) }
             subscribers[table, default: []].insert(client)
+            if let key = client.key { subscriptionsByKey[key, default: 0] += 1 }
         }
         clients[client] = entry
         return opened
     }
 
     /// Removes subscriptions. - Returns: the tables left without subscribers.
-    public mutating func unsubscribe(_ client: String, from tables: [TableID]) -> [TableID] {
+    public mutating func unsubscribe(_ client: ClientIdentity, from tables: [TableID]) -> [TableID] {
         guard var entry = clients[client] else { return [] }
         var closed: [TableID] = []
         for table in tables where entry.tables.remove(table) != nil {
+            if let key = client.key { dropSubscription(of: key) }
             subscribers[table]?.remove(client)
             if subscribers[table]?.isEmpty ?? false {
                 subscribers[table] = nil
@@ -56,9 +65,14 @@ public struct SubscriptionRegistry: Sendable {
         return closed
     }
 
+    private mutating func dropSubscription(of key: String) {
+        let left = subscriptionsByKey[key, default: 0] - 1
+        subscriptionsByKey[key] = left > 0 ? left : nil
+    }
+
     /// Drops every client whose lease ended before `now`.
     /// - Returns: the expired clients and the tables left without subscribers.
-    public mutating func expire(now: UInt64) -> (clients: [String], closed: [TableID]) {
+    public mutating func expire(now: UInt64) -> (clients: [ClientIdentity], closed: [TableID]) {
         let expired = clients.filter { $0.value.deadline < now }.keys.sorted()
         var closed: [TableID] = []
         for client in expired {

@@ -30,103 +30,49 @@ public struct JSONWriter {
     @inline(__always)
     public mutating func byte(_ value: UInt8) { bytes.append(value) }
 
-    public mutating func int(_ value: Int64) {
-        if value >= 0 && value < 10 {
-            bytes.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value))
-            return
-        }
-        // Digits are written backwards into a stack buffer, then appended at once.
-        var magnitude = value.magnitude
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buffer in
-            var position = 20
-            while magnitude > 0 {
-                let (quotient, digit) = magnitude.quotientAndRemainder(dividingBy: 10)
-                position &-= 1
-                buffer[position] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: digit)
-                magnitude = quotient
-            }
-            if value < 0 { bytes.append(UInt8(ascii: "-")) }
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[position..<20]))
+    /// Appends what `body` writes, at most `bound` bytes: values are written
+    /// through a pointer into temporary memory (on the stack when small),
+    /// then appended at once.
+    @inline(__always)
+    mutating func write(bound: Int, _ body: (inout JSONOutput) -> Void) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bound) { buffer in
+            var output = JSONOutput(buffer)
+            body(&output)
+            bytes.append(contentsOf: output.written)
         }
     }
 
+    public mutating func int(_ value: Int64) {
+        write(bound: JSONOutput.intBound) { $0.int(value) }
+    }
+
     public mutating func uint(_ value: UInt64) {
-        if value <= UInt64(Int64.max) {
-            int(Int64(value))
-        } else {
-            bytes.append(contentsOf: String(value).utf8)
-        }
+        write(bound: JSONOutput.intBound) { $0.uint(value) }
     }
 
     /// A float always reads back as a float: it keeps a decimal point or an
     /// exponent. JSON has no NaN or infinity, so those are written as the
     /// strings `"NaN"`, `"Infinity"`, `"-Infinity"` (documented in PROTOCOL.md).
     public mutating func float(_ value: Double) {
-        guard value.isFinite else {
-            string(value.isNaN ? "NaN" : (value < 0 ? "-Infinity" : "Infinity"))
-            return
-        }
-        let text = value.description
-        bytes.append(contentsOf: text.utf8)
-        if !text.utf8.contains(where: { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "e") }) {
-            raw(".0")
-        }
+        write(bound: JSONOutput.floatBound) { $0.float(value) }
     }
 
     public mutating func string(_ value: String) {
-        bytes.append(UInt8(ascii: "\""))
-        var value = value
-        value.withUTF8 { utf8 in
-            var runStart = 0
-            for (offset, byte) in utf8.enumerated() where byte < 0x20 || byte == 0x22 || byte == 0x5C {
-                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<offset]))
-                runStart = offset + 1
-                switch byte {
-                case 0x22: raw("\\\"")
-                case 0x5C: raw("\\\\")
-                case 0x0A: raw("\\n")
-                case 0x0D: raw("\\r")
-                case 0x09: raw("\\t")
-                default:
-                    raw("\\u00")
-                    let hex: StaticString = "0123456789abcdef"
-                    bytes.append(hex.utf8Start[Int(byte >> 4)])
-                    bytes.append(hex.utf8Start[Int(byte & 0xF)])
-                }
-            }
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))
-        }
-        bytes.append(UInt8(ascii: "\""))
+        write(bound: JSONOutput.bound(value)) { $0.string(value) }
     }
 
     public mutating func value(_ value: Value) {
-        switch value {
-        case .int(let number): int(number)
-        case .float(let number): float(number)
-        case .string(let text): string(text)
-        }
+        write(bound: JSONOutput.bound(value)) { $0.value(value) }
     }
 
     /// `[v1,v2,...]`
     public mutating func row(_ row: [Value]) {
-        bytes.append(UInt8(ascii: "["))
-        for (position, element) in row.enumerated() {
-            if position > 0 { bytes.append(UInt8(ascii: ",")) }
-            value(element)
-        }
-        bytes.append(UInt8(ascii: "]"))
+        write(bound: JSONOutput.bound(row)) { $0.row(row) }
     }
 
     /// `[[...],[...]]`
-    public mutating func rows(_ rows: some Sequence<[Value]>) {
-        bytes.append(UInt8(ascii: "["))
-        var first = true
-        for element in rows {
-            if !first { bytes.append(UInt8(ascii: ",")) }
-            first = false
-            row(element)
-        }
-        bytes.append(UInt8(ascii: "]"))
+    public mutating func rows(_ rows: some Collection<[Value]>) {
+        write(bound: JSONOutput.bound(rows)) { $0.rows(rows) }
     }
 
     public mutating func json(_ json: JSON) {

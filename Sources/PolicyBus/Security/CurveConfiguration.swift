@@ -3,8 +3,10 @@ import ZeroMQ
 /// CURVE settings of a node's server sockets (control ROUTER and data PUB).
 ///
 /// Which clients get in is decided by the context's ``ZAPHandler``: with one,
-/// only its listed client keys; without one, any client that knows the
-/// server's public key.
+/// only its listed client keys (or any key, for a handler that admits any);
+/// without one, any client that knows the server's public key. Only with a
+/// handler does the node learn each client's key, and scope client ids by it
+/// (``ClientIdentity``).
 public struct CurveServerConfiguration: Sendable, Hashable {
     /// The server's key pair; clients need its public key.
     public var keys: CurveKeyPair
