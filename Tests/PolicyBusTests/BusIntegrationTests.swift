@@ -20,7 +20,7 @@ import ZeroMQ
             let status0 = try await request(engine, "status")
             #expect(status0["triggers"]?.arrayValue == [], "no trigger before any subscription")
 
-            let first = try processes.subscriber(engine, ["classification:p"], extra: ["--count", "4", "--timeout", "30"])
+            let first = try processes.subscriber(engine, ["classification:p"], extra: ["--count", "4", "--timeout", "300"])
             let snapshot = try await first.jsonLine(0)
             #expect(snapshot["kind"]?.stringValue == "snapshot")
             #expect(ints(snapshot["rows"]) == [])
@@ -48,7 +48,7 @@ import ZeroMQ
             #expect(ints(minusFour["removed"]) == [[4]])
             #expect(try await first.exit() == 0)
 
-            let second = try processes.subscriber(engine, ["classification:p"], extra: ["--count", "1", "--timeout", "30"])
+            let second = try processes.subscriber(engine, ["classification:p"], extra: ["--count", "1", "--timeout", "300"])
             let secondSnapshot = try await second.jsonLine(0)
             #expect(ints(secondSnapshot["rows"]) == [[3]])
             // The trigger went and came back: the seq went on, never back.
@@ -70,7 +70,7 @@ import ZeroMQ
             await #expect(throws: BusError(.unknownPolicy, "there is no policy 'bob' at engine engine")) {
                 try await request(engine, "subscribe", ["tables": .array([.string("bob:error")])])
             }
-            let subscriber = try processes.subscriber(engine, ["alice:error"], extra: ["--count", "2", "--timeout", "30"])
+            let subscriber = try processes.subscriber(engine, ["alice:error"], extra: ["--count", "2", "--timeout", "300"])
             let snapshot = try await subscriber.jsonLine(0)
             #expect(ints(snapshot["rows"]) == [])
             // Rules defining the table arrive later: the delta follows.
@@ -82,12 +82,13 @@ import ZeroMQ
 
     @Test func leasesEndTriggersOfVanishedClients() async throws {
         try await withProcesses { processes in
-            let (_, engine) = try await processes.engine("engine", policies: [("alice", "")], peers: [], extra: ["--lease-ms", "500"])
+            // A lease long enough that the status below still sees the trigger on a slow machine.
+            let (_, engine) = try await processes.engine("engine", policies: [("alice", "")], peers: [], extra: ["--lease-ms", "2000"])
             _ = try await request(engine, "subscribe", ["tables": .array([.string("alice:error")])])
             #expect(try await request(engine, "status")["triggers"]?.arrayValue == [.string("alice:error")])
             // The client never renews: within the lease (plus a tick) the trigger goes.
             var triggers: [JSON]? = nil
-            _ = try await eventually("the trigger to go (triggers: \(String(describing: triggers)))", timeout: 10, interval: .milliseconds(100)) {
+            _ = try await eventually("the trigger to go (triggers: \(String(describing: triggers)))", timeout: 30, interval: .milliseconds(100)) {
                 triggers = try await request(engine, "status")["triggers"]?.arrayValue
                 return triggers == [] ? true : nil
             }
@@ -99,7 +100,7 @@ import ZeroMQ
             let (data, dataControl) = try await processes.dataSource("data")
             let (_, engineA) = try await processes.engine("a", policies: [("alpha", "r(x, y) :- data:q(x), y = x * 10")], peers: [("data", dataControl)])
             let (_, engineB) = try await processes.engine("b", policies: [("beta", "s(y) :- alpha:r(x, y), x > 1")], peers: [("alpha", engineA)])
-            let subscriber = try processes.subscriber(engineB, ["beta:s"], extra: ["--timeout", "30"])
+            let subscriber = try processes.subscriber(engineB, ["beta:s"], extra: ["--timeout", "300"])
             _ = try await subscriber.jsonLine(0)
             data.write("+q(1)", "+q(5)")
             let delta = try await subscriber.jsonLine(1)
@@ -114,8 +115,8 @@ import ZeroMQ
     @Test func topicsMatchExactly() async throws {
         try await withProcesses { processes in
             let (data, dataControl) = try await processes.dataSource("data")
-            let short = try processes.subscriber(dataControl, ["data:err"], extra: ["--timeout", "30"])
-            let long = try processes.subscriber(dataControl, ["data:errs"], extra: ["--timeout", "30"])
+            let short = try processes.subscriber(dataControl, ["data:err"], extra: ["--timeout", "300"])
+            let long = try processes.subscriber(dataControl, ["data:errs"], extra: ["--timeout", "300"])
             _ = try await short.jsonLine(0)
             _ = try await long.jsonLine(0)
             // A raw SUB with the protocol's topic must not see the longer name either.
@@ -137,7 +138,7 @@ import ZeroMQ
                     while let frames = try sub.tryReceive() { topics.append(String(decoding: frames[0], as: UTF8.self)) }
                 }
                 data.write("+errs(1)", "+err(2)")
-                let deadline = Date().addingTimeInterval(5)
+                let deadline = Date().addingTimeInterval(15)
                 while Date() < deadline, !topics.contains(where: { $0.hasPrefix("data:err {\"type\":\"delta\"") }) {
                     try poller.poll(timeout: 100)
                     while let frames = try sub.tryReceive() { topics.append(String(decoding: frames[0], as: UTF8.self)) }
@@ -162,7 +163,7 @@ import ZeroMQ
             let (data, dataControl) = try await processes.dataSource("data")
             let (_, engine) = try await processes.engine(
                 "engine", policies: [("c", "p(x, s) :- data:q(x, s)")], peers: [("data", dataControl)], extra: ["--sndhwm", "20"])
-            let slow = try processes.subscriber(engine, ["c:p"], extra: ["--rcvhwm", "4", "--read-delay-ms", "2", "--timeout", "60"])
+            let slow = try processes.subscriber(engine, ["c:p"], extra: ["--rcvhwm", "4", "--read-delay-ms", "2", "--timeout", "300"])
             _ = try await slow.jsonLine(0)
             // 8000 rows of ~1 kB: megabytes of deltas (coalescing in the engine
             // cannot shrink inserts). The subscriber is stopped (SIGSTOP) while
@@ -213,8 +214,8 @@ import ZeroMQ
             let (_, engine) = try await processes.engine("engine", policies: [("k", policy)], peers: [("data", dataControl)])
             let tables = ["k:big", "k:pair", "k:lonely"]
             let subscribers = try [
-                processes.subscriber(engine, tables, extra: ["--timeout", "60"]),
-                processes.subscriber(engine, ["k:pair"], extra: ["--timeout", "60"]),
+                processes.subscriber(engine, tables, extra: ["--timeout", "300"]),
+                processes.subscriber(engine, ["k:pair"], extra: ["--timeout", "300"]),
             ]
             for subscriber in subscribers { _ = try await subscriber.jsonLine(0) }
             var lines: [String] = []

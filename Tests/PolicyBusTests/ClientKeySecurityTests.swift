@@ -154,10 +154,10 @@ extension ProcessSuites {
 
                 // The table is still published: alice's SUB gets the delta for q(9).
                 let curve = try Self.curve(keys, "alice")
-                async let delta = offPool { try receiveDelta(data, table: Self.table, adding: [.int(9)], curve: curve, within: 15) }
-                try await Task.sleep(for: .milliseconds(500))
-                source.write("+q(9)")
-                #expect(try await delta)
+                let delta = try await offPool {
+                    try receiveDelta(data, table: Self.table, adding: [.int(9)], curve: curve, within: 30) { source.write("+q(9)") }
+                }
+                #expect(delta)
             }
         }
 
@@ -205,9 +205,13 @@ extension ProcessSuites {
 }
 
 /// Whether a SUB on `endpoint` receives, within `seconds`, a delta of `table`
-/// that adds `row`. Subscribes first and waits for a heartbeat, so the delta
-/// cannot fall into the slow-joiner window. Blocks: call it through `offPool`.
-func receiveDelta(_ endpoint: String, table: String, adding row: Row, curve: CurveClientConfiguration?, within seconds: Double) throws -> Bool {
+/// that adds `row`. Subscribes first and calls `joined` once the table's
+/// first message (a heartbeat) arrives, so that a change made then cannot
+/// fall into the slow-joiner window. Blocks: call it through `offPool`.
+func receiveDelta(
+    _ endpoint: String, table: String, adding row: Row, curve: CurveClientConfiguration?, within seconds: Double,
+    joined: () -> Void
+) throws -> Bool {
     let context = try ZeroMQ.Context()
     let socket = try Socket(context, .sub)
     defer { socket.close() }
@@ -218,11 +222,16 @@ func receiveDelta(_ endpoint: String, table: String, adding row: Row, curve: Cur
     var poller = Poller()
     poller.add(socket)
     let deadline = Date().addingTimeInterval(seconds)
+    var heard = false
     while Date() < deadline {
         _ = try? poller.poll(timeout: 50)
         while let frames = try socket.tryReceive() {
-            guard let frame = frames.last, case .delta(let delta)? = try? DataMessage(decoding: frame) else { continue }
-            if delta.added.contains(row) { return true }
+            guard let frame = frames.last, let message = try? DataMessage(decoding: frame) else { continue }
+            if !heard {
+                heard = true
+                joined()
+            }
+            if case .delta(let delta) = message, delta.added.contains(row) { return true }
         }
     }
     return false

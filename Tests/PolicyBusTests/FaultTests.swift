@@ -93,6 +93,8 @@ extension ProcessSuites {
                 let writer = load({ source }, start: 0)
                 try await Task.sleep(for: .milliseconds(300))
                 engine.signal(SIGKILL)
+                // Gone for good before another engine binds its control port.
+                _ = try await engine.exit()
                 try await Task.sleep(for: .milliseconds(300))
                 let (_, restarted) = try await serve(
                     processes, "E", control: endpoint, policies: [("c", policy)], peers: [("data", sourceEndpoint)], dataDir: dataDir)
@@ -202,6 +204,7 @@ extension ProcessSuites {
                 let subscriber = try processes.subscriber(endpointB, ["d:r"])
                 try await converge(subscriber, endpointB, "d:r", expected: { [[.int(3)], [.int(4)]] })
                 engineA.signal(SIGKILL)
+                _ = try await engineA.exit()  // its control port is free again
                 source.write("+q(8)", "-q(3)")
                 try await Task.sleep(for: .milliseconds(300))
                 _ = try await serve(processes, "A", control: endpointA, policies: [("c", policyA)], peers: [("data", sourceEndpoint)], dataDir: dataA)

@@ -49,7 +49,7 @@ import ZeroMQ
                 }
             }
             try await task.value
-            let deadline = Date().addingTimeInterval(5)
+            let deadline = Date().addingTimeInterval(20)
             var subscriptions: [JSON]? = nil
             while Date() < deadline {
                 subscriptions = try await request(node.controlEndpoint, "status")["subscriptions"]?.arrayValue

@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 import PolicyEngine
 import ZeroMQ
 
@@ -61,6 +62,14 @@ public final class SubscriptionSession {
     /// is unreachable (down, or a failed CURVE handshake).
     public private(set) var repliesReceived = 0
     let handshake: HandshakeWatch?
+    /// Handshake events of `sub`: a new data connection is joined once one arrives.
+    let dataMonitor: Socket
+    /// While the SUB is joining a new data endpoint, when to stop waiting for
+    /// its handshake and ask for snapshots anyway; nil when not joining.
+    var joinDeadline: UInt64?
+    /// The longest a snapshot request waits for the SUB's handshake.
+    public var joinWaitMilliseconds = 1000
+    private static let monitorCounter = Atomic<Int>(0)
 
     /// Why the control connection's security handshake failed, if it did
     /// (a refused key, a wrong server key); nil otherwise.
@@ -87,6 +96,11 @@ public final class SubscriptionSession {
             if let receiveHighWaterMark { try sub.set(.receiveHighWaterMark, receiveHighWaterMark) }
             try curve?.apply(to: dealer)
             try curve?.apply(to: sub)
+            let monitorEndpoint = "inproc://policybus-data-join-\(Self.monitorCounter.add(1, ordering: .relaxed).newValue)"
+            try sub.monitor(monitorEndpoint, events: .handshakeSucceeded)
+            dataMonitor = try Socket(context, .pair)
+            try dataMonitor.set(.linger, 0)
+            try dataMonitor.connect(monitorEndpoint)
             handshake = try HandshakeWatch(dealer, context: context, usesCurve: curve != nil)
             try dealer.connect(controlEndpoint)
         } catch {
@@ -99,6 +113,7 @@ public final class SubscriptionSession {
     public func close() {
         dealer.close()
         sub.close()
+        dataMonitor.close()
         handshake?.close()
     }
 
@@ -189,12 +204,37 @@ public final class SubscriptionSession {
             return
         }
         // Called after every batch of data messages; nearly always nothing is due.
-        guard !needsSnapshot.isEmpty else { return }
+        guard !needsSnapshot.isEmpty, !isJoiningData(now: monotonicNanoseconds()) else { return }
         let due = needsSnapshot.subtracting(requested).filter { subscriptions[$0] != nil }.sorted()
         needsSnapshot.removeAll()
         guard !due.isEmpty else { return }
         requested.formUnion(due)
         send("subscribe", ["tables": .array(due.map { .string($0.description) })], as: .subscribe(due))
+    }
+
+    /// Whether the SUB is still joining a new data endpoint. A snapshot
+    /// requested then could be taken before the publisher knows the SUB's
+    /// subscriptions, and the deltas right after it would be lost (the late
+    /// joiner; a resync would follow). So snapshot requests wait for the
+    /// SUB's handshake, at most `joinWaitMilliseconds`.
+    func isJoiningData(now: UInt64) -> Bool {
+        let joined = readDataMonitor()
+        guard let deadline = joinDeadline else { return false }
+        if joined || now >= deadline {
+            joinDeadline = nil
+            return false
+        }
+        return true
+    }
+
+    /// Reads the SUB's queued handshake events (which also keeps that queue
+    /// short); returns whether any arrived.
+    func readDataMonitor() -> Bool {
+        var handshakes = false
+        while let frames = try? dataMonitor.tryReceive() {
+            if MonitorEvent(frames: frames)?.event == .handshakeSucceeded { handshakes = true }
+        }
+        return handshakes
     }
 
     // MARK: - Input
@@ -307,9 +347,12 @@ public final class SubscriptionSession {
         let endpoint = Self.resolve(advertised, control: controlEndpoint)
         guard endpoint != dataEndpoint else { return }
         if let old = dataEndpoint { try? sub.disconnect(old) }
+        _ = readDataMonitor()  // events of an old connection must not count for the new one
         do {
             try sub.connect(endpoint)
             dataEndpoint = endpoint
+            // inproc has no handshake: its pipes are attached by the connect itself.
+            joinDeadline = endpoint.hasPrefix("inproc://") ? nil : monotonicNanoseconds() + .milliseconds(joinWaitMilliseconds)
         } catch {
             logger.warning("cannot connect SUB", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
         }
@@ -368,6 +411,7 @@ public final class SubscriptionSession {
                 needsSnapshot.formUnion(tables)
             }
         }
+        if joinDeadline == nil { _ = readDataMonitor() }  // reconnections add events too
         if now >= nextRenew, dataEndpoint != nil, !subscriptions.isEmpty {
             nextRenew = now + .milliseconds(max(leaseMilliseconds / 3, 1))
             send("renew", [:], as: .renew)

@@ -351,6 +351,12 @@ public final class Node {
         }
         for table in tables { try behavior.validate(table, node: self) }
         for table in registry.subscribe(client, to: tables, until: leaseDeadline) { behavior.open(table, node: self) }
+        // The PUB learns of new SUB connections and their subscriptions only
+        // when it handles its pending commands, and a send does that at most
+        // once a millisecond. Reading ZMQ_EVENTS handles them all now, so a
+        // subscription that reached this process before this request gets
+        // the deltas after the snapshot (no late-joiner resync).
+        _ = try? pub.events
         var snapshots: [String: JSON] = [:]
         for table in tables {
             let snapshot = publisher.snapshot(table)

@@ -19,6 +19,9 @@ final class BusProcess: Sendable {
     // documents Process as safe to signal from any thread); kept behind a Mutex anyway.
     private let state: Mutex<(process: Process?, stdin: FileHandle?)>
     private let output = Mutex<(stdout: [UInt8], stderr: [UInt8])>(([], []))
+    /// Whether each pipe reached end of file: after the process exits, its
+    /// last output may still be on its way through the drain threads.
+    private let ended = Mutex<(stdout: Bool, stderr: Bool)>((false, false))
 
     /// Starts `policybus ARGS...`.
     init(_ name: String, _ arguments: [String]) throws {
@@ -31,17 +34,35 @@ final class BusProcess: Sendable {
         process.standardOutput = stdout
         process.standardError = stderr
         state = Mutex((process, stdin.fileHandleForWriting))
-        stdout.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            if data.isEmpty { handle.readabilityHandler = nil }
-            self?.output.withLock { $0.stdout += data }
-        }
-        stderr.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            if data.isEmpty { handle.readabilityHandler = nil }
-            self?.output.withLock { $0.stderr += data }
-        }
         try process.run()
+        drain(stdout.fileHandleForReading, stderr: false)
+        drain(stderr.fileHandleForReading, stderr: true)
+    }
+
+    /// Reads `handle` to end of file on a thread of its own. Not a
+    /// `readabilityHandler`: that is a dispatch source, and releasing the
+    /// process (so its pipes, which close their descriptors) while the source
+    /// was still registered crashed the test process in libdispatch
+    /// (`_dispatch_event_loop_drain`) on a loaded machine. Here the thread
+    /// holds the handle, so its descriptor stays open until the last read.
+    private func drain(_ handle: FileHandle, stderr: Bool) {
+        _ = BlockingThread(name: "test-drain-\(name)") { [weak self] in
+            let descriptor = handle.fileDescriptor
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+                if count < 0, errno == EINTR { continue }
+                guard count > 0 else { break }
+                let bytes = buffer[..<count]
+                self?.output.withLock { output in
+                    if stderr { output.stderr += bytes } else { output.stdout += bytes }
+                }
+            }
+            self?.ended.withLock { ended in
+                if stderr { ended.stderr = true } else { ended.stdout = true }
+            }
+            withExtendedLifetime(handle) {}
+        }
     }
 
     deinit { stop() }
@@ -107,6 +128,8 @@ final class BusProcess: Sendable {
         while Date() < deadline {
             if let value = condition(self) { return value }
             if let status = exitStatus {
+                // Everything the process wrote is read before judging it.
+                await waitForEndOfOutput()
                 if let value = condition(self) { return value }
                 Issue.record("\(name): exited (\(status)) while waiting for \(what)\nstdout:\n\(stdoutText)\nstderr:\n\(stderrText)")
                 throw TimeoutError(what: what)
@@ -115,6 +138,15 @@ final class BusProcess: Sendable {
         }
         Issue.record("\(name): timed out waiting for \(what)\nstdout:\n\(stdoutText)\nstderr:\n\(stderrText)")
         throw TimeoutError(what: what)
+    }
+
+    /// Waits (at most 10 s) until both pipes reached end of file, which they
+    /// do soon after the process exits.
+    func waitForEndOfOutput() async {
+        let deadline = Date().addingTimeInterval(10)
+        while !ended.withLock({ $0.stdout && $0.stderr }), Date() < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
     }
 
     /// The endpoints from the `listening control=... data=...` line.
@@ -138,9 +170,11 @@ final class BusProcess: Sendable {
         return try JSON.parse(line)
     }
 
-    /// Waits for the process to exit.
+    /// Waits for the process to exit and for its output to be read to the end.
     func exit(timeout: Double = 15) async throws -> Int32 {
-        try await waitFor("exit", timeout: timeout) { $0.exitStatus }
+        let status = try await waitFor("exit", timeout: timeout) { $0.exitStatus }
+        await waitForEndOfOutput()
+        return status
     }
 }
 

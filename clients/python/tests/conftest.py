@@ -8,7 +8,6 @@ import contextlib
 import json
 import os
 import re
-import socket
 import subprocess
 import threading
 import time
@@ -102,8 +101,17 @@ def nodes(policybus_bin, tmp_path, request):
             return self._start(argv, name)
 
         def restart(self, node):
+            """Stops ``node`` and starts it again with the same argv, except
+            that its ``--control`` and ``--data`` (when given) are the
+            endpoints it actually bound: a node started on port ``*`` comes
+            back on the same port, with no window in which a port chosen in
+            advance could be taken by someone else."""
             node.stop()
-            return self._start(node.argv, node.name)
+            argv = list(node.argv)
+            for flag, bound in (("--control", node.control), ("--data", node.data)):
+                if flag in argv:
+                    argv[argv.index(flag) + 1] = bound
+            return self._start(argv, node.name)
 
         def _start(self, argv, name):
             node = Node(argv, name)
@@ -123,12 +131,6 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     setattr(item, "rep_" + rep.when, rep)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(predicate, timeout=10.0, what="condition"):
