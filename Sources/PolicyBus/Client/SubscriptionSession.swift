@@ -412,6 +412,9 @@ public final class SubscriptionSession {
             }
         }
         if joinDeadline == nil { _ = readDataMonitor() }  // reconnections add events too
+        // Every reconnection adds a handshake event: read them all, so that a
+        // long-lived session's monitor pipe never fills up and blocks libzmq.
+        handshake?.poll()
         if now >= nextRenew, dataEndpoint != nil, !subscriptions.isEmpty {
             nextRenew = now + .milliseconds(max(leaseMilliseconds / 3, 1))
             send("renew", [:], as: .renew)
