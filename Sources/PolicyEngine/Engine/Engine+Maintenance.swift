@@ -298,23 +298,20 @@ extension Engine {
         switch rule.literals[position] {
         case .positive(_, let patterns):
             if insertions {
-                for id in table.addedIDs {
-                    executor.run(rule, seed: position, views: views, seedBind: { bindings in
-                        Executor.bind(patterns, store: table.rows, row: id, into: &bindings)
-                    }) { head in
-                        emit(head, 1)
-                        return true
-                    }
+                let rows = table.rows
+                executor.run(rule, seed: position, views: views, seeds: table.addedIDs, seedBind: { bindings, id in
+                    Executor.bind(patterns, store: rows, row: id, into: &bindings)
+                }) { head in
+                    emit(head, 1)
+                    return true
                 }
             }
             if deletions {
-                for id in removedRows.ids {
-                    executor.run(rule, seed: position, views: views, seedBind: { bindings in
-                        Executor.bind(patterns, store: removedRows, row: id, into: &bindings)
-                    }) { head in
-                        emit(head, -1)
-                        return true
-                    }
+                executor.run(rule, seed: position, views: views, seeds: removedRows.ids, seedBind: { bindings, id in
+                    Executor.bind(patterns, store: removedRows, row: id, into: &bindings)
+                }) { head in
+                    emit(head, -1)
+                    return true
                 }
             }
         case .negative(_, let patterns):

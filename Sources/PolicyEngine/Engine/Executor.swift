@@ -26,23 +26,31 @@ final class Executor {
         _ rule: CompiledRule, seed: Int, views: [View], seedBind: (inout [UInt32]) -> Bool,
         emit: ([UInt32]) -> Bool
     ) {
+        run(rule, seed: seed, views: views, seeds: CollectionOfOne(0), seedBind: { bindings, _ in seedBind(&bindings) }, emit: emit)
+    }
+
+    /// Runs `rule` once per element of `seeds`, each bound by `seedBind`: a
+    /// bulk change seeds a rule with every changed row, and the plan and the
+    /// executor's state are set up once for all of them.
+    func run<Seeds: Sequence<UInt32>>(
+        _ rule: CompiledRule, seed: Int, views: [View], seeds: Seeds, seedBind: (inout [UInt32], UInt32) -> Bool,
+        emit: ([UInt32]) -> Bool
+    ) {
         guard let plan = try? rule.plan(seed: seed) else { return }
         self.rule = rule
         self.views = views
         self.steps = plan
-        self.stopped = false
         let variables = rule.slotCount
-        if bindings.count != variables {
-            bindings = [UInt32](repeating: Executor.unbound, count: variables)
-        } else {
-            for slot in 0..<variables { bindings[slot] = Executor.unbound }
-        }
+        if bindings.count != variables { bindings = [UInt32](repeating: Executor.unbound, count: variables) }
         if keyBuffers.count < plan.count { keyBuffers = Array(repeating: [], count: plan.count) }
-        guard seedBind(&bindings) else { return }
         // The closure is only stored for the duration of this call.
         withoutActuallyEscaping(emit) { emit in
             self.emit = emit
-            step(0)
+            for row in seeds {
+                stopped = false
+                for slot in 0..<variables { bindings[slot] = Executor.unbound }
+                if seedBind(&bindings, row) { step(0) }
+            }
             self.emit = Executor.ignore
         }
         self.rule = nil

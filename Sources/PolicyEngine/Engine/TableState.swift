@@ -31,14 +31,17 @@ final class ProofSets {
 /// or has at least one derivation. Non-recursive tables keep an exact derivation
 /// count per row (counting maintenance); tables in recursive strata only keep
 /// presence, so their counts are invalid until recounted.
+///
+/// The per-row arrays are `@exclusivity(unchecked)`, as in `RowStore` and for
+/// the same reason: one thread, and only plain element reads and writes.
 final class TableState {
     let id: TableID
     let arity: Int
     let rows: RowStore
     /// Derivation count per row id (facts not included); the rank in recursive strata.
-    var counts: [Int32] = []
+    @exclusivity(unchecked) var counts: [Int32] = []
     /// Whether each row id is a fact.
-    var facts: [Bool] = []
+    @exclusivity(unchecked) var facts: [Bool] = []
     /// False after the table was maintained as recursive: counting must recount it first.
     var countsValid = true
     /// Some rule derives into this table (kept in step with the program graph).
@@ -54,10 +57,10 @@ final class TableState {
     /// Whether each row id was added by the transaction (it was absent before).
     /// Ids of rows added and then removed are not reused until the transaction
     /// ends, so `addedList` never holds an id twice.
-    private var addedFlags: [Bool] = []
+    @exclusivity(unchecked) private var addedFlags: [Bool] = []
     /// Ids that were added, in order; an entry whose flag is clear was removed again.
-    private var addedList: [UInt32] = []
-    private var addedCount = 0
+    @exclusivity(unchecked) private var addedList: [UInt32] = []
+    @exclusivity(unchecked) private var addedCount = 0
     /// Rows removed by the transaction (they were present before it).
     private(set) var removed: RowStore
     /// Fact changes requested by the transaction: row -> wanted fact state.
