@@ -136,8 +136,8 @@ extension DataMessage {
 
     /// The table the frame's topic names.
     static func table(_ frame: [UInt8], topicEnd space: Int) throws(BusError) -> TableID {
-        let name = String(decoding: frame[..<space], as: UTF8.self)
-        guard let table = TableID(name) else { throw BusError(.badTableName, "bad topic '\(name)'") }
+        let table = frame.withUnsafeBufferPointer { TableID(utf8: UnsafeBufferPointer(rebasing: $0[..<space])) }
+        guard let table else { throw BusError(.badTableName, "bad topic '\(String(decoding: frame[..<space], as: UTF8.self))'") }
         return table
     }
 

@@ -15,11 +15,40 @@ public struct TableID: Hashable, Sendable {
     /// Parses `service:name`. Returns `nil` unless both parts are identifiers
     /// (letters, digits, `_`, `-`, `.`; not starting with a digit).
     public init?(_ qualified: some StringProtocol) {
-        let parts = qualified.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2,
-            TableID.isIdentifier(parts[0]), TableID.isIdentifier(parts[1])
-        else { return nil }
-        self.init(service: String(parts[0]), name: String(parts[1]))
+        self.init(String(qualified))
+    }
+
+    /// Parses `service:name` (see the generic form). Reads the UTF-8 bytes
+    /// directly: every data message's topic is parsed this way.
+    public init?(_ qualified: String) {
+        var text = qualified
+        guard let table = text.withUTF8({ TableID(utf8: $0) }) else { return nil }
+        self = table
+    }
+
+    /// Parses `service:name` from UTF-8 bytes, such as a message's topic.
+    public init?(utf8 bytes: UnsafeBufferPointer<UInt8>) {
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return nil }
+        let service = UnsafeBufferPointer(rebasing: bytes[..<colon])
+        let name = UnsafeBufferPointer(rebasing: bytes[(colon + 1)...])
+        guard TableID.isIdentifier(utf8: service), TableID.isIdentifier(utf8: name) else { return nil }
+        self.init(service: String(decoding: service, as: UTF8.self), name: String(decoding: name, as: UTF8.self))
+    }
+
+    /// The byte form of `isIdentifier`: a second `:`, or any byte that is
+    /// not ASCII, fails it.
+    static func isIdentifier(utf8 bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let first = bytes.first, !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else { return false }
+        for byte in bytes {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "."):
+                continue
+            default:
+                return false
+            }
+        }
+        return true
     }
 
     /// Whether `text` can be a service or table name.
