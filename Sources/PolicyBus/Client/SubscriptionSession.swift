@@ -5,9 +5,10 @@ import ZeroMQ
 
 /// Subscriptions to tables at one node, driven by its owner's poll loop.
 ///
-/// It owns a DEALER (control) and a SUB (data) socket and never blocks: the
-/// owner polls `sockets`, calls `readable(socket:)` when one is readable and
-/// `tick(now:)` at least every 100 ms, and gets `Event`s back. It follows the
+/// It owns a DEALER (control), a SUB (data) and a PAIR that reports the SUB's
+/// handshakes, and never blocks: the owner polls `sockets`, calls
+/// `readable(socket:)` when one is readable and `tick(now:)` at least every
+/// 100 ms, and gets `Event`s back. It follows the
 /// protocol's client rules: SUB subscribed before the snapshot is requested,
 /// per-table state machines (`TableSubscription`), automatic resync, lease
 /// renewal. Used by the CLI, the `Subscriber` library and the engine node.
@@ -106,10 +107,13 @@ public final class SubscriptionSession {
         } catch {
             throw BusError(.transport, "cannot connect to \(controlEndpoint): \(error)")
         }
-        sockets = [dealer, sub]
+        sockets = [dealer, sub, dataMonitor]
     }
 
-    /// Closes both sockets; the node's lease ends the subscriptions.
+    /// How many sockets a session has for its owner to poll.
+    public static let socketCount = 3
+
+    /// Closes its sockets; the node's lease ends the subscriptions.
     public func close() {
         dealer.close()
         sub.close()
@@ -218,9 +222,8 @@ public final class SubscriptionSession {
     /// joiner; a resync would follow). So snapshot requests wait for the
     /// SUB's handshake, at most `joinWaitMilliseconds`.
     func isJoiningData(now: UInt64) -> Bool {
-        let joined = readDataMonitor()
         guard let deadline = joinDeadline else { return false }
-        if joined || now >= deadline {
+        if readDataMonitor() || now >= deadline {
             joinDeadline = nil
             return false
         }
@@ -242,7 +245,11 @@ public final class SubscriptionSession {
     /// Handles a readable socket (index into `sockets`).
     public func readable(socket index: Int) -> [Event] {
         var events: [Event] = []
-        if index == 0 {
+        if index == 2 {
+            // The SUB's handshake: a snapshot request waiting for it can go now.
+            if readDataMonitor() { joinDeadline = nil }
+            flush()
+        } else if index == 0 {
             while let frames = try? dealer.tryReceive() {
                 guard let frame = frames.last else { continue }
                 events += handleReply(frame)

@@ -228,8 +228,8 @@ final class EngineBehavior: NodeBehavior {
     }
 
     func readable(socket index: Int, node: Node) {
-        let session = sessions[index / 2].session
-        handle(session.readable(socket: index % 2))
+        let session = sessions[index / SubscriptionSession.socketCount].session
+        handle(session.readable(socket: index % SubscriptionSession.socketCount))
     }
 
     func tick(now: UInt64, node: Node) {
