@@ -40,17 +40,8 @@ extension Engine {
         _ body: (TableState, [UInt32]) -> Void
     ) {
         var heads: [(TableState, [UInt32])] = []
-        for use in graph.uses[ObjectIdentifier(table)] ?? [] {
-            guard members.contains(ObjectIdentifier(use.rule.head)),
-                case .positive(_, let patterns) = use.rule.literals[use.literal]
-            else { continue }
-            let head = use.rule.head
-            executor.run(use.rule, seed: use.literal, views: use.rule.views(view), seedBind: { bindings in
-                Executor.bind(patterns, row: row, into: &bindings)
-            }) { derived in
-                heads.append((head, derived))
-                return true
-            }
+        runStratumRules(reading: table, seededWith: row, members: members, view: view) { rule, derived in
+            heads.append((rule.head, derived))
         }
         for (head, derived) in heads { body(head, derived) }
     }
@@ -60,19 +51,30 @@ extension Engine {
         using table: TableState, _ row: [UInt32], members: Set<ObjectIdentifier>, view: View
     ) -> [(TableState, [UInt32], Int32)] {
         var heads: [(TableState, [UInt32], Int32)] = []
+        runStratumRules(reading: table, seededWith: row, members: members, view: view) { rule, derived in
+            heads.append((rule.head, derived, bodyRank(rule, members: members) ?? 0))
+        }
+        return heads
+    }
+
+    /// Runs each rule of the stratum that reads `table` in a positive literal,
+    /// seeded with `row` there; `derived` gets the rule and each head row
+    /// while the executor still holds that derivation's bindings.
+    private func runStratumRules(
+        reading table: TableState, seededWith row: [UInt32], members: Set<ObjectIdentifier>, view: View,
+        _ derived: (CompiledRule, [UInt32]) -> Void
+    ) {
         for use in graph.uses[ObjectIdentifier(table)] ?? [] {
             guard members.contains(ObjectIdentifier(use.rule.head)),
                 case .positive(_, let patterns) = use.rule.literals[use.literal]
             else { continue }
-            let head = use.rule.head
             executor.run(use.rule, seed: use.literal, views: use.rule.views(view), seedBind: { bindings in
                 Executor.bind(patterns, row: row, into: &bindings)
-            }) { derived in
-                heads.append((head, derived, bodyRank(use.rule, members: members) ?? 0))
+            }) { head in
+                derived(use.rule, head)
                 return true
             }
         }
-        return heads
     }
 
     /// Gives every row of a recursive stratum a well-founded rank from scratch,
