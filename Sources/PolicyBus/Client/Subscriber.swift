@@ -190,10 +190,19 @@ final class SubscriberState: Sendable {
         }
         for change in changes {
             let table = change.table
-            if case .snapshot = change {
-                if case .enqueued = continuation.yield(change) { behind.remove(table) }
-            } else if !behind.contains(table), case .dropped = continuation.yield(change) {
-                behind.insert(table)
+            switch change {
+            case .snapshot:
+                // A snapshot replaces whatever the consumer missed, so it ends `behind`.
+                switch continuation.yield(change) {
+                case .enqueued: behind.remove(table)
+                case .dropped: behind.insert(table)
+                default: break
+                }
+            case .failed:
+                // Not skipped even when behind: no later snapshot would report it.
+                continuation.yield(change)
+            case .delta, .resync:
+                if !behind.contains(table), case .dropped = continuation.yield(change) { behind.insert(table) }
             }
         }
     }
