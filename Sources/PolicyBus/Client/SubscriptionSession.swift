@@ -223,15 +223,14 @@ public final class SubscriptionSession {
     /// SUB's handshake, at most `joinWaitMilliseconds`.
     func isJoiningData(now: UInt64) -> Bool {
         guard let deadline = joinDeadline else { return false }
-        if readDataMonitor() || now >= deadline {
+        if now >= deadline {
             joinDeadline = nil
             return false
         }
         return true
     }
 
-    /// Reads the SUB's queued handshake events (which also keeps that queue
-    /// short); returns whether any arrived.
+    /// Reads the SUB's queued handshake events; returns whether any arrived.
     func readDataMonitor() -> Bool {
         var handshakes = false
         while let frames = try? dataMonitor.tryReceive() {
@@ -418,7 +417,6 @@ public final class SubscriptionSession {
                 needsSnapshot.formUnion(tables)
             }
         }
-        if joinDeadline == nil { _ = readDataMonitor() }  // reconnections add events too
         // Every reconnection adds a handshake event: read them all, so that a
         // long-lived session's monitor pipe never fills up and blocks libzmq.
         handshake?.poll()

@@ -15,8 +15,6 @@ public struct SubscriptionRegistry: Sendable {
 
     public private(set) var clients: [ClientIdentity: Client] = [:]
     public private(set) var subscribers: [TableID: Set<ClientIdentity>] = [:]
-    /// Subscriptions held under each CURVE key, over all its client ids.
-    private var subscriptionsByKey: [String: Int] = [:]
 
     public init() {}
 
@@ -28,7 +26,11 @@ public struct SubscriptionRegistry: Sendable {
     public func tables(of client: ClientIdentity) -> Set<TableID> { clients[client]?.tables ?? [] }
 
     /// How many subscriptions the clients sending with `key` hold together.
-    public func subscriptionCount(key: String) -> Int { subscriptionsByKey[key] ?? 0 }
+    /// Counted when asked (on a subscribe request), so that it cannot drift
+    /// from `clients`.
+    public func subscriptionCount(key: String) -> Int {
+        clients.reduce(0) { total, entry in entry.key.key == key ? total + entry.value.tables.count : total }
+    }
 
     /// Renews a known client's lease.
     public mutating func renew(_ client: ClientIdentity, until deadline: UInt64) {
@@ -43,7 +45,6 @@ public struct SubscriptionRegistry: Sendable {
         for table in tables where entry.tables.insert(table).inserted {
             if subscribers[table, default: []].isEmpty { opened.append(table) }
             subscribers[table, default: []].insert(client)
-            if let key = client.key { subscriptionsByKey[key, default: 0] += 1 }
         }
         clients[client] = entry
         return opened
@@ -54,7 +55,6 @@ public struct SubscriptionRegistry: Sendable {
         guard var entry = clients[client] else { return [] }
         var closed: [TableID] = []
         for table in tables where entry.tables.remove(table) != nil {
-            if let key = client.key { dropSubscription(of: key) }
             subscribers[table]?.remove(client)
             if subscribers[table]?.isEmpty ?? false {
                 subscribers[table] = nil
@@ -63,11 +63,6 @@ public struct SubscriptionRegistry: Sendable {
         }
         clients[client] = entry.tables.isEmpty ? nil : entry
         return closed
-    }
-
-    private mutating func dropSubscription(of key: String) {
-        let left = subscriptionsByKey[key, default: 0] - 1
-        subscriptionsByKey[key] = left > 0 ? left : nil
     }
 
     /// Drops every client whose lease ended before `now`.
