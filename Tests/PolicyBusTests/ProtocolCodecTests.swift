@@ -88,6 +88,24 @@ import Testing
         }
     }
 
+    /// A delta too large to write in one step goes row by row, with the same bytes.
+    @Test func aLargeDeltaRoundTripsAndMatchesTheOneStepWriting() throws {
+        let table = try #require(TableID("alice:error"))
+        let rows: [Row] = (0..<3000).map { [.int(Int64($0)), .string("host \"\($0)\"\n"), .float(Double($0) / 4)] }
+        #expect(JSONOutput.bound(rows) > JSONWriter.largestStep)
+        let delta = DataMessage.delta(.init(table: table, publisher: "eng", epoch: "00ff", seq: 9, added: rows, removed: [rows[0]]))
+        let frame = delta.encoded()
+        #expect(try DataMessage(decoding: frame) == delta)
+        var pieces: [UInt8] = []
+        for (index, row) in rows.enumerated() {
+            var writer = JSONWriter()
+            writer.row(row)
+            pieces += (index == 0 ? [] : Array(",".utf8)) + writer.bytes
+        }
+        let added = String(decoding: frame, as: UTF8.self).components(separatedBy: #""added":["#)[1].components(separatedBy: #"],"removed""#)[0]
+        #expect(added == String(decoding: pieces, as: UTF8.self))
+    }
+
     @Test func deltaRoundTrips() throws {
         let table = try #require(TableID("alice:error"))
         let delta = DataMessage.delta(

@@ -102,18 +102,27 @@ extension DataMessage {
         return writer.bytes
     }
 
-    /// Writes the rest of a delta frame in one step: the publish path's cost
-    /// is mostly this.
+    /// Writes the rest of a delta frame, in one step unless the delta is
+    /// large: the publish path's cost is mostly this.
     static func finishDelta(_ writer: inout JSONWriter, seq: UInt64, added: some Collection<Row>, removed: some Collection<Row>) {
-        let bound = JSONOutput.intBound + 24 + JSONOutput.bound(added) + JSONOutput.bound(removed)
-        writer.write(bound: bound) { output in
-            output.uint(seq)
-            output.raw(",\"added\":")
-            output.rows(added)
-            output.raw(",\"removed\":")
-            output.rows(removed)
-            output.raw("}")
+        let rowsBound = JSONOutput.bound(added) + JSONOutput.bound(removed)
+        guard rowsBound <= JSONWriter.largestStep else {
+            writeTail(&writer, seq: seq, added: added, removed: removed)
+            return
         }
+        // The seq, then `,"added":`, `,"removed":` and `}` (23 bytes).
+        writer.write(bound: JSONOutput.intBound + 23 + rowsBound) { output in
+            writeTail(&output, seq: seq, added: added, removed: removed)
+        }
+    }
+
+    private static func writeTail(_ sink: inout some JSONSink, seq: UInt64, added: some Collection<Row>, removed: some Collection<Row>) {
+        sink.uint(seq)
+        sink.raw(",\"added\":")
+        sink.rows(added)
+        sink.raw(",\"removed\":")
+        sink.rows(removed)
+        sink.raw("}")
     }
 }
 

@@ -1,12 +1,19 @@
 import PolicyEngine
 
+/// What both JSON writers offer, for code that writes through either.
+protocol JSONSink {
+    mutating func raw(_ text: StaticString)
+    mutating func uint(_ value: UInt64)
+    mutating func rows(_ rows: some Collection<[Value]>)
+}
+
 /// Writes JSON values through a raw pointer into memory sized beforehand.
 ///
 /// `JSONWriter` appends to an array, which checks capacity and uniqueness on
 /// every byte; on the publish path that was about half the cost of a delta.
 /// Here the caller reserves an upper bound (`JSONOutput.bound`) once, and
 /// every byte is a plain store.
-struct JSONOutput {
+struct JSONOutput: JSONSink {
     private let start: UnsafeMutablePointer<UInt8>
     /// Bytes written so far.
     private(set) var count = 0
@@ -183,7 +190,7 @@ struct JSONOutput {
     }
 
     /// `[[...],[...]]`
-    mutating func rows(_ rows: some Sequence<[Value]>) {
+    mutating func rows(_ rows: some Collection<[Value]>) {
         byte(UInt8(ascii: "["))
         var first = true
         for element in rows {

@@ -5,7 +5,7 @@ import PolicyEngine
 /// Hand-written because the publish path encodes one message per delta and
 /// must keep up with libzmq; it writes rows of `Value`s without building an
 /// intermediate tree.
-public struct JSONWriter {
+public struct JSONWriter: JSONSink {
     /// The bytes written so far.
     public var bytes: [UInt8]
 
@@ -70,9 +70,26 @@ public struct JSONWriter {
         write(bound: JSONOutput.bound(row)) { $0.row(row) }
     }
 
+    /// The largest bound written in one step. A bound is the worst case (six
+    /// bytes per string byte), so a large table is written a row at a time:
+    /// its temporary memory is one row's worst case, not the whole table's.
+    static let largestStep = 1 << 16
+
     /// `[[...],[...]]`
     public mutating func rows(_ rows: some Collection<[Value]>) {
-        write(bound: JSONOutput.bound(rows)) { $0.rows(rows) }
+        let bound = JSONOutput.bound(rows)
+        guard bound > Self.largestStep else {
+            write(bound: bound) { $0.rows(rows) }
+            return
+        }
+        byte(UInt8(ascii: "["))
+        var first = true
+        for element in rows {
+            if !first { byte(UInt8(ascii: ",")) }
+            first = false
+            row(element)
+        }
+        byte(UInt8(ascii: "]"))
     }
 
     public mutating func json(_ json: JSON) {
