@@ -57,7 +57,10 @@ extension DurableLog {
             }
             let payload = bytes[(offset + recordHeaderSize)..<end]
             let checksum = CRC32C.update(CRC32C.checksum(bytes[offset..<(offset + 4)]), payload)
-            let kind: LogWarning.Kind = end == bytes.count ? .tornTail : .corruptRecord
+            // Only zeros after a bad record are no sign of later records: a
+            // crash can leave a file extended by zero-filled blocks whose data
+            // never reached the disk.
+            let kind: LogWarning.Kind = isZero(bytes[end...]) ? .tornTail : .corruptRecord
             guard checksum == stored else {
                 scan.damage = damage(kind, "fails its checksum")
                 break
@@ -78,17 +81,18 @@ extension DurableLog {
         -> (records: [LogRecord], end: Int, warnings: [LogWarning])
     {
         let bytes = try Posix.readAll(fd, path: path)
+        // The log is created whole, header included, by a rename, so no crash
+        // of ours leaves it shorter than its header: a short or empty file was
+        // cut by something else, and starting empty would silently drop every
+        // change ever accepted.
         guard bytes.count >= header.count else {
-            // A header cut short can only come from a crash while creating the file.
-            guard Array(header.prefix(bytes.count)) == bytes else {
-                throw StoreError(.notALog, "\(path) is not a PolicyBus log (bad header)")
-            }
-            try Posix.writeAll(fd, header, at: 0, path: path)
-            try Posix.sync(fd, path: path)
-            return ([], header.count, [])
+            throw StoreError(
+                .notALog,
+                "\(path) is \(bytes.count) bytes, shorter than the \(header.count)-byte log header: "
+                    + "something other than the engine truncated it (the engine writes a log whole, header first). \(wayOut)")
         }
         guard Array(bytes.prefix(header.count)) == header else {
-            throw StoreError(.notALog, "\(path) is not a PolicyBus log (bad header)")
+            throw StoreError(.notALog, "\(path) is not a PolicyBus log (bad header). \(wayOut)")
         }
         let scan = scan(bytes)
         guard var damage = scan.damage else { return (scan.records, scan.end, []) }
@@ -103,6 +107,10 @@ extension DurableLog {
         return (scan.records, scan.end, [damage.warning])
     }
 
+    /// What an operator can do about a log that cannot be opened.
+    static let wayOut =
+        "Restore policy.log from a backup, or, to start with no accepted rules or facts, move it out of the data directory (the engine then creates a new one)."
+
     /// Keeps the bytes cut from the middle of a log, for an operator to inspect.
     private static func saveRemovedBytes(_ bytes: [UInt8], to path: String, directory: String) throws {
         let fd = try Posix.openFile(path, O_WRONLY | O_CREAT | O_TRUNC)
@@ -110,6 +118,10 @@ extension DurableLog {
         try Posix.writeAll(fd, bytes, at: 0, path: path)
         try Posix.sync(fd, path: path)
         try Posix.fsyncDirectory(directory)
+    }
+
+    static func isZero(_ bytes: ArraySlice<UInt8>) -> Bool {
+        !bytes.contains { $0 != 0 }
     }
 
     static func readUInt32(_ bytes: [UInt8], at offset: Int) -> UInt32 {

@@ -21,9 +21,11 @@ import Synchronization
 ///     payload  one ``LogRecord`` as UTF-8 JSON
 ///
 /// Opening the log checks every record. A damaged last record (a crash in the
-/// middle of an append) is truncated away; damage followed by more data is
-/// saved to a `corrupt-OFFSET.bin` file and cut off. Either way the records
-/// before it are kept, and ``replay()`` reports what happened.
+/// middle of an append, perhaps followed by zero-filled blocks) is truncated
+/// away; damage followed by more data is saved to a `corrupt-OFFSET.bin` file
+/// and cut off. Either way the records before it are kept, and ``replay()``
+/// reports what happened. A file shorter than its header, or with a wrong
+/// header, is never repaired: opening it throws `not-a-log`.
 ///
 /// All methods block on disk I/O: call them from a thread of your own, not from
 /// the cooperative thread pool. The log is safe to share between threads.
@@ -67,8 +69,8 @@ public final class DurableLog: Sendable {
     /// - Parameter directory: the data directory, e.g. from
     ///   ``DataDirectory/defaultPath(name:environment:)``.
     /// - Throws: ``StoreError`` with code `locked` when another process uses
-    ///   the directory, `not-a-log` when `policy.log` is some other file, or
-    ///   `io`.
+    ///   the directory, `not-a-log` when `policy.log` is some other file or
+    ///   is shorter than the header (empty, truncated), or `io`.
     public init(directory: String) throws {
         self.directory = directory
         try Posix.makeDirectories(directory)

@@ -5,8 +5,9 @@
 public struct LogWarning: Hashable, Sendable {
     /// What kind of damage.
     public enum Kind: String, Hashable, Sendable {
-        /// The last record was cut short or fails its checksum: the usual trace
-        /// of a crash during an append. Its append never returned, so nobody was
+        /// The last record was cut short or fails its checksum, and nothing but
+        /// zeros follows it: the usual trace of a crash during an append (a
+        /// file system may leave the blocks it had allocated zero-filled). Its append never returned, so nobody was
         /// told it was durable. It was truncated away.
         case tornTail = "torn-tail"
         /// A record followed by more data fails its checksum or cannot be

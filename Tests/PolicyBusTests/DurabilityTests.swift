@@ -98,6 +98,48 @@ extension ProcessSuites {
             }
         }
 
+        /// A crash can leave zero-filled blocks after the last record: a torn
+        /// tail, repaired, with every record kept.
+        @Test func aZeroFilledTailIsRepairedAsATornTail() async throws {
+            try await withKilledEngine { processes, dataDir, endpoint, policy, before in
+                let handle = try #require(FileHandle(forUpdatingAtPath: dataDir + "/policy.log"))
+                let size = try handle.seekToEnd()
+                try handle.write(contentsOf: [UInt8](repeating: 0, count: 4096))
+                try handle.close()
+                let (engine, restarted) = try await serve(processes, control: endpoint, dataDir: dataDir, policy: policy)
+                #expect(try await state(restarted) == before)
+                #expect(try await engine.stderrContains("torn-tail"))
+                let warnings = try await request(restarted, "status")["durability"]?["warnings"]?.arrayValue ?? []
+                #expect(warnings.count == 1)
+                let attributes = try FileManager.default.attributesOfItem(atPath: dataDir + "/policy.log")
+                #expect((attributes[.size] as? NSNumber)?.uint64Value == size)
+            }
+        }
+
+        /// An empty or short log, or one with a bad header, is never started
+        /// empty: the engine refuses, names the file and the way out, and
+        /// leaves the file as it was.
+        @Test(arguments: ["empty", "short", "bad-header"])
+        func aLogThatCannotBeReadRefusesToStart(damage: String) async throws {
+            try await withKilledEngine { processes, dataDir, endpoint, policy, _ in
+                let path = dataDir + "/policy.log"
+                var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+                switch damage {
+                case "empty": bytes = []
+                case "short": bytes = Array(bytes.prefix(4))
+                default: bytes[0] ^= 0xFF
+                }
+                try Data(bytes).write(to: URL(fileURLWithPath: path))
+                let refused = try processes.start(
+                    "E", ["serve", "--name", "E", "--control", endpoint, "--data-dir", dataDir, "--policy", "c=\(policy)"])
+                #expect(try await refused.exit() != 0)
+                #expect(try await refused.stderrContains("not-a-log"))
+                #expect(try await refused.stderrContains(path))
+                #expect(try await refused.stderrContains("move it out of the data directory"))
+                #expect([UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) == bytes, "the log is left as it was")
+            }
+        }
+
         @Test func aLongLogIsCompactedAtStartWithTheSameState() async throws {
             try await withKilledEngine { processes, dataDir, endpoint, policy, _ in
                 let (engine, restarted) = try await serve(processes, control: endpoint, dataDir: dataDir, policy: policy)

@@ -60,13 +60,59 @@ import Testing
         }
     }
 
-    @Test func headerCutShortByACrashAtCreationGivesAnEmptyLog() throws {
+    /// The log is created whole by a rename, so a file shorter than its header
+    /// was cut by something else; starting empty would drop every record.
+    @Test func aFileShorterThanTheHeaderIsRefusedAndLeftAsItWas() throws {
         for cut in 0..<DurableLog.header.count {
-            try Self.withLog(of: Array(DurableLog.header.prefix(cut))) { log, _ in
+            let bytes = Array(DurableLog.header.prefix(cut))
+            try withTemporaryDirectory { dir in
+                try writeBytes(bytes, to: dir + "/policy.log")
+                let error = #expect(throws: StoreError.self, "\(cut) bytes") { try DurableLog(directory: dir) }
+                #expect(error?.code == .notALog)
+                #expect(error?.message.contains("shorter than the 8-byte log header") == true, "\(cut) bytes")
+                #expect(error?.message.contains("move it out of the data directory") == true)
+                #expect(try readBytes(dir + "/policy.log") == bytes, "untouched, \(cut) bytes")
+                // The lock was released: after the operator moves the file away, the log opens.
+                try FileManager.default.removeItem(atPath: dir + "/policy.log")
+                let log = try DurableLog(directory: dir)
+                defer { log.close() }
                 #expect(try log.replay().records.isEmpty)
-                try log.append(.createPolicy(name: "p"))
-                #expect(try log.replay().records == [.createPolicy(name: "p")])
             }
+        }
+    }
+
+    /// A crash can leave the file extended by zero-filled blocks: a torn tail,
+    /// whether the zeros follow a whole record or a partly written one.
+    @Test(arguments: [0, 5, 40])
+    func aZeroFilledTailIsATornTail(writtenOfLast: Int) throws {
+        let (bytes, starts) = try Self.makeLogBytes(Self.records)
+        let lastStart = try #require(starts.last)
+        // Keep `writtenOfLast` bytes of the last record (0: none of it), then 4 KiB of zeros.
+        let kept = writtenOfLast == 0 ? bytes.count : lastStart + writtenOfLast
+        let goodEnd = writtenOfLast == 0 ? bytes.count : lastStart
+        let damaged = Array(bytes.prefix(kept)) + [UInt8](repeating: 0, count: 4096)
+        try Self.withLog(of: damaged) { log, dir in
+            let replay = try log.replay()
+            #expect(replay.records == Array(Self.records.prefix(writtenOfLast == 0 ? Self.records.count : Self.records.count - 1)))
+            let warning = try #require(replay.warnings.first)
+            #expect(replay.warnings.count == 1)
+            #expect(warning.kind == .tornTail)
+            #expect(warning.offset == goodEnd)
+            #expect(warning.bytesRemoved == damaged.count - goodEnd)
+            #expect(warning.savedTo == nil)
+            #expect(try readBytes(dir + "/policy.log").count == goodEnd)
+        }
+    }
+
+    /// Zeros followed by anything else are not a tail: the data after them is saved.
+    @Test func zerosFollowedByDataAreACorruptRecord() throws {
+        let (bytes, starts) = try Self.makeLogBytes(Self.records)
+        let damaged = Array(bytes.prefix(starts[2])) + [UInt8](repeating: 0, count: 4096) + Array(bytes[starts[2]...])
+        try Self.withLog(of: damaged) { log, _ in
+            let replay = try log.replay()
+            #expect(replay.records == Array(Self.records.prefix(2)))
+            #expect(replay.warnings.map(\.kind) == [.corruptRecord])
+            #expect(replay.warnings.first?.savedTo != nil)
         }
     }
 
