@@ -9,8 +9,9 @@
         for change in sub:
             print(change.table, change.kind, change.added, change.removed)
 
-``policybus.aio.Subscriber`` is the same on asyncio (``zmq.asyncio``).
-The protocol is docs/PROTOCOL.md; its rules live in ``policybus.protocol``.
+``policybus.aio.Client`` and ``policybus.aio.Subscriber`` are the same on
+asyncio (``zmq.asyncio``). The protocol is docs/PROTOCOL.md; its rules live in
+``policybus.protocol``, and the control calls in ``policybus.calls``.
 """
 
 from .client import Client, Subscriber

@@ -3,24 +3,28 @@
 Also ``query ENDPOINT QUERY`` and ``status ENDPOINT``.
 """
 
+from __future__ import annotations
+
 import argparse
 import json
 import sys
+from typing import Any, Optional, Sequence
 
 from .client import Client, Subscriber
 from .errors import PolicyBusError
+from .protocol import Change, Row
 
 
-def _row(row):
+def _row(row: Row) -> str:
     return "(" + ", ".join(json.dumps(v) for v in row) + ")"
 
 
-def format_change(change):
+def format_change(change: Change) -> str:
     """A change as readable lines: a header, then one line per row."""
     if change.kind == "delta":
         head = f"{change.table} delta seq={change.seq} +{len(change.added)} -{len(change.removed)}"
     else:
-        head = (f"{change.table} {change.kind} seq={change.seq} rows={len(change.rows)}"
+        head = (f"{change.table} {change.kind} seq={change.seq} rows={len(change.rows or ())}"
                 + (f" +{len(change.added)} -{len(change.removed)}" if change.kind == "resync" else ""))
     lines = [head]
     lines += ["  + " + _row(r) for r in sorted(change.added, key=repr)]
@@ -28,20 +32,20 @@ def format_change(change):
     return "\n".join(lines)
 
 
-def change_json(change):
+def change_json(change: Change) -> str:
     """A change as the JSON object ``policybus subscribe --json`` prints: a
     resync prints a fresh snapshot line, as the Swift CLI does."""
     if change.kind == "delta":
-        obj = {"table": change.table, "kind": "delta", "seq": change.seq,
+        obj: dict[str, Any] = {"table": change.table, "kind": "delta", "seq": change.seq,
                "added": [list(r) for r in change.added],
                "removed": [list(r) for r in change.removed]}
     else:
         obj = {"table": change.table, "kind": "snapshot", "seq": change.seq,
-               "rows": sorted((list(r) for r in change.rows), key=repr)}
+               "rows": sorted((list(r) for r in change.rows or ()), key=repr)}
     return json.dumps(obj)
 
 
-def _keys(args):
+def _keys(args: argparse.Namespace) -> dict[str, Any]:
     """CURVE keyword arguments from --server-key and --client-key PREFIX."""
     if not args.server_key:
         return {}
@@ -51,7 +55,7 @@ def _keys(args):
     return keys
 
 
-def _subscribe(args):
+def _subscribe(args: argparse.Namespace) -> int:
     with Subscriber(args.endpoint, timeout=args.request_timeout, **_keys(args)) as sub:
         sub.subscribe(*args.tables)
         printed = 0
@@ -67,20 +71,20 @@ def _subscribe(args):
     return 0
 
 
-def _query(args):
+def _query(args: argparse.Namespace) -> int:
     with Client(args.endpoint, timeout=args.request_timeout, **_keys(args)) as node:
         for row in sorted(node.query(args.query), key=repr):
             print(json.dumps(list(row)) if args.json else _row(row))
     return 0
 
 
-def _status(args):
+def _status(args: argparse.Namespace) -> int:
     with Client(args.endpoint, timeout=args.request_timeout, **_keys(args)) as node:
         print(json.dumps(node.status(), indent=None if args.json else 2, sort_keys=True))
     return 0
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m policybus")
     parser.add_argument("--request-timeout", type=float, default=5.0,
                         help="seconds to wait for a control reply")
@@ -107,7 +111,8 @@ def main(argv=None):
     st.set_defaults(run=_status)
     args = parser.parse_args(argv)
     try:
-        return args.run(args)
+        code: int = args.run(args)
+        return code
     except PolicyBusError as err:
         print(f"error: {err.code}: {err.message}", file=sys.stderr)
         return 1

@@ -1,118 +1,92 @@
-"""The subscriber on asyncio, on ``zmq.asyncio``::
+"""The clients on asyncio, on ``zmq.asyncio``::
+
+    async with policybus.aio.Client("tcp://127.0.0.1:5555") as node:
+        rows = await node.query("alice:error(x)")
 
     async with policybus.aio.Subscriber("tcp://127.0.0.1:5555") as sub:
         await sub.subscribe("alice:error")
         async for change in sub:
             ...
 
-The protocol rules are the same ``policybus.protocol.Session`` as the
-blocking client's. One background task (started by ``__aenter__``) pumps both
-sockets: it hands replies to the waiting requests and changes to the
-iterators, and sends resyncs and lease renewals when due.
+The protocol rules are the same ``policybus.protocol.Session``, and the
+control calls the same ``policybus.calls``, as the blocking clients'. One
+background task per client (started by ``__aenter__`` or the first request)
+pumps its sockets: it hands replies to the waiting requests and changes to the
+iterators, and sends resyncs and lease renewals when due. Requests from several
+tasks may be in flight at once.
 """
+
+from __future__ import annotations
 
 import asyncio
 import time
 from collections import deque
+from typing import Any, AsyncIterator, Iterable, Optional, Sequence, TypeVar
 
 import zmq
 import zmq.asyncio
 
-from .client import _checked
+from . import calls, sockets
+from .calls import Call, checked
 from .errors import PolicyBusError, PolicyBusTimeout
-from .keys import Curve
-from .protocol import Session
+from .keys import Curve, Key
+from .protocol import Change, Reply, Row, Session
+from .sockets import zmq_errors
 
 _monotonic = time.monotonic
+T = TypeVar("T")
+C = TypeVar("C", bound="Client")
 
 
-class _AsyncControlCalls:
-    """The control calls of ``policybus.Client``, as coroutines over ``request``."""
+class Client:
+    """Control calls to one node on asyncio; see ``policybus.Client``.
 
-    async def hello(self):
-        return await self.request("hello")
+    Errors are the blocking client's: ``PolicyBusError`` with the node's code,
+    ``PolicyBusTimeout``, and ``bad-endpoint`` or ``transport`` for socket
+    failures. Close it with ``async with`` or ``await close()``.
+    """
 
-    async def query(self, query):
-        reply = await self.request("query", query=query)
-        return set(map(tuple, reply.get("rows", ())))
-
-    async def tables(self):
-        return (await self.request("tables")).get("tables", [])
-
-    async def status(self):
-        return await self.request("status")
-
-    async def rules(self, policy):
-        return (await self.request("rules", action="list", policy=policy)).get("rules", [])
-
-    async def insert_rule(self, policy, rule):
-        return await self.request("rules", action="insert", policy=policy, rule=rule)
-
-    async def delete_rule(self, policy, rule):
-        return await self.request("rules", action="delete", policy=policy, rule=rule)
-
-    async def insert_facts(self, table, rows):
-        return await self.request("facts", action="insert", table=table, rows=[list(r) for r in rows])
-
-    async def delete_facts(self, table, rows):
-        return await self.request("facts", action="delete", table=table, rows=[list(r) for r in rows])
-
-
-class Subscriber(_AsyncControlCalls):
-    """Follows tables of one node on asyncio; see ``policybus.Subscriber``."""
-
-    def __init__(self, endpoint, timeout=5.0, context=None, client_id=None, rcvhwm=None,
-                 server_key=None, public_key=None, secret_key=None):
+    def __init__(self, endpoint: str, timeout: float = 5.0,
+                 context: Optional[zmq.asyncio.Context] = None, client_id: Optional[str] = None,
+                 server_key: Optional[Key] = None, public_key: Optional[Key] = None,
+                 secret_key: Optional[Key] = None) -> None:
         self.endpoint = endpoint
         self.timeout = timeout
         self._ctx = context or zmq.asyncio.Context.instance()
         self._session = Session(endpoint, client_id=client_id)
-        self._rcvhwm = rcvhwm
         self._curve = Curve.make(server_key, public_key, secret_key)
-        self._dealer = self._ctx.socket(zmq.DEALER)
-        self._dealer.linger = 0
-        if self._curve:
-            self._curve.apply(self._dealer)
-        self._dealer.connect(endpoint)
-        self._dealer_sync = zmq.Socket.shadow(self._dealer.underlying)
-        self._sub = None
-        self._sub_sync = None
-        self._data = None
+        self._dealer = sockets.dealer(self._ctx, endpoint, self._curve)
+        # Non-blocking sends and receives go through a plain (shadow) socket:
+        # no future per message.
+        self._dealer_sync: zmq.Socket[bytes] = zmq.Socket.shadow(self._dealer.underlying)
         self._poller = zmq.asyncio.Poller()
         self._poller.register(self._dealer, zmq.POLLIN)
-        self._waiters = {}       # request id -> Future of the reply
-        self._queue = deque()
-        self._arrived = asyncio.Event()
-        self._pump_task = None
+        self._waiters: dict[int, asyncio.Future[Reply]] = {}  # request id -> the reply
+        self._pump_task: Optional[asyncio.Task[None]] = None
         self._closed = False
 
     @property
-    def client_id(self):
+    def client_id(self) -> str:
+        """The id this client sends with every request (keys its lease)."""
         return self._session.client_id
 
     # MARK: - Lifecycle
 
-    async def __aenter__(self):
+    async def __aenter__(self: C) -> C:
         self._start()
         return self
 
-    async def __aexit__(self, *exc):
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def _start(self):
+    def _start(self) -> None:
         if self._pump_task is None:
             self._pump_task = asyncio.get_running_loop().create_task(self._pump())
 
-    async def close(self, unsubscribe=True):
-        """Unsubscribes, stops the pump and closes the sockets."""
+    async def close(self) -> None:
+        """Stops the pump and closes the socket. Safe to call twice."""
         if self._closed:
             return
-        if unsubscribe and self._session.tables and self._pump_task is not None:
-            try:
-                await self.request("unsubscribe", tables=self._session.tables,
-                                   timeout=min(self.timeout, 1.0))
-            except PolicyBusError:
-                pass  # gone or refused: the node's lease expiry cleans up
         self._closed = True
         if self._pump_task is not None:
             self._pump_task.cancel()
@@ -122,69 +96,189 @@ class Subscriber(_AsyncControlCalls):
                 pass
         for fut in self._waiters.values():
             if not fut.done():
-                fut.set_exception(PolicyBusError("closed", "the subscriber is closed"))
-        self._arrived.set()
-        if self._sub is not None:
-            self._sub.close(linger=0)
+                fut.set_exception(self._closed_error())
         self._dealer.close(linger=0)
+
+    def _closed_error(self) -> PolicyBusError:
+        return PolicyBusError("closed", "the client is closed", endpoint=self.endpoint)
 
     # MARK: - Requests
 
-    async def request(self, op, timeout=None, **fields):
+    async def request(self, op: str, timeout: Optional[float] = None, **fields: Any) -> Reply:
         """Sends one control request and awaits the reply; raises
         ``PolicyBusError`` with the node's code on ``ok: false``."""
         if self._closed:
-            raise PolicyBusError("closed", "the subscriber is closed")
+            raise self._closed_error()
         self._start()
         tables = fields.pop("tables", None)
         self._session.now = _monotonic()
         rid, frame = self._session.request(op, tables=tables, **fields)
-        return _checked(await self._await_reply(rid, frame, timeout))
+        return checked(await self._await_reply(rid, frame, timeout), self.endpoint)
 
-    async def _await_reply(self, rid, frame, timeout):
+    async def call(self, call: Call[T], timeout: Optional[float] = None) -> T:
+        """Runs one ``policybus.calls`` call; returns what it reads from the reply."""
+        return call.read(await self.request(call.op, timeout=timeout, **call.fields))
+
+    async def _await_reply(self, rid: int, frame: bytes, timeout: Optional[float]) -> Reply:
         fut = asyncio.get_running_loop().create_future()
         self._waiters[rid] = fut
-        self._dealer_sync.send(frame)
         limit = self.timeout if timeout is None else timeout
         try:
+            with zmq_errors(self.endpoint):
+                self._dealer_sync.send(frame)
             return await asyncio.wait_for(fut, limit)
         except asyncio.TimeoutError:
             self._session.forget(rid)
-            raise PolicyBusTimeout(f"no reply from {self.endpoint} in {limit}s") from None
+            raise calls.timed_out(self.endpoint, limit) from None
         finally:
             self._waiters.pop(rid, None)
 
+    # MARK: - The control calls (policybus.calls; documented on policybus.Client)
+
+    async def hello(self) -> Reply:
+        return await self.call(calls.hello())
+
+    async def query(self, query: str) -> set[Row]:
+        return await self.call(calls.query(query))
+
+    async def tables(self) -> list[Reply]:
+        return await self.call(calls.tables())
+
+    async def status(self) -> Reply:
+        return await self.call(calls.status())
+
+    async def rules(self, policy: str) -> list[Any]:
+        return await self.call(calls.rules(policy))
+
+    async def insert_rule(self, policy: str, rule: str) -> Reply:
+        return await self.call(calls.insert_rule(policy, rule))
+
+    async def delete_rule(self, policy: str, rule: str) -> Reply:
+        return await self.call(calls.delete_rule(policy, rule))
+
+    async def insert_facts(self, table: str, rows: Iterable[Sequence[Any]]) -> Reply:
+        return await self.call(calls.insert_facts(table, rows))
+
+    async def delete_facts(self, table: str, rows: Iterable[Sequence[Any]]) -> Reply:
+        return await self.call(calls.delete_facts(table, rows))
+
+    # MARK: - The pump
+
+    async def _pump(self) -> None:
+        session = self._session
+        try:
+            while True:
+                with zmq_errors(self.endpoint):
+                    ready = dict(await self._poller.poll(int(session.tick_interval() * 1000)))
+                session.now = _monotonic()
+                self._handle(ready)
+        except PolicyBusError as err:
+            # Nobody to raise it to here: hand it to whoever waits, and stop;
+            # the next request (or iteration) starts the pump again.
+            self._pump_task = None
+            self._failed(err)
+
+    def _failed(self, err: PolicyBusError) -> None:
+        """The pump stopped on ``err``: the waiting requests raise it."""
+        for fut in self._waiters.values():
+            if not fut.done():
+                fut.set_exception(err)
+
+    def _handle(self, ready: dict[Any, int]) -> None:
+        """Handles what the poll found and sends what is due."""
+        with zmq_errors(self.endpoint):
+            if self._dealer in ready:
+                self._drain_replies()
+            self._send_due()
+
+    def _send_due(self) -> None:
+        for _, frame in self._session.tick():
+            self._dealer_sync.send(frame)
+
+    def _drain_replies(self) -> None:
+        session = self._session
+        while True:
+            try:
+                frame = self._dealer_sync.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                rid, reply, changes = session.on_reply(frame)
+            except PolicyBusError:
+                continue  # not JSON: nothing we asked for
+            self._on_changes(changes)
+            fut = self._waiters.get(rid) if rid is not None else None
+            if fut is not None and not fut.done():
+                fut.set_result(reply)
+
+    def _on_changes(self, changes: list[Change]) -> None:
+        """Changes caused by a reply (snapshots): a subscriber keeps them."""
+
+
+class Subscriber(Client):
+    """Follows tables of one node on asyncio; see ``policybus.Subscriber``."""
+
+    def __init__(self, endpoint: str, timeout: float = 5.0,
+                 context: Optional[zmq.asyncio.Context] = None, client_id: Optional[str] = None,
+                 rcvhwm: Optional[int] = None, server_key: Optional[Key] = None,
+                 public_key: Optional[Key] = None, secret_key: Optional[Key] = None) -> None:
+        super().__init__(endpoint, timeout=timeout, context=context, client_id=client_id,
+                         server_key=server_key, public_key=public_key, secret_key=secret_key)
+        self._rcvhwm = rcvhwm
+        self._sub: Optional[zmq.asyncio.Socket] = None
+        self._sub_sync: Optional[zmq.Socket[bytes]] = None
+        self._queue: deque[Change] = deque()
+        self._arrived = asyncio.Event()
+        self._error: Optional[PolicyBusError] = None  # what stopped the pump, for the iteration
+
+    async def close(self, unsubscribe: bool = True) -> None:
+        """Unsubscribes, stops the pump and closes the sockets."""
+        if self._closed:
+            return
+        if unsubscribe and self._session.tables and self._pump_task is not None:
+            try:
+                await self.request("unsubscribe", tables=self._session.tables,
+                                   timeout=min(self.timeout, 1.0))
+            except PolicyBusError:
+                pass  # gone or refused: the node's lease expiry cleans up
+        await super().close()
+        self._arrived.set()
+        if self._sub is not None:
+            self._sub.close(linger=0)
+
     # MARK: - Subscribing
 
-    async def subscribe(self, *tables, timeout=None):
+    async def subscribe(self, *tables: str, timeout: Optional[float] = None) -> None:
         """Follows tables; returns when their snapshots are in (they are the
         first changes the iteration yields)."""
         session = self._session
-        tables = [t for t in dict.fromkeys(tables) if t not in session.tables]
-        if not tables:
+        names = [t for t in dict.fromkeys(tables) if t not in session.tables]
+        if not names:
             return
-        if self._sub is None:
-            await self.hello()
-            await self._open_data()
+        sub = await self._open_data() if self._sub is None else self._sub
         session.now = _monotonic()
-        for prefix in session.add_tables(tables):
-            self._sub.setsockopt(zmq.SUBSCRIBE, prefix)
-        rid, frame = session.subscribe_request(tables)
+        with zmq_errors(self.endpoint):
+            for prefix in session.add_tables(names):
+                sub.setsockopt(zmq.SUBSCRIBE, prefix)  # before the snapshot (rule 1)
+        rid, frame = session.subscribe_request(names)
         try:
-            _checked(await self._await_reply(rid, frame, timeout))
+            checked(await self._await_reply(rid, frame, timeout), self.endpoint)
         except PolicyBusError:
-            for prefix in session.remove_tables(tables):
-                self._sub.setsockopt(zmq.UNSUBSCRIBE, prefix)
+            with zmq_errors(self.endpoint):
+                for prefix in session.remove_tables(names):
+                    sub.setsockopt(zmq.UNSUBSCRIBE, prefix)
             raise
 
-    async def unsubscribe(self, *tables):
+    async def unsubscribe(self, *tables: str) -> None:
         """Stops following tables and tells the node."""
-        for prefix in self._session.remove_tables(tables):
-            self._sub.setsockopt(zmq.UNSUBSCRIBE, prefix)
+        with zmq_errors(self.endpoint):
+            for prefix in self._session.remove_tables(tables):
+                if self._sub is not None:
+                    self._sub.setsockopt(zmq.UNSUBSCRIBE, prefix)
         self._queue = deque(c for c in self._queue if c.table not in tables)
         await self.request("unsubscribe", tables=list(tables))
 
-    async def wait_synced(self, timeout=None, live=False):
+    async def wait_synced(self, timeout: Optional[float] = None, live: bool = False) -> None:
         """Waits until every table is in sync (and, with ``live``, has had
         data since its snapshot); see ``policybus.Subscriber.wait_synced``."""
         self._start()
@@ -193,46 +287,47 @@ class Subscriber(_AsyncControlCalls):
         done = self._session.all_live if live else self._session.all_synced
         while not done():
             if _monotonic() >= deadline:
-                raise PolicyBusTimeout(f"not in sync with {self.endpoint} after {limit}s")
+                raise PolicyBusTimeout(f"not in sync with {self.endpoint} after {limit}s",
+                                       endpoint=self.endpoint)
             await asyncio.sleep(0.01)
 
-    def rows(self, table):
+    def rows(self, table: str) -> set[Row]:
         """The table's current rows, as a set of tuples (a copy)."""
         return self._session.rows(table)
 
     @property
-    def subscribed(self):
+    def subscribed(self) -> list[str]:
+        """The tables this subscriber follows."""
         return self._session.tables
 
-    async def _open_data(self):
-        if not self._session.data:
-            raise PolicyBusError("bad-reply", "hello gave no data endpoint")
-        self._sub = self._ctx.socket(zmq.SUB)
-        self._sub.linger = 0
-        if self._rcvhwm is not None:
-            self._sub.rcvhwm = self._rcvhwm
-        if self._curve:
-            self._curve.apply(self._sub)
-        self._sub_sync = zmq.Socket.shadow(self._sub.underlying)
-        self._data = self._session.data
-        # Wait briefly for the handshake, so that our subscription reaches
-        # the publisher before the snapshot is taken (see client._connect_and_wait).
-        monitor = self._sub.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+    @property
+    def resyncs(self) -> int:
+        """How many resyncs have happened (all tables)."""
+        return self._session.resyncs
+
+    async def _open_data(self) -> zmq.asyncio.Socket:
+        await self.hello()
+        data = self._session.data
+        if not data:
+            raise PolicyBusError("bad-reply", "hello gave no data endpoint", endpoint=self.endpoint)
+        sub = sockets.subscriber(self._ctx, data, self._curve, self._rcvhwm)
         try:
-            self._sub.connect(self._data)
-            if await monitor.poll(1000):
-                await monitor.recv_multipart()
-        finally:
-            self._sub.disable_monitor()
-            monitor.close(linger=0)
-        self._poller.register(self._sub, zmq.POLLIN)
+            await _connect_and_wait(sub, data, 1.0)
+        except PolicyBusError:
+            sub.close(linger=0)
+            raise
+        self._sub = sub
+        self._sub_sync = zmq.Socket.shadow(sub.underlying)
+        self._session.sub_endpoint = data
+        self._poller.register(sub, zmq.POLLIN)
+        return sub
 
     # MARK: - Iterating
 
-    def __aiter__(self):
+    def __aiter__(self) -> AsyncIterator[Change]:
         return self.changes()
 
-    async def changes(self, timeout=None):
+    async def changes(self, timeout: Optional[float] = None) -> AsyncIterator[Change]:
         """Yields changes as they arrive; stops after ``timeout`` seconds."""
         self._start()
         deadline = None if timeout is None else _monotonic() + timeout
@@ -240,6 +335,9 @@ class Subscriber(_AsyncControlCalls):
         while not self._closed:
             while queue:
                 yield queue.popleft()
+            if self._error is not None:
+                err, self._error = self._error, None
+                raise err
             self._arrived.clear()
             if deadline is None:
                 await self._arrived.wait()
@@ -252,31 +350,34 @@ class Subscriber(_AsyncControlCalls):
             except asyncio.TimeoutError:
                 return
 
-    async def next_change(self, timeout=None):
+    async def next_change(self, timeout: Optional[float] = None) -> Optional[Change]:
         """The next change, or None if none comes within ``timeout`` seconds."""
         async for change in self.changes(timeout):
             return change
         return None
 
-    # MARK: - The pump
+    # MARK: - The pump (adds the data socket to the client's)
 
-    async def _pump(self):
-        session = self._session
-        while True:
-            ready = dict(await self._poller.poll(session.tick_interval() * 1000))
-            session.now = _monotonic()
-            if self._sub is not None and self._sub in ready:
-                self._drain_data()
-            if self._dealer in ready:
-                self._drain_replies()
-            for _, frame in session.tick():
-                self._dealer_sync.send(frame)
-            if self._queue:
-                self._arrived.set()
+    def _handle(self, ready: dict[Any, int]) -> None:
+        with zmq_errors(self.endpoint):
+            if self._sub is not None and self._sub_sync is not None and self._sub in ready:
+                self._drain_data(self._sub_sync)
+        super()._handle(ready)
+        self._follow_data_endpoint()
+        if self._queue:
+            self._arrived.set()
 
-    def _drain_data(self):
+    def _on_changes(self, changes: list[Change]) -> None:
+        self._queue.extend(changes)
+
+    def _failed(self, err: PolicyBusError) -> None:
+        super()._failed(err)
+        self._error = err
+        self._arrived.set()
+
+    def _drain_data(self, sub: zmq.Socket[bytes]) -> None:
         on_data = self._session.on_data
-        recv = self._sub_sync.recv
+        recv = sub.recv
         queue = self._queue
         session = self._session
         for _ in range(1024):  # then let the loop run other tasks
@@ -287,29 +388,29 @@ class Subscriber(_AsyncControlCalls):
             if change is not None:
                 queue.append(change)
             if session.wants_send:
-                for _, frame in session.tick():
-                    self._dealer_sync.send(frame)
+                self._send_due()
 
-    def _drain_replies(self):
-        session = self._session
-        while True:
-            try:
-                frame = self._dealer_sync.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            try:
-                rid, reply, changes = session.on_reply(frame)
-            except PolicyBusError:
-                continue
-            self._queue.extend(changes)
-            fut = self._waiters.get(rid)
-            if fut is not None and not fut.done():
-                fut.set_result(reply)
-            new = session.data
-            if new and new != self._data and self._sub is not None:
-                # The node moved its data socket (a restart): follow it and
-                # resync, since the snapshot predates our listening there.
-                self._sub.disconnect(self._data)
-                self._sub.connect(new)
-                self._data = new
-                session.resync_all()
+    def _follow_data_endpoint(self) -> None:
+        # A restarted node may have bound a new data port: follow it. The
+        # pump does not wait for the handshake here (it would hold up every
+        # reply); a snapshot taken before it is caught by the seq checks.
+        moved = self._session.data_move()
+        if moved is not None and self._sub is not None:
+            old, new = moved
+            sockets.disconnect(self._sub, old)
+            sockets.connect(self._sub, new)
+            with zmq_errors(self.endpoint):
+                self._send_due()
+
+
+async def _connect_and_wait(sock: zmq.asyncio.Socket, endpoint: str, timeout: float) -> None:
+    """``sockets.connect_and_wait`` on asyncio: the handshake before the snapshot."""
+    with zmq_errors(endpoint):
+        monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        try:
+            sockets.connect(sock, endpoint)
+            if await monitor.poll(int(timeout * 1000)):
+                await monitor.recv_multipart()
+        finally:
+            sock.disable_monitor()
+            monitor.close(linger=0)

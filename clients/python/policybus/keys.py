@@ -3,16 +3,22 @@
 as ``policybus keygen`` writes them (``NAME.key`` secret, ``NAME.pub`` public).
 """
 
+from __future__ import annotations
+
 import os
 import stat
+from typing import Any, Optional, Union
 
 import zmq
 import zmq.utils.z85
 
 from .errors import PolicyBusError
 
+#: A key: a Z85 string, or the path of a file holding one (str or bytes).
+Key = Union[str, bytes]
 
-def read_key(value, secret=False):
+
+def read_key(value: Key, secret: bool = False) -> bytes:
     """A Z85 key as bytes, from the key itself or from a key file.
 
     A secret key file must not be readable by group or others (code
@@ -42,20 +48,22 @@ def read_key(value, secret=False):
 class Curve:
     """The CURVE settings a client applies to each of its sockets."""
 
-    def __init__(self, server_key, public_key=None, secret_key=None):
+    def __init__(self, server_key: Key, public_key: Optional[Key] = None,
+                 secret_key: Optional[Key] = None) -> None:
         self.server_key = read_key(server_key)
-        if (public_key is None) != (secret_key is None):
-            raise PolicyBusError("bad-key", "give both public_key and secret_key, or neither")
-        if public_key is None:
+        if public_key is None and secret_key is None:
             # No key pair: a fresh one per client. Enough when the node has no
             # allow-list (traffic is still encrypted, the server authenticated).
             self.public_key, self.secret_key = zmq.curve_keypair()
+        elif public_key is None or secret_key is None:
+            raise PolicyBusError("bad-key", "give both public_key and secret_key, or neither")
         else:
             self.public_key = read_key(public_key)
             self.secret_key = read_key(secret_key, secret=True)
 
     @classmethod
-    def make(cls, server_key, public_key, secret_key):
+    def make(cls, server_key: Optional[Key], public_key: Optional[Key],
+             secret_key: Optional[Key]) -> Optional[Curve]:
         """None when no server key is given (plaintext)."""
         if server_key is None:
             if public_key is not None or secret_key is not None:
@@ -63,7 +71,7 @@ class Curve:
             return None
         return cls(server_key, public_key, secret_key)
 
-    def apply(self, sock):
+    def apply(self, sock: zmq.Socket[Any]) -> None:
         """Sets the socket up as a CURVE client; call before connect."""
         sock.curve_serverkey = self.server_key
         sock.curve_publickey = self.public_key

@@ -14,26 +14,45 @@ docs/PROTOCOL.md live here once and are tested here without sockets:
 5. renew the lease every lease_ms / 3.
 """
 
+from __future__ import annotations
+
 import json
 import math
 import uuid
-from collections import namedtuple
+from typing import Any, Callable, Iterable, NamedTuple, Optional
 
 from .errors import PolicyBusError
 
 PROTOCOL_VERSION = 1
 
-#: One change to a subscribed table.
-#:
-#: ``kind`` is ``"snapshot"`` (the first contents after subscribing),
-#: ``"delta"`` (rows added and removed by one transaction at the publisher), or
-#: ``"resync"`` (a fresh snapshot after the client lost track; ``added`` and
-#: ``removed`` are then the difference from what the client had before, so a
-#: user who only applies ``added``/``removed`` stays correct).
-#: ``added`` and ``removed`` are lists of tuples. ``rows`` is a frozenset of
-#: all rows for snapshots and resyncs, ``None`` for deltas. ``seq`` is the
-#: table's sequence number after the change.
-Change = namedtuple("Change", "table kind added removed rows seq")
+#: A row of a table: a tuple of JSON values.
+Row = tuple[Any, ...]
+#: A control reply (or any JSON object), as ``json.loads`` gives it.
+Reply = dict[str, Any]
+#: A request to send: its id and its frame.
+Request = tuple[int, bytes]
+
+
+class Change(NamedTuple):
+    """One change to a subscribed table.
+
+    ``kind`` is ``"snapshot"`` (the first contents after subscribing),
+    ``"delta"`` (rows added and removed by one transaction at the publisher), or
+    ``"resync"`` (a fresh snapshot after the client lost track; ``added`` and
+    ``removed`` are then the difference from what the client had before, so a
+    user who only applies ``added``/``removed`` stays correct).
+    ``added`` and ``removed`` are lists of tuples. ``rows`` is a frozenset of
+    all rows for snapshots and resyncs, ``None`` for deltas. ``seq`` is the
+    table's sequence number after the change.
+    """
+
+    table: str
+    kind: str
+    added: list[Row]
+    removed: list[Row]
+    rows: Optional[frozenset[Row]]
+    seq: int
+
 
 SNAPSHOT = "snapshot"
 DELTA = "delta"
@@ -43,16 +62,16 @@ RESYNC = "resync"
 # dropped and the sequence check after the snapshot asks for a fresh one.
 BUFFER_LIMIT = 100_000
 
-_new_change = Change._make  # noqa: E731  (a tuple constructor, fastest)
+_new_change: Callable[[Iterable[Any]], Change] = Change._make  # a tuple constructor, fastest
 _loads = json.loads
 
 
-def topic(table):
+def topic(table: str) -> bytes:
     """The SUB subscription prefix for a table: its name and one space."""
     return table.encode() + b" "
 
 
-def data_endpoint(advertised, control):
+def data_endpoint(advertised: str, control: str) -> str:
     """The data endpoint to connect to.
 
     A node bound to ``*`` or ``0.0.0.0`` advertises that host; the client
@@ -76,16 +95,16 @@ class _Table:
     __slots__ = ("name", "rows", "seq", "epoch", "synced", "ever_synced",
                  "buffer", "last", "requested", "live", "synced_by")
 
-    def __init__(self, name, now):
+    def __init__(self, name: str, now: float) -> None:
         self.name = name
-        self.rows = set()
+        self.rows: set[Row] = set()
         self.seq = -1
-        self.epoch = None
+        self.epoch: Any = None
         self.synced = False      # a snapshot is applied and deltas follow it
         self.ever_synced = False  # the next snapshot is a resync, not the first
-        self.buffer = []          # data received while awaiting a snapshot
+        self.buffer: list[Any] = []  # data received while awaiting a snapshot
         self.last = now           # when we last heard of the table (or asked)
-        self.requested = None     # id of the subscribe request in flight
+        self.requested: Optional[int] = None  # id of the subscribe request in flight
         self.live = False         # data arrived since the snapshot: our SUB subscription is in place
         self.synced_by = 0        # id of the subscribe request whose snapshot is applied
 
@@ -99,29 +118,32 @@ class Session:
     ``wants_send`` is true; ``tick`` returns the request frames to send.
     """
 
-    def __init__(self, control_endpoint, client_id=None, request_timeout=3.0):
+    def __init__(self, control_endpoint: str, client_id: Optional[str] = None,
+                 request_timeout: float = 3.0) -> None:
         self.control_endpoint = control_endpoint
         self.client_id = client_id or uuid.uuid4().hex
         self.request_timeout = request_timeout
         self.now = 0.0
         self.heartbeat = 1.0      # seconds; the node's heartbeat_ms / 1000
         self.lease = 10.0         # seconds; the node's lease_ms / 1000
-        self.node = None          # the node's name, from hello
-        self.epoch = None         # the node's epoch, from the last reply
-        self.data = None          # data endpoint to connect to, once known
+        self.node: Optional[str] = None  # the node's name, from hello
+        self.epoch: Any = None    # the node's epoch, from the last reply
+        self.data: Optional[str] = None  # data endpoint to connect to, once known
+        self.sub_endpoint: Optional[str] = None  # where the caller's SUB is connected
         self.wants_send = False   # a resync is wanted: call tick() soon
         self.resyncs = 0          # how many resyncs so far (all tables)
         self.dropped = 0          # data frames for tables we do not follow
         self.bad_frames = 0       # malformed data frames (ignored, table resynced)
-        self._tables = {}         # topic bytes (no space) -> _Table
-        self._resync = set()      # tables waiting for a resync request
-        self._inflight = {}       # request id -> (op, [table names], sent at)
+        self._tables: dict[bytes, _Table] = {}  # topic bytes (no space) -> _Table
+        self._resync: set[bytes] = set()        # tables waiting for a resync request
+        # request id -> (op, [table names], sent at)
+        self._inflight: dict[int, tuple[str, list[str], float]] = {}
         self._next_id = 1
         self._last_request = -math.inf
 
     # MARK: - Requests
 
-    def request(self, op, tables=None, **fields):
+    def request(self, op: str, tables: Optional[Iterable[str]] = None, **fields: Any) -> Request:
         """Builds a control request; returns ``(id, frame)``.
 
         The request is recorded as in flight until its reply arrives or
@@ -129,7 +151,7 @@ class Session:
         """
         rid = self._next_id
         self._next_id += 1
-        body = {"op": op, "id": rid, "client": self.client_id}
+        body: Reply = {"op": op, "id": rid, "client": self.client_id}
         if tables is not None:
             body["tables"] = list(tables)
         body.update(fields)
@@ -137,7 +159,7 @@ class Session:
         self._last_request = self.now
         return rid, json.dumps(body, separators=(",", ":")).encode()
 
-    def forget(self, rid):
+    def forget(self, rid: int) -> list[bytes]:
         """Stops waiting for a request's reply (a late reply is ignored).
 
         Returns the keys of the tables that were waiting for it: the caller
@@ -154,7 +176,7 @@ class Session:
                     waiting.append(key)
         return waiting
 
-    def add_tables(self, names):
+    def add_tables(self, names: Iterable[str]) -> list[bytes]:
         """Starts following tables; returns the SUB prefixes to subscribe.
 
         Call before sending the ``subscribe`` request (rule 1).
@@ -169,7 +191,7 @@ class Session:
                 prefixes.append(key + b" ")
         return prefixes
 
-    def subscribe_request(self, names):
+    def subscribe_request(self, names: list[str]) -> Request:
         """The ``subscribe`` request for tables already added; ``(id, frame)``."""
         rid, frame = self.request("subscribe", tables=names)
         for name in names:
@@ -178,7 +200,7 @@ class Session:
             st.last = self.now
         return rid, frame
 
-    def remove_tables(self, names):
+    def remove_tables(self, names: Iterable[str]) -> list[bytes]:
         """Stops following tables; returns the SUB prefixes to unsubscribe."""
         prefixes = []
         for name in names:
@@ -191,34 +213,34 @@ class Session:
     # MARK: - Reading state
 
     @property
-    def tables(self):
+    def tables(self) -> list[str]:
         """The names of the followed tables."""
         return [st.name for st in self._tables.values()]
 
-    def rows(self, table):
+    def rows(self, table: str) -> set[Row]:
         """A copy of a table's current rows (a set of tuples)."""
         st = self._tables.get(table.encode())
         if st is None:
             raise PolicyBusError("not-subscribed", f"not subscribed to {table}")
         return set(st.rows)
 
-    def table_seq(self, table):
+    def table_seq(self, table: str) -> int:
         """The last applied sequence number of a table (-1 before a snapshot)."""
         return self._tables[table.encode()].seq
 
-    def all_synced(self):
+    def all_synced(self) -> bool:
         """True when every followed table has a snapshot applied and no
         resync is wanted or in flight."""
         return not self._resync and all(st.synced and st.requested is None
                                         for st in self._tables.values())
 
-    def all_live(self):
+    def all_live(self) -> bool:
         """True when every table is in sync and has had data (a delta or a
         heartbeat) since its snapshot, which proves the SUB subscription
         reached the publisher: from then on no delta can slip past unseen."""
         return self.all_synced() and all(st.live for st in self._tables.values())
 
-    def resync_all(self):
+    def resync_all(self) -> None:
         """Asks for fresh snapshots of every table, e.g. after the SUB moved
         to a new data endpoint (what was published before it connected there
         is lost)."""
@@ -231,13 +253,31 @@ class Session:
                 self._resync.add(key)
         self.wants_send = bool(self._resync)
 
-    def is_synced(self, table):
+    def data_move(self) -> Optional[tuple[str, str]]:
+        """``(old, new)`` when the node's data endpoint, as its last reply
+        gave it, differs from ``sub_endpoint``, where the SUB is connected;
+        else None.
+
+        A restarted node may have bound a new data port (docs/PROTOCOL.md,
+        section 1). The caller moves its SUB from ``old`` to ``new``, then
+        sends ``tick()``: every table is asked for afresh, since what was
+        published before the SUB listened at ``new`` is lost to it.
+        """
+        old, new = self.sub_endpoint, self.data
+        if old is None or new is None or new == old:
+            return None
+        self.sub_endpoint = new
+        self.resync_all()
+        return old, new
+
+    def is_synced(self, table: str) -> bool:
+        """True when the table has a snapshot applied and deltas follow it."""
         st = self._tables.get(table.encode())
         return st is not None and st.synced
 
     # MARK: - Data
 
-    def on_data(self, frame):
+    def on_data(self, frame: bytes) -> Optional[Change]:
         """Handles one frame from the SUB socket; returns a ``Change`` or None.
 
         This is the hot path: one partition, one ``json.loads``, one dict
@@ -272,18 +312,19 @@ class Session:
                     added = list(map(tuple, added))
                     rows.update(added)
                 return _new_change((st.name, DELTA, added, removed, None, st.seq))
-            return self._apply_other(st, msg)
+            self._apply_other(st, msg)
         except (ValueError, KeyError, TypeError, AttributeError):
-            return self._bad_frame(st)
+            self._bad_frame(st)
+        return None
 
-    def _bad_frame(self, st):
+    def _bad_frame(self, st: _Table) -> None:
         """A malformed data message: count it, and resync the table, since
         it may have been applied halfway."""
         self.bad_frames += 1
         self._want_resync(st)
         return None
 
-    def _apply_other(self, st, msg):
+    def _apply_other(self, st: _Table, msg: Any) -> None:
         """Everything but an in-order delta, for a synced table."""
         kind = msg.get("type")
         if kind not in ("delta", "hb"):
@@ -303,10 +344,11 @@ class Session:
             self._want_resync(st)  # a heartbeat ahead of us: we lost deltas
         return None
 
-    def _apply_buffered(self, st, msg):
+    def _apply_buffered(self, st: _Table, msg: Any) -> Optional[Change]:
         """One buffered message after a snapshot; stale ones are dropped."""
         if not isinstance(msg, dict):
-            return self._bad_frame(st)
+            self._bad_frame(st)
+            return None
         if msg.get("epoch") != st.epoch:
             return None  # from before the snapshot's publisher restarted
         if (msg.get("type") == "delta" and msg.get("seq") == st.seq + 1):
@@ -316,12 +358,14 @@ class Session:
                 st.rows.difference_update(removed)
                 st.rows.update(added)
             except TypeError:
-                return self._bad_frame(st)
+                self._bad_frame(st)
+                return None
             st.seq += 1
             return _new_change((st.name, DELTA, added, removed, None, st.seq))
-        return self._apply_other(st, msg)
+        self._apply_other(st, msg)
+        return None
 
-    def _want_resync(self, st):
+    def _want_resync(self, st: _Table) -> None:
         if st.synced:
             st.synced = False
             st.buffer = []
@@ -331,7 +375,7 @@ class Session:
 
     # MARK: - Replies
 
-    def on_reply(self, frame):
+    def on_reply(self, frame: bytes) -> tuple[Optional[int], Reply, list[Change]]:
         """Handles one control reply frame.
 
         Returns ``(id, reply, changes)``: the request id it answers (None if
@@ -347,27 +391,27 @@ class Session:
             raise PolicyBusError("bad-reply", "reply is not a JSON object")
         rid = reply.get("id")
         entry = self._inflight.pop(rid, None) if isinstance(rid, int) else None
-        if entry is None:
+        if entry is None or not isinstance(rid, int):
             return None, reply, []
         op, names, _ = entry
         if reply.get("ok"):
             self._note_node(reply)
-        changes = []
+        changes: list[Change] = []
         if op == "subscribe":
             changes = self._on_subscribe_reply(rid, names, reply)
         elif op == "renew" and reply.get("ok") and isinstance(reply.get("tables"), list):
             self._on_renew_reply(rid, reply["tables"])
         return rid, reply, changes
 
-    def _on_renew_reply(self, rid, held):
+    def _on_renew_reply(self, rid: int, tables: list[Any]) -> None:
         """Resyncs tables the node no longer holds for us (lease expired, node
         restarted), among those subscribed before this renew was sent."""
-        held = set(held)
+        held = set(tables)
         for st in self._tables.values():
             if st.synced and st.synced_by < rid and st.name not in held:
                 self._want_resync(st)
 
-    def _note_node(self, reply):
+    def _note_node(self, reply: Reply) -> None:
         if isinstance(reply.get("heartbeat_ms"), (int, float)) and reply["heartbeat_ms"] > 0:
             self.heartbeat = reply["heartbeat_ms"] / 1000.0
         if isinstance(reply.get("lease_ms"), (int, float)) and reply["lease_ms"] > 0:
@@ -379,8 +423,8 @@ class Session:
         if isinstance(reply.get("data"), str):
             self.data = data_endpoint(reply["data"], self.control_endpoint)
 
-    def _on_subscribe_reply(self, rid, names, reply):
-        changes = []
+    def _on_subscribe_reply(self, rid: int, names: list[str], reply: Reply) -> list[Change]:
+        changes: list[Change] = []
         snapshots = reply.get("tables") if reply.get("ok") else None
         for name in names:
             st = self._tables.get(name.encode())
@@ -407,12 +451,12 @@ class Session:
             buffered, st.buffer = st.buffer, []
             st.live = bool(buffered)
             for msg in buffered:
-                change = self._apply_buffered(st, msg)
-                if change is not None:
-                    changes.append(change)
+                later = self._apply_buffered(st, msg)
+                if later is not None:
+                    changes.append(later)
         return changes
 
-    def _apply_snapshot(self, st, entry, epoch):
+    def _apply_snapshot(self, st: _Table, entry: Any, epoch: Any) -> Change:
         new = set(map(tuple, entry.get("rows") or ()))  # may raise: nothing changed yet
         old = st.rows
         st.rows = new
@@ -429,11 +473,11 @@ class Session:
 
     # MARK: - Timers
 
-    def tick_interval(self):
+    def tick_interval(self) -> float:
         """How often to call ``tick`` when nothing arrives (seconds)."""
         return max(0.01, min(self.heartbeat / 4, self.lease / 12))
 
-    def tick(self):
+    def tick(self) -> list[Request]:
         """Decides what to send now; returns a list of ``(id, frame)``.
 
         Resyncs tables that fell behind or went silent, re-sends subscribe

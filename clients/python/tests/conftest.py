@@ -87,11 +87,13 @@ def nodes(policybus_bin, tmp_path, request):
                 argv += ["--schema", str(schema_file)]
             return self._start(argv, name)
 
-        def serve(self, name, policies, peers=None, control="tcp://127.0.0.1:*", extra=()):
+        def serve(self, name, policies, peers=None, control="tcp://127.0.0.1:*", extra=(), data_dir=True):
             # A data directory per test: nothing carries over between tests,
             # and a restarted engine (same argv) finds its own state.
-            argv = [policybus_bin, "serve", "--name", name, "--control", control,
-                    "--heartbeat-ms", "200", "--data-dir", str(tmp_path / f"{name}.state"), *extra]
+            argv = [policybus_bin, "serve", "--name", name, "--control", control, "--heartbeat-ms", "200"]
+            if data_dir:
+                argv += ["--data-dir", str(tmp_path / f"{name}.state")]
+            argv += extra
             for policy, text in policies.items():
                 path = tmp_path / f"{policy}.policy"
                 path.write_text(text)

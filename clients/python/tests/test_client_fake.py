@@ -5,10 +5,15 @@ the publisher misbehave on purpose)."""
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
+import zmq
+import zmq.asyncio
 
 import policybus
 import policybus.aio
@@ -202,6 +207,176 @@ def test_command_line_prints_changes(node):
     finally:
         proc.kill()
         proc.wait()
+
+
+# MARK: - A moved data endpoint
+
+def test_subscriber_follows_a_moved_data_endpoint(node, sub):
+    sub.subscribe("d:q")
+    old = node.data
+    node.move_data()  # a restart on another port: the old one is closed
+    assert node.data != old
+    node.publish("d:q", added=[(5,)])  # sent where the SUB is not (yet) listening
+    # Silence makes it ask again; the reply names the new port, and it moves.
+    changes_until(sub, lambda cs: sub.rows("d:q") == {(1,), (2,), (5,)})
+    sub.wait_synced(5, live=True)
+    node.publish("d:q", added=[(6,)])
+    got = changes_until(sub, lambda cs: cs[-1].kind == "delta")
+    assert got[-1].added == [(6,)]  # a delta, not a resync: it listens on the new port
+
+
+def test_asyncio_subscriber_follows_a_moved_data_endpoint(node):
+    async def main():
+        async with policybus.aio.Subscriber(node.control, timeout=3) as s:
+            await s.subscribe("d:q")
+            node.move_data()
+            node.publish("d:q", added=[(5,)])
+            async for _ in s.changes(10):
+                if s.rows("d:q") == {(1,), (2,), (5,)}:
+                    break
+            await s.wait_synced(5, live=True)
+            node.publish("d:q", added=[(6,)])
+            async for c in s.changes(5):
+                if c.kind == "delta":
+                    return c, s.rows("d:q")
+            return None, s.rows("d:q")
+
+    last, rows = asyncio.run(asyncio.wait_for(main(), 30))
+    assert last is not None and last.added == [(6,)]
+    assert rows == {(1,), (2,), (5,), (6,)}
+
+
+# MARK: - Socket failures are PolicyBusErrors that name the endpoint
+
+@pytest.mark.parametrize("endpoint", ["tcp://127.0.0.1", "nonsense", "smoke://127.0.0.1:1"])
+def test_bad_endpoint(endpoint):
+    for make in (policybus.Client, policybus.Subscriber):
+        with pytest.raises(policybus.PolicyBusError) as err:
+            make(endpoint, timeout=1)
+        assert (err.value.code, err.value.endpoint) == ("bad-endpoint", endpoint)
+        assert endpoint in str(err.value)
+
+    async def make_async():
+        policybus.aio.Client(endpoint)
+
+    with pytest.raises(policybus.PolicyBusError) as err:
+        asyncio.run(make_async())
+    assert (err.value.code, err.value.endpoint) == ("bad-endpoint", endpoint)
+
+
+def test_bad_data_endpoint_from_the_node(node):
+    node.call(lambda n: setattr(n, "advertised_data", "tcp://no-port"))
+    with policybus.Subscriber(node.control, timeout=3) as s:
+        with pytest.raises(policybus.PolicyBusError) as err:
+            s.subscribe("d:q")
+        assert (err.value.code, err.value.endpoint) == ("bad-endpoint", "tcp://no-port")
+
+
+def unused_endpoint():
+    """A loopback endpoint nobody listens on: connecting is refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def test_refused_connection_times_out_with_the_endpoint():
+    endpoint = unused_endpoint()
+    with policybus.Client(endpoint, timeout=0.5) as c:
+        with pytest.raises(policybus.PolicyBusTimeout) as err:
+            c.hello()
+    assert (err.value.code, err.value.endpoint) == ("timeout", endpoint)
+    assert endpoint in str(err.value)
+    with policybus.Subscriber(endpoint, timeout=0.5) as s:
+        with pytest.raises(policybus.PolicyBusTimeout) as err:
+            s.subscribe("d:q")
+    assert (err.value.code, err.value.endpoint) == ("timeout", endpoint)
+
+    async def main():
+        async with policybus.aio.Client(endpoint, timeout=0.5) as c:
+            await c.hello()
+
+    with pytest.raises(policybus.PolicyBusTimeout) as err:
+        asyncio.run(main())
+    assert (err.value.code, err.value.endpoint) == ("timeout", endpoint)
+
+
+def first_error(call, timeout=10.0):
+    """Calls ``call()`` until it raises a PolicyBusError, which it returns (a
+    raw zmq.ZMQError fails the test)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            call()
+        except policybus.PolicyBusError as err:
+            return err
+    raise AssertionError("no error")
+
+
+def test_socket_failure_is_a_transport_error(node):
+    """A context being terminated fails every socket call with ETERM: the
+    caller sees a PolicyBusError, never a zmq.ZMQError."""
+    ctx = zmq.Context()
+    client = policybus.Client(node.control, timeout=3, context=ctx)
+    term = threading.Thread(target=ctx.term)  # returns once the socket is closed
+    term.start()
+    try:
+        err = first_error(client.hello)
+        assert (err.code, err.endpoint) == ("transport", node.control)
+        assert isinstance(err.__cause__, zmq.ZMQError)
+    finally:
+        client.close()
+        term.join(10)
+
+
+def test_asyncio_socket_failure_is_a_transport_error(node):
+    async def main():
+        ctx = zmq.asyncio.Context()
+        client = policybus.aio.Client(node.control, timeout=3, context=ctx)
+        assert (await client.hello())["name"] == node.name  # the pump runs
+        term = threading.Thread(target=ctx.term)
+        term.start()
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    await client.hello()
+                except policybus.PolicyBusError as err:
+                    return err
+            raise AssertionError("no error")
+        finally:
+            await client.close()
+            term.join(10)
+
+    err = asyncio.run(main())
+    assert (err.code, err.endpoint) == ("transport", node.control)
+
+
+# MARK: - The asyncio control client
+
+def test_asyncio_client_runs_concurrent_calls(node):
+    async def main():
+        async with policybus.aio.Client(node.control, timeout=3) as c:
+            results = await asyncio.gather(c.hello(), c.query("d:q"), c.tables(), c.query("d:qq"))
+            with pytest.raises(policybus.PolicyBusError) as err:
+                await c.query("d:nope")
+            return results, err.value
+    (hello, rows, tables, other), err = asyncio.run(asyncio.wait_for(main(), 20))
+    assert hello["name"] == node.name and rows == {(1,), (2,)} and other == {("x",)}
+    assert sorted(t["name"] for t in tables) == ["d:q", "d:qq"]
+    assert (err.code, err.endpoint) == ("unknown-table", node.control)
+
+
+def test_asyncio_client_after_close_raises_closed(node):
+    async def main():
+        c = policybus.aio.Client(node.control, timeout=3)
+        assert (await c.hello())["name"] == node.name
+        await c.close()
+        await c.close()  # twice is fine
+        await c.hello()
+
+    with pytest.raises(policybus.PolicyBusError) as err:
+        asyncio.run(main())
+    assert err.value.code == "closed"
 
 
 # MARK: - CURVE

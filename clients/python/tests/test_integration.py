@@ -3,6 +3,8 @@
 unsubscribe, and publisher/engine restarts."""
 
 import asyncio
+import contextlib
+import socket
 
 import pytest
 import zmq
@@ -229,6 +231,69 @@ def test_engine_restart_new_epoch_resyncs(nodes):
         got = until(sub, lambda s: s.rows("classification:p") == {(3,), (5,), (7,)})
         assert (got[-1].kind, got[-1].added) == ("delta", [(7,)])
         assert "classification:p" in sub.status()["triggers"]
+
+
+def test_engine_restart_on_a_new_data_port_is_followed(nodes):
+    """An engine with no data directory binds a free data port again when it
+    restarts. Here the old port is held by someone else, so it must move: the
+    subscriber learns the new one from a subscribe reply, moves its SUB there,
+    and then gets deltas again (not only the snapshots its resyncs fetch)."""
+    data = nodes.publish("data", {"q": [[3]]}, schema={"q": ["x"]})
+    engine = nodes.serve("engine", {"classification": CLASSIFICATION}, peers={"data": data},
+                         data_dir=False)
+    with policybus.Subscriber(engine.control) as sub:
+        sub.subscribe("classification:p")
+        until(sub, lambda s: s.rows("classification:p") == {(3,)})
+        old = engine.data
+        engine.stop()
+        with holding(old):
+            engine = nodes.restart(engine)
+            assert engine.data != old
+            data.feed("+q(5)")
+            got = until(sub, lambda s: s.rows("classification:p") == {(3,), (5,)}, timeout=20)
+            assert "resync" in [c.kind for c in got]
+            sub.wait_synced(10, live=True)
+            data.feed("+q(7)")
+            got = until(sub, lambda s: s.rows("classification:p") == {(3,), (5,), (7,)})
+            assert (got[-1].kind, got[-1].added) == ("delta", [(7,)])
+
+
+@contextlib.contextmanager
+def holding(endpoint):
+    """Keeps a tcp endpoint's port bound (and silent) meanwhile."""
+    host, port = endpoint.rpartition("//")[2].rsplit(":", 1)
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind((host, int(port)))
+        squatter.listen()
+        yield
+
+
+def test_asyncio_client_against_engine(nodes):
+    engine = nodes.serve("engine", {"mark": "flag(x) :- seen(x), gt(x, 1)\n"})
+
+    async def main():
+        async with policybus.aio.Client(engine.control) as node:
+            hello, status = await asyncio.gather(node.hello(), node.status())
+            await node.insert_facts("mark:seen", [(1,), (2,), (3,)])
+            await node.delete_facts("mark:seen", [(3,)])
+            flagged = await node.query("mark:flag")
+            await node.insert_rule("mark", "odd(x) :- seen(x), gt(x, 0), lt(x, 2)")
+            rules = await node.rules("mark")
+            odd = await node.query("mark:odd(x)")
+            await node.delete_rule("mark", "odd(x) :- seen(x), gt(x, 0), lt(x, 2)")
+            with pytest.raises(policybus.PolicyBusError) as err:
+                await node.insert_rule("mark", "r(x) :- ")
+            names = [t["name"] for t in await node.tables()]
+            return hello, status, flagged, rules, odd, err.value, names, await node.rules("mark")
+
+    hello, status, flagged, rules, odd, err, names, after = asyncio.run(asyncio.wait_for(main(), 60))
+    assert (hello["name"], hello["kind"]) == ("engine", "engine")
+    assert status["policies"] == ["mark"]
+    assert flagged == {(2,)} and odd == {(1,)}
+    assert any("odd" in str(r) for r in rules) and not any("odd" in str(r) for r in after)
+    assert (err.code, err.endpoint) == ("syntax-error", engine.control)
+    assert "mark:flag" in names
 
 
 def test_asyncio_subscriber_against_engine(data_and_engine):

@@ -346,6 +346,28 @@ def test_resync_all_asks_again_for_every_table():
     assert ops[0][0] == "subscribe" and sorted(ops[0][1]) == ["a:error", "a:warn"]
 
 
+def test_subscribe_reply_with_a_new_data_endpoint_moves_the_sub_and_resyncs():
+    s = subscribed("a:error", seq=3, rows=[(1,)])
+    s.sub_endpoint = s.data
+    assert s.data_move() is None  # the same endpoint: nothing to do
+    s.on_data(hb("a:error", 3))
+    s.resync_all()  # e.g. silence; the reply comes from the restarted node
+    (rid, _), = s.tick()
+    moved = json.loads(snapshot_reply(rid, {"a:error": (0, [(1,)])}, epoch="e2"))
+    moved["data"] = "tcp://*:7002"
+    s.on_reply(json.dumps(moved).encode())
+    assert s.data_move() == ("tcp://10.0.0.5:7001", "tcp://10.0.0.5:7002")
+    assert s.sub_endpoint == "tcp://10.0.0.5:7002" and s.data_move() is None
+    # The snapshot was taken before the SUB listened there: ask again.
+    assert not s.all_synced()
+    assert sent_ops(s.tick())[0] == ("subscribe", ["a:error"])
+
+
+def test_data_move_waits_for_the_sub():
+    s = subscribed()
+    assert s.sub_endpoint is None and s.data_move() is None  # no SUB connected yet
+
+
 def test_live_after_data_following_the_snapshot():
     s = subscribed()
     assert s.all_synced() and not s.all_live()

@@ -1,0 +1,110 @@
+"""The control calls, without sockets: what each one sends and what it returns.
+
+The blocking ``policybus.Client`` and the asyncio ``policybus.aio.Client`` are
+two thin drivers over this module (and ``policybus.protocol.Session``, which
+numbers the requests and matches the replies). A driver turns a ``Call`` into a
+request, sends it, waits for the reply that answers it, and hands that reply to
+``checked`` and then to ``Call.read``. Which fields an op takes and what the
+caller gets back are decided here, once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Generic, Iterable, Optional, Sequence, TypeVar
+
+from .errors import PolicyBusError, PolicyBusTimeout
+from .protocol import Reply, Row
+
+T = TypeVar("T")
+
+
+class Call(Generic[T]):
+    """One control call: the op, its fields, and how to read its reply."""
+
+    __slots__ = ("op", "fields", "read")
+
+    def __init__(self, op: str, read: Callable[[Reply], T], **fields: Any) -> None:
+        self.op = op
+        self.fields = fields
+        #: Turns the checked reply (``ok: true``) into what the caller gets.
+        self.read = read
+
+
+def _whole(reply: Reply) -> Reply:
+    return reply
+
+
+def _rows(reply: Reply) -> set[Row]:
+    return set(map(tuple, reply.get("rows", ())))
+
+
+def _tables(reply: Reply) -> list[Reply]:
+    tables: list[Reply] = reply.get("tables", [])
+    return tables
+
+
+def _rules(reply: Reply) -> list[Any]:
+    rules: list[Any] = reply.get("rules", [])
+    return rules
+
+
+def hello() -> Call[Reply]:
+    """The node's name, kind, protocol version, data endpoint and timers."""
+    return Call("hello", _whole)
+
+
+def query(text: str) -> Call[set[Row]]:
+    """Rows matching ``text`` (``"alice:error(x)"`` or a bare table name)."""
+    return Call("query", _rows, query=text)
+
+
+def tables() -> Call[list[Reply]]:
+    """The node's tables: dicts with name, columns, seq, rows, subscribers."""
+    return Call("tables", _tables)
+
+
+def status() -> Call[Reply]:
+    """The node's status (engines): subscriptions, triggers, sequence numbers, counters."""
+    return Call("status", _whole)
+
+
+def rules(policy: str) -> Call[list[Any]]:
+    """The rules of a policy (engines), as the node reports them."""
+    return Call("rules", _rules, action="list", policy=policy)
+
+
+def insert_rule(policy: str, rule: str) -> Call[Reply]:
+    """Adds a rule (text) to a policy."""
+    return Call("rules", _whole, action="insert", policy=policy, rule=rule)
+
+
+def delete_rule(policy: str, rule: str) -> Call[Reply]:
+    """Deletes a rule (text, or the id the node gave it) from a policy."""
+    return Call("rules", _whole, action="delete", policy=policy, rule=rule)
+
+
+def insert_facts(table: str, rows: Iterable[Sequence[Any]]) -> Call[Reply]:
+    """Inserts rows into a policy table (engines), e.g. ``"alice:q"``."""
+    return Call("facts", _whole, action="insert", table=table, rows=[list(r) for r in rows])
+
+
+def delete_facts(table: str, rows: Iterable[Sequence[Any]]) -> Call[Reply]:
+    """Deletes rows from a policy table (engines)."""
+    return Call("facts", _whole, action="delete", table=table, rows=[list(r) for r in rows])
+
+
+def checked(reply: Reply, endpoint: Optional[str] = None) -> Reply:
+    """The reply itself when it says ``ok: true``; otherwise raises
+    ``PolicyBusError`` with the node's code (or ``bad-reply``)."""
+    if reply.get("ok") is True:
+        return reply
+    err = reply.get("error")
+    if isinstance(err, dict):
+        raise PolicyBusError(str(err.get("code", "unknown")), str(err.get("message", "")), reply,
+                             endpoint=endpoint)
+    raise PolicyBusError("bad-reply", f"reply without ok: {reply!r}", reply, endpoint=endpoint)
+
+
+def timed_out(endpoint: str, seconds: float) -> PolicyBusTimeout:
+    """The error for a request that got no reply in ``seconds``."""
+    return PolicyBusTimeout(f"no reply from {endpoint} in {seconds}s", endpoint=endpoint)
