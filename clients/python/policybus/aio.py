@@ -125,7 +125,10 @@ class Client:
         limit = self.timeout if timeout is None else timeout
         try:
             with zmq_errors(self.endpoint):
-                self._dealer_sync.send(frame)
+                sent = sockets.send(self._dealer_sync, frame)
+            if not sent:
+                self._session.forget(rid)
+                raise calls.unsent(self.endpoint)
             return await asyncio.wait_for(fut, limit)
         except asyncio.TimeoutError:
             self._session.forget(rid)
@@ -192,8 +195,8 @@ class Client:
             self._send_due()
 
     def _send_due(self) -> None:
-        for _, frame in self._session.tick():
-            self._dealer_sync.send(frame)
+        for _, frame in self._session.tick():  # one not queued is re-sent when due
+            sockets.send(self._dealer_sync, frame)
 
     def _drain_replies(self) -> None:
         session = self._session

@@ -105,6 +105,13 @@ def checked(reply: Reply, endpoint: Optional[str] = None) -> Reply:
     raise PolicyBusError("bad-reply", f"reply without ok: {reply!r}", reply, endpoint=endpoint)
 
 
+def unsent(endpoint: str) -> PolicyBusTimeout:
+    """The error for a request that could not even be queued: the node has
+    not taken the requests sent before it (it is down or stuck)."""
+    return PolicyBusTimeout(f"no reply from {endpoint}: the queue of requests to it is full",
+                            endpoint=endpoint)
+
+
 def timed_out(endpoint: str, seconds: float) -> PolicyBusTimeout:
     """The error for a request that got no reply in ``seconds``."""
     return PolicyBusTimeout(f"no reply from {endpoint} in {seconds}s", endpoint=endpoint)

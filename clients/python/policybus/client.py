@@ -70,9 +70,14 @@ class Client:
         self._session.now = _monotonic()
         rid, frame = self._session.request(op, tables=tables, **fields)
         with zmq_errors(self.endpoint):
-            self._dealer.send(frame)
+            self._send_request(rid, frame)
             reply = self._wait(rid, self.timeout if timeout is None else timeout)
         return checked(reply, self.endpoint)
+
+    def _send_request(self, rid: int, frame: bytes) -> None:
+        if not sockets.send(self._dealer, frame):
+            self._session.forget(rid)
+            raise calls.unsent(self.endpoint)
 
     def call(self, call: Call[T], timeout: Optional[float] = None) -> T:
         """Runs one ``policybus.calls`` call; returns what it reads from the reply."""
@@ -203,8 +208,8 @@ class Subscriber(Client):
             for prefix in session.add_tables(names):
                 sub.setsockopt(zmq.SUBSCRIBE, prefix)  # before the snapshot (rule 1)
             rid, frame = session.subscribe_request(names)
-            self._dealer.send(frame)
             try:
+                self._send_request(rid, frame)
                 checked(self._wait(rid, self.timeout if timeout is None else timeout), self.endpoint)
             except PolicyBusError:
                 for prefix in session.remove_tables(names):
@@ -337,8 +342,8 @@ class Subscriber(Client):
                 queue.append(change)
 
     def _send(self, requests: list[Request]) -> None:
-        for _, frame in requests:
-            self._dealer.send(frame)
+        for _, frame in requests:  # one not queued is re-sent when due (Session.tick)
+            sockets.send(self._dealer, frame)
 
     def _housekeeping(self) -> None:
         session = self._session

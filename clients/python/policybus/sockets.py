@@ -36,6 +36,21 @@ def connect(sock: zmq.Socket[Any], endpoint: str) -> None:
                              endpoint=endpoint) from err
 
 
+def send(sock: zmq.Socket[Any], frame: bytes) -> bool:
+    """Sends without blocking; False when the queue to the peer is full.
+
+    A DEALER queues requests for a node that is down (up to its high-water
+    mark, 1000) and then blocks. A client that keeps renewing and resyncing
+    against a dead node gets there in half an hour, and a blocking send would
+    then hang the caller (or, on asyncio, the whole event loop).
+    """
+    try:
+        sock.send(frame, zmq.NOBLOCK)
+        return True
+    except zmq.Again:
+        return False
+
+
 def disconnect(sock: zmq.Socket[Any], endpoint: str) -> None:
     """Disconnects ``sock`` from ``endpoint``, where it may not be connected."""
     try:

@@ -218,10 +218,10 @@ def test_subscriber_follows_a_moved_data_endpoint(node, sub):
     assert node.data != old
     node.publish("d:q", added=[(5,)])  # sent where the SUB is not (yet) listening
     # Silence makes it ask again; the reply names the new port, and it moves.
-    changes_until(sub, lambda cs: sub.rows("d:q") == {(1,), (2,), (5,)})
-    sub.wait_synced(5, live=True)
+    changes_until(sub, lambda cs: sub.rows("d:q") == {(1,), (2,), (5,)}, timeout=10)
+    sub.wait_synced(10, live=True)
     node.publish("d:q", added=[(6,)])
-    got = changes_until(sub, lambda cs: cs[-1].kind == "delta")
+    got = changes_until(sub, lambda cs: cs[-1].kind == "delta", timeout=10)
     assert got[-1].added == [(6,)]  # a delta, not a resync: it listens on the new port
 
 
@@ -298,6 +298,38 @@ def test_refused_connection_times_out_with_the_endpoint():
     with pytest.raises(policybus.PolicyBusTimeout) as err:
         asyncio.run(main())
     assert (err.value.code, err.value.endpoint) == ("timeout", endpoint)
+
+
+def test_a_node_that_is_down_never_blocks_a_request():
+    """The DEALER queues requests for a node that is down, up to its
+    high-water mark (1000), and a blocking send would then hang the caller
+    (on asyncio: the event loop). Past that point a request fails at once."""
+    endpoint = unused_endpoint()
+    queued = 1100  # more than the high-water mark
+
+    def sync_messages():
+        with policybus.Client(endpoint, timeout=0.001) as c:
+            return {error_of(c.hello).message for _ in range(queued)}
+
+    async def async_messages():
+        got = set()
+        async with policybus.aio.Client(endpoint, timeout=0.001) as c:
+            for _ in range(queued):
+                try:
+                    await c.hello()
+                except policybus.PolicyBusTimeout as err:
+                    got.add(err.message)
+        return got
+
+    for messages in (sync_messages(), asyncio.run(asyncio.wait_for(async_messages(), 120))):
+        assert f"no reply from {endpoint}: the queue of requests to it is full" in messages
+        assert f"no reply from {endpoint} in 0.001s" in messages
+
+
+def error_of(call):
+    with pytest.raises(policybus.PolicyBusTimeout) as err:
+        call()
+    return err.value
 
 
 def first_error(call, timeout=10.0):
