@@ -72,20 +72,19 @@ struct EvalCommand: ParsableCommand {
     private func readSchemas() throws(PolicyError) -> [TableID: [String]] {
         var schemas: [TableID: [String]] = [:]
         for option in schemaFiles {
-            let parts = option.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2, TableID.isIdentifier(parts[0]) else {
+            guard let (service, file) = NameValueOption.split(option), !file.isEmpty, TableID.isIdentifier(service) else {
                 throw PolicyError(.invalidFacts, "--schema takes SERVICE=FILE, not '\(option)'")
             }
-            guard let data = FileManager.default.contents(atPath: parts[1]),
+            guard let data = FileManager.default.contents(atPath: file),
                 let object = try? JSONSerialization.jsonObject(with: data) as? [String: [String]]
             else {
-                throw PolicyError(.invalidFacts, "schema file '\(parts[1])' must be a JSON object of column-name arrays")
+                throw PolicyError(.invalidFacts, "schema file '\(file)' must be a JSON object of column-name arrays")
             }
             for (name, columns) in object {
                 guard TableID.isIdentifier(name) else {
-                    throw PolicyError(.invalidFacts, "schema file '\(parts[1])': '\(name)' is not a table name")
+                    throw PolicyError(.invalidFacts, "schema file '\(file)': '\(name)' is not a table name")
                 }
-                schemas[TableID(service: parts[0], name: name)] = columns
+                schemas[TableID(service: service, name: name)] = columns
             }
         }
         return schemas

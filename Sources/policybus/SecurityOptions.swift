@@ -132,7 +132,7 @@ struct PeerCurveArguments: ParsableArguments {
     func configurations() throws -> [String: CurveClientConfiguration] {
         var result: [String: CurveClientConfiguration] = [:]
         for item in peerServerKey {
-            let (service, file) = try ServeCommand.split(item, "--peer-server-key")
+            let (service, file) = try NameValueOption.parse(item, "--peer-server-key")
             result[service] = try KeyFiles.client(serverKeyFile: file, clientPrefix: peerClientKey)
         }
         return result

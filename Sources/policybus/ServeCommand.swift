@@ -36,14 +36,14 @@ struct ServeCommand: AsyncParsableCommand {
         Output.error("policybus: \(arguments.name) starting")
         var setup = EngineSetup()
         for item in policy {
-            let (name, path) = try Self.split(item, "--policy")
+            let (name, path) = try NameValueOption.parse(item, "--policy")
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw ValidationError("cannot read policy file \(path)")
             }
             setup.policies.append((name, String(decoding: data, as: UTF8.self)))
         }
         for item in peer {
-            let (service, endpoint) = try Self.split(item, "--peer")
+            let (service, endpoint) = try NameValueOption.parse(item, "--peer")
             setup.peers[service] = endpoint
         }
         setup.peerCurve = try peerCurve.configurations()
@@ -63,12 +63,5 @@ struct ServeCommand: AsyncParsableCommand {
         Output.announce(node)
         SignalStop.attach(node.control)
         node.run()
-    }
-
-    static func split(_ item: String, _ option: String) throws -> (String, String) {
-        guard let equals = item.firstIndex(of: "="), equals != item.startIndex else {
-            throw ValidationError("\(option) takes NAME=VALUE, got '\(item)'")
-        }
-        return (String(item[..<equals]), String(item[item.index(after: equals)...]))
     }
 }

@@ -178,17 +178,28 @@ import ZeroMQ
             }
             // Settled: the table has every row.
             var engineCount = 0
-            _ = try await eventually("c:p to reach \(count) rows (has \(engineCount))", timeout: 60, interval: .milliseconds(200)) {
+            _ = try await eventually("c:p to reach \(count) rows (has \(engineCount))", timeout: 180, interval: .milliseconds(200)) {
                 let tables = try await request(engine, "tables")["tables"]?.arrayValue ?? []
                 engineCount = Int(tables.first { $0["name"]?.stringValue == "c:p" }?["rows"]?.intValue ?? 0)
                 return engineCount == count ? true : nil
             }
             slow.signal(SIGCONT)
             let expected = try await queryRows(engine, "c:p")
-            // Reconstructing megabytes of output is slow: look every 1.5 s, for
-            // up to 2 minutes, because a loaded 2-core machine is slow too.
-            _ = try await eventually("the slow subscriber to match the engine's contents", timeout: 120, interval: .milliseconds(1500)) {
-                try contents(from: slow.stdoutLines, table: "c:p") == expected ? true : nil
+            // Reconstructing megabytes of output is slow, so it is redone only
+            // when new lines came. Up to 5 minutes: a 2-core machine running
+            // other builds took more than 2 to resync and print these megabytes.
+            var seenLines = -1
+            var seenRows = 0
+            _ = try await eventually(
+                "the slow subscriber to match the engine's \(expected.count) rows (has \(seenRows) after \(seenLines) lines)",
+                timeout: 300, interval: .milliseconds(1000)
+            ) { () async throws -> Bool? in
+                let lines = slow.stdoutLines
+                guard lines.count != seenLines else { return nil }
+                seenLines = lines.count
+                let rows = try contents(from: lines, table: "c:p")
+                seenRows = rows.count
+                return rows == expected ? true : nil
             }
             let resyncs = slow.stderrText.components(separatedBy: "resync").count - 1
             print("slowSubscribersResync: \(resyncs) resyncs, \(slow.stdoutLines.count) lines")

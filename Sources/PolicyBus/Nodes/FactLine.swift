@@ -1,3 +1,5 @@
+import PolicyEngine
+
 /// One line of `policybus publish` input.
 public enum FactLine: Hashable, Sendable {
     case change(FactChange)
@@ -59,5 +61,3 @@ extension BusError.Code {
     /// The language's code, also used for malformed `publish` input lines.
     public static let syntaxError = BusError.Code(rawValue: "syntax-error")
 }
-
-import PolicyEngine

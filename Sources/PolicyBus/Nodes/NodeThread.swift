@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import ZeroMQ
 
 /// A node running on its own thread, for programs and tests that embed one.
@@ -59,5 +60,3 @@ private final class ResultBox: Sendable {
     func set(_ result: Value) { value.withLock { $0 = result } }
     func get() -> Value { value.withLock { $0! } }
 }
-
-import Synchronization

@@ -1,25 +1,5 @@
 import PolicyEngine
 
-/// Limits a node enforces on requests. Every limit has a safe default.
-public struct BusLimits: Hashable, Sendable {
-    /// Largest frame a node accepts (ZMQ_MAXMSGSIZE on its ROUTER), in bytes.
-    public var maxMessageSize: Int = 16 << 20
-    /// Most frames in one request as the ROUTER sees it: the identity, an
-    /// optional empty delimiter and the JSON body.
-    public var maxFramesPerMessage: Int = 3
-    /// Most rows in one `facts` request or `publish` replace.
-    public var maxRowsPerRequest: Int = 100_000
-    /// Longest qualified table name, in bytes.
-    public var maxTableNameLength: Int = 256
-    /// Most tables one client may subscribe to at a node.
-    public var maxSubscriptionsPerClient: Int = 1024
-    /// Most clients holding subscriptions at once: with the per-client limit
-    /// it bounds the subscriptions (and tables opened for them) one node keeps.
-    public var maxClients: Int = 10_000
-
-    public init() {}
-}
-
 /// A parsed control request: `{"op": ..., "id": ..., "client": ..., ...}`.
 public struct ControlRequest: Sendable {
     public var op: String
@@ -109,48 +89,5 @@ public struct ControlRequest: Sendable {
             throw BusError(.badTableName, "'\(text)' is not a table name of the form service:table")
         }
         return table
-    }
-}
-
-// MARK: - Replies
-
-/// Builds reply frames.
-public enum ControlReply {
-    /// `{"ok":true,"id":ID,...fields}`
-    public static func ok(id: JSON?, _ fields: [String: JSON] = [:]) -> [UInt8] {
-        var members = fields
-        members["ok"] = .bool(true)
-        if let id { members["id"] = id }
-        var writer = JSONWriter()
-        writer.json(.object(members))
-        return writer.bytes
-    }
-
-    /// `{"ok":false,"id":ID,"error":{"code":C,"message":M}}`
-    public static func error(id: JSON?, _ error: BusError) -> [UInt8] {
-        var members: [String: JSON] = [
-            "ok": .bool(false),
-            "error": .object(["code": .string(error.code.rawValue), "message": .string(error.message)]),
-        ]
-        if let id { members["id"] = id }
-        var writer = JSONWriter()
-        writer.json(.object(members))
-        return writer.bytes
-    }
-
-    /// Reads a reply frame: its fields on success.
-    /// - Throws: the node's error as a `BusError`, or `bad-reply`.
-    public static func parse(_ frame: [UInt8]) throws(BusError) -> JSON {
-        let json: JSON
-        do { json = try JSON.parse(frame) } catch { throw BusError(.badReply, "reply is not JSON: \(error.message)") }
-        switch json["ok"] {
-        case .bool(true)?:
-            return json
-        case .bool(false)?:
-            guard let code = json["error"]?["code"]?.stringValue else { throw BusError(.badReply, "error reply without a code") }
-            throw BusError(BusError.Code(rawValue: code), json["error"]?["message"]?.stringValue ?? "")
-        default:
-            throw BusError(.badReply, "reply without \"ok\"")
-        }
     }
 }

@@ -45,12 +45,7 @@ public struct TablePublisher: Sendable {
     }
 
     /// A random 64-bit epoch as 16 lowercase hex digits.
-    public static func newEpoch() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let value = generator.next() as UInt64
-        let hex = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
-    }
+    public static func newEpoch() -> String { randomHexID() }
 
     // MARK: - Tables
 

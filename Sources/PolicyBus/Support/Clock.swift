@@ -16,8 +16,3 @@ extension UInt64 {
     /// Milliseconds as nanoseconds.
     static func milliseconds(_ value: Int) -> UInt64 { UInt64(Swift.max(value, 0)) * 1_000_000 }
 }
-
-/// A random id for a client: 16 hex digits.
-public func randomClientID() -> String {
-    "c" + TablePublisher.newEpoch()
-}

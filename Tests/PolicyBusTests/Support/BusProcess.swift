@@ -266,10 +266,16 @@ func withProcesses(_ body: (Processes) async throws -> Void) async throws {
 }
 
 /// One control request, from a thread that may block.
-func request(_ endpoint: String, _ op: String, _ fields: [String: JSON] = [:]) async throws -> JSON {
+///
+/// The reply may take long: a node busy with megabytes of deltas on a loaded
+/// 2-core machine answered after more than 5 s. A generous wait costs a
+/// passing test nothing; a node that never answers still fails the test.
+func request(
+    _ endpoint: String, _ op: String, _ fields: [String: JSON] = [:], timeoutMilliseconds: Int = 30_000
+) async throws -> JSON {
     try await offPool {
         let context = try ZeroMQ.Context()
-        let client = try ControlClient(context: context, endpoint: endpoint, timeoutMilliseconds: 5000)
+        let client = try ControlClient(context: context, endpoint: endpoint, timeoutMilliseconds: timeoutMilliseconds)
         defer { client.close() }
         return try client.request(op, fields)
     }

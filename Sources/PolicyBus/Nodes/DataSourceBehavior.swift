@@ -1,29 +1,6 @@
 import PolicyEngine
 import ZeroMQ
 
-/// One change to a data source's tables. Table names are unqualified.
-public enum FactChange: Hashable, Sendable {
-    case insert(table: String, row: Row)
-    case delete(table: String, row: Row)
-    /// A full-table update; the publisher turns it into a delta.
-    case replace(table: String, rows: [Row])
-
-    public var table: String {
-        switch self {
-        case .insert(let table, _), .delete(let table, _), .replace(let table, _): table
-        }
-    }
-}
-
-/// One table's share of a transaction being applied (`DataSourceBehavior.apply`).
-struct PendingTable {
-    let table: TableID
-    var added: Set<Row> = []
-    var removed: Set<Row> = []
-    /// The complete new contents, after a replace.
-    var full: Set<Row>?
-}
-
 /// A data source: serves tables of facts under `NAME:table`.
 ///
 /// Every table it has had rows in, or a schema for, is published (with
@@ -190,43 +167,4 @@ final class DataSourceBehavior: NodeBehavior {
     func readable(socket index: Int, node: Node) {}
     func tick(now: UInt64, node: Node) {}
     func shutdown(node: Node) {}
-}
-
-extension String {
-    func trimmingCharacters(in character: Character) -> String {
-        String(drop(while: { $0 == character }).reversed().drop(while: { $0 == character }).reversed())
-    }
-}
-
-// MARK: - Public API
-
-extension Node {
-    /// Creates a data source node. Call `run()` on the same thread.
-    /// - Parameters:
-    ///   - options: name and endpoints.
-    ///   - tables: initial facts, by unqualified table name.
-    ///   - schema: column names, by unqualified table name.
-    ///   - context: the ZeroMQ context.
-    /// - Throws: `BusError` for a bind failure or bad facts.
-    public static func dataSource(
-        _ options: NodeOptions, tables: [String: [Row]] = [:], schema: [String: [String]] = [:], context: Context
-    ) throws(BusError) -> Node {
-        let node = try Node(options: options, context: context)
-        let behavior = DataSourceBehavior(schema: schema)
-        node.behavior = behavior
-        for name in Set(schema.keys).union(tables.keys).sorted() {
-            behavior.open(try behavior.table(name, node: node), node: node)
-        }
-        try behavior.apply(tables.map { .replace(table: $0.key, rows: $0.value) }, node: node)
-        return node
-    }
-
-    /// Applies one transaction of fact changes on a data source.
-    /// - Throws: `not-supported` on an engine; `arity-mismatch`, `bad-table-name`.
-    public func applyFacts(_ changes: [FactChange]) throws(BusError) {
-        guard let source = behavior as? DataSourceBehavior else {
-            throw BusError(.notSupported, "not a data source")
-        }
-        try source.apply(changes, node: self)
-    }
 }

@@ -173,11 +173,3 @@ extension EngineBehavior {
         }
     }
 }
-
-/// The engine's open data log and what its replay found.
-struct Durability {
-    let log: DurableLog
-    let replayed: Int
-    let skipped: Int
-    let warnings: [String]
-}

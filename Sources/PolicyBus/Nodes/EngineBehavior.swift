@@ -2,28 +2,6 @@ import Logging
 import PolicyEngine
 import ZeroMQ
 
-/// How an engine node starts.
-public struct EngineSetup: Sendable {
-    /// Policy name to policy text, loaded at start (after peers' columns are known).
-    public var policies: [(name: String, text: String)] = []
-    /// Where accepted rule and fact changes are kept (`DurableLog`); nil keeps
-    /// them in memory only.
-    public var dataDirectory: String?
-    /// Compact the data log at start when it holds more records than this.
-    public var compactLogAbove = 10_000
-    /// Service name to the control endpoint of the node that serves it.
-    public var peers: [String: String] = [:]
-    /// CURVE settings per peer service; a peer not listed is plaintext.
-    public var peerCurve: [String: CurveClientConfiguration] = [:]
-    /// How long to keep asking peers for their tables' columns at start.
-    public var peerStartupMilliseconds = 5000
-
-    public init(policies: [(name: String, text: String)] = [], peers: [String: String] = [:]) {
-        self.policies = policies
-        self.peers = peers
-    }
-}
-
 /// A policy engine on the bus.
 ///
 /// Triggers follow subscriptions: the first subscriber of a table installs an
@@ -333,23 +311,4 @@ final class EngineBehavior: NodeBehavior {
         }
         logger.warning("peer did not answer; starting without its column names", metadata: ["peer": "\(service)", "endpoint": "\(endpoint)"])
     }
-}
-
-// MARK: - Public API
-
-extension Node {
-    /// Creates an engine node: binds, asks peers for their columns, loads the
-    /// policies and subscribes to the remote tables they read. Call `run()` on
-    /// the same thread.
-    /// - Throws: `BusError`: a bind failure, or the language's error for a policy.
-    public static func engine(_ options: NodeOptions, setup: EngineSetup, context: Context) throws(BusError) -> Node {
-        let node = try Node(options: options, context: context)
-        let behavior = EngineBehavior(engine: Engine(), logger: options.logger)
-        node.behavior = behavior
-        try behavior.start(setup, node: node)
-        return node
-    }
-
-    /// The engine of an engine node (nil for a data source). Use it only on the node's thread.
-    public var engine: Engine? { (behavior as? EngineBehavior)?.engine }
 }

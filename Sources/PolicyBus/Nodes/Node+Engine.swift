@@ -1,0 +1,19 @@
+import PolicyEngine
+import ZeroMQ
+
+extension Node {
+    /// Creates an engine node: binds, asks peers for their columns, loads the
+    /// policies and subscribes to the remote tables they read. Call `run()` on
+    /// the same thread.
+    /// - Throws: `BusError`: a bind failure, or the language's error for a policy.
+    public static func engine(_ options: NodeOptions, setup: EngineSetup, context: Context) throws(BusError) -> Node {
+        let node = try Node(options: options, context: context)
+        let behavior = EngineBehavior(engine: Engine(), logger: options.logger)
+        node.behavior = behavior
+        try behavior.start(setup, node: node)
+        return node
+    }
+
+    /// The engine of an engine node (nil for a data source). Use it only on the node's thread.
+    public var engine: Engine? { (behavior as? EngineBehavior)?.engine }
+}

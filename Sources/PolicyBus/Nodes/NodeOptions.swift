@@ -1,0 +1,38 @@
+import Logging
+
+/// How a node is set up.
+public struct NodeOptions: Sendable {
+    /// The node's name: a data source's service name, or an engine's name.
+    public var name: String
+    /// The ROUTER endpoint to bind, e.g. `tcp://127.0.0.1:*`.
+    public var control: String
+    /// The PUB endpoint to bind; by default the control endpoint's host with
+    /// any free port (ipc/inproc: the control path + `.data`).
+    public var data: String?
+    /// Heartbeat interval for every published table.
+    public var heartbeatMilliseconds: Int = 1000
+    /// How long a client's subscriptions live without a request from it.
+    public var leaseMilliseconds: Int = 10_000
+    /// The PUB socket's SNDHWM: deltas queued per subscriber before libzmq
+    /// drops them (the subscriber then resyncs).
+    public var sendHighWaterMark: Int32 = 10_000
+    public var limits = BusLimits()
+    /// CURVE on both server sockets; nil for plaintext.
+    public var curve: CurveServerConfiguration?
+    public var logger: Logger
+
+    public init(name: String, control: String, data: String? = nil, logger: Logger = Logger(label: "policybus")) {
+        self.name = name
+        self.control = control
+        self.data = data
+        self.logger = logger
+    }
+
+    /// The default data endpoint for a control endpoint.
+    static func defaultData(for control: String) -> String {
+        if control.hasPrefix("tcp://"), let colon = control.lastIndex(of: ":") {
+            return String(control[..<colon]) + ":*"
+        }
+        return control + ".data"
+    }
+}

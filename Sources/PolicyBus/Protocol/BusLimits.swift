@@ -1,0 +1,19 @@
+/// Limits a node enforces on requests. Every limit has a safe default.
+public struct BusLimits: Hashable, Sendable {
+    /// Largest frame a node accepts (ZMQ_MAXMSGSIZE on its ROUTER), in bytes.
+    public var maxMessageSize: Int = 16 << 20
+    /// Most frames in one request as the ROUTER sees it: the identity, an
+    /// optional empty delimiter and the JSON body.
+    public var maxFramesPerMessage: Int = 3
+    /// Most rows in one `facts` request or `publish` replace.
+    public var maxRowsPerRequest: Int = 100_000
+    /// Longest qualified table name, in bytes.
+    public var maxTableNameLength: Int = 256
+    /// Most tables one client may subscribe to at a node.
+    public var maxSubscriptionsPerClient: Int = 1024
+    /// Most clients holding subscriptions at once: with the per-client limit
+    /// it bounds the subscriptions (and tables opened for them) one node keeps.
+    public var maxClients: Int = 10_000
+
+    public init() {}
+}
