@@ -50,11 +50,15 @@ public final class ControlClient {
     public func request(_ op: String, _ fields: [String: JSON] = [:]) throws(BusError) -> JSON {
         let id = nextID
         nextID += 1
-        var body = fields
-        body["op"] = .string(op)
-        body["id"] = .int(id)
-        body["client"] = .string(clientID)
-        return try requestRaw(JSON.object(body).text, id: .int(id))
+        return try exchange(ControlRequest.frame(op: op, id: id, client: clientID, fields: fields), id: .int(id))
+    }
+
+    /// Sends a typed command and waits for the matching reply.
+    /// - Returns: the reply object (with `"ok": true`).
+    /// - Throws: the node's error, `timeout`, `transport` or `bad-reply`.
+    @discardableResult
+    public func request(_ command: ControlCommand) throws(BusError) -> JSON {
+        try request(command.op, command.fields)
     }
 
     /// A timeout, with the most likely cause.
@@ -66,11 +70,15 @@ public final class ControlClient {
 
     /// Sends one raw frame and waits for a reply whose `id` is `id`.
     public func requestRaw(_ frame: String, id: JSON?) throws(BusError) -> JSON {
+        try exchange(Array(frame.utf8), id: id)
+    }
+
+    func exchange(_ frame: [UInt8], id: JSON?) throws(BusError) -> JSON {
         do {
             // A DEALER whose handshake keeps failing has no pipe to queue on,
             // and a blocking send would wait forever: bound it by the timeout.
             try socket.set(.sendTimeout, Int32(clamping: timeoutMilliseconds))
-            try socket.send([Array(frame.utf8)])
+            try socket.send([frame])
         } catch let error where error.code == ZMQError.wouldBlock {
             throw timeoutError()
         } catch {

@@ -141,15 +141,10 @@ public final class SubscriptionSession {
     func send(_ op: String, _ fields: [String: JSON], as request: Pending) {
         let id = nextID
         nextID += 1
-        var body = fields
-        body["op"] = .string(op)
-        body["id"] = .int(id)
-        body["client"] = .string(clientID)
-        var writer = JSONWriter()
-        writer.json(.object(body))
+        let frame = ControlRequest.frame(op: op, id: id, client: clientID, fields: fields)
         pending[id] = (request, monotonicNanoseconds() + .milliseconds(requestTimeoutMilliseconds))
         do {
-            _ = try dealer.trySend([writer.bytes])
+            _ = try dealer.trySend([frame])
         } catch {
             logger.warning("control send failed", metadata: ["error": "\(error)"])
         }

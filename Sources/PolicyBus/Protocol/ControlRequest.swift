@@ -91,3 +91,25 @@ public struct ControlRequest: Sendable {
         return table
     }
 }
+
+// MARK: - Encoding
+
+extension ControlRequest {
+    /// The frame of one request, `{"op":OP,"id":ID,"client":CLIENT,...fields}`:
+    /// the one request encoder of every Swift client (`ControlClient`, the
+    /// subscription code).
+    public static func frame(op: String, id: Int64, client: String, fields: [String: JSON] = [:]) -> [UInt8] {
+        var body = fields
+        body["op"] = .string(op)
+        body["id"] = .int(id)
+        body["client"] = .string(client)
+        var writer = JSONWriter()
+        writer.json(.object(body))
+        return writer.bytes
+    }
+
+    /// The frame of a typed command.
+    public static func frame(_ command: ControlCommand, id: Int64, client: String) -> [UInt8] {
+        frame(op: command.op, id: id, client: client, fields: command.fields)
+    }
+}
