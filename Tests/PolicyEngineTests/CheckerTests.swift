@@ -260,6 +260,13 @@ import Testing
             """, .unstratifiedNegation, line: 3, column: 15)
     }
 
+    /// Issue 14, case 6: the cycle on line 1 comes before the unsafe variable on
+    /// line 2, although it is found by a later pass.
+    @Test func reportsNegationThroughRecursionBeforeALaterUnsafeVariable() {
+        Language.expectError("p(x) :- q(x), not p(x)\nh(y) :- q(x)", .unstratifiedNegation, line: 1, column: 15)
+        Language.expectError("h(y) :- q(x)\np(x) :- q(x), not p(x)", .unsafeVariable, line: 1, column: 3)
+    }
+
     @Test func reportsNegationThroughMutualRecursionAcrossPolicies() {
         Language.expectError(
             ["alice": "p(x) :- nova:t(x), not bob:q(x)", "bob": "q(x) :- alice:p(x)"], .unstratifiedNegation,

@@ -115,6 +115,20 @@ import Testing
         #expect(!engine.contains(RuleBuilder.table("p:a")))
     }
 
+    /// A rule given without text, which the checker never sees, closes a cycle
+    /// through a text rule's `not`: the engine stratifies what it would run.
+    @Test func aCycleThroughNegationAcrossTextAndLoweredRulesIsRejected() throws {
+        let engine = Engine()
+        try engine.createPolicy("p")
+        try engine.change { $0.insertRules("r(1)\na(x) :- r(x), not b(x)", policy: "p") }
+        let error = #expect(throws: PolicyError.self) {
+            try engine.change { $0.insert(rule: RuleBuilder.rule("p", "p:b", [.v("x")], [.pos("p:a", [.v("x")])])) }
+        }
+        #expect(error?.code == .unstratifiedNegation)
+        #expect(engine.rows("p:a") == [[1]])
+        #expect(try engine.rules(in: "p") == ["a(x) :- r(x), not b(x)"])
+    }
+
     @Test func addingARuleToAFilledEngineDerivesOnlyItsConsequences() throws {
         let engine = Engine()
         try engine.createPolicy("p")

@@ -88,7 +88,8 @@ extension Engine {
             var allRules = rulesByKey.values.filter { !removedKeys.contains($0.key) }
             allRules.append(contentsOf: added)
             let allTables = Array(tableStates.values) + Array(newTables.values)
-            newGraph = try ProgramGraph(tables: allTables.sorted { $0.id < $1.id }, rules: allRules.sorted { $0.key < $1.key })
+            let components = try stratify(allRules, tables: allTables.map(\.id), checked: change.frontEnd?.program)
+            newGraph = ProgramGraph(tables: allTables, rules: allRules.sorted { $0.key < $1.key }, components: components)
         }
 
         // 2. Commit. Nothing below throws.
@@ -112,6 +113,23 @@ extension Engine {
 
         maintain(added: added, removed: removed)
         return finishTransaction()
+    }
+
+    /// The front end's components of the program: the checker's, when it
+    /// checked exactly these rules, else the stratifier's on the lowered rules
+    /// (some came without text, or rules were only removed).
+    /// - Throws: `unstratified-negation`.
+    private func stratify(_ rules: [CompiledRule], tables: [TableID], checked: CheckedProgram?) throws(PolicyError)
+        -> [Stratifier.Component]
+    {
+        if let checked, checked.rules.count == rules.count,
+            Set(checked.rules.map { RuleKey(policy: $0.policy, text: $0.text) }) == Set(rules.map(\.key))
+        {
+            return checked.components
+        }
+        let result = Stratifier(tables: tables, rules: rules.sorted { $0.key < $1.key }.map(\.rule)).stratify()
+        if let first = result.errors.first { throw first }
+        return result.components
     }
 
     /// Tables no rule derives into take fact changes at once; the others queue

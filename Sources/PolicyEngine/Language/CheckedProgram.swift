@@ -10,6 +10,9 @@ public struct CheckedProgram: Sendable {
     /// The arity of every table mentioned, of every table in `factArities`, and of
     /// every table in `schemas` that the program mentions.
     public var arities: [TableID: Int]
+    /// The strongly connected components of the dependency graph, dependencies
+    /// first: the engine maintains its tables in this order.
+    var components: [Stratifier.Component] = []
 
     public init(rules: [CheckedRule] = [], strata: [TableID: Int] = [:], arities: [TableID: Int] = [:]) {
         self.rules = rules

@@ -76,9 +76,12 @@ public struct ProgramChecker: Sendable {
             uses.append(TableUse(table: fact.table, arity: fact.values.count, location: fact.location, inBody: false, negated: false))
         }
         let arities = arityErrors(uses, into: &errors)
+        let stratification = Stratifier(tables: Array(arities.keys), dependencies: dependencies).stratify()
+        errors += stratification.errors
         if let first = errors.min(by: ProgramChecker.isEarlier) { throw first }
-        let strata = try Stratifier(tables: Array(arities.keys), dependencies: dependencies).strata()
-        return CheckedProgram(rules: lowered, strata: strata, arities: arities)
+        var program = CheckedProgram(rules: lowered, strata: stratification.strata, arities: arities)
+        program.components = stratification.components
+        return program
     }
 
     static func isEarlier(_ a: PolicyError, _ b: PolicyError) -> Bool {

@@ -1,20 +1,55 @@
 /// Orders tables into strata so that negation never goes through recursion.
 ///
-/// The tables of one strongly connected component of the dependency graph
-/// (a recursive cycle) share a stratum; a negative edge inside a component is
-/// an `unstratified-negation` error.
+/// The one stratifier: the checker runs it on the rules it lowers, and the
+/// engine builds its maintenance order from its result. The tables of one
+/// strongly connected component of the dependency graph (a recursive cycle)
+/// share a stratum; a negative edge inside a component is an
+/// `unstratified-negation` error.
 struct Stratifier {
+    /// A strongly connected component of the dependency graph.
+    struct Component: Sendable {
+        var tables: [TableID]
+        /// A table in it depends on itself, directly or through the others.
+        var recursive: Bool
+    }
+
+    struct Result: Sendable {
+        /// Every table's component, each after the components it depends on.
+        var components: [Component] = []
+        /// The stratum of every table (see `CheckedProgram.strata`).
+        var strata: [TableID: Int] = [:]
+        /// One `unstratified-negation` per negated literal inside a cycle, in location order.
+        var errors: [PolicyError] = []
+    }
+
     private var nodes: [TableID] = []
     private var index: [TableID: Int] = [:]
     /// Edges from a table a rule reads to the rule's head.
     private var edges: [[(target: Int, negated: Bool, location: SourceLocation)]] = []
 
+    /// The checker's graph: located uses, so an error points at the `not`.
     init(tables: [TableID], dependencies: [(head: TableID, uses: [TableUse])]) {
         for table in tables.sorted() { node(table) }
         for (head, uses) in dependencies {
             let target = node(head)
             for use in uses {
                 edges[node(use.table)].append((target, use.negated, use.negationLocation ?? use.location))
+            }
+        }
+    }
+
+    /// The engine's graph, from lowered rules (which may not have come through
+    /// the checker): an error points at the rule.
+    init(tables: [TableID], rules: [CheckedRule]) {
+        for table in tables.sorted() { node(table) }
+        for rule in rules {
+            let target = node(rule.head)
+            for literal in rule.body {
+                switch literal {
+                case .positive(let table, _): edges[node(table)].append((target, false, rule.location))
+                case .negative(let table, _): edges[node(table)].append((target, true, rule.location))
+                case .function, .comparison: continue
+                }
             }
         }
     }
@@ -28,37 +63,43 @@ struct Stratifier {
         return nodes.count - 1
     }
 
-    func strata() throws(PolicyError) -> [TableID: Int] {
-        let components = stronglyConnectedComponents()
+    /// The components in dependency order, the strata, and every cycle through negation.
+    func stratify() -> Result {
+        // Tarjan's algorithm emits dependents first; walk the components dependencies first.
+        let components = Array(stronglyConnectedComponents().reversed())
         var component = [Int](repeating: 0, count: nodes.count)
         for (number, members) in components.enumerated() {
             for member in members { component[member] = number }
         }
-        var cycleErrors: [PolicyError] = []
-        for source in nodes.indices {
-            for edge in edges[source] where edge.negated && component[edge.target] == component[source] {
-                cycleErrors.append(
-                    PolicyError(
-                        .unstratifiedNegation,
-                        "\(nodes[edge.target]) depends negatively on \(nodes[source]), which depends on \(nodes[edge.target]) in turn; break the cycle through 'not'",
-                        at: edge.location))
-            }
-        }
-        if let first = cycleErrors.min(by: ProgramChecker.isEarlier) { throw first }
-
-        // Components come out of Tarjan's algorithm dependents first; walk them dependencies first.
+        var result = Result()
+        var recursive = components.map { $0.count > 1 }
         var stratum = [Int](repeating: 0, count: components.count)
-        for number in components.indices.reversed() {
-            for member in components[number] {
-                for edge in edges[member] where component[edge.target] != number {
+        for (number, members) in components.enumerated() {
+            for member in members {
+                for edge in edges[member] {
                     let target = component[edge.target]
+                    guard target != number else {
+                        recursive[number] = true
+                        if edge.negated { result.errors.append(cycleError(from: member, edge.target, at: edge.location)) }
+                        continue
+                    }
                     stratum[target] = max(stratum[target], stratum[number] + (edge.negated ? 1 : 0))
                 }
             }
         }
-        var result: [TableID: Int] = [:]
-        for (position, table) in nodes.enumerated() { result[table] = stratum[component[position]] }
+        result.errors.sort(by: ProgramChecker.isEarlier)
+        for (number, members) in components.enumerated() {
+            result.components.append(Component(tables: members.map { nodes[$0] }, recursive: recursive[number]))
+            for member in members { result.strata[nodes[member]] = stratum[number] }
+        }
         return result
+    }
+
+    private func cycleError(from source: Int, _ target: Int, at location: SourceLocation) -> PolicyError {
+        PolicyError(
+            .unstratifiedNegation,
+            "\(nodes[target]) depends negatively on \(nodes[source]), which depends on \(nodes[target]) in turn; break the cycle through 'not'",
+            at: location)
     }
 
     /// Tarjan's algorithm, iterative so that long chains of rules cannot overflow the stack.
