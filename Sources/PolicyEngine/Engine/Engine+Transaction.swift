@@ -20,10 +20,36 @@ extension Engine {
         case replace(TableState, [[UInt32]])
     }
 
-    /// Validates everything first (nothing changes if anything is wrong), then
-    /// commits, maintains the derived tables and fires the triggers.
+    /// Applies a transaction all-or-nothing, like `apply(_:)`, and calls
+    /// `beforeCommit` once the transaction is known to be valid, before
+    /// anything changes: the place to make it durable (write ahead, fsync).
+    /// If the hook throws, nothing was committed and no trigger fired.
+    /// - Returns: each changed table's net delta, sorted by table.
+    /// - Throws: a `PolicyError` when the engine refuses the transaction (the
+    ///   hook is then not called), else what `beforeCommit` throws.
     @discardableResult
-    func applyLowered(_ change: LoweredTransaction) throws(PolicyError) -> [TableDelta] {
+    public func apply(_ transaction: Transaction, beforeCommit: () throws -> Void) throws -> [TableDelta] {
+        var hookError: (any Error)?
+        do {
+            return try applyLowered(try lower(transaction)) { () throws(PolicyError) in
+                do { try beforeCommit() } catch {
+                    hookError = error
+                    // Never seen by a caller: replaced by the hook's own error below.
+                    throw PolicyError(PolicyError.Code(rawValue: "commit-hook-failed"), "\(error)")
+                }
+            }
+        } catch {
+            throw hookError ?? error
+        }
+    }
+
+    /// Validates everything first (nothing changes if anything is wrong), then
+    /// calls `beforeCommit` (nothing changes if it throws), then commits,
+    /// maintains the derived tables and fires the triggers.
+    @discardableResult
+    func applyLowered(
+        _ change: LoweredTransaction, beforeCommit: () throws(PolicyError) -> Void = {}
+    ) throws(PolicyError) -> [TableDelta] {
         // 1. Validate. New tables live only in `newTables` until the commit.
         var newTables: [TableID: TableState] = [:]
         var lastTable: TableState?  // bulk loads name one table a million times
@@ -91,6 +117,8 @@ extension Engine {
             let components = try stratify(allRules, tables: allTables.map(\.id), checked: change.frontEnd?.program)
             newGraph = ProgramGraph(tables: allTables, rules: allRules.sorted { $0.key < $1.key }, components: components)
         }
+
+        try beforeCommit()
 
         // 2. Commit. Nothing below throws.
         for (id, state) in newTables { tableStates[id] = state }
