@@ -12,7 +12,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
     ],
     targets: [
         // The Datalog language and the incremental engine. No ZeroMQ here.
@@ -25,7 +27,9 @@ let package = Package(
                 "PolicyEngine",
                 "PolicyStore",
                 "ZeroMQ",
+                "Monitoring",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
 
@@ -37,8 +41,11 @@ let package = Package(
                 "PolicyBus",
                 "PolicyStore",
                 "ZeroMQ",
+                "Monitoring",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
 
@@ -46,8 +53,24 @@ let package = Package(
         .testTarget(name: "PolicyBusTests", dependencies: ["PolicyBus", "PolicyEngine", "ZeroMQ", "policybus"]),
 
         // The durable log of rules and facts an engine accepted (fsync'd, checksummed).
-        .target(name: "PolicyStore", dependencies: ["PolicyEngine"]),
+        .target(name: "PolicyStore", dependencies: ["PolicyEngine", .product(name: "CoreMetrics", package: "swift-metrics")]),
         .testTarget(name: "PolicyStoreTests", dependencies: ["PolicyStore", "PolicyEngine", "ZeroMQ"]),
+
+        // /metrics, /livez and /readyz: a small HTTP/1 listener on its own
+        // thread, the health state a node's loop writes, and the node's
+        // metrics, recorded through swift-metrics (the executable picks the
+        // backend and hands the listener the Prometheus registry's text).
+        .target(
+            name: "Monitoring",
+            dependencies: [
+                .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
+            name: "MonitoringTests",
+            dependencies: [
+                "Monitoring", .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "Logging", package: "swift-log"),
+            ]),
 
         // libzmq, seen only by the ZeroMQ wrapper.
         .systemLibrary(

@@ -8,6 +8,8 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CoreMetrics
+import Dispatch
 import Synchronization
 
 /// An append-only log of the changes an engine accepted, kept durable with fsync.
@@ -43,6 +45,8 @@ public final class DurableLog: Sendable {
     static let recordHeaderSize = 8
 
     private let state: Mutex<State>
+    /// How long each fsync of the log took; what a durable request waits for.
+    private let fsyncTimer = CoreMetrics.Timer(label: "policybus_log_fsync_seconds")
 
     struct State {
         /// The log file, or -1 once closed.
@@ -164,7 +168,9 @@ public final class DurableLog: Sendable {
                 throw error
             }
             do {
+                let start = DispatchTime.now().uptimeNanoseconds
                 try Posix.sync(state.fd, path: path)
+                fsyncTimer.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start))
             } catch {
                 state.usable = false
                 throw error

@@ -1,0 +1,161 @@
+import CoreMetrics
+
+/// What a node reports about itself: its metrics, recorded through
+/// swift-metrics, and its ``HealthState``.
+///
+/// A node's poll loop owns its monitor and is the only caller, so the caches
+/// need no lock; the handles themselves are thread-safe, and the backend
+/// (Prometheus in the executable) reads them on the scrape thread. Each
+/// labelled series is made once and cached: recording is a dictionary lookup
+/// and an atomic add. Labels are low-cardinality by construction: an op
+/// outside ``knownOps`` is counted as `other`, and tables are the node's own
+/// or its peers'.
+public final class NodeMonitor {
+    public let health: HealthState
+
+    /// The control ops counted by name; any other is `other`, so a client
+    /// sending random ops cannot grow the series without bound.
+    public static let knownOps: Set<String> = [
+        "hello", "subscribe", "unsubscribe", "renew", "query", "status", "tables", "facts", "rules",
+    ]
+
+    private var requests: [String: Counter] = [:]
+    private var deltas: [String: (deltas: Counter, rows: Counter)] = [:]
+    private var rows: [String: Gauge] = [:]
+    private var peers: [String: PeerSeries] = [:]
+    private let factory: any MetricsFactory
+    private let subscriptions: Gauge
+    private let triggers: Gauge
+    private let leaseExpiries: Counter
+    private let snapshots: Counter
+    private let snapshotBytes: Counter
+    private let applyTime: Timer
+    private let factsAccepted: Counter
+    private let factsRejected: Counter
+
+    struct PeerSeries {
+        var synced: Gauge
+        var lag: Gauge
+        var resyncs: Counter
+    }
+
+    /// - Parameters:
+    ///   - health: what `/livez` and `/readyz` read.
+    ///   - factory: where the metrics go; the process-wide one by default,
+    ///     which the executable bootstraps.
+    public init(health: HealthState = HealthState(), factory: any MetricsFactory = MetricsSystem.factory) {
+        self.health = health
+        self.factory = factory
+        subscriptions = Gauge(label: "policybus_subscriptions", factory: factory)
+        triggers = Gauge(label: "policybus_triggers", factory: factory)
+        leaseExpiries = Counter(label: "policybus_lease_expiries_total", factory: factory)
+        snapshots = Counter(label: "policybus_snapshots_total", factory: factory)
+        snapshotBytes = Counter(label: "policybus_snapshot_bytes_total", factory: factory)
+        applyTime = Timer(label: "policybus_transaction_apply_seconds", factory: factory)
+        factsAccepted = Counter(label: "policybus_facts_total", dimensions: [("result", "accepted")], factory: factory)
+        factsRejected = Counter(label: "policybus_facts_total", dimensions: [("result", "rejected")], factory: factory)
+    }
+
+    // MARK: - Requests
+
+    /// A control request answered: `code` is `ok` or the error's stable code.
+    public func request(op: String, code: String) {
+        let op = Self.knownOps.contains(op) ? op : "other"
+        let key = op + " " + code
+        if let counter = requests[key] { return counter.increment() }
+        let counter = Counter(label: "policybus_requests_total", dimensions: [("op", op), ("code", code)], factory: factory)
+        requests[key] = counter
+        counter.increment()
+    }
+
+    // MARK: - Tables
+
+    /// A delta of `rowCount` rows (added plus removed) went out for `table`.
+    public func published(table: String, rowCount: Int) {
+        let series = deltas[table] ?? {
+            let made = (
+                Counter(label: "policybus_deltas_published_total", dimensions: [("table", table)], factory: factory),
+                Counter(label: "policybus_rows_published_total", dimensions: [("table", table)], factory: factory)
+            )
+            deltas[table] = made
+            return made
+        }()
+        series.deltas.increment()
+        series.rows.increment(by: Int64(rowCount))
+    }
+
+    /// `table` now holds `count` rows; the node calls this for the tables a
+    /// change touched, with a count it keeps anyway.
+    public func rows(of table: String, count: Int) {
+        let gauge = rows[table] ?? {
+            let made = Gauge(label: "policybus_table_rows", dimensions: [("table", table)], factory: factory)
+            rows[table] = made
+            return made
+        }()
+        gauge.record(count)
+    }
+
+    /// A snapshot of `bytes` bytes was sent to a subscriber.
+    public func snapshotSent(bytes: Int) {
+        snapshots.increment()
+        snapshotBytes.increment(by: Int64(bytes))
+    }
+
+    /// One transaction took `nanoseconds` to apply in the engine.
+    public func transactionApplied(nanoseconds: UInt64) {
+        applyTime.recordNanoseconds(Int64(clamping: nanoseconds))
+    }
+
+    /// A data source accepted or rejected fact changes (rows).
+    public func facts(accepted: Int = 0, rejected: Int = 0) {
+        if accepted > 0 { factsAccepted.increment(by: Int64(accepted)) }
+        if rejected > 0 { factsRejected.increment(by: Int64(rejected)) }
+    }
+
+    // MARK: - Subscriptions
+
+    /// The node's current subscription and trigger counts.
+    public func subscriptions(_ subscriptionCount: Int, triggers triggerCount: Int) {
+        subscriptions.record(subscriptionCount)
+        triggers.record(triggerCount)
+    }
+
+    public func leaseExpired() {
+        leaseExpiries.increment()
+    }
+
+    // MARK: - Peers
+
+    /// A table read from a peer became synced or not. Not synced makes the
+    /// node not ready, with `reason` in `/readyz`.
+    public func peerTable(_ table: String, synced: Bool, reason: String = "not synced") {
+        peer(table).synced.record(synced ? 1 : 0)
+        if synced {
+            health.pass(.peerTable(table))
+        } else {
+            health.fail(.peerTable(table), reason)
+        }
+    }
+
+    /// How many sequence numbers the node's copy of `table` is behind its
+    /// publisher (0 when in step).
+    public func peerTable(_ table: String, lag: Int) {
+        peer(table).lag.record(lag)
+    }
+
+    /// The node took a fresh snapshot of `table` after a gap, a new epoch or silence.
+    public func peerTableResynced(_ table: String) {
+        peer(table).resyncs.increment()
+    }
+
+    private func peer(_ table: String) -> PeerSeries {
+        if let series = peers[table] { return series }
+        let dimensions = [("table", table)]
+        let series = PeerSeries(
+            synced: Gauge(label: "policybus_peer_table_synced", dimensions: dimensions, factory: factory),
+            lag: Gauge(label: "policybus_peer_table_seq_lag", dimensions: dimensions, factory: factory),
+            resyncs: Counter(label: "policybus_peer_table_resyncs_total", dimensions: dimensions, factory: factory))
+        peers[table] = series
+        return series
+    }
+}
