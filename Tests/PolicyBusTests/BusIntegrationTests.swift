@@ -121,7 +121,7 @@ import ZeroMQ
             _ = try await long.jsonLine(0)
             // A raw SUB with the protocol's topic must not see the longer name either.
             let hello = try await request(dataControl, "hello")
-            let dataEndpoint = SubscriptionSession.resolve(try #require(hello["data"]?.stringValue), control: dataControl)
+            let dataEndpoint = DataEndpoint.resolve(try #require(hello["data"]?.stringValue), control: dataControl)
             let rawTopics = try await offPool { () -> [String] in
                 let context = try Context()
                 let sub = try Socket(context, .sub)

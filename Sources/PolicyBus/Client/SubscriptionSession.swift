@@ -345,7 +345,7 @@ public final class SubscriptionSession {
         }
         if let lease = reply["lease_ms"]?.intValue, lease > 0 { leaseMilliseconds = Int(lease) }
         guard let advertised = reply["data"]?.stringValue else { return }
-        let endpoint = Self.resolve(advertised, control: controlEndpoint)
+        let endpoint = DataEndpoint.resolve(advertised, control: controlEndpoint)
         guard endpoint != dataEndpoint else { return }
         if let old = dataEndpoint { try? sub.disconnect(old) }
         _ = readDataMonitor()  // events of an old connection must not count for the new one
@@ -382,19 +382,6 @@ public final class SubscriptionSession {
             }
         }
         return events
-    }
-
-    /// A wildcard host in the advertised data endpoint means "the host you
-    /// reached the control socket at".
-    public static func resolve(_ data: String, control: String) -> String {
-        guard data.hasPrefix("tcp://"), control.hasPrefix("tcp://") else { return data }
-        let rest = data.dropFirst(6)
-        guard let colon = rest.lastIndex(of: ":") else { return data }
-        let host = rest[..<colon]
-        guard host == "*" || host == "0.0.0.0" || host == "[::]" else { return data }
-        let controlRest = control.dropFirst(6)
-        guard let controlColon = controlRest.lastIndex(of: ":") else { return data }
-        return "tcp://" + controlRest[..<controlColon] + rest[colon...]
     }
 
     // MARK: - Time

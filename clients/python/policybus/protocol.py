@@ -71,22 +71,37 @@ def topic(table: str) -> bytes:
     return table.encode() + b" "
 
 
+_HOST_SCHEMES = ("tcp", "ws", "wss")
+_WILDCARD_HOSTS = ("*", "0.0.0.0", "[::]", "::", "")
+
+
+def _address(endpoint: str) -> Optional[tuple[str, str, str, str]]:
+    """``scheme://host:port/path`` as (scheme, host, port, path), or None."""
+    scheme, sep, rest = endpoint.partition("://")
+    if not sep or scheme not in _HOST_SCHEMES:
+        return None
+    authority, slash, path = rest.partition("/")
+    host, colon, port = authority.rpartition(":")
+    if not colon:
+        return None
+    return scheme, host, port, slash + path
+
+
 def data_endpoint(advertised: str, control: str) -> str:
     """The data endpoint to connect to.
 
-    A node bound to ``*`` or ``0.0.0.0`` advertises that host; the client
-    substitutes the host of the control endpoint it used.
+    A node bound to a wildcard host (``*``, ``0.0.0.0``, ``[::]``, ``::`` or
+    nothing) advertises it; the client substitutes the host of the control
+    endpoint it used, or 127.0.0.1 when that has none. The Swift client's
+    ``DataEndpoint.resolve`` agrees: both are tested against
+    ``Tests/Corpus/endpoints/data-endpoint.json``.
     """
-    scheme, sep, rest = advertised.partition("://")
-    if not sep or scheme not in ("tcp", "ws", "wss"):
+    data = _address(advertised)
+    if data is None or data[1] not in _WILDCARD_HOSTS:
         return advertised
-    host, colon, port = rest.rpartition(":")
-    if not colon or host not in ("*", "0.0.0.0", "[::]", "::", ""):
-        return advertised
-    chost = control.partition("://")[2].rpartition(":")[0]
-    if chost in ("*", "0.0.0.0", "[::]", "::", ""):
-        chost = "127.0.0.1"
-    return f"{scheme}://{chost}:{port}"
+    reached = _address(control)
+    host = reached[1] if reached and reached[1] not in _WILDCARD_HOSTS else "127.0.0.1"
+    return f"{data[0]}://{host}:{data[2]}{data[3]}"
 
 
 class _Table:
