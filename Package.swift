@@ -49,12 +49,14 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine"]),
-        .testTarget(name: "PolicyBusTests", dependencies: ["PolicyBus", "PolicyEngine", "ZeroMQ", "policybus"]),
+        // What every test target shares: the seeded generator of the property tests.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine", "TestSupport"]),
+        .testTarget(name: "PolicyBusTests", dependencies: ["PolicyBus", "PolicyEngine", "ZeroMQ", "policybus", "TestSupport"]),
 
         // The durable log of rules and facts an engine accepted (fsync'd, checksummed).
         .target(name: "PolicyStore", dependencies: ["PolicyEngine", .product(name: "CoreMetrics", package: "swift-metrics")]),
-        .testTarget(name: "PolicyStoreTests", dependencies: ["PolicyStore", "PolicyEngine", "ZeroMQ"]),
+        .testTarget(name: "PolicyStoreTests", dependencies: ["PolicyStore", "PolicyEngine", "ZeroMQ", "TestSupport"]),
 
         // /metrics, /livez and /readyz: a small HTTP/1 listener on its own
         // thread, the health state a node's loop writes, and the node's

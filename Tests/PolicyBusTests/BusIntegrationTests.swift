@@ -3,6 +3,7 @@ import PolicyBus
 import PolicyEngine
 import Testing
 import ZeroMQ
+import TestSupport
 
 /// Real `policybus` processes over tcp loopback.
 @Suite(.serialized) struct BusIntegrationTests {
@@ -214,7 +215,7 @@ import ZeroMQ
     @Test func subscribersConvergeToQuery() async throws {
         let seed = UInt64.random(in: 0...UInt64.max)
         print("BusIntegrationTests.subscribersConvergeToQuery seed \(seed)")
-        var random = SplitMix(seed: seed)
+        var random = SeededRandom(seed: seed)
         try await withProcesses { processes in
             let (data, dataControl) = try await processes.dataSource("data")
             let policy = """

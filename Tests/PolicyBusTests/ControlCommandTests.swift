@@ -2,21 +2,22 @@ import PolicyEngine
 import Testing
 
 @testable import PolicyBus
+import TestSupport
 
 /// The request encoder and the node's decoder agree: a command written by
 /// `ControlRequest.frame` decodes to itself, and the envelope carries the id
 /// and the client.
 @Suite struct ControlCommandTests {
-    static func randomName(_ generator: inout SplitMix) -> String {
+    static func randomName(_ generator: inout SeededRandom) -> String {
         let letters = Array("abcxyz_")
         return "t" + String((0..<Int.random(in: 0..<6, using: &generator)).map { _ in letters.randomElement(using: &generator)! })
     }
 
-    static func randomTable(_ generator: inout SplitMix) -> TableID {
+    static func randomTable(_ generator: inout SeededRandom) -> TableID {
         TableID(service: randomName(&generator), name: randomName(&generator))
     }
 
-    static func randomValue(_ generator: inout SplitMix) -> Value {
+    static func randomValue(_ generator: inout SeededRandom) -> Value {
         switch Int.random(in: 0..<3, using: &generator) {
         case 0: .int(Int64.random(in: Int64.min...Int64.max, using: &generator))
         case 1: .float(Double(Int32.random(in: Int32.min...Int32.max, using: &generator)) / 8 + 0.5)
@@ -24,8 +25,8 @@ import Testing
         }
     }
 
-    static func randomCommand(_ generator: inout SplitMix) -> ControlCommand {
-        let tables = { (generator: inout SplitMix) -> [TableID] in
+    static func randomCommand(_ generator: inout SeededRandom) -> ControlCommand {
+        let tables = { (generator: inout SeededRandom) -> [TableID] in
             var seen: Set<TableID> = []
             return (0...Int.random(in: 0..<4, using: &generator)).map { _ in randomTable(&generator) }.filter { seen.insert($0).inserted }
         }
@@ -52,7 +53,7 @@ import Testing
     @Test func everyCommandDecodesToItself() throws {
         let seed = UInt64.random(in: 0...UInt64.max)
         print("ControlCommandTests seed \(seed)")
-        var generator = SplitMix(seed: seed)
+        var generator = SeededRandom(seed: seed)
         for id in 0..<2000 {
             let command = Self.randomCommand(&generator)
             let frame = ControlRequest.frame(command, id: Int64(id), client: "c\(id)")

@@ -3,6 +3,7 @@ import PolicyBus
 import PolicyEngine
 import Testing
 import ZeroMQ
+import TestSupport
 
 extension ProcessSuites {
     /// Hostile input on a running `policybus serve`: every malformed control
@@ -370,7 +371,7 @@ struct FuzzReport: Sendable {
 /// check uses the node's own JSON and policy parsers, so it sees exactly what
 /// the node will see.
 struct ControlFuzzer {
-    var random: SplitMix
+    var random: SeededRandom
     let seeds: [[[UInt8]]]
     let scratch: Bool
     /// The latest rule texts sent for insertion, which deletions pick from.
@@ -400,7 +401,7 @@ struct ControlFuzzer {
     static let atoms = ["e(A, B)", "v(A)", "path(A, B)", "r(A)", "s(A)", "t(A)", "w(A)", "lonely(A)", "reach(A)", "q(A)"]
 
     init(seed: UInt64, scratch: Bool = false) {
-        random = SplitMix(seed: seed)
+        random = SeededRandom(seed: seed)
         self.scratch = scratch
         let tests = ProcessSuites.ControlFuzzTests.self
         seeds = tests.malformed.map(\.frames) + (tests.harmless + (scratch ? tests.scratchChanges : [])).map { [Array($0.utf8)] }

@@ -2,6 +2,7 @@ import PolicyEngine
 import Testing
 
 @testable import PolicyBus
+import TestSupport
 
 /// The fast decoder for the encoder's own layout must give exactly what the
 /// general JSON path gives, and leave everything else to that path.
@@ -39,9 +40,9 @@ import Testing
     @Test func encodedMessagesDecodeToThemselvesAndAsTheGeneralPathDoes() throws {
         let seed = UInt64.random(in: 0...UInt64.max)
         print("DataMessageFastDecodingTests seed \(seed)")
-        var generator = SplitMix(seed: seed)
+        var generator = SeededRandom(seed: seed)
         for round in 0..<500 {
-            let rows = { (generator: inout SplitMix) -> [Row] in
+            let rows = { (generator: inout SeededRandom) -> [Row] in
                 (0..<Int.random(in: 0..<4, using: &generator)).map { _ in
                     (0..<Int.random(in: 0..<4, using: &generator)).map { _ in Self.randomValue(&generator) }
                 }

@@ -2,6 +2,7 @@ import PolicyEngine
 import Testing
 
 @testable import PolicyBus
+import TestSupport
 
 @Suite struct ProtocolCodecTests {
     @Test func intsAndFloatsKeepTheirKind() throws {
@@ -63,7 +64,7 @@ import Testing
     @Test func randomRowsRoundTripThroughTheWriter() throws {
         let seed = UInt64.random(in: 1...UInt64.max)
         print("ProtocolCodecTests.randomRowsRoundTripThroughTheWriter seed: \(seed)")
-        var random = SplitMix(seed: seed)
+        var random = SeededRandom(seed: seed)
         func value() -> Value {
             switch Int.random(in: 0..<4, using: &random) {
             case 0, 1:

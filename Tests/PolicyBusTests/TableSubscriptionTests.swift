@@ -2,6 +2,7 @@ import PolicyEngine
 import Testing
 
 @testable import PolicyBus
+import TestSupport
 
 @Suite struct TableSubscriptionTests {
     let table = TableID("alice:error")!
@@ -92,7 +93,7 @@ import Testing
     @Test func convergesOverALossyChannel() throws {
         let seed = UInt64.random(in: 0...UInt64.max)
         print("TableSubscriptionTests.convergesOverALossyChannel seed \(seed)")
-        var random = SplitMix(seed: seed)
+        var random = SeededRandom(seed: seed)
         for _ in 0..<50 {
             var publisher = TablePublisher(node: "eng", epoch: "e")
             publisher.open(table)
@@ -139,15 +140,3 @@ import Testing
     }
 }
 
-/// A small seeded generator so that property tests can be replayed.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -1,6 +1,7 @@
 import Foundation
 import PolicyBus
 import Testing
+import TestSupport
 
 /// The wire decoders against the `WireFuzz` regression corpus
 /// (`Tests/Corpus/wire/`), and against seeded mutations of it in-process.
@@ -27,7 +28,7 @@ import Testing
     @Test func mutatedCorpusKeepsTheInvariants() throws {
         let seed = ProcessInfo.processInfo.environment["POLICYBUS_WIRE_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64.max)
         print("WireCorpusTests seed: \(seed)")
-        var random = SplitMix(seed: seed)
+        var random = SeededRandom(seed: seed)
         let seeds = try Self.inputs().map { Array(try Data(contentsOf: Self.folder.appendingPathComponent($0))) }
         var fuzzer = ControlFuzzer(seed: seed)
         for _ in 0..<50_000 {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import PolicyEngine
+import TestSupport
 
 /// Random stratified programs over a fixed set of tables.
 struct ProgramGenerator {

@@ -1,5 +1,6 @@
 import PolicyEngine
 import Testing
+import TestSupport
 
 @Suite struct LanguagePropertyTests {
     /// A random rule text from a small grammar that covers every construct.

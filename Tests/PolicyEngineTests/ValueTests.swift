@@ -1,5 +1,6 @@
 import PolicyEngine
 import Testing
+import TestSupport
 
 @Suite struct ValueTests {
     @Test func valuesOfDifferentKindsAreNeverEqual() {

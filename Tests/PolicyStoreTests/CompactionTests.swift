@@ -1,6 +1,7 @@
 import PolicyEngine
 @testable import PolicyStore
 import Testing
+import TestSupport
 
 @Suite struct CompactionTests {
     /// What replaying records builds, with set semantics for rules and facts.
@@ -59,7 +60,7 @@ import Testing
     @Test func randomHistoriesCompactToTheSameState() {
         let seed = propertyTestSeed()
         print("CompactionTests.randomHistoriesCompactToTheSameState seed: \(seed)")
-        var random = SplitMix64(seed: seed)
+        var random = SeededRandom(seed: seed)
         for round in 0..<200 {
             var records: [LogRecord] = []
             for _ in 0..<Int.random(in: 0..<40, using: &random) {
@@ -137,15 +138,3 @@ extension CompactionTests {
     }
 }
 
-/// A small seeded generator, so that a failing property test can be replayed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

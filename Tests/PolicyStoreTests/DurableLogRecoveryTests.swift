@@ -2,6 +2,7 @@ import Foundation
 import PolicyEngine
 @testable import PolicyStore
 import Testing
+import TestSupport
 
 /// Damage a crash or a bad disk can leave, and what opening the log makes of it.
 @Suite struct DurableLogRecoveryTests {
@@ -191,7 +192,7 @@ import Testing
     @Test func scanKeepsEveryRecordBeforeTheFirstDamagedByte() throws {
         let seed = propertyTestSeed()
         print("DurableLogRandomDamageTests seed: \(seed)")
-        var random = SplitMix64(seed: seed)
+        var random = SeededRandom(seed: seed)
         let records = (0..<20).map { index in
             LogRecord.insertFacts(table: "a:t", rows: [[.int(Int64(index)), .string(String(repeating: "x", count: index))]])
         }

@@ -1,11 +1,12 @@
 /// SplitMix64: small, seedable, and the same on every platform, so a property
-/// test that fails can be replayed from the seed it printed.
-struct SeededRandom: RandomNumberGenerator {
+/// test that fails can be replayed from the seed it printed. The one
+/// generator every test target uses; each test prints its own seed.
+public struct SeededRandom: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
-    init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
