@@ -10,7 +10,7 @@ struct EvalCommand: ParsableCommand {
         discussion: """
             Each file is one policy, named after the file's stem (or --policy-name for the first). \
             The facts file maps table names to rows: {"servers": [["vm1", "h1"]], "nova:servers": [...]}; \
-            unqualified names belong to the first policy. Errors exit with status 1.
+            unqualified names belong to the first policy. Errors exit with status 1; --fail and --fail-defined exit with status 2 after printing.
             """
     )
 
@@ -29,10 +29,13 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "The name of the first file's policy (default: the file's stem).")
     var policyName: String?
 
-    @Option(
-        name: .customLong("schema"),
-        help: "SERVICE=FILE: a data source's schema file, {\"table\": [\"column\", ...]}, so rules can name its columns (repeatable).")
-    var schemaFiles: [String] = []
+    @OptionGroup var schemas: SchemaOptions
+
+    @Flag(help: "Exit with status 2 when any printed table is non-empty (for CI gates).")
+    var fail = false
+
+    @Option(name: .customLong("fail-defined"), help: "Exit with status 2 when this table is non-empty (repeatable).")
+    var failDefined: [String] = []
 
     func validate() throws {
         guard !policyFiles.isEmpty else { throw ValidationError("give at least one policy file") }
@@ -40,14 +43,10 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         var fileOfPolicy: [String: String] = [:]
+        var isFailing = false
         do throws(PolicyError) {
-            var sources: [OfflineEvaluation.PolicySource] = []
-            for (index, path) in policyFiles.enumerated() {
-                let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-                let name = index == 0 ? (policyName ?? stem) : stem
-                fileOfPolicy[name] = path
-                sources.append(.init(name: name, text: try read(path)))
-            }
+            let files = try PolicyFiles(policyFiles, firstName: policyName)
+            fileOfPolicy = files.fileOfPolicy
             var factRows: [(table: String, rows: [[Value]])] = []
             if let facts {
                 guard let data = FileManager.default.contents(atPath: facts) else {
@@ -56,51 +55,35 @@ struct EvalCommand: ParsableCommand {
                 factRows = try OfflineEvaluation.parseFacts(data)
             }
             let result = try OfflineEvaluation.evaluate(
-                policies: sources, facts: factRows, tables: tables, schemas: try readSchemas())
-            print(json ? OfflineEvaluation.json(result) : OfflineEvaluation.text(result), terminator: json ? "\n" : "")
+                policies: files.sources, facts: factRows, tables: tables.isEmpty ? [] : tables + failDefined,
+                schemas: try PolicyFiles.schemas(schemas))
+            let printed = tables.isEmpty ? result : Array(result.prefix(tables.count))
+            print(json ? OfflineEvaluation.json(printed) : OfflineEvaluation.text(printed), terminator: json ? "\n" : "")
+            isFailing = try failing(result, printed: printed, defaultPolicy: files.sources.first?.name)
         } catch {
             if json {
                 print(OfflineEvaluation.json(error))
             } else {
-                FileHandle.standardError.write(Data((describe(error, fileOfPolicy) + "\n").utf8))
+                throw ErrorReport.fail(error, files: fileOfPolicy)
             }
             throw ExitCode(1)
         }
+        if isFailing { throw ExitCode(2) }
     }
 
-    /// Reads every `--schema SERVICE=FILE` into qualified column lists.
-    private func readSchemas() throws(PolicyError) -> [TableID: [String]] {
-        var schemas: [TableID: [String]] = [:]
-        for option in schemaFiles {
-            guard let (service, file) = NameValueOption.split(option), !file.isEmpty, TableID.isIdentifier(service) else {
-                throw PolicyError(.invalidFacts, "--schema takes SERVICE=FILE, not '\(option)'")
+    /// Whether `--fail` or `--fail-defined` asks for exit status 2.
+    private func failing(
+        _ result: [(table: TableID, rows: [[Value]])], printed: [(table: TableID, rows: [[Value]])], defaultPolicy: String?
+    ) throws(PolicyError) -> Bool {
+        if fail && printed.contains(where: { !$0.rows.isEmpty }) { return true }
+        var isFailing = false
+        for name in failDefined {
+            let table = name.contains(":") ? TableID(name) : defaultPolicy.map { TableID(service: $0, name: name) }
+            guard let table, let entry = result.first(where: { $0.table == table }) else {
+                throw PolicyError(.unknownTable, "no table \(name) for --fail-defined; run without --table to list every table")
             }
-            guard let data = FileManager.default.contents(atPath: file),
-                let object = try? JSONSerialization.jsonObject(with: data) as? [String: [String]]
-            else {
-                throw PolicyError(.invalidFacts, "schema file '\(file)' must be a JSON object of column-name arrays")
-            }
-            for (name, columns) in object {
-                guard TableID.isIdentifier(name) else {
-                    throw PolicyError(.invalidFacts, "schema file '\(file)': '\(name)' is not a table name")
-                }
-                schemas[TableID(service: service, name: name)] = columns
-            }
+            isFailing = isFailing || !entry.rows.isEmpty
         }
-        return schemas
-    }
-
-    private func read(_ path: String) throws(PolicyError) -> String {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            throw PolicyError(.unreadableFile, "cannot read policy file '\(path)'")
-        }
-        return text
-    }
-
-    /// Compiler style, with the file in place of the policy name: `file:line:column: error[code]: message`.
-    private func describe(_ error: PolicyError, _ fileOfPolicy: [String: String]) -> String {
-        guard let location = error.location else { return "error[\(error.code)]: \(error.message)" }
-        let file = fileOfPolicy[location.policy] ?? location.policy
-        return "\(file):\(location.line):\(location.column): error[\(error.code)]: \(error.message)"
+        return isFailing
     }
 }

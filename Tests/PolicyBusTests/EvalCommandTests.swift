@@ -79,3 +79,38 @@ import Testing
         #expect(try JSON.parse(Array(without.stdoutText.utf8))["error"]?["code"] == .string("unknown-column"))
     }
 }
+
+/// `eval --fail` and `--fail-defined`: exit status 2 when a table is non-empty.
+@Suite struct EvalFailTests {
+    static let policy = "error(vm) :- servers(vm, host), not allowed(host)\nallowed(\"h1\")\n"
+
+    private func eval(_ facts: String, _ flags: [String]) async throws -> OfflineRun {
+        let directory = try temporaryDirectory(["p.pol": Self.policy, "facts.json": facts])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        return try await runPolicybus(["eval", directory + "/p.pol", "--facts", directory + "/facts.json"] + flags)
+    }
+
+    @Test func failDefinedExitsTwoOnlyWhenTheTableHasRows() async throws {
+        let violating = try await eval(#"{"servers": [["vm1", "h2"]]}"#, ["--fail-defined", "error", "--json"])
+        #expect(violating.status == 2, "\(violating.stderr)")
+        #expect(try JSON.parse(violating.stdout)["tables"]?["p:error"] == .array([.array([.string("vm1")])]))
+        let clean = try await eval(#"{"servers": [["vm1", "h1"]]}"#, ["--fail-defined", "p:error"])
+        #expect(clean.status == 0, "\(clean.stderr)")
+    }
+
+    @Test func failLooksAtThePrintedTablesOnly() async throws {
+        let facts = #"{"servers": [["vm1", "h2"]]}"#
+        let allowedOnly = try await eval(facts, ["--fail", "--table", "allowed"])
+        #expect(allowedOnly.status == 2)  // allowed has a row
+        let errorOnly = try await eval(#"{"servers": [["vm1", "h1"]]}"#, ["--fail", "--table", "error"])
+        #expect(errorOnly.status == 0, "\(errorOnly.stderr)")
+        let everything = try await eval(facts, ["--fail"])
+        #expect(everything.status == 2)
+    }
+
+    @Test func anUnknownFailTableIsAnError() async throws {
+        let run = try await eval("{}", ["--fail-defined", "nosuch"])
+        #expect(run.status == 1)
+        #expect(run.stderr.hasPrefix("policybus: error[unknown-table]:"), "\(run.stderr)")
+    }
+}

@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+import PolicyBus
+import PolicyEngine
+
+/// The one shape of the CLI's errors and warnings, for every command:
+/// `FILE:LINE:COLUMN: error[CODE]: message` for policy text (the file in
+/// place of the policy's name), `policybus: error[CODE]: message` otherwise.
+/// Runtime errors exit 1; argument errors exit 64 (ArgumentParser's own).
+enum ErrorReport {
+    /// One diagnostic as a line; `files` maps policy names to their files.
+    static func line(_ diagnostic: Diagnostic, files: [String: String] = [:]) -> String {
+        let head = "\(diagnostic.severity.rawValue)[\(diagnostic.code)]: \(diagnostic.message)"
+        guard let location = diagnostic.location else { return "policybus: " + head }
+        let file = files[location.policy] ?? location.policy
+        return "\(file):\(location.line):\(location.column): " + head
+    }
+
+    /// One diagnostic as a JSON object: severity, code, message, and file, line, column (null when unknown).
+    static func json(_ diagnostic: Diagnostic, files: [String: String] = [:]) -> JSON {
+        let location = diagnostic.location
+        return .object([
+            "severity": .string(diagnostic.severity.rawValue),
+            "code": .string(diagnostic.code),
+            "message": .string(diagnostic.message),
+            "file": location.map { .string(files[$0.policy] ?? $0.policy) } ?? .null,
+            "line": location.map { .int(Int64($0.line)) } ?? .null,
+            "column": location.map { .int(Int64($0.column)) } ?? .null,
+        ])
+    }
+
+    /// Writes an error to stderr in the one shape and returns exit status 1 to throw.
+    static func fail(_ error: PolicyError, files: [String: String] = [:]) -> ExitCode {
+        printError(line(Diagnostic(error), files: files))
+        return ExitCode(1)
+    }
+
+    static func printError(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+}

@@ -1,0 +1,70 @@
+import ArgumentParser
+import Foundation
+import PolicyBus
+import PolicyEngine
+
+/// Policy files as the offline commands read them: each file is one policy,
+/// named after the file's stem.
+struct PolicyFiles {
+    var sources: [OfflineEvaluation.PolicySource] = []
+    /// Policy name to file path, for error messages.
+    var fileOfPolicy: [String: String] = [:]
+
+    /// Reads the files; `firstName` renames the first file's policy.
+    init(_ paths: [String], firstName: String? = nil) throws(PolicyError) {
+        for (index, path) in paths.enumerated() {
+            let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+            let name = index == 0 ? (firstName ?? stem) : stem
+            fileOfPolicy[name] = path
+            sources.append(.init(name: name, text: try Self.read(path)))
+        }
+    }
+
+    static func read(_ path: String) throws(PolicyError) -> String {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw PolicyError(.unreadableFile, "cannot read policy file '\(path)'")
+        }
+        return text
+    }
+
+    /// Reads `--schema SERVICE=FILE` options into qualified column lists.
+    static func schemas(_ options: SchemaOptions) throws(PolicyError) -> [TableID: [String]] {
+        var schemas: [TableID: [String]] = [:]
+        for option in options.schemaFiles {
+            guard let (service, file) = NameValueOption.split(option), !file.isEmpty, TableID.isIdentifier(service) else {
+                throw PolicyError(.invalidFacts, "--schema takes SERVICE=FILE, not '\(option)'")
+            }
+            for (table, columns) in try schemaFile(file) {
+                schemas[TableID(service: service, name: table)] = columns
+            }
+        }
+        return schemas
+    }
+
+    /// A schema file: `{"table": ["column", ...], ...}`.
+    static func schemaFile(_ path: String) throws(PolicyError) -> [String: [String]] {
+        let bad = PolicyError(.invalidFacts, "schema file '\(path)' must be a JSON object of column-name arrays")
+        guard let data = FileManager.default.contents(atPath: path), case .object(let members)? = try? JSON.parse(data) else {
+            throw bad
+        }
+        var result: [String: [String]] = [:]
+        for (name, value) in members {
+            guard TableID.isIdentifier(name) else {
+                throw PolicyError(.invalidFacts, "schema file '\(path)': '\(name)' is not a table name")
+            }
+            guard let columns = value.arrayValue?.compactMap(\.stringValue), columns.count == value.arrayValue?.count else {
+                throw bad
+            }
+            result[name] = columns
+        }
+        return result
+    }
+}
+
+/// `--schema SERVICE=FILE`, for the commands that check policies offline.
+struct SchemaOptions: ParsableArguments {
+    @Option(
+        name: .customLong("schema"),
+        help: "SERVICE=FILE: a data source's schema file, {\"table\": [\"column\", ...]}, so rules can name its columns (repeatable).")
+    var schemaFiles: [String] = []
+}
