@@ -4,7 +4,7 @@ import TestSupport
 
 @Suite struct LanguagePropertyTests {
     /// A random rule text from a small grammar that covers every construct.
-    private func randomRule(_ rng: inout SeededRandom, grounded: Bool = false) -> String {
+    func randomRule(_ rng: inout SeededRandom, grounded: Bool = false) -> String {
         let variables = ["x", "y", "Z", "_", "w2"]
         func term(_ depth: Int) -> String {
             switch Int.random(in: 0..<(depth > 1 ? 4 : 6), using: &rng) {

@@ -29,3 +29,8 @@ public struct Diagnostic: Hashable, Sendable {
         return (x.policy, x.line, x.column) < (y.policy, y.line, y.column)
     }
 }
+
+extension PolicyError.Code {
+    /// A file could not be written (`policybus fmt -w`).
+    public static let unwritableFile = PolicyError.Code(rawValue: "unwritable-file")
+}
