@@ -115,9 +115,9 @@ class Client:
         rid, frame = self._session.request(op, tables=tables, **fields)
         return checked(await self._await_reply(rid, frame, timeout), self.endpoint)
 
-    async def call(self, call: Call[T], timeout: Optional[float] = None) -> T:
+    async def _call(self, call: Call[T]) -> T:
         """Runs one ``policybus.calls`` call; returns what it reads from the reply."""
-        return call.read(await self.request(call.op, timeout=timeout, **call.fields))
+        return call.read(await self.request(call.op, **call.fields))
 
     async def _await_reply(self, rid: int, frame: bytes, timeout: Optional[float]) -> Reply:
         fut = asyncio.get_running_loop().create_future()
@@ -139,31 +139,31 @@ class Client:
     # MARK: - The control calls (policybus.calls; documented on policybus.Client)
 
     async def hello(self) -> Reply:
-        return await self.call(calls.hello())
+        return await self._call(calls.hello())
 
     async def query(self, query: str) -> set[Row]:
-        return await self.call(calls.query(query))
+        return await self._call(calls.query(query))
 
     async def tables(self) -> list[Reply]:
-        return await self.call(calls.tables())
+        return await self._call(calls.tables())
 
     async def status(self) -> Reply:
-        return await self.call(calls.status())
+        return await self._call(calls.status())
 
     async def rules(self, policy: str) -> list[Any]:
-        return await self.call(calls.rules(policy))
+        return await self._call(calls.rules(policy))
 
     async def insert_rule(self, policy: str, rule: str) -> Reply:
-        return await self.call(calls.insert_rule(policy, rule))
+        return await self._call(calls.insert_rule(policy, rule))
 
     async def delete_rule(self, policy: str, rule: str) -> Reply:
-        return await self.call(calls.delete_rule(policy, rule))
+        return await self._call(calls.delete_rule(policy, rule))
 
     async def insert_facts(self, table: str, rows: Iterable[Sequence[Any]]) -> Reply:
-        return await self.call(calls.insert_facts(table, rows))
+        return await self._call(calls.insert_facts(table, rows))
 
     async def delete_facts(self, table: str, rows: Iterable[Sequence[Any]]) -> Reply:
-        return await self.call(calls.delete_facts(table, rows))
+        return await self._call(calls.delete_facts(table, rows))
 
     # MARK: - The pump
 

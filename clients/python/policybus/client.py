@@ -79,48 +79,48 @@ class Client:
             self._session.forget(rid)
             raise calls.unsent(self.endpoint)
 
-    def call(self, call: Call[T], timeout: Optional[float] = None) -> T:
+    def _call(self, call: Call[T]) -> T:
         """Runs one ``policybus.calls`` call; returns what it reads from the reply."""
-        return call.read(self.request(call.op, timeout=timeout, **call.fields))
+        return call.read(self.request(call.op, **call.fields))
 
     # MARK: - The control calls (policybus.calls)
 
     def hello(self) -> Reply:
         """The node's name, kind, protocol version, data endpoint and timers."""
-        return self.call(calls.hello())
+        return self._call(calls.hello())
 
     def query(self, query: str) -> set[Row]:
         """Rows matching ``query`` (``"alice:error(x)"`` or a bare table name),
         as a set of tuples."""
-        return self.call(calls.query(query))
+        return self._call(calls.query(query))
 
     def tables(self) -> list[Reply]:
         """The node's tables: a list of dicts with name, columns, seq, rows, subscribers."""
-        return self.call(calls.tables())
+        return self._call(calls.tables())
 
     def status(self) -> Reply:
         """The node's status (engines): subscriptions, triggers, sequence numbers, counters."""
-        return self.call(calls.status())
+        return self._call(calls.status())
 
     def rules(self, policy: str) -> list[Any]:
         """The rules of a policy (engines), as the node reports them."""
-        return self.call(calls.rules(policy))
+        return self._call(calls.rules(policy))
 
     def insert_rule(self, policy: str, rule: str) -> Reply:
         """Adds a rule (text) to a policy; returns the reply."""
-        return self.call(calls.insert_rule(policy, rule))
+        return self._call(calls.insert_rule(policy, rule))
 
     def delete_rule(self, policy: str, rule: str) -> Reply:
         """Deletes a rule (text, or the id the node gave it) from a policy."""
-        return self.call(calls.delete_rule(policy, rule))
+        return self._call(calls.delete_rule(policy, rule))
 
     def insert_facts(self, table: str, rows: Iterable[Sequence[Any]]) -> Reply:
         """Inserts rows into a policy table (engines), e.g. ``"alice:q"``."""
-        return self.call(calls.insert_facts(table, rows))
+        return self._call(calls.insert_facts(table, rows))
 
     def delete_facts(self, table: str, rows: Iterable[Sequence[Any]]) -> Reply:
         """Deletes rows from a policy table (engines)."""
-        return self.call(calls.delete_facts(table, rows))
+        return self._call(calls.delete_facts(table, rows))
 
     # MARK: - Waiting
 
