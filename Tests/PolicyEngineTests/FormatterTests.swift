@@ -1,6 +1,7 @@
 import Foundation
 import PolicyEngine
 import Testing
+import TestSupport
 
 @Suite struct FormatterTests {
     @Test func writesCanonicalTextAndKeepsComments() throws {
