@@ -43,7 +43,13 @@ public struct LogLineHandler: LogHandler {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
         if let extra = event.metadata { merged.merge(extra) { $1 } }
-        write(line(level: event.level, message: event.message.description, metadata: merged, time: Self.now()))
+        emit(level: event.level, message: event.message.description, metadata: merged)
+    }
+
+    /// Writes one line whatever ``logLevel`` is: for the startup line, which
+    /// scripts and tests wait for.
+    public func emit(level: Logger.Level, message: String, metadata: Logger.Metadata = [:]) {
+        write(line(level: level, message: message, metadata: metadata, time: Self.now()))
     }
 
     /// The line for one message, with its line end.

@@ -13,6 +13,10 @@ struct ConnectOptions: ParsableArguments {
     var timeout: Double = 5
 
     @OptionGroup var curve: CurveClientArguments
+
+    func validate() throws {
+        try EndpointSyntax.check(connect, flag: "--connect")
+    }
 }
 
 /// Options every node command shares.
@@ -35,18 +39,19 @@ struct NodeArguments: ParsableArguments {
     @Option(name: .customLong("sndhwm"), help: "The data socket's send high-water mark per subscriber.")
     var sendHighWaterMark: Int32 = 10_000
 
-    @Flag(name: .long, help: "Log debug messages.")
-    var verbose = false
+    @OptionGroup var logging: LoggingArguments
 
     func validate() throws {
         guard heartbeatMilliseconds > 0, leaseMilliseconds > 0 else {
             throw ValidationError("--heartbeat-ms and --lease-ms must be positive")
         }
+        try EndpointSyntax.check(control, flag: "--control")
+        if let data { try EndpointSyntax.check(data, flag: "--data") }
     }
 
     func nodeOptions(label: String) -> NodeOptions {
         var logger = Logger(label: label)
-        logger.logLevel = verbose ? .debug : .info
+        logger.logLevel = logging.level
         var options = NodeOptions(name: name, control: control, data: data, logger: logger)
         options.heartbeatMilliseconds = heartbeatMilliseconds
         options.leaseMilliseconds = leaseMilliseconds
@@ -65,13 +70,10 @@ enum Output {
         FileHandle.standardError.write(Data((text + "\n").utf8))
     }
 
-    /// `policybus: node NAME control=... data=...`, the line tests read ports from.
-    static func announce(_ node: Node) {
-        error("policybus: \(node.options.name) listening control=\(node.controlEndpoint) data=\(node.dataEndpoint)")
-    }
-
-    static func configureLogging() {
-        LoggingSystem.bootstrap { label in StreamLogHandler.standardError(label: label) }
+    /// `policybus: NAME listening control=... data=...`, the one startup
+    /// line; tests read ports from it.
+    static func announce(_ node: Node, _ logging: LoggingArguments) {
+        logging.announce("policybus: \(node.options.name) listening control=\(node.controlEndpoint) data=\(node.dataEndpoint)")
     }
 }
 

@@ -35,7 +35,7 @@ struct PublishCommand: AsyncParsableCommand {
 
     /// The command's work; it blocks, so it runs on its own thread.
     func runBlocking() throws {
-        Output.configureLogging()
+        arguments.logging.bootstrap()
         SignalStop.install()
         let tables = try facts.map(Self.readFacts) ?? [:]
         let columns = try schema.map(Self.readSchema) ?? [:]
@@ -50,7 +50,7 @@ struct PublishCommand: AsyncParsableCommand {
         } catch {
             throw error.exit
         }
-        Output.announce(node)
+        Output.announce(node, arguments.logging)
         SignalStop.attach(node.control)
         let control = node.control
         let exitOnEOF = exitOnEOF

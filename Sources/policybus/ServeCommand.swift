@@ -23,6 +23,13 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Which node serves a service: SERVICE=CONTROL_ENDPOINT. Repeatable.")
     var peer: [String] = []
 
+    func validate() throws {
+        for item in peer {
+            let (service, endpoint) = try NameValueOption.parse(item, "--peer")
+            try EndpointSyntax.check(endpoint, flag: "--peer \(service)")
+        }
+    }
+
     func run() async throws {
         let command = self
         try await onOwnThread("serve") { try command.runBlocking() }
@@ -30,10 +37,10 @@ struct ServeCommand: AsyncParsableCommand {
 
     /// The command's work; it blocks, so it runs on its own thread.
     func runBlocking() throws {
-        Output.configureLogging()
+        arguments.logging.bootstrap()
         // Before anything slow (peers are asked for their columns for up to 5 s each).
         SignalStop.install()
-        Output.error("policybus: \(arguments.name) starting")
+        arguments.logging.announce("policybus: \(arguments.name) starting")
         var setup = EngineSetup()
         for item in policy {
             let (name, path) = try NameValueOption.parse(item, "--policy")
@@ -60,7 +67,7 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             throw error.exit
         }
-        Output.announce(node)
+        Output.announce(node, arguments.logging)
         SignalStop.attach(node.control)
         node.run()
     }

@@ -21,6 +21,8 @@ struct SubscribeCommand: AsyncParsableCommand {
 
     @OptionGroup var curve: CurveClientArguments
 
+    @OptionGroup var logging: LoggingArguments
+
     @Option(name: .customLong("connect-timeout"), help: "Fail (exit 1) when the node has not answered within this many seconds.")
     var connectTimeout: Double = 5
 
@@ -36,11 +38,15 @@ struct SubscribeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Exit after this many seconds.")
     var timeout: Double?
 
-    @Option(name: .customLong("rcvhwm"), help: "The SUB socket's receive high-water mark (for tests).")
+    @Option(name: .customLong("rcvhwm"), help: .hidden)  // for tests: the SUB socket's receive high-water mark
     var receiveHighWaterMark: Int32?
 
-    @Option(name: .customLong("read-delay-ms"), help: "Sleep this long after each data message (for tests of slow readers).")
+    @Option(name: .customLong("read-delay-ms"), help: .hidden)  // for tests of slow readers: sleep after each data message
     var readDelayMilliseconds: Int = 0
+
+    func validate() throws {
+        try EndpointSyntax.check(connect, flag: "--connect")
+    }
 
     func run() async throws {
         let command = self
@@ -49,6 +55,7 @@ struct SubscribeCommand: AsyncParsableCommand {
 
     /// The command's work; it blocks, so it runs on its own thread.
     func runBlocking() throws {
+        logging.bootstrap()
         let ids = try tables.map { name in
             guard let table = TableID(name) else { throw ValidationError("'\(name)' is not a table name (service:table)") }
             return table

@@ -73,7 +73,7 @@ public final class Node {
 
     /// Serves until `control.stop()`.
     public func run() {
-        logger.info("node started", metadata: ["node": "\(options.name)", "kind": "\(behavior.kind)", "control": "\(controlEndpoint)", "data": "\(dataEndpoint)"])
+        logger.debug("node started", metadata: ["node": "\(options.name)", "kind": "\(behavior.kind)", "control": "\(controlEndpoint)", "data": "\(dataEndpoint)"])
         var poller = Poller()
         let routerItem = poller.add(router)
         let wakerItem = poller.add(fd: control.waker.fileDescriptor)
