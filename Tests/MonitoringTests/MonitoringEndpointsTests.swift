@@ -4,6 +4,10 @@ import Testing
 
 /// The listener over real HTTP on loopback, with URLSession as the client.
 @Suite struct MonitoringEndpointsTests {
+    /// A health state whose loop never counts as stalled while a test runs,
+    /// however busy the machine: stalls are tested with explicit times below.
+    static func health() -> HealthState { HealthState(stallLimitNanoseconds: 3_600_000_000_000) }
+
     /// A listener on a port the system picks, serving `health` and a metrics
     /// text the test controls; always stopped.
     func withListener(_ health: HealthState, metrics: Shared<String>, _ body: (String) async throws -> Void) async throws {
@@ -16,7 +20,7 @@ import Testing
 
     @Test func metricsAreServedAsPrometheusTextAndReadAfreshEachScrape() async throws {
         let text = Shared("policybus_requests_total{op=\"query\",code=\"ok\"} 1\n")
-        try await withListener(HealthState(), metrics: text) { address in
+        try await withListener(Self.health(), metrics: text) { address in
             let first = try await httpGet(address, "/metrics")
             #expect(first.status == 200)
             #expect(first.contentType == MonitoringEndpoints.prometheusContentType)
@@ -27,7 +31,7 @@ import Testing
     }
 
     @Test func livezIs503UntilTheLoopTurns() async throws {
-        let health = HealthState()
+        let health = Self.health()
         try await withListener(health, metrics: Shared("")) { address in
             let before = try await httpGet(address, "/livez")
             #expect(before.status == 503)
@@ -41,7 +45,7 @@ import Testing
     }
 
     @Test func readyzNamesEveryFailingCheckUntilEachPasses() async throws {
-        let health = HealthState()
+        let health = Self.health()
         health.loopTurned()
         health.fail(.durableLog, "not replayed")
         health.fail(.peerTable("nova:servers"), "not synced")
@@ -66,7 +70,7 @@ import Testing
     }
 
     @Test func otherPathsAndMethodsAreRefused() async throws {
-        try await withListener(HealthState(), metrics: Shared("")) { address in
+        try await withListener(Self.health(), metrics: Shared("")) { address in
             #expect(try await httpGet(address, "/").status == 404)
             #expect(try await httpGet(address, "/metrics/x").status == 404)
             #expect(try await httpGet(address, "/metrics", method: "POST").status == 405)
@@ -78,7 +82,7 @@ import Testing
     /// A connection that never sends its request holds the listener for at
     /// most its I/O timeout; the next scrape is answered.
     @Test func aSilentConnectionDoesNotBlockScrapes() async throws {
-        let health = HealthState()
+        let health = Self.health()
         health.loopTurned()
         try await withListener(health, metrics: Shared("m 1\n")) { address in
             let port = Int(address.split(separator: ":").last!)!
