@@ -24,7 +24,7 @@ extension ProcessSuites {
         func badEndpointsAreRefusedNamingTheFlag(arguments: [String], flag: String, problem: String) async throws {
             try await withProcesses { processes in
                 let process = try processes.start("bad", arguments)
-                #expect(try await process.exit() == 64)
+                #expect(try await process.exit(timeout: 60) == 64)
                 let stderr = process.stderrText
                 #expect(stderr.contains("\(flag): '"), "\(stderr)")
                 #expect(stderr.contains(problem), "\(stderr)")
@@ -37,10 +37,10 @@ extension ProcessSuites {
         @Test func jsonLogsAreOneObjectPerLine() async throws {
             try await withProcesses { processes in
                 let source = try processes.start(
-                    "d", ["publish", "--name", "d", "--control", "tcp://127.0.0.1:*", "--log-format", "json", "--log-level", "debug"])
-                _ = try await source.waitFor("the listening object") { $0.stderrText.contains("listening control=") ? true : nil }
-                source.signal(SIGTERM)
-                #expect(try await source.exit() == 0)
+                    "d", ["publish", "--name", "d", "--control", "tcp://127.0.0.1:*", "--log-format", "json", "--log-level", "debug", "--exit-on-eof"])
+                _ = try await source.waitFor("the listening object", timeout: 60) { $0.stderrText.contains("listening control=") ? true : nil }
+                source.closeStdin()  // --exit-on-eof: a clean stop that does not depend on signal timing
+                #expect(try await source.exit(timeout: 60) == 0)
                 let lines = source.stderrText.split(separator: "\n")
                 #expect(lines.count >= 2, "startup and at least the debug and stop lines: \(lines)")
                 for line in lines {
@@ -57,15 +57,15 @@ extension ProcessSuites {
         /// `--log-level warning` hides info; the startup line still shows.
         @Test func theLogLevelFiltersButTheStartupLineStays() async throws {
             try await withProcesses { processes in
-                let quiet = try processes.start("d", ["publish", "--name", "d", "--control", "tcp://127.0.0.1:*", "--log-level", "warning"])
-                _ = try await quiet.endpoints()
-                quiet.signal(SIGTERM)
-                #expect(try await quiet.exit() == 0)
+                let quiet = try processes.start("d", ["publish", "--name", "d", "--control", "tcp://127.0.0.1:*", "--log-level", "warning", "--exit-on-eof"])
+                _ = try await quiet.waitFor("the listening line", timeout: 60) { $0.stderrText.contains("listening control=") ? true : nil }
+                quiet.closeStdin()  // --exit-on-eof: a clean stop that does not depend on signal timing
+                #expect(try await quiet.exit(timeout: 60) == 0)
                 #expect(!quiet.stderrText.contains(" info "), "\(quiet.stderrText)")
-                let chatty = try processes.start("d", ["publish", "--name", "d", "--control", "tcp://127.0.0.1:*", "--log-level", "info"])
-                _ = try await chatty.endpoints()
-                chatty.signal(SIGTERM)
-                #expect(try await chatty.exit() == 0)
+                let chatty = try processes.start("d", ["publish", "--name", "d", "--control", "tcp://127.0.0.1:*", "--log-level", "info", "--exit-on-eof"])
+                _ = try await chatty.waitFor("the listening line", timeout: 60) { $0.stderrText.contains("listening control=") ? true : nil }
+                chatty.closeStdin()  // --exit-on-eof: a clean stop that does not depend on signal timing
+                #expect(try await chatty.exit(timeout: 60) == 0)
                 // Text lines carry millisecond UTC timestamps.
                 let info = try #require(chatty.stderrText.split(separator: "\n").first { $0.contains(" info ") })
                 #expect(info.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info "#, options: .regularExpression) != nil, "\(info)")
@@ -75,7 +75,7 @@ extension ProcessSuites {
         @Test func aBadLogLevelIsAUsageError() async throws {
             try await withProcesses { processes in
                 let process = try processes.start("bad", ["publish", "--name", "d", "--control", "tcp://127.0.0.1:*", "--log-level", "loud"])
-                #expect(try await process.exit() == 64)
+                #expect(try await process.exit(timeout: 60) == 64)
                 #expect(process.stderrText.contains("--log-level"))
             }
         }
