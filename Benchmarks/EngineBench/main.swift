@@ -9,6 +9,7 @@
 //     a full re-evaluation in the same run. W3 times are thread CPU times, so
 //     that other processes on the machine do not inflate them.
 // Memory: resident set growth per stored row at N = 1M.
+// Facts: eval's facts file of 1M rows through the shared JSON reader (FactsLoad.swift).
 
 #if canImport(Glibc)
     import Glibc
@@ -241,11 +242,12 @@ func w3(nodes: Int, edges: Int, samples: Int) throws {
             + "(ratio to full \(ratio(percentile(originalDeletes, 50))))")
 }
 
-// `EngineBench [--quick] [w1] [w2] [memory] [w3]`: all workloads unless some are named.
+// `EngineBench [--quick] [w1] [w2] [memory] [facts] [w3]`: all workloads unless some are named.
 let named = Set(arguments.dropFirst().filter { !$0.hasPrefix("--") })
 func selected(_ name: String) -> Bool { named.isEmpty || named.contains(name) }
 let sizes = quick ? [10_000] : [10_000, 100_000, 1_000_000]
 if selected("w1") { for n in sizes { try w1(n: n, updates: quick ? 2_000 : 20_000) } }
 if selected("w2") { try w2(n: quick ? 100_000 : 1_000_000) }
 if selected("memory") { try memory(n: quick ? 100_000 : 1_000_000) }
+if selected("facts") { try factsLoad(rows: quick ? 100_000 : 1_000_000) }
 if selected("w3") { try w3(nodes: quick ? 1_000 : 2_000, edges: quick ? 3_000 : 6_000, samples: quick ? 3 : 10) }

@@ -29,7 +29,6 @@ extension DurableLog {
     /// Reads records from `bytes`, a whole log file with its header, and stops
     /// at the first damaged record.
     static func scan(_ bytes: [UInt8]) -> Scan {
-        let decoder = JSONDecoder()
         var scan = Scan(end: header.count)
         var offset = header.count
         func damage(_ kind: LogWarning.Kind, _ why: String) -> Damage {
@@ -65,7 +64,7 @@ extension DurableLog {
                 scan.damage = damage(kind, "fails its checksum")
                 break
             }
-            guard let record = try? decoder.decode(LogRecord.self, from: Data(payload)) else {
+            guard let record = try? LogRecord(decoding: payload) else {
                 scan.damage = damage(kind, "has a good checksum but is not a record this version understands")
                 break
             }

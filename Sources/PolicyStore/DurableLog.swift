@@ -244,15 +244,9 @@ public final class DurableLog: Sendable {
 
     /// Encodes and frames records: length, checksum, payload.
     static func frame(_ records: [LogRecord]) throws -> [UInt8] {
-        let encoder = JSONEncoder()
         var bytes: [UInt8] = []
         for record in records {
-            let payload: [UInt8]
-            do {
-                payload = Array(try encoder.encode(record))
-            } catch {
-                throw StoreError(.encoding, "cannot encode \(record): \(error)")
-            }
+            let payload = record.encoded()
             guard payload.count <= maxRecordSize else {
                 throw StoreError(.recordTooLarge, "a record of \(payload.count) bytes exceeds the limit of \(maxRecordSize)")
             }

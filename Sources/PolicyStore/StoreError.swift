@@ -19,8 +19,8 @@ public struct StoreError: Error, Hashable, Sendable {
         /// The log was closed, or an earlier write or fsync failed and the
         /// state of the file is unknown. Reopen the directory to recover.
         public static let unusable = Code(rawValue: "unusable")
-        /// A record could not be encoded as JSON.
-        public static let encoding = Code(rawValue: "encoding")
+        /// A record's payload is not a record this version reads.
+        public static let badRecord = Code(rawValue: "bad-record")
         /// A key file does not hold one 40-character Z85 key.
         public static let badKey = Code(rawValue: "bad-key")
         /// A key file to be written exists already.

@@ -1,3 +1,4 @@
+import PolicyEngine
 import ArgumentParser
 import Foundation
 import Logging
@@ -122,7 +123,11 @@ func readJSONFile(_ path: String) throws -> JSON {
     guard let data = FileManager.default.contents(atPath: path) else {
         throw ValidationError("cannot read \(path)")
     }
-    return try JSON.parse(Array(data))
+    do {
+        return try JSON.parse(Array(data))
+    } catch {
+        throw BusError(.badJSON, "\(path): \(error.message)").exit
+    }
 }
 
 extension BusError {

@@ -43,28 +43,13 @@ struct PolicyFiles {
 
     /// A schema file: `{"table": ["column", ...], ...}`.
     static func schemaFile(_ path: String) throws(PolicyError) -> [String: [String]] {
-        let bad = PolicyError(.invalidFacts, "schema file '\(path)' must be a JSON object of column-name arrays")
-        guard let data = FileManager.default.contents(atPath: path), case .object(let members)? = try? JSON.parse(data) else {
-            throw bad
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw PolicyError(.unreadableFile, "cannot read schema file '\(path)'")
         }
-        var result: [String: [String]] = [:]
-        for (name, value) in members {
-            guard TableID.isIdentifier(name) else {
-                throw PolicyError(.invalidFacts, "schema file '\(path)': '\(name)' is not a table name")
-            }
-            guard let columns = value.arrayValue?.compactMap(\.stringValue), columns.count == value.arrayValue?.count else {
-                throw bad
-            }
-            result[name] = columns
+        let schema = try OfflineEvaluation.parseSchema(data, file: path)
+        for name in schema.keys where !TableID.isIdentifier(name) {
+            throw PolicyError(.invalidFacts, "schema file '\(path)': '\(name)' is not a table name")
         }
-        return result
+        return schema
     }
-}
-
-/// `--schema SERVICE=FILE`, for the commands that check policies offline.
-struct SchemaOptions: ParsableArguments {
-    @Option(
-        name: .customLong("schema"),
-        help: "SERVICE=FILE: a data source's schema file, {\"table\": [\"column\", ...]}, so rules can name its columns (repeatable).")
-    var schemaFiles: [String] = []
 }

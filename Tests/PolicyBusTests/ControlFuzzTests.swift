@@ -64,6 +64,7 @@ extension ProcessSuites {
             ([Array("{\"op\":\"facts\",\"action\":\"insert\",\"table\":\"fz:q\",\"rows\":[[1,2]]}".utf8)], "arity-mismatch"),
             ([Array("{\"op\":\"facts\",\"action\":\"insert\",\"table\":\"fz:q\",\"rows\":\"x\"}".utf8)], "bad-request"),
             ([Array("{\"op\":\"facts\",\"action\":\"insert\",\"table\":\"fz:q\",\"rows\":[[1e999]]}".utf8)], "bad-json"),
+            ([Array("{\"op\":\"facts\",\"action\":\"insert\",\"table\":\"fz:q\",\"rows\":[[9223372036854775808]]}".utf8)], "bad-json"),
             ([Array("{\"op\":\"facts\",\"action\":\"insert\",\"table\":7,\"rows\":[[7]]}".utf8)], "bad-request"),
             ([Array("{\"op\":\"facts\",\"action\":\"upsert\",\"table\":\"fz:q\",\"rows\":[[7]]}".utf8)], "bad-request"),
             ([Array("{\"op\":\"facts\",\"action\":\"insert\",\"table\":\"fz:q\",\"rows\":[\(Array(repeating: "[9]", count: 51).joined(separator: ","))]}".utf8)], "too-many-rows"),

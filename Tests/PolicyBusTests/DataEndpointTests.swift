@@ -1,5 +1,6 @@
 import Foundation
 import PolicyBus
+import PolicyEngine
 import Testing
 
 /// The wildcard data endpoint rule, against the vectors the Python client's

@@ -84,11 +84,4 @@ import TestSupport
         let decoded = try? DataMessage(decoding: frame)
         #expect(decoded == general || (general == nil && decoded == nil))
     }
-
-    @Test func integersKeepTheirExactValueAtTheEdges() throws {
-        let text = "[9223372036854775807,-9223372036854775808,9223372036854775808,-9223372036854775809,-0,0,123456789012345678]"
-        #expect(try JSON.parse(text) == .array([
-            .int(.max), .int(.min), .float(9223372036854775808), .float(-9223372036854775809), .int(0), .int(0), .int(123456789012345678),
-        ]))
-    }
 }

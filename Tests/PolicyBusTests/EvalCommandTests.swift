@@ -1,5 +1,6 @@
 import Foundation
 import PolicyBus
+import PolicyEngine
 import Testing
 
 /// `policybus eval`, the built binary: offline evaluation of policy files.
@@ -27,6 +28,37 @@ import Testing
         #expect(output["tables"]?["alice:error"] == expected["tables"]?["alice:error"])
         let reach = try JSON.parse(Array(#"[[1, 2], [1, 3], [2, 3]]"#.utf8))
         #expect(output["tables"]?["alice:reach"] == reach)
+    }
+
+    /// Issue 14, item 4, through the binary: the facts loader kept integers
+    /// at or below -10^18 as floats, so `-1e+18` printed and `x = ...` missed.
+    @Test func factsKeepMinusTenToTheEighteenAsAnInteger() async throws {
+        let policyFile = try temporaryFile("m(x) :- p(x), x = -1000000000000000000")
+        let factsFile = try temporaryFile(#"{"p": [[-1000000000000000000]]}"#, suffix: ".json")
+        defer { for file in [policyFile, factsFile] { try? FileManager.default.removeItem(atPath: file) } }
+
+        for json in [true, false] {
+            let eval = try BusProcess("eval", ["eval", policyFile, "--facts", factsFile, "--policy-name", "a"] + (json ? ["--json"] : []))
+            defer { eval.stop() }
+            #expect(try await eval.exit() == 0)
+            let expected = json
+                ? #"{"tables": {"a:m": [[-1000000000000000000]], "a:p": [[-1000000000000000000]]}}"#
+                : "# a:m: 1 row\na:m(-1000000000000000000)\n# a:p: 1 row\na:p(-1000000000000000000)\n"
+            #expect(eval.stdoutText.trimmingCharacters(in: .newlines) == expected.trimmingCharacters(in: .newlines))
+        }
+    }
+
+    @Test func malformedFactsNameTheLineAndColumn() async throws {
+        let policyFile = try temporaryFile("m(x) :- p(x)")
+        let factsFile = try temporaryFile("{\"p\": [[1],\n  [2,]]}", suffix: ".json")
+        defer { for file in [policyFile, factsFile] { try? FileManager.default.removeItem(atPath: file) } }
+
+        let eval = try BusProcess("eval", ["eval", policyFile, "--facts", factsFile, "--json"])
+        defer { eval.stop() }
+        #expect(try await eval.exit() == 1)
+        let error = try JSON.parse(Array(eval.stdoutText.utf8))["error"]
+        #expect(error?["code"] == .string("invalid-facts"))
+        #expect(error?["message"]?.stringValue?.hasSuffix("at line 2, column 6") == true, "\(String(describing: error))")
     }
 
     @Test func selectsTablesWithTable() async throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 @testable import PolicyEngine
 
@@ -55,5 +56,38 @@ import Testing
 
     @Test func jsonEscapesStrings() {
         #expect(OfflineEvaluation.jsonString("a\"b\\c\n\u{1}") == #""a\"b\\c\n\u0001""#)
+    }
+
+    /// Issue 14, item 4: the facts loader kept integers at or below -10^18 as floats.
+    @Test func factsKeepMinusTenToTheEighteenAsAnInteger() throws {
+        let facts = try OfflineEvaluation.parseFacts(Array(#"{"p": [[-1000000000000000000]]}"#.utf8))
+        #expect(facts[0].rows == [[.int(-1_000_000_000_000_000_000)]])
+        let tables = try OfflineEvaluation.evaluate(
+            policies: [.init(name: "a", text: "m(x) :- p(x), x = -1000000000000000000")], facts: facts, tables: ["p", "m"])
+        #expect(OfflineEvaluation.json(tables) == #"{"tables": {"a:m": [[-1000000000000000000]], "a:p": [[-1000000000000000000]]}}"#)
+        #expect(OfflineEvaluation.text(tables).contains("a:m(-1000000000000000000)"))
+    }
+
+    @Test func factsRefuseIntegersOutsideInt64WithTheirPosition() {
+        let error = #expect(throws: PolicyError.self) {
+            try OfflineEvaluation.parseFacts(Array("{\"p\": [[1],\n [9223372036854775808]]}".utf8))
+        }
+        #expect(error?.code == .invalidFacts)
+        #expect(error?.message.contains("integer out of range") == true, "\(String(describing: error))")
+        #expect(error?.message.hasSuffix("at line 2, column 3") == true, "\(String(describing: error))")
+    }
+
+    @Test func randomIntegersSurviveTheFactsFileAndTheOutput() throws {
+        let seed = UInt64.random(in: 0...UInt64.max)
+        print("EngineOfflineEvaluationTests.randomIntegersSurviveTheFactsFileAndTheOutput seed: \(seed)")
+        var random = SeededRandom(seed: seed)
+        let rows = (0..<500).map { _ in [Value.int(random.int64()), .int(random.int64())] }
+        let text = "{\"t\": [" + rows.map { "[\($0[0]), \($0[1])]" }.joined(separator: ",\n") + "]}"
+        let facts = try OfflineEvaluation.parseFacts(Array(text.utf8))
+        #expect(facts[0].rows == rows, "seed \(seed)")
+        let tables = try OfflineEvaluation.evaluate(policies: [.init(name: "a", text: "")], facts: facts, tables: ["t"])
+        let printed = try JSON.parse(OfflineEvaluation.json(tables))
+        let printedRows = printed["tables"]?["a:t"]?.arrayValue ?? []
+        #expect(Set(printedRows) == Set(rows.map { JSON.array($0.map(JSON.init)) }), "seed \(seed)")
     }
 }

@@ -1,4 +1,5 @@
 import PolicyBus
+import PolicyEngine
 
 /// One fuzzer input, as a frame off the wire: a control request, a data
 /// message, and plain JSON.

@@ -1,3 +1,4 @@
+import PolicyEngine
 import ZeroMQ
 
 /// A blocking request/reply client for a node's control socket (a DEALER).

@@ -26,7 +26,7 @@ public enum FactLine: Hashable, Sendable {
             let rowsText = rest.dropFirst(name.count)
             let rows: [Row]
             do {
-                rows = try RowCodec.rows(try JSON.parse(String(rowsText)))
+                rows = try RowCodec.rows(try FactLine.json(String(rowsText)))
             } catch {
                 throw BusError(.syntaxError, "replace needs a JSON array of rows: \(error.message)")
             }
@@ -45,11 +45,15 @@ public enum FactLine: Hashable, Sendable {
         let arguments = body[body.index(after: open)..<body.index(before: body.endIndex)]
         let row: Row
         do {
-            row = try RowCodec.row(try JSON.parse("[" + arguments + "]"))
+            row = try RowCodec.row(try FactLine.json("[" + arguments + "]"))
         } catch {
             throw BusError(.syntaxError, "bad values in '\(text)': values are numbers or \"strings\"")
         }
         self = .change(sign == "+" ? .insert(table: name, row: row) : .delete(table: name, row: row))
+    }
+
+    static func json(_ text: String) throws(BusError) -> JSON {
+        do { return try JSON.parse(text) } catch { throw BusError(error) }
     }
 
     static func checkName(_ name: String) throws(BusError) {

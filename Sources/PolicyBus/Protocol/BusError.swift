@@ -45,6 +45,11 @@ public struct BusError: Error, Hashable, Sendable {
         self.message = message
     }
 
+    /// Malformed JSON: `bad-json`, with the line and column.
+    public init(_ error: JSONError) {
+        self.init(.badJSON, error.message)
+    }
+
     /// Carries a language error's code and message over the bus.
     public init(_ error: PolicyError) {
         self.code = Code(rawValue: error.code.rawValue)

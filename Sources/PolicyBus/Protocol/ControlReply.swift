@@ -1,3 +1,5 @@
+import PolicyEngine
+
 /// Builds reply frames.
 public enum ControlReply {
     /// `{"ok":true,"id":ID,...fields}`

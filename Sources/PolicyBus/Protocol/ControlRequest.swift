@@ -13,7 +13,8 @@ public struct ControlRequest: Sendable {
     /// Parses one request frame.
     /// - Throws: `bad-json` or `bad-request` (not an object, no `op`, `client` not a string).
     public init(frame: [UInt8]) throws(BusError) {
-        let json = try JSON.parse(frame)
+        let json: JSON
+        do { json = try JSON.parse(frame) } catch { throw BusError(error) }
         guard case .object(let members) = json else { throw BusError(.badRequest, "a request must be a JSON object") }
         guard let op = members["op"]?.stringValue else { throw BusError(.badRequest, "a request needs \"op\", a string") }
         self.op = op
@@ -27,9 +28,10 @@ public struct ControlRequest: Sendable {
     }
 
     /// The id from a frame that could not be parsed as a request, so even an
-    /// error reply echoes it when possible.
+    /// error reply echoes it when possible: also from a frame that is not
+    /// valid JSON, when the id comes before the damage (PROTOCOL.md §3).
     public static func bestEffortID(_ frame: [UInt8]) -> JSON? {
-        (try? JSON.parse(frame))?["id"]
+        JSON.member("id", readableIn: frame)
     }
 
     // MARK: - Fields

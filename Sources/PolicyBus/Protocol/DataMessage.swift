@@ -158,7 +158,8 @@ extension DataMessage {
             self = message
             return
         }
-        let body = try JSON.parse(frame[(space + 1)...])
+        let body: JSON
+        do { body = try JSON.parse(frame[(space + 1)...]) } catch { throw BusError(error) }
         guard let type = body["type"]?.stringValue,
             let publisher = body["pub"]?.stringValue,
             let epoch = body["epoch"]?.stringValue,

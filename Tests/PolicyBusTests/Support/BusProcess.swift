@@ -1,5 +1,6 @@
 import Foundation
 import PolicyBus
+import PolicyEngine
 import Synchronization
 import Testing
 import ZeroMQ

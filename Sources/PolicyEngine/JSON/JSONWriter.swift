@@ -1,10 +1,8 @@
-import PolicyEngine
-
 /// Writes JSON straight into a byte buffer.
 ///
 /// Hand-written because the publish path encodes one message per delta and
 /// must keep up with libzmq; it writes rows of `Value`s without building an
-/// intermediate tree.
+/// intermediate tree. `eval --json` and the durable log write through it too.
 public struct JSONWriter: JSONSink {
     /// The bytes written so far.
     public var bytes: [UInt8]
@@ -34,7 +32,7 @@ public struct JSONWriter: JSONSink {
     /// through a pointer into temporary memory (on the stack when small),
     /// then appended at once.
     @inline(__always)
-    mutating func write(bound: Int, _ body: (inout JSONOutput) -> Void) {
+    package mutating func write(bound: Int, _ body: (inout JSONOutput) -> Void) {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bound) { buffer in
             var output = JSONOutput(buffer)
             body(&output)
@@ -73,7 +71,7 @@ public struct JSONWriter: JSONSink {
     /// The largest bound written in one step. A bound is the worst case (six
     /// bytes per string byte), so a large table is written a row at a time:
     /// its temporary memory is one row's worst case, not the whole table's.
-    static let largestStep = 1 << 16
+    package static let largestStep = 1 << 16
 
     /// `[[...],[...]]`
     public mutating func rows(_ rows: some Collection<[Value]>) {
@@ -117,28 +115,5 @@ public struct JSONWriter: JSONSink {
             }
             bytes.append(UInt8(ascii: "}"))
         }
-    }
-}
-
-extension JSON {
-    /// The value as compact JSON text, keys sorted.
-    public var text: String {
-        var writer = JSONWriter()
-        writer.json(self)
-        return String(decoding: writer.bytes, as: UTF8.self)
-    }
-
-    /// Converts a table value to JSON.
-    public init(_ value: Value) {
-        switch value {
-        case .int(let number): self = .int(number)
-        case .float(let number): self = .float(number)
-        case .string(let text): self = .string(text)
-        }
-    }
-
-    /// Converts rows to a JSON array of arrays.
-    public init(rows: some Sequence<[Value]>) {
-        self = .array(rows.map { .array($0.map(JSON.init)) })
     }
 }

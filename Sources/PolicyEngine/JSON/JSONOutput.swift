@@ -1,7 +1,5 @@
-import PolicyEngine
-
 /// What both JSON writers offer, for code that writes through either.
-protocol JSONSink {
+package protocol JSONSink {
     mutating func raw(_ text: StaticString)
     mutating func uint(_ value: UInt64)
     mutating func rows(_ rows: some Collection<[Value]>)
@@ -13,7 +11,7 @@ protocol JSONSink {
 /// every byte; on the publish path that was about half the cost of a delta.
 /// Here the caller reserves an upper bound (`JSONOutput.bound`) once, and
 /// every byte is a plain store.
-struct JSONOutput: JSONSink {
+package struct JSONOutput: JSONSink {
     private let start: UnsafeMutablePointer<UInt8>
     /// Bytes written so far.
     private(set) var count = 0
@@ -28,12 +26,12 @@ struct JSONOutput: JSONSink {
 
     /// The most bytes an integer takes: an `Int64`'s sign and 19 digits, or
     /// a `UInt64`'s 20 digits.
-    static let intBound = 20
+    package static let intBound = 20
     /// The most bytes a float takes: `Double.description` is at most 24
     /// characters, plus `.0`; the non-finite strings are shorter.
-    static let floatBound = 32
+    package static let floatBound = 32
 
-    static func bound(_ value: Value) -> Int {
+    package static func bound(_ value: Value) -> Int {
         switch value {
         case .int: intBound
         case .float: floatBound
@@ -42,15 +40,15 @@ struct JSONOutput: JSONSink {
     }
 
     /// Each byte escapes to at most six (`\u00XX`), plus the quotes.
-    static func bound(_ text: String) -> Int { text.utf8.count * 6 + 2 }
+    package static func bound(_ text: String) -> Int { text.utf8.count * 6 + 2 }
 
-    static func bound(_ row: [Value]) -> Int {
+    package static func bound(_ row: [Value]) -> Int {
         var total = row.count + 2  // brackets and commas
         for value in row { total += bound(value) }
         return total
     }
 
-    static func bound(_ rows: some Sequence<[Value]>) -> Int {
+    package static func bound(_ rows: some Sequence<[Value]>) -> Int {
         var total = 2
         for row in rows { total += bound(row) + 1 }
         return total
@@ -59,13 +57,13 @@ struct JSONOutput: JSONSink {
     // MARK: - Writing
 
     @inline(__always)
-    mutating func byte(_ value: UInt8) {
+    package mutating func byte(_ value: UInt8) {
         start[count] = value
         count &+= 1
     }
 
     @inline(__always)
-    mutating func raw(_ text: StaticString) {
+    package mutating func raw(_ text: StaticString) {
         (start + count).update(from: text.utf8Start, count: text.utf8CodeUnitCount)
         count &+= text.utf8CodeUnitCount
     }
@@ -76,13 +74,13 @@ struct JSONOutput: JSONSink {
         count &+= buffer.count
     }
 
-    mutating func int(_ value: Int64) {
+    package mutating func int(_ value: Int64) {
         if value < 0 { byte(UInt8(ascii: "-")) }
         uint(value.magnitude)
     }
 
     /// Two digits per step, from a table, written straight into place.
-    mutating func uint(_ value: UInt64) {
+    package mutating func uint(_ value: UInt64) {
         var rest = value
         count &+= Self.digitCount(rest)
         var position = count
@@ -124,7 +122,7 @@ struct JSONOutput: JSONSink {
     /// A float always reads back as a float: it keeps a decimal point or an
     /// exponent. JSON has no NaN or infinity, so those are written as the
     /// strings `"NaN"`, `"Infinity"`, `"-Infinity"` (documented in PROTOCOL.md).
-    mutating func float(_ value: Double) {
+    package mutating func float(_ value: Double) {
         guard value.isFinite else {
             string(value.isNaN ? "NaN" : (value < 0 ? "-Infinity" : "Infinity"))
             return
@@ -138,7 +136,7 @@ struct JSONOutput: JSONSink {
         if isIntegral { raw(".0") }
     }
 
-    mutating func string(_ value: String) {
+    package mutating func string(_ value: String) {
         byte(UInt8(ascii: "\""))
         var value = value
         value.withUTF8 { utf8 in
@@ -169,7 +167,7 @@ struct JSONOutput: JSONSink {
     }
 
     @inline(__always)
-    mutating func value(_ value: Value) {
+    package mutating func value(_ value: Value) {
         switch value {
         case .int(let number): int(number)
         case .float(let number): float(number)
@@ -178,7 +176,7 @@ struct JSONOutput: JSONSink {
     }
 
     /// `[v1,v2,...]`
-    mutating func row(_ row: [Value]) {
+    package mutating func row(_ row: [Value]) {
         byte(UInt8(ascii: "["))
         var first = true
         for element in row {
@@ -190,7 +188,7 @@ struct JSONOutput: JSONSink {
     }
 
     /// `[[...],[...]]`
-    mutating func rows(_ rows: some Collection<[Value]>) {
+    package mutating func rows(_ rows: some Collection<[Value]>) {
         byte(UInt8(ascii: "["))
         var first = true
         for element in rows {

@@ -1,0 +1,102 @@
+import Foundation
+import PolicyEngine
+
+// Facts: `eval`'s facts file of N rows (nova:servers(vm, host, cores)), read by
+// the shared JSON reader, against the loader it replaced (JSONSerialization,
+// telling ints from floats by objCType) in the same run. Then the peak
+// resident growth of reading and loading it into an engine, against the
+// engine's own footprint for those rows.
+
+func factsText(rows: Int) -> [UInt8] {
+    var text = "{\"nova:servers\": ["
+    text.reserveCapacity(rows * 32)
+    for index in 0..<rows {
+        if index > 0 { text += ",\n" }
+        text += "[\"vm\(index)\", \"h\(index % 1000)\", \(index % 64)]"
+    }
+    text += "]}"
+    return Array(text.utf8)
+}
+
+/// The facts loader before the shared reader, kept here as the baseline.
+func baselineParseFacts(_ data: Data) throws -> [(table: String, rows: [[Value]])] {
+    guard let tables = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { throw CocoaError(.coderReadCorrupt) }
+    var result: [(table: String, rows: [[Value]])] = []
+    for name in tables.keys.sorted() {
+        guard let rows = tables[name] as? [Any] else { throw CocoaError(.coderReadCorrupt) }
+        var parsed: [[Value]] = []
+        for row in rows {
+            guard let cells = row as? [Any] else { throw CocoaError(.coderReadCorrupt) }
+            parsed.append(try cells.map { cell in
+                if let string = cell as? String { return .string(string) }
+                guard let number = cell as? NSNumber else { throw CocoaError(.coderReadCorrupt) }
+                switch String(cString: number.objCType) {
+                case "d", "f": return .float(number.doubleValue)
+                default: return .int(number.int64Value)
+                }
+            })
+        }
+        result.append((name, parsed))
+    }
+    return result
+}
+
+/// The peak resident set (VmHWM) in bytes; `resetPeak()` starts a new peak.
+func peakResidentBytes() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+        let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true)[1])
+    else { return 0 }
+    return kilobytes * 1024
+}
+
+func resetPeak() {
+    // Writing 5 to clear_refs resets VmHWM to the current resident set (Linux).
+    try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+}
+
+func factsLoad(rows: Int) throws {
+    func megabytes(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / 1_048_576) }
+    func rate(_ nanos: UInt64) -> String { String(format: "%.2fM rows/s", Double(rows) / Double(nanos) * 1000) }
+    let bytes = factsText(rows: rows)
+    let policy = OfflineEvaluation.PolicySource(name: "alice", text: "big(vm) :- nova:servers(vm, host, cores), cores > 60")
+
+    // Reading alone, each reader twice; the second run counts.
+    var shared: UInt64 = 0
+    var baseline: UInt64 = 0
+    for _ in 0..<2 {
+        var start = now()
+        let facts = try OfflineEvaluation.parseFacts(bytes)
+        shared = now() - start
+        precondition(facts[0].rows.count == rows)
+        let data = Data(bytes)
+        start = now()
+        let old = try baselineParseFacts(data)
+        baseline = now() - start
+        precondition(old[0].rows == facts[0].rows)
+    }
+    print("facts    read \(rows) rows (\(megabytes(bytes.count))): shared reader \(millis(shared)), \(rate(shared)); "
+        + "baseline JSONSerialization \(millis(baseline)), \(rate(baseline)) (\(String(format: "%.1f", Double(baseline) / Double(shared)))x slower)")
+
+    // The engine's own footprint for the rows: its resident growth while the parsed rows stay alive.
+    var facts = try OfflineEvaluation.parseFacts(bytes)
+    let before = residentBytes()
+    var engine: Engine? = Engine()
+    var transaction = Transaction()
+    for row in facts[0].rows { transaction.insert(row, into: servers) }
+    try engine!.apply(transaction)
+    transaction = Transaction()
+    let footprint = residentBytes() - before
+    withExtendedLifetime(engine) {}
+    engine = nil
+    facts = []
+
+    // What eval does: parse the file's bytes and evaluate. The file's bytes
+    // are counted as well, as eval reads them.
+    resetPeak()
+    let peakBase = peakResidentBytes()
+    let result = try OfflineEvaluation.evaluate(policies: [policy], facts: try OfflineEvaluation.parseFacts(bytes), tables: ["big"])
+    let peak = peakResidentBytes() - peakBase + bytes.count
+    print("facts    parse and evaluate (\(result[0].rows.count) results): peak resident growth \(megabytes(peak)) including the file, "
+        + "the engine's own footprint for the rows \(megabytes(footprint)), ratio \(String(format: "%.2f", Double(peak) / Double(max(footprint, 1))))")
+}
