@@ -53,3 +53,11 @@ struct PolicyFiles {
         return schema
     }
 }
+
+/// `--schema SERVICE=FILE`, for the commands that check policies offline.
+struct SchemaOptions: ParsableArguments {
+    @Option(
+        name: .customLong("schema"),
+        help: "SERVICE=FILE: a data source's schema file, {\"table\": [\"column\", ...]}, so rules can name its columns (repeatable).")
+    var schemaFiles: [String] = []
+}

@@ -1,5 +1,6 @@
 import Foundation
 import PolicyBus
+import PolicyEngine
 import Testing
 
 /// `policybus check`, the built binary.

@@ -1,5 +1,6 @@
 import Foundation
 import PolicyBus
+import PolicyEngine
 import Testing
 
 /// `policybus test`, the built binary.
