@@ -34,6 +34,12 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Exit with status 2 when any printed table is non-empty (for CI gates).")
     var fail = false
 
+    @Option(help: "Print why the rows matching QUERY hold, e.g. 'error(\"vm4\", x, y)': a derivation tree down to facts.")
+    var explain: String?
+
+    @Flag(help: "With --explain, every derivation of each row (up to 20), not one.")
+    var all = false
+
     @Option(name: .customLong("fail-defined"), help: "Exit with status 2 when this table is non-empty (repeatable).")
     var failDefined: [String] = []
 
@@ -53,6 +59,11 @@ struct EvalCommand: ParsableCommand {
                     throw PolicyError(.unreadableFile, "cannot read facts file '\(facts)'")
                 }
                 factRows = try OfflineEvaluation.parseFacts(data)
+            }
+            if let explain {
+                let engine = try OfflineEvaluation.load(policies: files.sources, facts: factRows, schemas: try PolicyFiles.schemas(schemas))
+                try printExplanations(engine.explain(explain, defaultPolicy: files.sources.first?.name, all: all), query: explain)
+                return
             }
             let result = try OfflineEvaluation.evaluate(
                 policies: files.sources, facts: factRows, tables: tables.isEmpty ? [] : tables + failDefined,
@@ -85,5 +96,10 @@ struct EvalCommand: ParsableCommand {
             isFailing = isFailing || !entry.rows.isEmpty
         }
         return isFailing
+    }
+
+    private func printExplanations(_ explanations: [Explanation], query: String) throws(PolicyError) {
+        guard !explanations.isEmpty else { throw PolicyError(.noMatch, "no row matches '\(query)'") }
+        print(json ? ExplainOutput.json(explanations).text : ExplainOutput.text(explanations), terminator: json ? "\n" : "")
     }
 }

@@ -26,19 +26,8 @@ public enum OfflineEvaluation {
         policies: [PolicySource], facts: [(table: String, rows: [[Value]])], tables: [String],
         schemas: [TableID: [String]] = [:]
     ) throws(PolicyError) -> [(table: TableID, rows: [[Value]])] {
-        let engine = Engine()
-        for (table, columns) in schemas { engine.declareColumns(columns, for: table) }
-        for policy in policies { try engine.createPolicy(policy.name) }
-        var transaction = Transaction()
-        for policy in policies { transaction.insertRules(policy.text, policy: policy.name) }
-        try engine.apply(transaction)
+        let engine = try load(policies: policies, facts: facts, schemas: schemas)
         let defaultPolicy = policies.first?.name
-        var factTransaction = Transaction()
-        for (name, rows) in facts {
-            let table = try tableID(name, defaultPolicy: defaultPolicy)
-            for row in rows { factTransaction.insert(row, into: table) }
-        }
-        try engine.apply(factTransaction)
         if tables.isEmpty { return engine.tables.map { ($0, engine.rows(of: $0)) } }
         var result: [(table: TableID, rows: [[Value]])] = []
         for name in tables {
@@ -49,6 +38,25 @@ public enum OfflineEvaluation {
             result.append((table, engine.rows(of: table)))
         }
         return result
+    }
+
+    /// A fresh engine with the policies (all rules in one transaction), then the facts, loaded.
+    public static func load(
+        policies: [PolicySource], facts: [(table: String, rows: [[Value]])], schemas: [TableID: [String]] = [:]
+    ) throws(PolicyError) -> Engine {
+        let engine = Engine()
+        for (table, columns) in schemas { engine.declareColumns(columns, for: table) }
+        for policy in policies { try engine.createPolicy(policy.name) }
+        var transaction = Transaction()
+        for policy in policies { transaction.insertRules(policy.text, policy: policy.name) }
+        try engine.apply(transaction)
+        var factTransaction = Transaction()
+        for (name, rows) in facts {
+            let table = try tableID(name, defaultPolicy: policies.first?.name)
+            for row in rows { factTransaction.insert(row, into: table) }
+        }
+        try engine.apply(factTransaction)
+        return engine
     }
 
     static func tableID(_ name: String, defaultPolicy: String?) throws(PolicyError) -> TableID {

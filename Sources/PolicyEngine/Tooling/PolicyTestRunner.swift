@@ -5,7 +5,7 @@ public enum PolicyTestRunner {
     public static func run(_ test: PolicyTest) -> PolicyTestResult {
         var result = PolicyTestResult(name: test.name)
         do throws(PolicyError) {
-            let engine = try load(test)
+            let engine = try OfflineEvaluation.load(policies: test.policies, facts: test.facts, schemas: test.schemas)
             let defaultPolicy = test.policies.first?.name
             result.failures += try check(test.expectations, step: 0, in: engine, defaultPolicy: defaultPolicy)
             for (index, step) in test.steps.enumerated() {
@@ -25,22 +25,6 @@ public enum PolicyTestRunner {
             result.error = error
         }
         return result
-    }
-
-    private static func load(_ test: PolicyTest) throws(PolicyError) -> Engine {
-        let engine = Engine()
-        for (table, columns) in test.schemas { engine.declareColumns(columns, for: table) }
-        for policy in test.policies { try engine.createPolicy(policy.name) }
-        var rules = Transaction()
-        for policy in test.policies { rules.insertRules(policy.text, policy: policy.name) }
-        try engine.apply(rules)
-        var facts = Transaction()
-        for (name, rows) in test.facts {
-            let table = try OfflineEvaluation.tableID(name, defaultPolicy: test.policies.first?.name)
-            for row in rows { facts.insert(row, into: table) }
-        }
-        try engine.apply(facts)
-        return engine
     }
 
     private static func check(
