@@ -62,7 +62,7 @@ struct EvalCommand: ParsableCommand {
             }
             if let explain {
                 let engine = try OfflineEvaluation.load(policies: files.sources, facts: factRows, schemas: try PolicyFiles.schemas(schemas))
-                try printExplanations(engine.explain(explain, defaultPolicy: files.sources.first?.name, all: all), query: explain)
+                try ExplainOutput.print(engine.explain(explain, defaultPolicy: files.sources.first?.name, all: all), query: explain, json: json)
                 return
             }
             let result = try OfflineEvaluation.evaluate(
@@ -96,10 +96,5 @@ struct EvalCommand: ParsableCommand {
             isFailing = isFailing || !entry.rows.isEmpty
         }
         return isFailing
-    }
-
-    private func printExplanations(_ explanations: [Explanation], query: String) throws(PolicyError) {
-        guard !explanations.isEmpty else { throw PolicyError(.noMatch, "no row matches '\(query)'") }
-        print(json ? ExplainOutput.json(explanations).text : ExplainOutput.text(explanations), terminator: json ? "\n" : "")
     }
 }

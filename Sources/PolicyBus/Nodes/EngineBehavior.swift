@@ -73,6 +73,13 @@ final class EngineBehavior: NodeBehavior {
             return ["rows": JSON(rows: rows)]
         case "rules":
             return try rules(request, node: node)
+        case "explain":
+            guard case .explain(let query, let all) = try ControlCommand(request, limits: node.options.limits) else { return nil }
+            do {
+                return ["explanations": .array(try engine.explain(query, all: all).map(\.json))]
+            } catch {
+                throw BusError(error)
+            }
         case "facts":
             let action = try request.string("action")
             let table = try request.table("table", limits: node.options.limits)

@@ -18,6 +18,8 @@ public enum ControlCommand: Hashable, Sendable {
     case query(String)
     case rules(Rules)
     case facts(Facts)
+    /// Why the rows matching the query hold (engines): one derivation each, or all up to a limit.
+    case explain(query: String, all: Bool)
 
     /// `rules`: list a policy's rules, or insert or delete policy text.
     public enum Rules: Hashable, Sendable {
@@ -58,6 +60,7 @@ public enum ControlCommand: Hashable, Sendable {
         case "query": self = .query(try request.string("query"))
         case "rules": self = .rules(try Rules(request))
         case "facts": self = .facts(try Facts(request, limits: limits))
+        case "explain": self = .explain(query: try request.string("query"), all: try request.optionalBool("all") ?? false)
         default: throw BusError(.unknownOp, "unknown op '\(request.op)'")
         }
     }
@@ -74,6 +77,7 @@ public enum ControlCommand: Hashable, Sendable {
         case .query: "query"
         case .rules: "rules"
         case .facts: "facts"
+        case .explain: "explain"
         }
     }
 
@@ -89,6 +93,7 @@ public enum ControlCommand: Hashable, Sendable {
         case .rules(.delete(let policy, let text)): ["action": .string("delete"), "policy": .string(policy), "rule": .string(text)]
         case .facts(let facts):
             ["action": .string(facts.action.rawValue), "table": .string(facts.table.description), "rows": JSON(rows: facts.rows)]
+        case .explain(let query, let all): ["query": .string(query), "all": .bool(all)]
         }
     }
 }

@@ -51,6 +51,15 @@ public struct ControlRequest: Sendable {
         }
     }
 
+    /// An optional boolean field.
+    public func optionalBool(_ key: String) throws(BusError) -> Bool? {
+        switch body[key] {
+        case nil, .null?: return nil
+        case .bool(let flag)?: return flag
+        default: throw BusError(.badRequest, "\"\(key)\" must be true or false")
+        }
+    }
+
     /// A required table name.
     public func table(_ key: String, limits: BusLimits) throws(BusError) -> TableID {
         try Self.tableID(try string(key), limits: limits)

@@ -36,6 +36,13 @@ public struct Explanation: Sendable {
     public var derivations: [Derivation]
     /// False when the search stopped at one of its bounds somewhere.
     public var complete: Bool
+
+    public init(table: TableID, row: [Value], derivations: [Derivation], complete: Bool) {
+        self.table = table
+        self.row = row
+        self.derivations = derivations
+        self.complete = complete
+    }
 }
 
 /// Bounds on the work of one `explain`, so that it cannot stall an engine.
