@@ -82,7 +82,7 @@ let package = Package(
         ),
         // The safe Swift API over libzmq.
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
-        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "TestSupport"]),
         // PUB/SUB throughput through the wrapper against the same workload in C.
         .executableTarget(
             name: "ZMQBench",

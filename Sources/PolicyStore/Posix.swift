@@ -6,14 +6,14 @@ import Darwin
 
 /// Thin wrappers over the system calls the log needs. Each turns a failure into
 /// a ``StoreError`` at once, reading `errno` before anything else runs, and
-/// retries `EINTR`.
-enum Posix {
-    static func fail(_ function: String, _ path: String) -> StoreError {
+/// retries `EINTR`. Package-wide: CURVE key files (PolicyBus) use them too.
+package enum Posix {
+    package static func fail(_ function: String, _ path: String) -> StoreError {
         let code = errno
         return StoreError(.io, "\(function)(\(path)): \(String(cString: strerror(code)))", errno: code)
     }
 
-    static func openFile(_ path: String, _ flags: Int32, mode: mode_t = 0o600) throws -> Int32 {
+    package static func openFile(_ path: String, _ flags: Int32, mode: mode_t = 0o600) throws -> Int32 {
         while true {
             let fd = open(path, flags | O_CLOEXEC, mode)
             if fd >= 0 { return fd }
@@ -21,13 +21,13 @@ enum Posix {
         }
     }
 
-    static func closeFile(_ fd: Int32) {
+    package static func closeFile(_ fd: Int32) {
         // Linux releases the descriptor even when close fails; retrying could
         // close a descriptor another thread just opened.
         _ = close(fd)
     }
 
-    static func readAll(_ fd: Int32, path: String) throws -> [UInt8] {
+    package static func readAll(_ fd: Int32, path: String) throws -> [UInt8] {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         var offset: off_t = 0
@@ -43,7 +43,7 @@ enum Posix {
         }
     }
 
-    static func writeAll(_ fd: Int32, _ bytes: [UInt8], at offset: Int, path: String) throws {
+    package static func writeAll(_ fd: Int32, _ bytes: [UInt8], at offset: Int, path: String) throws {
         var written = 0
         while written < bytes.count {
             let count = bytes.withUnsafeBytes {
@@ -57,24 +57,24 @@ enum Posix {
         }
     }
 
-    static func sync(_ fd: Int32, path: String) throws {
+    package static func sync(_ fd: Int32, path: String) throws {
         while fsync(fd) != 0 {
             if errno != EINTR { throw fail("fsync", path) }
         }
     }
 
-    static func truncate(_ fd: Int32, to size: Int, path: String) throws {
+    package static func truncate(_ fd: Int32, to size: Int, path: String) throws {
         while ftruncate(fd, off_t(size)) != 0 {
             if errno != EINTR { throw fail("ftruncate", path) }
         }
     }
 
-    static func renameFile(_ from: String, _ to: String) throws {
+    package static func renameFile(_ from: String, _ to: String) throws {
         if rename(from, to) != 0 { throw fail("rename", from) }
     }
 
     /// Makes a rename or a new file in `directory` durable.
-    static func fsyncDirectory(_ directory: String) throws {
+    package static func fsyncDirectory(_ directory: String) throws {
         let fd = try openFile(directory, O_RDONLY | O_DIRECTORY)
         defer { closeFile(fd) }
         try sync(fd, path: directory)
@@ -83,7 +83,7 @@ enum Posix {
     /// Creates `path` and any missing parents, with mode 0700, and fsyncs the
     /// parent of each one it creates: without that, a power cut could lose the
     /// new directory, and with it records already fsync'd inside it.
-    static func makeDirectories(_ path: String) throws {
+    package static func makeDirectories(_ path: String) throws {
         var current = path.hasPrefix("/") ? "" : "."
         for part in path.split(separator: "/") {
             let parent = current.isEmpty ? "/" : current
@@ -97,7 +97,7 @@ enum Posix {
     }
 
     /// Takes an exclusive lock on `fd`, failing at once if another process holds it.
-    static func lockExclusively(_ fd: Int32, path: String) throws {
+    package static func lockExclusively(_ fd: Int32, path: String) throws {
         // A lock can look held for a moment after its holder closed it: a child
         // process forked by another thread shares the open file until it execs
         // (O_CLOEXEC closes it only then). So retry briefly before refusing.

@@ -21,12 +21,6 @@ public struct StoreError: Error, Hashable, Sendable {
         public static let unusable = Code(rawValue: "unusable")
         /// A record's payload is not a record this version reads.
         public static let badRecord = Code(rawValue: "bad-record")
-        /// A key file does not hold one 40-character Z85 key.
-        public static let badKey = Code(rawValue: "bad-key")
-        /// A key file to be written exists already.
-        public static let keyExists = Code(rawValue: "key-exists")
-        /// A secret key file can be read by group or others.
-        public static let keyTooOpen = Code(rawValue: "key-too-open")
     }
 
     public var code: Code

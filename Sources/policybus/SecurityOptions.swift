@@ -102,7 +102,7 @@ enum KeyFiles {
     static func run<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
-        } catch let error as StoreError {
+        } catch let error as BusError {
             throw ValidationError("\(error)")
         }
     }

@@ -2,6 +2,7 @@ import Foundation
 import PolicyEngine
 @testable import PolicyStore
 import Testing
+import TestSupport
 
 @Suite struct DurableLogTests {
     /// A varied set of records: every kind, every value kind, awkward strings.

@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 import ZeroMQ
 
 @Suite(.enabled(if: CurveKeyPair.isAvailable, "libzmq built without CURVE"))
@@ -16,6 +17,43 @@ struct CurveTests {
         #expect(throws: ZMQError.self) {
             try CurveKeyPair(publicKey: other.publicKey, secretKey: keys.secretKey)
         }
+    }
+
+    /// The one Z85 key check (libzmq's decoder) against the definition:
+    /// 40 characters of the Z85 alphabet, each group of five at most 2^32 - 1.
+    @Test func z85KeyCheckFollowsTheDefinition() throws {
+        let key = try CurveKeyPair.generate().publicKey
+        let seed = propertyTestSeed()
+        print("CurveTests.z85KeyCheckFollowsTheDefinition seed: \(seed)")
+        var random = SeededRandom(seed: seed)
+        let alphabet: [Character] = Array("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#~ ")
+        for _ in 0..<500 {
+            var chars: [Character] = Array(key)
+            for _ in 0..<Int.random(in: 1...3, using: &random) {
+                chars[Int.random(in: 0..<40, using: &random)] = alphabet.randomElement(using: &random)!
+            }
+            let candidate = String(chars)
+            #expect(CurveKeyPair.isValidKey(candidate) == Self.isZ85Key(candidate), "seed \(seed): \(candidate)")
+        }
+        #expect(CurveKeyPair.isValidKey(key))
+        #expect(!CurveKeyPair.isValidKey(String(key.dropLast())))
+        #expect(!CurveKeyPair.isValidKey("#####" + key.dropFirst(5)), "a group above 2^32")
+    }
+
+    /// The Z85 definition, written out plainly as the test's reference.
+    static func isZ85Key(_ key: String) -> Bool {
+        let digits = Array("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#")
+        let characters = Array(key)
+        guard characters.count == 40 else { return false }
+        for start in stride(from: 0, to: 40, by: 5) {
+            var value: UInt64 = 0
+            for character in characters[start..<(start + 5)] {
+                guard let digit = digits.firstIndex(of: character) else { return false }
+                value = value * 85 + UInt64(digit)
+            }
+            guard value <= UInt64(UInt32.max) else { return false }
+        }
+        return true
     }
 
     /// A CURVE ROUTER guarded by a ZAP handler and a DEALER client, then

@@ -27,6 +27,16 @@ public struct BusError: Error, Hashable, Sendable {
         public static let notSupported = Code(rawValue: "not-supported")
         public static let `internal` = Code(rawValue: "internal")
 
+        // Key files (``KeyFile``): never sent by a node.
+        /// A key file does not hold one 40-character Z85 key.
+        public static let badKey = Code(rawValue: "bad-key")
+        /// A key file to be written exists already.
+        public static let keyExists = Code(rawValue: "key-exists")
+        /// A secret key file can be read by group or others.
+        public static let keyTooOpen = Code(rawValue: "key-too-open")
+        /// A file could not be read or written; the message says why.
+        public static let io = Code(rawValue: "io")
+
         // Client-side only: never sent by a node.
         /// No reply within the client's timeout.
         public static let timeout = Code(rawValue: "timeout")

@@ -3,6 +3,9 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import PolicyStore
+import ZeroMQ
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -16,6 +19,9 @@ import Darwin
 /// others can read is refused). Writing creates each file with its final mode
 /// and moves it into place with `link`/`rename`, so that a secret key is never
 /// visible with a wider mode, and a crash never leaves half a key.
+///
+/// A key is checked by ``CurveKeyPair/isValidKey(_:)``, libzmq's own Z85
+/// decoder: the one check every path uses.
 public enum KeyFile {
     /// The mode of a secret key file: owner read and write.
     public static let secretMode: mode_t = 0o600
@@ -29,45 +35,49 @@ public enum KeyFile {
     ///   - prefix: the path of both files without their extensions.
     ///   - overwrite: replace existing files instead of refusing.
     /// - Returns: the paths written: secret, then public.
-    /// - Throws: ``StoreError`` `key-exists` if either file exists and
+    /// - Throws: ``BusError`` `key-exists` if either file exists and
     ///   `overwrite` is false (then nothing is written), `bad-key`, or `io`.
     @discardableResult
     public static func writeKeyPair(publicKey: String, secretKey: String, prefix: String, overwrite: Bool)
-        throws -> (secretPath: String, publicPath: String)
+        throws(BusError) -> (secretPath: String, publicPath: String)
     {
-        for key in [publicKey, secretKey] where !isValidZ85Key(key) {
-            throw StoreError(.badKey, "not a 40-character Z85 key")
+        for key in [publicKey, secretKey] where !CurveKeyPair.isValidKey(key) {
+            throw BusError(.badKey, "not a 40-character Z85 key")
         }
         let secretPath = prefix + ".key"
         let publicPath = prefix + ".pub"
         if !overwrite {
             for path in [secretPath, publicPath] where access(path, F_OK) == 0 {
-                throw StoreError(.keyExists, "\(path) exists; pass --force to replace it")
+                throw BusError(.keyExists, "\(path) exists; pass --force to replace it")
             }
         }
-        try write(secretKey + "\n", to: secretPath, mode: secretMode, overwrite: overwrite)
-        try write(publicKey + "\n", to: publicPath, mode: publicMode, overwrite: overwrite)
+        try fileSystem {
+            try write(secretKey + "\n", to: secretPath, mode: secretMode, overwrite: overwrite)
+            try write(publicKey + "\n", to: publicPath, mode: publicMode, overwrite: overwrite)
+        }
         return (secretPath, publicPath)
     }
 
     /// Reads a public key file.
     /// - Returns: the Z85 key, without surrounding whitespace.
-    /// - Throws: ``StoreError`` `bad-key` when the file is not one Z85 key, or `io`.
-    public static func readPublicKey(_ path: String) throws -> String {
-        try readKey(path)
+    /// - Throws: ``BusError`` `bad-key` when the file is not one Z85 key, or `io`.
+    public static func readPublicKey(_ path: String) throws(BusError) -> String {
+        try fileSystem { try readKey(path) }
     }
 
     /// Reads a secret key file, refusing one that group or others can access.
     /// - Returns: the Z85 key, without surrounding whitespace.
-    /// - Throws: ``StoreError`` `key-too-open`, `bad-key`, or `io`.
-    public static func readSecretKey(_ path: String) throws -> String {
-        var info = stat()
-        guard stat(path, &info) == 0 else { throw Posix.fail("stat", path) }
-        guard info.st_mode & 0o077 == 0 else {
-            let mode = String(info.st_mode & 0o777, radix: 8)
-            throw StoreError(.keyTooOpen, "\(path) has mode \(mode); a secret key must be private: chmod 600 \(path)")
+    /// - Throws: ``BusError`` `key-too-open`, `bad-key`, or `io`.
+    public static func readSecretKey(_ path: String) throws(BusError) -> String {
+        try fileSystem {
+            var info = stat()
+            guard stat(path, &info) == 0 else { throw Posix.fail("stat", path) }
+            guard info.st_mode & 0o077 == 0 else {
+                let mode = String(info.st_mode & 0o777, radix: 8)
+                throw BusError(.keyTooOpen, "\(path) has mode \(mode); a secret key must be private: chmod 600 \(path)")
+            }
+            return try readKey(path)
         }
-        return try readKey(path)
     }
 
     /// Reads every public key in an allow-list directory: one key per regular
@@ -77,8 +87,12 @@ public enum KeyFile {
     /// silently shorter than the operator thinks is worse than a server that
     /// does not start.
     /// - Returns: each key and the file it came from.
-    /// - Throws: ``StoreError`` `bad-key` naming the file, or `io`.
-    public static func readAuthorizedKeys(directory: String) throws -> [(key: String, file: String)] {
+    /// - Throws: ``BusError`` `bad-key` naming the file, or `io`.
+    public static func readAuthorizedKeys(directory: String) throws(BusError) -> [(key: String, file: String)] {
+        try fileSystem { try authorizedKeys(directory: directory) }
+    }
+
+    private static func authorizedKeys(directory: String) throws -> [(key: String, file: String)] {
         guard let dir = opendir(directory) else { throw Posix.fail("opendir", directory) }
         defer { closedir(dir) }
         var names: [String] = []
@@ -99,38 +113,31 @@ public enum KeyFile {
         return keys
     }
 
-    /// Whether `key` is 40 characters of Z85 that decode to 32 bytes.
-    public static func isValidZ85Key(_ key: String) -> Bool {
-        let scalars = Array(key.utf8)
-        guard scalars.count == 40 else { return false }
-        for start in stride(from: 0, to: 40, by: 5) {
-            var value: UInt64 = 0
-            for byte in scalars[start..<(start + 5)] {
-                guard let digit = z85Digits[byte] else { return false }
-                value = value * 85 + UInt64(digit)
-            }
-            guard value <= UInt64(UInt32.max) else { return false }
-        }
-        return true
-    }
-
     // MARK: - Helpers
 
-    private static let z85Digits: [UInt8: Int] = Dictionary(
-        uniqueKeysWithValues: Array(
-            "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#".utf8
-        ).enumerated().map { ($1, $0) })
+    /// Runs file system work, reporting its failures as `io`.
+    private static func fileSystem<T>(_ body: () throws -> T) throws(BusError) -> T {
+        do {
+            return try body()
+        } catch let error as BusError {
+            throw error
+        } catch let error as StoreError {
+            throw BusError(.io, error.message)
+        } catch {
+            throw BusError(.io, "\(error)")
+        }
+    }
 
     private static func readKey(_ path: String) throws -> String {
         let fd = try Posix.openFile(path, O_RDONLY)
         defer { Posix.closeFile(fd) }
         let bytes = try Posix.readAll(fd, path: path)
         guard bytes.count <= 1024, let text = String(validating: bytes, as: UTF8.self) else {
-            throw StoreError(.badKey, "\(path) does not hold a Z85 key")
+            throw BusError(.badKey, "\(path) does not hold a Z85 key")
         }
         let key = String(text.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
-        guard isValidZ85Key(key) else {
-            throw StoreError(.badKey, "\(path) does not hold a 40-character Z85 key")
+        guard CurveKeyPair.isValidKey(key) else {
+            throw BusError(.badKey, "\(path) does not hold a 40-character Z85 key")
         }
         return key
     }
@@ -154,7 +161,7 @@ public enum KeyFile {
                 try Posix.renameFile(temporary, path)
             } else {
                 guard link(temporary, path) == 0 else {
-                    if errno == EEXIST { throw StoreError(.keyExists, "\(path) exists; pass --force to replace it") }
+                    if errno == EEXIST { throw BusError(.keyExists, "\(path) exists; pass --force to replace it") }
                     throw Posix.fail("link", path)
                 }
                 unlink(temporary)
