@@ -6,10 +6,13 @@ import ZeroMQ
 
 /// The Swift `Subscriber` against in-process nodes.
 @Suite struct SubscriberTests {
-    func withDataSource(_ body: (NodeThread) async throws -> Void) async throws {
+    /// A data source serving `data:q` = {1}. A short heartbeat makes
+    /// silence show sooner; a test that expects no resync takes a long one,
+    /// because on a loaded machine 3 short heartbeats can pass unseen.
+    func withDataSource(heartbeatMilliseconds: Int = 100, _ body: (NodeThread) async throws -> Void) async throws {
         let node = try NodeThread.start(name: "test-source") { () throws(BusError) -> Node in
             var options = NodeOptions(name: "data", control: "tcp://127.0.0.1:*")
-            options.heartbeatMilliseconds = 100
+            options.heartbeatMilliseconds = heartbeatMilliseconds
             return try Node.dataSource(options, tables: ["q": [[.int(1)]]], context: try Self.context())
         }
         do {
@@ -26,7 +29,7 @@ import ZeroMQ
     }
 
     @Test func snapshotThenDeltasAndCurrentContents() async throws {
-        try await withDataSource { node in
+        try await withDataSource(heartbeatMilliseconds: 2000) { node in
             let table = TableID("data:q")!
             let subscriber = try Subscriber(connect: node.controlEndpoint, tables: [table])
             var iterator = subscriber.changes.makeAsyncIterator()
@@ -49,7 +52,7 @@ import ZeroMQ
                 }
             }
             try await task.value
-            let deadline = Date().addingTimeInterval(20)
+            let deadline = Date().addingTimeInterval(60)
             var subscriptions: [JSON]? = nil
             while Date() < deadline {
                 subscriptions = try await request(node.controlEndpoint, "status")["subscriptions"]?.arrayValue
@@ -71,12 +74,12 @@ import ZeroMQ
                 node.control.submit { node in try? node.applyFacts([.insert(table: "q", row: [.int(Int64(value))])]) }
             }
             let expected = Set((1...501).map { [Value.int(Int64($0))] })
-            let deadline = Date().addingTimeInterval(20)
+            let deadline = Date().addingTimeInterval(60)
             while subscriber.rows(of: table) != expected && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
             #expect(subscriber.rows(of: table) == expected)
             // Not converging must fail the test, not hang it.
             let watchdog = Task {
-                try await Task.sleep(for: .seconds(20))
+                try await Task.sleep(for: .seconds(60))
                 subscriber.close()
             }
             var model: Set<Row> = []

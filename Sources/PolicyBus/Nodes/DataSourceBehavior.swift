@@ -11,43 +11,44 @@ import ZeroMQ
 final class DataSourceBehavior: NodeBehavior {
     let kind = "datasource"
     let schema: [String: [String]]
-    var sockets: [Socket] { [] }
+    let context: NodeContext
     /// Tables opened only because a client subscribed: closed again when the
     /// last subscriber goes while they are still empty. Writing makes a table the source's own.
     var openedBySubscribe: Set<TableID> = []
 
-    init(schema: [String: [String]]) {
+    init(schema: [String: [String]], context: NodeContext) {
         self.schema = schema
+        self.context = context
     }
 
-    func table(_ name: String, node: Node) throws(BusError) -> TableID {
+    func table(_ name: String) throws(BusError) -> TableID {
         guard TableID.isIdentifier(name) else { throw BusError(.badTableName, "'\(name)' is not a table name") }
-        return TableID(service: node.options.name, name: name)
+        return TableID(service: context.name, name: name)
     }
 
-    func validate(_ table: TableID, node: Node) throws(BusError) {
-        guard table.service == node.options.name else {
-            throw BusError(.unknownTable, "this data source serves \(node.options.name):*, not \(table)")
+    func validate(_ table: TableID) throws(BusError) {
+        guard table.service == context.name else {
+            throw BusError(.unknownTable, "this data source serves \(context.name):*, not \(table)")
         }
     }
 
-    func open(_ table: TableID, node: Node) {
-        guard !node.publisher.isOpen(table) else { return }
-        node.publisher.open(table, columns: schema[table.name])
+    func open(_ table: TableID) {
+        guard !context.publisher.isOpen(table) else { return }
+        context.open(table, columns: schema[table.name])
         if schema[table.name] == nil { openedBySubscribe.insert(table) }
     }
 
-    func close(_ table: TableID, node: Node) {
-        guard openedBySubscribe.contains(table), node.publisher.snapshot(table)?.rows.isEmpty ?? true else { return }
+    func close(_ table: TableID) {
+        guard openedBySubscribe.contains(table), context.publisher.snapshot(table)?.rows.isEmpty ?? true else { return }
         openedBySubscribe.remove(table)
-        node.publisher.close(table)
+        context.close(table)
     }
 
     /// Checks a row against the table's declared arity, else the arity the
     /// transaction's earlier rows set (`batch`), else the published rows'.
     /// Without `batch`, an empty table would accept rows of any arity.
-    func checkArity(_ row: Row, table: TableID, node: Node, batch: inout [TableID: Int]) throws(BusError) {
-        let expected = schema[table.name]?.count ?? batch[table] ?? node.publisher.snapshot(table)?.rows.first?.count
+    func checkArity(_ row: Row, table: TableID, batch: inout [TableID: Int]) throws(BusError) {
+        let expected = schema[table.name]?.count ?? batch[table] ?? context.publisher.snapshot(table)?.rows.first?.count
         if let expected, expected != row.count {
             throw BusError(BusError.Code(rawValue: "arity-mismatch"), "\(table) has \(expected) columns; the row has \(row.count)")
         }
@@ -57,7 +58,7 @@ final class DataSourceBehavior: NodeBehavior {
     /// Applies one transaction: each table it touches gets one delta.
     /// All-or-nothing: a bad row rejects the whole transaction. Inserts and
     /// deletes cost in proportion to the rows they touch, not the table's size.
-    func apply(_ changes: [FactChange], node: Node) throws(BusError) {
+    func apply(_ changes: [FactChange]) throws(BusError) {
         // Per table, in order of first mention: net rows to add and remove
         // relative to the published contents, or (after a replace) the
         // complete new contents. A transaction usually touches one table, so
@@ -71,7 +72,7 @@ final class DataSourceBehavior: NodeBehavior {
             if let last, last.name == change.table {
                 position = last.position
             } else {
-                let table = try table(change.table, node: node)
+                let table = try table(change.table)
                 if let known = positions[table] {
                     position = known
                 } else {
@@ -84,87 +85,72 @@ final class DataSourceBehavior: NodeBehavior {
             let table = pending[position].table
             switch change {
             case .insert(_, let row):
-                try checkArity(row, table: table, node: node, batch: &arity)
+                try checkArity(row, table: table, batch: &arity)
                 if pending[position].full != nil {
                     pending[position].full!.insert(row)
-                } else if pending[position].removed.remove(row) == nil, !node.publisher.contains(row, in: table) {
+                } else if pending[position].removed.remove(row) == nil, !context.publisher.contains(row, in: table) {
                     pending[position].added.insert(row)
                 }
             case .delete(_, let row):
                 if pending[position].full != nil {
                     pending[position].full!.remove(row)
-                } else if pending[position].added.remove(row) == nil, node.publisher.contains(row, in: table) {
+                } else if pending[position].added.remove(row) == nil, context.publisher.contains(row, in: table) {
                     pending[position].removed.insert(row)
                 }
             case .replace(_, let rows):
-                guard rows.count <= node.options.limits.maxRowsPerRequest else {
-                    throw BusError(.tooManyRows, "\(rows.count) rows; the limit is \(node.options.limits.maxRowsPerRequest)")
+                guard rows.count <= context.limits.maxRowsPerRequest else {
+                    throw BusError(.tooManyRows, "\(rows.count) rows; the limit is \(context.limits.maxRowsPerRequest)")
                 }
-                for row in rows { try checkArity(row, table: table, node: node, batch: &arity) }
+                for row in rows { try checkArity(row, table: table, batch: &arity) }
                 pending[position].full = Set(rows)
                 pending[position].added = []
                 pending[position].removed = []
             }
         }
         for entry in pending {
-            open(entry.table, node: node)
+            open(entry.table)
             openedBySubscribe.remove(entry.table)
-            if let rows = entry.full {
-                node.send(node.publisher.replace(entry.table, with: rows))
-            } else {
-                node.send(node.publisher.publish(entry.table, added: entry.added, removed: entry.removed))
-            }
+            // Exact by construction: `added` holds rows not published yet, `removed` published ones.
+            let (added, removed) = entry.full.map { context.publisher.difference(entry.table, replacingWith: $0) } ?? (Array(entry.added), Array(entry.removed))
+            context.publish(TableDelta(table: entry.table, added: added, removed: removed))
         }
     }
 
-    func handle(_ request: ControlRequest, node: Node) throws(BusError) -> [String: JSON]? {
-        switch request.op {
-        case "tables":
-            return ["tables": .array(node.publisher.openTables.map { table in tableInfo(table, node: node) })]
-        case "query":
-            let text = try request.string("query").trimmingCharacters(in: " ")
-            let table = try ControlRequest.tableID(text.contains(":") ? text : "\(node.options.name):\(text)", limits: node.options.limits)
-            try validate(table, node: node)
-            guard let snapshot = node.publisher.snapshot(table) else {
-                throw BusError(.unknownTable, "no table \(table)")
+    func handle(_ command: ControlCommand) throws(BusError) -> any ControlReplyBody {
+        switch command {
+        case .query(let text):
+            let text = text.trimmingCharacters(in: " ")
+            let table = try ControlRequest.tableID(text.contains(":") ? text : "\(context.name):\(text)", limits: context.limits)
+            try validate(table)
+            guard let snapshot = context.publisher.snapshot(table) else { throw BusError(.unknownTable, "no table \(table)") }
+            return ControlReply.Rows(rows: snapshot.rows.sorted { $0.lexicographicallyPrecedes($1) })
+        case .facts(let facts):
+            try validate(facts.table)
+            let changes: [FactChange] = switch facts.action {
+            case .insert: facts.rows.map { .insert(table: facts.table.name, row: $0) }
+            case .delete: facts.rows.map { .delete(table: facts.table.name, row: $0) }
+            case .replace: [.replace(table: facts.table.name, rows: facts.rows)]
             }
-            return ["rows": JSON(rows: snapshot.rows.sorted(by: Node.rowOrder))]
-        case "facts":
-            let action = try request.string("action")
-            let table = try request.table("table", limits: node.options.limits)
-            try validate(table, node: node)
-            let rows = try request.rows("rows", limits: node.options.limits)
-            let changes: [FactChange]
-            switch action {
-            case "insert": changes = rows.map { .insert(table: table.name, row: $0) }
-            case "delete": changes = rows.map { .delete(table: table.name, row: $0) }
-            case "replace": changes = [.replace(table: table.name, rows: rows)]
-            default: throw BusError(.badRequest, "\"action\" must be insert, delete or replace")
-            }
-            try apply(changes, node: node)
-            return ["seq": .int(Int64(node.publisher.seq(table) ?? 0))]
-        case "rules":
+            try apply(changes)
+            return ControlReply.FactsApplied(seq: context.publisher.seq(facts.table) ?? 0)
+        case .rules:
             throw BusError(.notSupported, "a data source has no rules")
-        default:
-            return nil
+        case .explain:
+            // As before ops were typed: a data source has never known this one.
+            throw BusError(.unknownOp, "unknown op 'explain'")
+        case .hello, .subscribe, .unsubscribe, .renew, .status, .tables:
+            throw BusError(.internal, "op '\(command.op)' is the node's, not the data source's")
         }
     }
 
-    func tableInfo(_ table: TableID, node: Node) -> JSON {
-        let snapshot = node.publisher.snapshot(table)
-        return .object([
-            "name": .string(table.description),
-            "columns": snapshot?.columns.map { .array($0.map(JSON.string)) } ?? .null,
-            "seq": .int(Int64(snapshot?.seq ?? 0)),
-            "rows": .int(Int64(snapshot?.rows.count ?? 0)),
-            "subscribers": .int(Int64(node.registry.subscriberCount(table))),
-        ])
-    }
-
-    func status(node: Node) -> [String: JSON] { [:] }
-    func externalRows(_ table: TableID, node: Node) -> [Row] { [] }
-    func externalRowCount(_ table: TableID, node: Node) -> Int { 0 }
-    func readable(socket index: Int, node: Node) {}
-    func tick(now: UInt64, node: Node) {}
-    func shutdown(node: Node) {}
+    var listedTables: [TableID] { context.publisher.openTables }
+    func columns(of table: TableID) -> [String]? { context.publisher.snapshot(table)?.columns }
+    func rows(of table: TableID) -> [Row] { (context.publisher.snapshot(table)?.rows ?? []).sorted { $0.lexicographicallyPrecedes($1) } }
+    func rowCount(of table: TableID) -> Int { context.publisher.snapshot(table)?.rows.count ?? 0 }
+    func status() -> (any ControlReplyBody)? { nil }
+    var policyEngine: Engine? { nil }
+    var sockets: [Socket] { [] }
+    func readable(socket index: Int) {}
+    func tick(now: UInt64) {}
+    func shutdown() {}
 }

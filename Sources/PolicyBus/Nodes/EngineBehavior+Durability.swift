@@ -51,101 +51,52 @@ extension EngineBehavior {
     /// Applies a change from the control API and makes it durable before
     /// returning, so a reply of success always means "on disk".
     ///
-    /// Order: the engine validates and applies the change all-or-nothing
-    /// (nothing changes if it is refused), but the deltas its triggers produce
-    /// are held back; then the records are appended and fsync'd; only then are
-    /// the held deltas published. If the append fails, `undo()` (computed from
-    /// what really changed, so it restores exactly the state before) is
-    /// applied and the held deltas are dropped: no subscriber ever sees a
-    /// change that is not on disk. Applying before logging keeps a refused
-    /// change out of the log without a second validation path.
-    func applyDurably(_ transaction: Transaction, records: [LogRecord], node: Node, undo: () -> Transaction) throws(BusError) {
+    /// The engine validates the change first (a refused change is never
+    /// logged), then the hook appends `records` and fsyncs, and only then
+    /// does the engine commit and fire its triggers. If the append fails,
+    /// nothing was committed and no subscriber saw anything.
+    func applyDurably(_ transaction: Transaction, records: [LogRecord]) throws(BusError) {
         guard let log = durability?.log, !records.isEmpty else { return try apply(transaction) }
-        heldDeltas = []
-        defer { heldDeltas = nil }
-        try apply(transaction)
         do {
-            try log.append(records)
+            try engine.apply(transaction) { try log.append(records) }
+        } catch let error as PolicyError {
+            throw BusError(error)
         } catch {
-            do {
-                try apply(undo())
-            } catch let undoError {
-                // Not expected (the undo is exact); keep subscribers equal to the engine.
-                publishHeldDeltas(node)
-                throw BusError(.internal, "cannot make the change durable (\(error)), nor undo it: \(undoError)")
-            }
-            throw BusError(.internal, "cannot make the change durable, so it was undone: \(error)")
+            throw BusError(.internal, "cannot make the change durable, so nothing changed: \(error)")
         }
-        publishHeldDeltas(node)
-    }
-
-    private func publishHeldDeltas(_ node: Node) {
-        guard let deltas = heldDeltas else { return }
-        heldDeltas = nil
-        for delta in deltas { node.send(node.publisher.publishExact(delta.table, added: delta.added, removed: delta.removed)) }
-    }
-
-    /// The exact undo of a `facts` request's net records.
-    func factsUndo(_ records: [LogRecord]) -> Transaction {
-        var undo = Transaction()
-        for record in records.reversed() {
-            switch record {
-            case .insertFacts(let table, let rows): if let id = TableID(table) { for row in rows { undo.delete(row, from: id) } }
-            case .deleteFacts(let table, let rows): if let id = TableID(table) { for row in rows { undo.insert(row, into: id) } }
-            default: break
-            }
-        }
-        return undo
-    }
-
-    /// The exact undo of a `rules insert|delete` of `text`, given the policy's
-    /// rules and the text's facts as they were before it: it touches only the
-    /// rules and facts that really came or went (never one that was there before).
-    func rulesUndo(policy: String, rulesBefore: Set<String>, factsBefore: [Fact: Bool]) -> Transaction {
-        var undo = Transaction()
-        let rulesAfter = Set((try? engine.rules(in: policy)) ?? [])
-        let added = rulesAfter.subtracting(rulesBefore).sorted()
-        let removed = rulesBefore.subtracting(rulesAfter).sorted()
-        if !added.isEmpty { undo.deleteRules(added.joined(separator: "\n"), policy: policy) }
-        if !removed.isEmpty { undo.insertRules(removed.joined(separator: "\n"), policy: policy) }
-        for (fact, was) in factsBefore where engine.containsFact(fact.values, in: fact.table) != was {
-            if was { undo.insert(fact.values, into: fact.table) } else { undo.delete(fact.values, from: fact.table) }
-        }
-        return undo
     }
 
     /// The net records of a `facts` request, computed before it is applied:
-    /// only rows whose fact state really changes, so that undoing them is
-    /// exact. Decided by stored facts, not by `rows(of:)`: a fact that a rule
-    /// also derives must still be logged, and undoing must never turn a
-    /// derived row into a fact. Costs the request's rows, not the table's
-    /// (a replace also visits the table's facts).
-    func factRecords(action: String, table: TableID, rows: [Row]) -> [LogRecord] {
-        let name = table.description
+    /// only rows whose fact state really changes, so the log holds no
+    /// no-ops. Decided by stored facts, not by `rows(of:)`: a fact that a
+    /// rule also derives must still be logged. A replace is logged as the
+    /// deletes and inserts it makes, the log having no replace record. Costs
+    /// the request's rows, not the table's (a replace also visits the table's facts).
+    func factRecords(_ facts: ControlCommand.Facts) -> [LogRecord] {
+        let table = facts.table
         let order: (Row, Row) -> Bool = { $0.lexicographicallyPrecedes($1) }
         var added: Set<Row> = []
         var removed: Set<Row> = []
-        switch action {
-        case "insert": added = Set(rows.filter { !engine.containsFact($0, in: table) })
-        case "delete": removed = Set(rows.filter { engine.containsFact($0, in: table) })
-        default:
-            added = Set(rows.filter { !engine.containsFact($0, in: table) })
-            let wanted = Set(rows)
+        switch facts.action {
+        case .insert: added = Set(facts.rows.filter { !engine.containsFact($0, in: table) })
+        case .delete: removed = Set(facts.rows.filter { engine.containsFact($0, in: table) })
+        case .replace:
+            added = Set(facts.rows.filter { !engine.containsFact($0, in: table) })
+            let wanted = Set(facts.rows)
             engine.forEachFact(of: table) { if !wanted.contains($0) { removed.insert($0) } }
         }
         var records: [LogRecord] = []
-        if !removed.isEmpty { records.append(.deleteFacts(table: name, rows: removed.sorted(by: order))) }
-        if !added.isEmpty { records.append(.insertFacts(table: name, rows: added.sorted(by: order))) }
+        if !removed.isEmpty { records.append(.deleteFacts(table: table.description, rows: removed.sorted(by: order))) }
+        if !added.isEmpty { records.append(.insertFacts(table: table.description, rows: added.sorted(by: order))) }
         return records
     }
 
-    var durabilityStatus: JSON {
-        guard let durability else { return .null }
-        return .object([
-            "dir": .string(durability.log.directory), "records": .int(Int64(durability.log.recordCount)),
-            "replayed": .int(Int64(durability.replayed)), "skipped": .int(Int64(durability.skipped)),
-            "warnings": .array(durability.warnings.map(JSON.string)),
-        ])
+    var durabilityStatus: ControlReply.EngineStatus.Durability? {
+        durability.map { durability in
+            .init(
+                directory: durability.log.directory, records: durability.log.recordCount, replayed: durability.replayed,
+                skipped: durability.skipped, warnings: durability.warnings)
+        }
     }
 
     static func transaction(_ record: LogRecord) -> Transaction {
@@ -161,15 +112,5 @@ extension EngineBehavior {
             if let id = TableID(table) { for row in rows { transaction.delete(row, from: id) } }
         }
         return transaction
-    }
-
-    static func inverse(_ record: LogRecord) -> LogRecord {
-        switch record {
-        case .createPolicy: record
-        case .insertRules(let policy, let text): .deleteRules(policy: policy, text: text)
-        case .deleteRules(let policy, let text): .insertRules(policy: policy, text: text)
-        case .insertFacts(let table, let rows): .deleteFacts(table: table, rows: rows)
-        case .deleteFacts(let table, let rows): .insertFacts(table: table, rows: rows)
-        }
     }
 }

@@ -1,5 +1,6 @@
 import Logging
 import PolicyEngine
+import PolicyStore
 import ZeroMQ
 
 /// A policy engine on the bus.
@@ -19,83 +20,90 @@ final class EngineBehavior: NodeBehavior {
     var remote: Set<TableID> = []
     /// Remote tables no peer serves (logged once), or refused; retried later.
     var unavailable: [TableID: UInt64] = [:]
-    let logger: Logger
-    /// The data log, once opened (see `EngineNode+Durability.swift`).
+    let context: NodeContext
+    /// The data log, once opened (see `EngineBehavior+Durability.swift`).
     var durability: Durability?
     /// The last handshake failure logged per peer service.
     var peerHandshakeFailures: [String: String] = [:]
-    /// Trigger deltas held back while a control change waits for its fsync (see `applyDurably`).
-    var heldDeltas: [TableDelta]?
 
-    init(engine: Engine, logger: Logger) {
+    init(engine: Engine, context: NodeContext) {
         self.engine = engine
-        self.logger = logger
+        self.context = context
     }
+
+    var logger: Logger { context.logger }
 
     var sockets: [Socket] { sessions.flatMap { $0.session.sockets } }
 
     // MARK: - Subscriptions to this engine
 
-    func validate(_ table: TableID, node: Node) throws(BusError) {
+    func validate(_ table: TableID) throws(BusError) {
         guard engine.policies.contains(table.service) else {
-            throw BusError(.unknownPolicy, "there is no policy '\(table.service)' at engine \(node.options.name)")
+            throw BusError(.unknownPolicy, "there is no policy '\(table.service)' at engine \(context.name)")
         }
     }
 
-    func open(_ table: TableID, node: Node) {
+    func open(_ table: TableID) {
         guard triggers[table] == nil else { return }
-        triggers[table] = engine.addTrigger(on: table) { [unowned self, unowned node] delta in
-            if heldDeltas != nil { return heldDeltas!.append(delta) }
-            node.send(node.publisher.publishExact(delta.table, added: delta.added, removed: delta.removed))
-        }
+        // Triggers fire at the engine's commit, after a control change is on disk.
+        triggers[table] = engine.addTrigger(on: table) { [context] delta in context.publish(delta) }
         // The engine keeps the rows; the publisher keeps the seq and encodes.
-        node.publisher.openExternal(table, columns: engine.columns(of: table))
+        context.openExternal(table, columns: engine.columns(of: table))
         logger.debug("trigger added", metadata: ["table": "\(table)"])
     }
 
-    func close(_ table: TableID, node: Node) {
+    func close(_ table: TableID) {
         guard let trigger = triggers.removeValue(forKey: table) else { return }
         engine.removeTrigger(trigger)
-        node.publisher.close(table)
+        context.close(table)
         logger.debug("trigger removed", metadata: ["table": "\(table)"])
     }
 
     // MARK: - Requests
 
-    func handle(_ request: ControlRequest, node: Node) throws(BusError) -> [String: JSON]? {
-        switch request.op {
-        case "tables":
-            var names = Set(engine.tables).union(node.publisher.openTables)
-            names = names.filter { engine.policies.contains($0.service) || engine.columns(of: $0) != nil || remote.contains($0) }
-            return ["tables": .array(names.sorted().map { tableInfo($0, node: node) })]
-        case "query":
-            let rows = try query(try request.string("query"))
-            return ["rows": JSON(rows: rows)]
-        case "rules":
-            return try rules(request, node: node)
-        case "explain":
-            guard case .explain(let query, let all) = try ControlCommand(request, limits: node.options.limits) else { return nil }
+    func handle(_ command: ControlCommand) throws(BusError) -> any ControlReplyBody {
+        switch command {
+        case .query(let text):
+            return ControlReply.Rows(rows: try query(text))
+        case .rules(.list(let policy)):
             do {
-                return ["explanations": .array(try engine.explain(query, all: all).map(\.json))]
+                return ControlReply.RuleList(rules: try engine.rules(in: policy))
             } catch {
                 throw BusError(error)
             }
-        case "facts":
-            let action = try request.string("action")
-            let table = try request.table("table", limits: node.options.limits)
-            let rows = try request.rows("rows", limits: node.options.limits)
-            let records = factRecords(action: action, table: table, rows: rows)
-            var transaction = Transaction()
-            switch action {
-            case "insert": for row in rows { transaction.insert(row, into: table) }
-            case "delete": for row in rows { transaction.delete(row, from: table) }
-            case "replace": transaction.replace(table, with: rows)
-            default: throw BusError(.badRequest, "\"action\" must be insert, delete or replace")
+        case .rules(.insert(let policy, let text)), .rules(.delete(let policy, let text)):
+            guard engine.policies.contains(policy) else {
+                throw BusError(.unknownPolicy, "there is no policy '\(policy)'")
             }
-            try applyDurably(transaction, records: records, node: node) { factsUndo(records) }
-            return [:]
-        default:
-            return nil
+            var transaction = Transaction()
+            let record: LogRecord
+            if case .rules(.insert) = command {
+                transaction.insertRules(text, policy: policy)
+                record = .insertRules(policy: policy, text: text)
+            } else {
+                transaction.deleteRules(text, policy: policy)
+                record = .deleteRules(policy: policy, text: text)
+            }
+            try applyDurably(transaction, records: [record])
+            updateRemote(now: monotonicNanoseconds())
+            return ControlReply.Done()
+        case .facts(let facts):
+            var transaction = Transaction()
+            switch facts.action {
+            case .insert: for row in facts.rows { transaction.insert(row, into: facts.table) }
+            case .delete: for row in facts.rows { transaction.delete(row, from: facts.table) }
+            case .replace: transaction.replace(facts.table, with: facts.rows)
+            }
+            try applyDurably(transaction, records: factRecords(facts))
+            return ControlReply.Done()
+        case .explain(let query, let all):
+            do {
+                return ControlReply.Explanations(explanations: try engine.explain(query, all: all))
+            } catch {
+                throw BusError(error)
+            }
+        case .hello, .subscribe, .unsubscribe, .renew, .status, .tables:
+            throw BusError(.internal, "op '\(command.op)' is the node's, not the engine's")
         }
     }
 
@@ -107,46 +115,19 @@ final class EngineBehavior: NodeBehavior {
         }
     }
 
-    func rules(_ request: ControlRequest, node: Node) throws(BusError) -> [String: JSON] {
-        let action = try request.string("action")
-        let policy = try request.string("policy")
-        switch action {
-        case "list":
-            do {
-                return ["rules": .array(try engine.rules(in: policy).map(JSON.string))]
-            } catch {
-                throw BusError(error)
-            }
-        case "insert", "delete":
-            guard engine.policies.contains(policy) else {
-                throw BusError(.unknownPolicy, "there is no policy '\(policy)'")
-            }
-            let text = try request.string("rule")
-            var transaction = Transaction()
-            if action == "insert" { transaction.insertRules(text, policy: policy) } else { transaction.deleteRules(text, policy: policy) }
-            let rulesBefore = Set((try? engine.rules(in: policy)) ?? [])
-            let parsed = try? PolicyParser.parse(text, policy: policy)
-            var factsBefore: [Fact: Bool] = [:]
-            for fact in parsed?.facts ?? [] { factsBefore[fact] = engine.containsFact(fact.values, in: fact.table) }
-            try applyDurably(transaction, records: [action == "insert" ? .insertRules(policy: policy, text: text) : .deleteRules(policy: policy, text: text)], node: node) {
-                rulesUndo(policy: policy, rulesBefore: rulesBefore, factsBefore: factsBefore)
-            }
-            updateRemote(now: monotonicNanoseconds())
-            return [:]
-        default:
-            throw BusError(.badRequest, "\"action\" must be list, insert or delete")
-        }
+    /// Fact changes from the node's owner are a data source's.
+    func apply(_ changes: [FactChange]) throws(BusError) {
+        throw BusError(.notSupported, "not a data source")
     }
 
-    func tableInfo(_ table: TableID, node: Node) -> JSON {
-        .object([
-            "name": .string(table.description),
-            "columns": engine.columns(of: table).map { .array($0.map(JSON.string)) } ?? .null,
-            "seq": .int(Int64(node.publisher.seq(table) ?? 0)),
-            "rows": .int(Int64(engine.count(of: table))),
-            "subscribers": .int(Int64(node.registry.subscriberCount(table))),
-        ])
+    var listedTables: [TableID] {
+        Set(engine.tables).union(context.publisher.openTables)
+            .filter { engine.policies.contains($0.service) || engine.columns(of: $0) != nil || remote.contains($0) }
+            .sorted()
     }
+
+    func columns(of table: TableID) -> [String]? { engine.columns(of: table) }
+    var policyEngine: Engine? { engine }
 
     /// Evaluates `table`, `table(args)` or `table(col=x)` against the engine's contents.
     /// A table of an existing policy that no rule defines yet is empty, not unknown.
@@ -163,25 +144,19 @@ final class EngineBehavior: NodeBehavior {
         }
     }
 
-    func externalRows(_ table: TableID, node: Node) -> [Row] { engine.rows(of: table) }
-    func externalRowCount(_ table: TableID, node: Node) -> Int { engine.count(of: table) }
+    func rows(of table: TableID) -> [Row] { engine.rows(of: table) }
+    func rowCount(of table: TableID) -> Int { engine.count(of: table) }
 
-    func status(node: Node) -> [String: JSON] {
-        var peerTables: [String: JSON] = [:]
+    func status() -> (any ControlReplyBody)? {
+        var remote: [TableID: ControlReply.EngineStatus.RemoteTable] = [:]
         for (_, session) in sessions {
             for (table, subscription) in session.subscriptions {
-                peerTables[table.description] = .object([
-                    "synced": .bool(subscription.isSynced), "seq": .int(Int64(subscription.seq)),
-                    "rows": .int(Int64(subscription.rows.count)),
-                ])
+                remote[table] = .init(synced: subscription.isSynced, seq: subscription.seq, rows: subscription.rows.count)
             }
         }
-        return [
-            "triggers": .array(engine.triggers.map(\.table).sorted().map { .string($0.description) }),
-            "policies": .array(engine.policies.map(JSON.string)),
-            "remote": .object(peerTables),
-            "durability": durabilityStatus,
-        ]
+        return ControlReply.EngineStatus(
+            triggers: engine.triggers.map(\.table).sorted(), policies: engine.policies, remote: remote,
+            durability: durabilityStatus)
     }
 
     // MARK: - Peers
@@ -212,12 +187,12 @@ final class EngineBehavior: NodeBehavior {
         }
     }
 
-    func readable(socket index: Int, node: Node) {
+    func readable(socket index: Int) {
         let session = sessions[index / SubscriptionSession.socketCount].session
         handle(session.readable(socket: index % SubscriptionSession.socketCount))
     }
 
-    func tick(now: UInt64, node: Node) {
+    func tick(now: UInt64) {
         for (_, session) in sessions { handle(session.tick(now: now)) }
         reportPeerHandshakes()
         if !unavailable.isEmpty { updateRemote(now: now) }
@@ -268,7 +243,7 @@ final class EngineBehavior: NodeBehavior {
         }
     }
 
-    func shutdown(node: Node) {
+    func shutdown() {
         for (_, session) in sessions {
             session.unsubscribeAll(timeoutMilliseconds: 200)
             session.close()
@@ -278,13 +253,13 @@ final class EngineBehavior: NodeBehavior {
     // MARK: - Start
 
     /// Learns peers' column names (bounded retry), then loads the policies.
-    func start(_ setup: EngineSetup, node: Node) throws(BusError) {
+    func start(_ setup: EngineSetup) throws(BusError) {
         for (service, endpoint) in setup.peers.sorted(by: { $0.key < $1.key }) {
             sessions.append((service, try SubscriptionSession(
-                context: node.context, controlEndpoint: endpoint, clientID: "engine-\(node.options.name)-\(node.publisher.epoch)",
+                context: context.zmq, controlEndpoint: endpoint, clientID: "engine-\(context.name)-\(context.publisher.epoch)",
                 logger: logger, curve: setup.peerCurve[service])))
             learnColumns(
-                service: service, endpoint: endpoint, node: node, budgetMilliseconds: setup.peerStartupMilliseconds,
+                service: service, endpoint: endpoint, budgetMilliseconds: setup.peerStartupMilliseconds,
                 curve: setup.peerCurve[service])
         }
         for (name, text) in setup.policies {
@@ -302,12 +277,12 @@ final class EngineBehavior: NodeBehavior {
         updateRemote(now: monotonicNanoseconds())
     }
 
-    func learnColumns(service: String, endpoint: String, node: Node, budgetMilliseconds: Int, curve: CurveClientConfiguration?) {
+    func learnColumns(service: String, endpoint: String, budgetMilliseconds: Int, curve: CurveClientConfiguration?) {
         let deadline = monotonicNanoseconds() + .milliseconds(budgetMilliseconds)
-        guard let client = try? ControlClient(context: node.context, endpoint: endpoint, timeoutMilliseconds: 500, curve: curve) else { return }
+        guard let client = try? ControlClient(context: context.zmq, endpoint: endpoint, timeoutMilliseconds: 500, curve: curve) else { return }
         defer { client.close() }
         while monotonicNanoseconds() < deadline {
-            guard let reply = try? client.request("tables") else { continue }
+            guard let reply = try? client.request(.tables) else { continue }
             for table in reply["tables"]?.arrayValue ?? [] {
                 guard let name = table["name"]?.stringValue, let id = TableID(name),
                     let columns = table["columns"]?.arrayValue?.compactMap(\.stringValue)

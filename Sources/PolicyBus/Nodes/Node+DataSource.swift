@@ -12,22 +12,19 @@ extension Node {
     public static func dataSource(
         _ options: NodeOptions, tables: [String: [Row]] = [:], schema: [String: [String]] = [:], context: Context
     ) throws(BusError) -> Node {
-        let node = try Node(options: options, context: context)
-        let behavior = DataSourceBehavior(schema: schema)
-        node.behavior = behavior
-        for name in Set(schema.keys).union(tables.keys).sorted() {
-            behavior.open(try behavior.table(name, node: node), node: node)
+        try Node(options: options, context: context) { nodeContext throws(BusError) in
+            let behavior = DataSourceBehavior(schema: schema, context: nodeContext)
+            for name in Set(schema.keys).union(tables.keys).sorted() {
+                behavior.open(try behavior.table(name))
+            }
+            try behavior.apply(tables.map { .replace(table: $0.key, rows: $0.value) })
+            return behavior
         }
-        try behavior.apply(tables.map { .replace(table: $0.key, rows: $0.value) }, node: node)
-        return node
     }
 
     /// Applies one transaction of fact changes on a data source.
     /// - Throws: `not-supported` on an engine; `arity-mismatch`, `bad-table-name`.
     public func applyFacts(_ changes: [FactChange]) throws(BusError) {
-        guard let source = behavior as? DataSourceBehavior else {
-            throw BusError(.notSupported, "not a data source")
-        }
-        try source.apply(changes, node: self)
+        try behavior.apply(changes)
     }
 }

@@ -7,13 +7,13 @@ extension Node {
     /// the same thread.
     /// - Throws: `BusError`: a bind failure, or the language's error for a policy.
     public static func engine(_ options: NodeOptions, setup: EngineSetup, context: Context) throws(BusError) -> Node {
-        let node = try Node(options: options, context: context)
-        let behavior = EngineBehavior(engine: Engine(), logger: options.logger)
-        node.behavior = behavior
-        try behavior.start(setup, node: node)
-        return node
+        try Node(options: options, context: context) { nodeContext throws(BusError) in
+            let behavior = EngineBehavior(engine: Engine(), context: nodeContext)
+            try behavior.start(setup)
+            return behavior
+        }
     }
 
     /// The engine of an engine node (nil for a data source). Use it only on the node's thread.
-    public var engine: Engine? { (behavior as? EngineBehavior)?.engine }
+    public var engine: Engine? { behavior.policyEngine }
 }

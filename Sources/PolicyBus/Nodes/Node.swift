@@ -17,17 +17,21 @@ public final class Node {
     public var logger: Logger { options.logger }
 
     let router: Socket
-    let pub: Socket
-    var behavior: NodeBehavior!
-    public internal(set) var publisher: TablePublisher
-    public internal(set) var registry = SubscriptionRegistry()
-    public internal(set) var counters: [String: Int] = [:]
-    /// Deltas sent, kept apart from `counters`: counting one is on the publish
-    /// hot path, where a string-keyed dictionary update is not free.
-    private var deltasSent = 0
+    /// The PUB side and what the behaviour may touch.
+    let nodeContext: NodeContext
+    let behavior: any NodeBehavior
+    public private(set) var registry = SubscriptionRegistry()
+    public private(set) var counters: [String: Int] = [:]
     var nextHeartbeat: UInt64 = 0
 
-    init(options: NodeOptions, context: Context) throws(BusError) {
+    /// The node's published tables.
+    public var publisher: TablePublisher { nodeContext.publisher }
+
+    /// Binds both sockets, then makes the behaviour, which sees the node only
+    /// through a `NodeContext`.
+    init(
+        options: NodeOptions, context: Context, behavior makeBehavior: (NodeContext) throws(BusError) -> any NodeBehavior
+    ) throws(BusError) {
         self.options = options
         self.context = context
         do {
@@ -37,35 +41,16 @@ public final class Node {
             try options.curve?.apply(to: router)
             try router.bind(options.control)
             controlEndpoint = try router.lastEndpoint
-            pub = try Socket(context, .pub)
-            try pub.set(.sendHighWaterMark, options.sendHighWaterMark)
-            try options.curve?.apply(to: pub)
-            try pub.bind(options.data ?? NodeOptions.defaultData(for: options.control))
-            dataEndpoint = try pub.lastEndpoint
+            nodeContext = try NodeContext(options: options, zmq: context)
+            dataEndpoint = try nodeContext.dataEndpoint()
         } catch {
             throw BusError(.transport, "cannot bind: \(error)")
         }
-        publisher = TablePublisher(node: options.name)
-    }
-
-    // MARK: - Publishing
-
-    /// Sends a frame on the PUB socket.
-    func send(_ frame: [UInt8]?) {
-        guard let frame else { return }
-        do {
-            try pub.sendFrame(frame, more: false)
-            deltasSent += 1
-        } catch {
-            logger.warning("publish failed", metadata: ["error": "\(error)"])
-        }
+        behavior = try makeBehavior(nodeContext)
     }
 
     func sendHeartbeats(now: UInt64) {
-        for frame in publisher.heartbeats() {
-            _ = try? pub.sendFrame(frame, more: false)
-            counters["heartbeats", default: 0] += 1
-        }
+        counters["heartbeats", default: 0] += nodeContext.sendHeartbeats()
         nextHeartbeat = now + .milliseconds(options.heartbeatMilliseconds)
     }
 
@@ -103,19 +88,19 @@ public final class Node {
                 for item in work { item(self) }
             }
             for index in behaviorSockets.indices where poller.isReadable(firstBehaviorItem + index) {
-                behavior.readable(socket: index, node: self)
+                behavior.readable(socket: index)
             }
             let later = monotonicNanoseconds()
             if later >= nextTick {
                 expireLeases(now: later)
-                behavior.tick(now: later, node: self)
+                behavior.tick(now: later)
                 nextTick = later + tick
             }
             if later >= nextHeartbeat { sendHeartbeats(now: later) }
         }
-        behavior.shutdown(node: self)
+        behavior.shutdown()
         router.close()
-        pub.close()
+        nodeContext.close()
         logger.info("node stopped", metadata: ["node": "\(options.name)"])
     }
 
@@ -125,7 +110,7 @@ public final class Node {
             logger.info("lease expired", metadata: ["client.id": "\(client.id)", "client.key": "\(client.key ?? "-")"])
             counters["lease_expiries", default: 0] += 1
         }
-        for table in closed { behavior.close(table, node: self) }
+        for table in closed { behavior.close(table) }
     }
 
     // MARK: - Requests
@@ -168,7 +153,9 @@ public final class Node {
         }
     }
 
-    /// The reply to one request frame.
+    /// The reply to one request frame: the edge where the frame becomes a
+    /// typed command. Every request renews its client's lease, even one
+    /// whose op or fields are wrong.
     /// - Parameters:
     ///   - peer: the ROUTER's routing id of the connection.
     ///   - key: the sender's CURVE public key, if the ZAP handler gave it.
@@ -181,8 +168,11 @@ public final class Node {
             counters["errors", default: 0] += 1
             return ControlReply.error(id: ControlRequest.bestEffortID(frame), error)
         }
+        let client = ClientIdentity(request.client ?? "peer-" + peer.map { String($0, radix: 16) }.joined(), key: key)
+        registry.renew(client, until: leaseDeadline)
         do {
-            return ControlReply.ok(id: request.id, try perform(request, peer: peer, key: key))
+            let command = try ControlCommand(request, limits: options.limits)
+            return ControlReply.ok(id: request.id, try perform(command, client: client))
         } catch {
             counters["errors", default: 0] += 1
             logger.debug("request failed", metadata: ["op": "\(request.op)", "error": "\(error)"])
@@ -192,46 +182,34 @@ public final class Node {
 
     var leaseDeadline: UInt64 { monotonicNanoseconds() + .milliseconds(options.leaseMilliseconds) }
 
-    /// Who sent `request`: its `client` string (else an id from the routing
-    /// id), scoped to the sender's key when the node knows it.
-    func clientIdentity(_ request: ControlRequest, peer: [UInt8], key: String?) -> ClientIdentity {
-        ClientIdentity(request.client ?? "peer-" + peer.map { String($0, radix: 16) }.joined(), key: key)
-    }
-
-    func perform(_ request: ControlRequest, peer: [UInt8], key: String?) throws(BusError) -> [String: JSON] {
-        let client = clientIdentity(request, peer: peer, key: key)
-        registry.renew(client, until: leaseDeadline)
-        switch request.op {
-        case "hello":
+    /// Runs one command. The ops every node does are here; the others are the behaviour's.
+    func perform(_ command: ControlCommand, client: ClientIdentity) throws(BusError) -> any ControlReplyBody {
+        switch command {
+        case .hello:
             return hello()
-        case "subscribe":
-            return try subscribe(request, client: client)
-        case "unsubscribe":
-            let tables = try request.tables("tables", limits: options.limits)
-            for table in registry.unsubscribe(client, from: tables) { behavior.close(table, node: self) }
-            return ["tables": .array(registry.tables(of: client).sorted().map { .string($0.description) })]
-        case "renew":
-            return ["tables": .array(registry.tables(of: client).sorted().map { .string($0.description) })]
-        case "status":
+        case .subscribe(let tables):
+            return try subscribe(tables, client: client)
+        case .unsubscribe(let tables):
+            for table in registry.unsubscribe(client, from: tables) { behavior.close(table) }
+            return ControlReply.HeldTables(tables: registry.tables(of: client).sorted())
+        case .renew:
+            return ControlReply.HeldTables(tables: registry.tables(of: client).sorted())
+        case .status:
             return status()
-        default:
-            guard let fields = try behavior.handle(request, node: self) else {
-                throw BusError(.unknownOp, "unknown op '\(request.op)'")
-            }
-            return fields
+        case .tables:
+            return tables()
+        case .query, .rules, .facts, .explain:
+            return try behavior.handle(command)
         }
     }
 
-    func hello() -> [String: JSON] {
-        [
-            "name": .string(options.name), "kind": .string(behavior.kind), "version": .int(Int64(busProtocolVersion)),
-            "data": .string(dataEndpoint), "epoch": .string(publisher.epoch),
-            "heartbeat_ms": .int(Int64(options.heartbeatMilliseconds)), "lease_ms": .int(Int64(options.leaseMilliseconds)),
-        ]
+    func hello() -> ControlReply.Hello {
+        ControlReply.Hello(
+            name: options.name, kind: behavior.kind, data: dataEndpoint, epoch: publisher.epoch,
+            heartbeatMilliseconds: options.heartbeatMilliseconds, leaseMilliseconds: options.leaseMilliseconds)
     }
 
-    func subscribe(_ request: ControlRequest, client: ClientIdentity) throws(BusError) -> [String: JSON] {
-        let tables = try request.tables("tables", limits: options.limits)
+    func subscribe(_ tables: [TableID], client: ClientIdentity) throws(BusError) -> ControlReply.Subscribed {
         let current = registry.tables(of: client)
         let total = current.union(tables).count
         let limit = options.limits.maxSubscriptionsPerClient
@@ -249,66 +227,39 @@ public final class Node {
         guard current.isEmpty == false || registry.clients.count < options.limits.maxClients else {
             throw BusError(.tooManySubscriptions, "\(registry.clients.count) clients hold subscriptions; the limit is \(options.limits.maxClients)")
         }
-        for table in tables { try behavior.validate(table, node: self) }
-        for table in registry.subscribe(client, to: tables, until: leaseDeadline) { behavior.open(table, node: self) }
-        // The PUB learns of new SUB connections and their subscriptions only
-        // when it handles its pending commands, and a send does that at most
-        // once a millisecond. Reading ZMQ_EVENTS handles them all now, so a
-        // subscription that reached this process before this request gets
-        // the deltas after the snapshot (no late-joiner resync).
-        _ = try? pub.events
-        var snapshots: [String: JSON] = [:]
+        for table in tables { try behavior.validate(table) }
+        for table in registry.subscribe(client, to: tables, until: leaseDeadline) { behavior.open(table) }
+        nodeContext.takeInSubscriptions()
+        var snapshots: [TableID: ControlReply.Subscribed.Snapshot] = [:]
         for table in tables {
             let snapshot = publisher.snapshot(table)
-            snapshots[table.description] = .object([
-                "seq": .int(Int64(snapshot?.seq ?? 0)),
-                "columns": snapshot?.columns.map { .array($0.map(JSON.string)) } ?? .null,
-                "rows": JSON(rows: rows(of: table)),
-            ])
+            snapshots[table] = .init(seq: snapshot?.seq ?? 0, columns: snapshot?.columns, rows: behavior.rows(of: table))
         }
-        var reply = hello()
-        reply["tables"] = .object(snapshots)
-        return reply
+        return ControlReply.Subscribed(hello: hello(), snapshots: snapshots)
     }
 
-    /// A published table's rows, sorted.
-    func rows(of table: TableID) -> [Row] {
-        guard publisher.tracksContents(table) else { return behavior.externalRows(table, node: self) }
-        return (publisher.snapshot(table)?.rows ?? []).sorted(by: Node.rowOrder)
+    func tables() -> ControlReply.TableList {
+        ControlReply.TableList(tables: behavior.listedTables.map { table in
+            .init(
+                name: table, columns: behavior.columns(of: table), seq: publisher.seq(table) ?? 0,
+                rows: behavior.rowCount(of: table), subscribers: registry.subscriberCount(table))
+        })
     }
 
-    func status() -> [String: JSON] {
+    func status() -> ControlReply.Status {
         let now = monotonicNanoseconds()
-        var tables: [String: JSON] = [:]
+        var tables: [TableID: ControlReply.Status.Table] = [:]
         for table in publisher.openTables {
-            tables[table.description] = .object([
-                "seq": .int(Int64(publisher.seq(table) ?? 0)),
-                "rows": .int(Int64(publisher.tracksContents(table) ? publisher.snapshot(table)?.rows.count ?? 0 : behavior.externalRowCount(table, node: self))),
-                "subscribers": .int(Int64(registry.subscriberCount(table))),
-            ])
+            tables[table] = .init(
+                seq: publisher.seq(table) ?? 0, rows: behavior.rowCount(of: table), subscribers: registry.subscriberCount(table))
         }
-        let subscriptions: [JSON] = registry.clients.keys.sorted().map { client in
+        let subscriptions = registry.clients.keys.sorted().map { client in
             let entry = registry.clients[client]!
-            let left = entry.deadline > now ? (entry.deadline - now) / 1_000_000 : 0
-            var fields: [String: JSON] = [
-                "client": .string(client.id),
-                "tables": .array(entry.tables.sorted().map { .string($0.description) }),
-                "lease_ms_left": .int(Int64(left)),
-            ]
-            if let key = client.key { fields["key"] = .string(key) }
-            return .object(fields)
+            return ControlReply.Status.Subscription(
+                client: client, tables: entry.tables.sorted(), leaseMillisecondsLeft: entry.deadline > now ? (entry.deadline - now) / 1_000_000 : 0)
         }
-        var fields: [String: JSON] = [
-            "name": .string(options.name), "kind": .string(behavior.kind), "epoch": .string(publisher.epoch),
-            "subscriptions": .array(subscriptions), "tables": .object(tables),
-            "counters": .object(counters.merging(["deltas": deltasSent]) { $1 }.mapValues { .int(Int64($0)) }),
-        ]
-        for (key, value) in behavior.status(node: self) { fields[key] = value }
-        return fields
-    }
-
-    /// Rows in a stable order for replies.
-    static func rowOrder(_ lhs: Row, _ rhs: Row) -> Bool {
-        lhs.lexicographicallyPrecedes(rhs)
+        return ControlReply.Status(
+            name: options.name, kind: behavior.kind, epoch: publisher.epoch, subscriptions: subscriptions, tables: tables,
+            counters: counters.merging(["deltas": nodeContext.deltasSent]) { $1 }, kindSpecific: behavior.status())
     }
 }

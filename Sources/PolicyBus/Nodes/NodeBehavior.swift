@@ -1,32 +1,42 @@
 import PolicyEngine
 import ZeroMQ
 
-/// What a kind of node (data source, engine) adds to the shared node.
+/// What a kind of node (data source, engine) adds to the shared node. A
+/// behaviour is made with the node's `NodeContext` and sees nothing else of
+/// the node.
 ///
 /// Everything is called on the node's thread.
 protocol NodeBehavior: AnyObject {
     /// `"datasource"` or `"engine"`.
     var kind: String { get }
     /// Checks that `table` may be subscribed to (`unknown-policy`, `unknown-table`).
-    func validate(_ table: TableID, node: Node) throws(BusError)
+    func validate(_ table: TableID) throws(BusError)
     /// `table` got its first subscriber: start publishing it.
-    func open(_ table: TableID, node: Node)
+    func open(_ table: TableID)
     /// `table` lost its last subscriber.
-    func close(_ table: TableID, node: Node)
-    /// Handles a kind-specific op; nil means the op is unknown.
-    func handle(_ request: ControlRequest, node: Node) throws(BusError) -> [String: JSON]?
-    /// The rows of a table the publisher does not keep (`openExternal`).
-    func externalRows(_ table: TableID, node: Node) -> [Row]
-    /// How many rows `externalRows` would return, without building (or sorting) them.
-    func externalRowCount(_ table: TableID, node: Node) -> Int
-    /// Kind-specific parts of `status`.
-    func status(node: Node) -> [String: JSON]
+    func close(_ table: TableID)
+    /// The ops that differ by kind: `query`, `rules`, `facts`.
+    func handle(_ command: ControlCommand) throws(BusError) -> any ControlReplyBody
+    /// The tables `tables` lists, sorted.
+    var listedTables: [TableID] { get }
+    /// A table's column names, if known.
+    func columns(of table: TableID) -> [String]?
+    /// A table's rows, sorted: a subscription's snapshot.
+    func rows(of table: TableID) -> [Row]
+    /// How many rows `rows(of:)` would return, without building them.
+    func rowCount(of table: TableID) -> Int
+    /// Kind-specific parts of `status`, if any.
+    func status() -> (any ControlReplyBody)?
+    /// Applies fact changes from the node's owner (`Node.applyFacts`).
+    func apply(_ changes: [FactChange]) throws(BusError)
+    /// The engine, for an engine node (`Node.engine`).
+    var policyEngine: Engine? { get }
     /// Sockets the node polls for the behavior (fixed at start).
     var sockets: [Socket] { get }
     /// One of `sockets` is readable.
-    func readable(socket index: Int, node: Node)
+    func readable(socket index: Int)
     /// Called at least every `tickMilliseconds`.
-    func tick(now: UInt64, node: Node)
+    func tick(now: UInt64)
     /// Called once before the loop stops.
-    func shutdown(node: Node)
+    func shutdown()
 }

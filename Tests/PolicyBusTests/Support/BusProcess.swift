@@ -124,10 +124,14 @@ final class BusProcess: Sendable {
     }
 
     /// Waits (polling, off nothing: it sleeps the task) until `condition` holds.
-    func waitFor<T>(_ what: String, timeout: Double = 15, _ condition: (BusProcess) -> T?) async throws -> T {
+    /// The condition is checked once more after the deadline: when the
+    /// cooperative pool is busy with other suites, the task may wake only
+    /// after it, while the condition held long before.
+    func waitFor<T>(_ what: String, timeout: Double = 60, _ condition: (BusProcess) -> T?) async throws -> T {
         let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
+        while true {
             if let value = condition(self) { return value }
+            guard Date() < deadline else { break }
             if let status = exitStatus {
                 // Everything the process wrote is read before judging it.
                 await waitForEndOfOutput()
@@ -163,7 +167,7 @@ final class BusProcess: Sendable {
     }
 
     /// Waits for the `index`th stdout line (0-based) and parses it as JSON.
-    func jsonLine(_ index: Int, timeout: Double = 15) async throws -> JSON {
+    func jsonLine(_ index: Int, timeout: Double = 60) async throws -> JSON {
         let line = try await waitFor("stdout line \(index)", timeout: timeout) { process in
             let lines = process.stdoutLines
             return lines.count > index ? lines[index] : nil
@@ -172,7 +176,7 @@ final class BusProcess: Sendable {
     }
 
     /// Waits for the process to exit and for its output to be read to the end.
-    func exit(timeout: Double = 15) async throws -> Int32 {
+    func exit(timeout: Double = 60) async throws -> Int32 {
         let status = try await waitFor("exit", timeout: timeout) { $0.exitStatus }
         await waitForEndOfOutput()
         return status
@@ -287,7 +291,7 @@ func request(
 /// status field) rather than sleeping for a guessed time. Records an issue
 /// (with `what` and the last value seen) and throws on timeout.
 func eventually<T>(
-    _ what: @autoclosure () -> String, timeout: Double = 30, interval: Duration = .milliseconds(50),
+    _ what: @autoclosure () -> String, timeout: Double = 60, interval: Duration = .milliseconds(50),
     _ condition: () async throws -> T?
 ) async throws -> T {
     let deadline = Date().addingTimeInterval(timeout)

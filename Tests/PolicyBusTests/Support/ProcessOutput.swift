@@ -4,7 +4,7 @@ extension BusProcess {
     /// Whether stderr contains `text`, waiting up to `timeout` seconds for it:
     /// a process's output is drained asynchronously, so it can arrive after
     /// the process has exited.
-    func stderrContains(_ text: String, timeout: Double = 10) async throws -> Bool {
+    func stderrContains(_ text: String, timeout: Double = 60) async throws -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while !stderrText.contains(text) {
             guard Date() < deadline else { return false }

@@ -1,0 +1,95 @@
+import Logging
+import PolicyEngine
+import ZeroMQ
+
+/// What a behaviour (engine, data source) sees of its node, as a handler
+/// sees its channel through swift-nio's `ChannelHandlerContext`: the node's
+/// name, limits and logger, its published tables, and one way to publish a
+/// change. It cannot reach the node's control socket, its subscriptions or
+/// its loop, and it holds no reference to the node: nothing points back.
+///
+/// Used on the node's thread only.
+final class NodeContext {
+    let options: NodeOptions
+    /// The ZeroMQ context, for the sockets a behaviour opens (an engine's peers).
+    let zmq: Context
+    /// The node's published tables: seqs, the rows the publisher keeps, the epoch.
+    private(set) var publisher: TablePublisher
+    private let pub: Socket
+    /// Data frames sent. Counted here, not in a string-keyed dictionary:
+    /// this is the publish hot path.
+    private(set) var deltasSent = 0
+
+    var name: String { options.name }
+    var limits: BusLimits { options.limits }
+    var logger: Logger { options.logger }
+
+    /// Binds the PUB socket.
+    init(options: NodeOptions, zmq: Context) throws(ZMQError) {
+        self.options = options
+        self.zmq = zmq
+        pub = try Socket(zmq, .pub)
+        try pub.set(.sendHighWaterMark, options.sendHighWaterMark)
+        try options.curve?.apply(to: pub)
+        try pub.bind(options.data ?? NodeOptions.defaultData(for: options.control))
+        publisher = TablePublisher(node: options.name)
+    }
+
+    /// The bound data endpoint (wildcard port resolved).
+    func dataEndpoint() throws(ZMQError) -> String { try pub.lastEndpoint }
+
+    // MARK: - Publishing
+
+    /// Publishes an exact change of an open table (rows added that were
+    /// absent, rows removed that were present): the one way a behaviour
+    /// tells subscribers of a change. Nothing is sent for an empty delta or
+    /// a table that is not open.
+    func publish(_ delta: TableDelta) {
+        guard let frame = publisher.publishExact(delta.table, added: delta.added, removed: delta.removed) else { return }
+        do {
+            try pub.sendFrame(frame, more: false)
+            deltasSent += 1
+        } catch {
+            logger.warning("publish failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Starts publishing a table whose rows the publisher keeps.
+    func open(_ table: TableID, columns: [String]?) {
+        publisher.open(table, columns: columns)
+    }
+
+    /// Starts publishing a table whose rows the behaviour keeps (an engine's).
+    func openExternal(_ table: TableID, columns: [String]?) {
+        publisher.openExternal(table, columns: columns)
+    }
+
+    /// Stops publishing a table (its seq is remembered).
+    func close(_ table: TableID) {
+        publisher.close(table)
+    }
+
+    // MARK: - For the node
+
+    /// Sends every open table's heartbeat. - Returns: how many there were.
+    func sendHeartbeats() -> Int {
+        let frames = publisher.heartbeats()
+        for frame in frames { _ = try? pub.sendFrame(frame, more: false) }
+        return frames.count
+    }
+
+    /// Makes the PUB take in the subscriptions that reached this process.
+    ///
+    /// The PUB learns of new SUB connections and their subscriptions only
+    /// when it handles its pending commands, and a send does that at most
+    /// once a millisecond. Reading ZMQ_EVENTS handles them all now, so a
+    /// subscription that arrived before a subscribe request gets the deltas
+    /// after its snapshot (no late-joiner resync).
+    func takeInSubscriptions() {
+        _ = try? pub.events
+    }
+
+    func close() {
+        pub.close()
+    }
+}

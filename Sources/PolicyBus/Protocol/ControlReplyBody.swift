@@ -1,0 +1,206 @@
+import PolicyEngine
+
+/// The fields of a successful reply, one struct per shape in
+/// `docs/PROTOCOL.md` section 4. `ControlReply.ok(id:_:)` is the one encoder.
+protocol ControlReplyBody {
+    /// The reply's op-specific fields (without `ok` and `id`).
+    var fields: [String: JSON] { get }
+}
+
+extension ControlReply {
+    /// Encodes a typed reply body: `{"ok":true,"id":ID,...body}`.
+    static func ok(id: JSON?, _ body: some ControlReplyBody) -> [UInt8] {
+        ok(id: id, body.fields)
+    }
+
+    /// `{"ok":true}` and nothing else: `rules insert|delete`, an engine's `facts`.
+    struct Done: ControlReplyBody {
+        var fields: [String: JSON] { [:] }
+    }
+
+    /// `hello`, and the first fields of `subscribe`.
+    struct Hello: ControlReplyBody {
+        var name: String
+        var kind: String
+        var data: String
+        var epoch: String
+        var heartbeatMilliseconds: Int
+        var leaseMilliseconds: Int
+
+        var fields: [String: JSON] {
+            [
+                "name": .string(name), "kind": .string(kind), "version": .int(Int64(busProtocolVersion)),
+                "data": .string(data), "epoch": .string(epoch),
+                "heartbeat_ms": .int(Int64(heartbeatMilliseconds)), "lease_ms": .int(Int64(leaseMilliseconds)),
+            ]
+        }
+    }
+
+    /// `subscribe`: `hello`'s fields and a snapshot per table.
+    struct Subscribed: ControlReplyBody {
+        struct Snapshot {
+            var seq: UInt64
+            var columns: [String]?
+            var rows: [Row]
+        }
+
+        var hello: Hello
+        var snapshots: [TableID: Snapshot]
+
+        var fields: [String: JSON] {
+            var fields = hello.fields
+            fields["tables"] = .object(Dictionary(uniqueKeysWithValues: snapshots.map { table, snapshot in
+                (table.description, JSON.object([
+                    "seq": .int(Int64(snapshot.seq)), "columns": JSON(columns: snapshot.columns), "rows": JSON(rows: snapshot.rows),
+                ]))
+            }))
+            return fields
+        }
+    }
+
+    /// `unsubscribe`, `renew`: the tables the client holds.
+    struct HeldTables: ControlReplyBody {
+        var tables: [TableID]
+        var fields: [String: JSON] { ["tables": .array(tables.map { .string($0.description) })] }
+    }
+
+    /// `tables`.
+    struct TableList: ControlReplyBody {
+        struct Table {
+            var name: TableID
+            var columns: [String]?
+            var seq: UInt64
+            var rows: Int
+            var subscribers: Int
+        }
+
+        var tables: [Table]
+
+        var fields: [String: JSON] {
+            ["tables": .array(tables.map { table in
+                .object([
+                    "name": .string(table.name.description), "columns": JSON(columns: table.columns), "seq": .int(Int64(table.seq)),
+                    "rows": .int(Int64(table.rows)), "subscribers": .int(Int64(table.subscribers)),
+                ])
+            })]
+        }
+    }
+
+    /// `query`: the matching rows, sorted.
+    struct Rows: ControlReplyBody {
+        var rows: [Row]
+        var fields: [String: JSON] { ["rows": JSON(rows: rows)] }
+    }
+
+    /// `rules list`.
+    struct RuleList: ControlReplyBody {
+        var rules: [String]
+        var fields: [String: JSON] { ["rules": .array(rules.map(JSON.string))] }
+    }
+
+    /// `explain` (engines): one explanation per matching row.
+    struct Explanations: ControlReplyBody {
+        var explanations: [Explanation]
+        var fields: [String: JSON] { ["explanations": .array(explanations.map(\.json))] }
+    }
+
+    /// A data source's `facts`: the table's seq after the change.
+    struct FactsApplied: ControlReplyBody {
+        var seq: UInt64
+        var fields: [String: JSON] { ["seq": .int(Int64(seq))] }
+    }
+
+    /// `status`; `kindSpecific` adds an engine's fields.
+    struct Status: ControlReplyBody {
+        struct Subscription {
+            var client: ClientIdentity
+            var tables: [TableID]
+            var leaseMillisecondsLeft: UInt64
+        }
+
+        struct Table {
+            var seq: UInt64
+            var rows: Int
+            var subscribers: Int
+        }
+
+        var name: String
+        var kind: String
+        var epoch: String
+        var subscriptions: [Subscription]
+        var tables: [TableID: Table]
+        var counters: [String: Int]
+        var kindSpecific: (any ControlReplyBody)?
+
+        var fields: [String: JSON] {
+            var fields: [String: JSON] = [
+                "name": .string(name), "kind": .string(kind), "epoch": .string(epoch),
+                "subscriptions": .array(subscriptions.map { subscription in
+                    var fields: [String: JSON] = [
+                        "client": .string(subscription.client.id),
+                        "tables": .array(subscription.tables.map { .string($0.description) }),
+                        "lease_ms_left": .int(Int64(subscription.leaseMillisecondsLeft)),
+                    ]
+                    if let key = subscription.client.key { fields["key"] = .string(key) }
+                    return .object(fields)
+                }),
+                "tables": .object(Dictionary(uniqueKeysWithValues: tables.map { table, status in
+                    (table.description, JSON.object([
+                        "seq": .int(Int64(status.seq)), "rows": .int(Int64(status.rows)), "subscribers": .int(Int64(status.subscribers)),
+                    ]))
+                })),
+                "counters": .object(counters.mapValues { .int(Int64($0)) }),
+            ]
+            for (key, value) in kindSpecific?.fields ?? [:] { fields[key] = value }
+            return fields
+        }
+    }
+
+    /// An engine's part of `status`.
+    struct EngineStatus: ControlReplyBody {
+        struct RemoteTable {
+            var synced: Bool
+            var seq: UInt64
+            var rows: Int
+        }
+
+        struct Durability {
+            var directory: String
+            var records: Int
+            var replayed: Int
+            var skipped: Int
+            var warnings: [String]
+        }
+
+        var triggers: [TableID]
+        var policies: [String]
+        var remote: [TableID: RemoteTable]
+        var durability: Durability?
+
+        var fields: [String: JSON] {
+            [
+                "triggers": .array(triggers.map { .string($0.description) }),
+                "policies": .array(policies.map(JSON.string)),
+                "remote": .object(Dictionary(uniqueKeysWithValues: remote.map { table, status in
+                    (table.description, JSON.object([
+                        "synced": .bool(status.synced), "seq": .int(Int64(status.seq)), "rows": .int(Int64(status.rows)),
+                    ]))
+                })),
+                "durability": durability.map { durability in
+                    .object([
+                        "dir": .string(durability.directory), "records": .int(Int64(durability.records)),
+                        "replayed": .int(Int64(durability.replayed)), "skipped": .int(Int64(durability.skipped)),
+                        "warnings": .array(durability.warnings.map(JSON.string)),
+                    ])
+                } ?? .null,
+            ]
+        }
+    }
+}
+
+extension JSON {
+    /// Column names, or `null` when they are unknown.
+    init(columns: [String]?) {
+        self = columns.map { .array($0.map(JSON.string)) } ?? .null
+    }
+}
