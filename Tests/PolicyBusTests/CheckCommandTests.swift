@@ -4,7 +4,7 @@ import PolicyEngine
 import Testing
 
 /// `policybus check`, the built binary.
-@Suite struct CheckCommandTests {
+@Suite(.serialized) struct CheckCommandTests {
     @Test func reportsAnErrorInEveryFileInTheOneShape() async throws {
         let directory = try temporaryDirectory([
             "a.pol": "p(x) :- q(x)\nh(y) :- p(x)\n",

@@ -113,7 +113,7 @@ import Testing
 }
 
 /// `eval --fail` and `--fail-defined`: exit status 2 when a table is non-empty.
-@Suite struct EvalFailTests {
+@Suite(.serialized) struct EvalFailTests {
     static let policy = "error(vm) :- servers(vm, host), not allowed(host)\nallowed(\"h1\")\n"
 
     private func eval(_ facts: String, _ flags: [String]) async throws -> OfflineRun {

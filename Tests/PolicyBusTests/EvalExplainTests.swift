@@ -4,7 +4,7 @@ import PolicyEngine
 import Testing
 
 /// `policybus eval --explain`, the built binary.
-@Suite struct EvalExplainTests {
+@Suite(.serialized) struct EvalExplainTests {
     static let policy = """
         reach(x, y) :- link(x, y)
         reach(x, z) :- reach(x, y), link(y, z)

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// `policybus fmt`, the built binary.
-@Suite struct FmtCommandTests {
+@Suite(.serialized) struct FmtCommandTests {
     static let messy = "error(vm):-nova:servers(vm,host),!allowed(host).  # why\nallowed( \"h1\" )\n"
     static let canonical = "error(vm) :- nova:servers(vm, host), not allowed(host)  # why\nallowed(\"h1\")\n"
 

@@ -4,7 +4,7 @@ import PolicyEngine
 import Testing
 
 /// `policybus test`, the built binary.
-@Suite struct TestCommandTests {
+@Suite(.serialized) struct TestCommandTests {
     static let policy = "error(vm) :- servers(vm, host), not allowed(host)\nallowed(\"h1\")\n"
 
     static func testFile(_ tests: String) -> String {
