@@ -1,5 +1,10 @@
 import Foundation
 
+extension PolicyError.Code {
+    /// A rule body has more literals than `Planner.maxBodyLiterals`.
+    public static let ruleTooLarge = PolicyError.Code(rawValue: "rule-too-large")
+}
+
 /// Where a lookup key's value comes from.
 enum KeySource {
     case slot(Int)
@@ -25,34 +30,51 @@ enum PlanStep {
 /// variables are bound, then binders (builtins, `x = e`), then the positive
 /// literal with the most bound columns (so that it is an index lookup).
 enum Planner {
+    /// The most literals a rule body may have. The executor recurses once per
+    /// plan step (a few hundred bytes of stack each), so an unbounded body
+    /// could exhaust a thread's stack; and planning is cubic in the body's
+    /// length (a plan per seed literal), so a 256-literal rule took seconds to
+    /// change incrementally. 64 literals plan in milliseconds and need a few
+    /// tens of KiB of stack.
+    static let maxBodyLiterals = 64
+
     static func plan(_ literals: [SlotLiteral], bound initial: Set<Int>, skip: Int?, rule: CheckedRule) throws(PolicyError) -> [PlanStep] {
+        guard literals.count <= maxBodyLiterals else {
+            throw PolicyError(
+                .ruleTooLarge,
+                "rule for \(rule.head) has \(literals.count) body literals; at most \(maxBodyLiterals) are allowed: split it with intermediate tables",
+                at: rule.location)
+        }
         var bound = initial
         var remaining = literals.indices.filter { $0 != skip }
         var steps: [PlanStep] = []
+        let variables = literals.map(\.variables)
         while !remaining.isEmpty {
-            guard let (position, step) = next(literals, remaining, bound) else {
+            guard let (position, step) = next(literals, variables, remaining, bound) else {
                 throw PolicyError(
                     .unsafeVariable, "rule '\(rule.text)' has no safe evaluation order: bind every variable in a positive literal",
                     at: rule.location)
             }
             steps.append(step)
-            bound.formUnion(literals[remaining[position]].variables)
+            bound.formUnion(variables[remaining[position]])
             remaining.remove(at: position)
         }
         return steps
     }
 
-    private static func next(_ literals: [SlotLiteral], _ remaining: [Int], _ bound: Set<Int>) -> (Int, PlanStep)? {
+    private static func next(
+        _ literals: [SlotLiteral], _ variables: [Set<Int>], _ remaining: [Int], _ bound: Set<Int>
+    ) -> (Int, PlanStep)? {
         // Filters first.
         for (position, index) in remaining.enumerated() {
             switch literals[index] {
             case .negative(_, let patterns):
-                if literals[index].variables.isSubset(of: bound) {
+                if variables[index].isSubset(of: bound) {
                     let (columns, key) = lookupKey(patterns, bound)
                     return (position, .absent(literal: index, keyColumns: columns, key: key))
                 }
             case .comparison:
-                if literals[index].variables.isSubset(of: bound) { return (position, .compare(literal: index)) }
+                if variables[index].isSubset(of: bound) { return (position, .compare(literal: index)) }
             case .function(_, let inputs, let output):
                 let inputsBound = inputs.allSatisfy { $0.variables.isSubset(of: bound) }
                 if inputsBound, case .variable(let slot) = output, !bound.contains(slot) { continue }
@@ -84,7 +106,13 @@ enum Planner {
         var best: (position: Int, cost: Double)?
         for (position, index) in remaining.enumerated() {
             guard case .positive(let table, let patterns) = literals[index] else { continue }
-            let boundColumns = lookupKey(patterns, bound).0.count
+            let boundColumns = patterns.count { pattern in
+                switch pattern {
+                case .constant: true
+                case .variable(let slot): bound.contains(slot)
+                case .wildcard: false
+                }
+            }
             let free = Double(patterns.count - boundColumns) / Double(max(patterns.count, 1))
             let cost = boundColumns == patterns.count ? 0 : pow(Double(table.rows.count + 2), free) - Double(boundColumns) * 1e-3
             if best == nil || cost < best!.cost { best = (position, cost) }
