@@ -111,8 +111,9 @@ extension Engine {
     /// `RankToken`). Deletions examine the rows that lost a derivation in rank
     /// order and delete only those left without a lower-ranked derivation
     /// (`RankedDeletion`); the deleted rows are then re-derived from the
-    /// survivors. Insertions run forward to a fixpoint, tuple at a time
-    /// (semi-naively), giving each new row a rank above its derivation's rows.
+    /// survivors. Insertions run forward to a fixpoint, semi-naively a set at
+    /// a time (`SemiNaiveInsertion`), giving each new row a rank above its
+    /// derivation's rows.
     /// A stratum whose ranks are not valid yet (just formed) uses the
     /// backward/forward algorithm (Motik et al.) for its deletions instead, and
     /// is ranked afterwards.
@@ -157,18 +158,7 @@ extension Engine {
             }
         }
 
-        var insertions: [(TableState, [UInt32], Int32)] = []
-        // Ranks only grow as rows are re-derived; far from overflowing, start afresh.
-        var rerank = false
-        func insert(_ table: TableState, _ row: [UInt32], fact: Bool, rank: Int32) {
-            if let id = table.rows.find(row) {
-                if fact { table.facts[Int(id)] = true }
-                return
-            }
-            if rank > Int32.max / 2 { rerank = true }
-            table.add(row, count: rank, fact: fact)
-            insertions.append((table, row, rank))
-        }
+        var insertion = SemiNaiveInsertion(engine: self, tables: stratum.tables)
 
         // 2. Delete the candidates (and their consequences) that have no other proof.
         if !candidates.isEmpty && ranked {
@@ -178,7 +168,9 @@ extension Engine {
                 if let id = table.rows.find(row) { table.remove(id) }
             }
             for (table, row) in unsupported {
-                if let rank = rederivationRank(table, row, members: members) { insert(table, row, fact: false, rank: rank) }
+                if let rank = rederivationRank(table, row, members: members) {
+                    insertion.insert(table, row, fact: false, rank: rank)
+                }
             }
         } else if !candidates.isEmpty {
             for table in stratum.tables { table.proof = ProofSets(arity: table.arity) }
@@ -195,9 +187,9 @@ extension Engine {
         }
 
         // 3. Insert: new facts, new rules, new support from lower strata; then propagate.
-        for (table, row) in newFacts { insert(table, row, fact: true, rank: 0) }
+        for (table, row) in newFacts { insertion.insert(table, row, fact: true, rank: 0) }
         for rule in added {
-            for (row, rank) in collectRanked(rule, members: members) { insert(rule.head, row, fact: false, rank: rank) }
+            for (row, rank) in collectRanked(rule, members: members) { insertion.insert(rule.head, row, fact: false, rank: rank) }
         }
         for rule in kept {
             for (position, literal) in rule.literals.enumerated() {
@@ -205,28 +197,14 @@ extension Engine {
                 let views = rule.currentViews
                 var heads: [([UInt32], Int32)] = []
                 seedDelta(rule, at: position, views: views, insertions: true, deletions: false) { row, _ in
-                    heads.append((row, (bodyRank(rule, members: members) ?? 0) + 1))
+                    heads.append((row, matchedRank(rule, members: members) + 1))
                 }
-                for (row, rank) in heads { insert(rule.head, row, fact: false, rank: rank) }
+                for (row, rank) in heads { insertion.insert(rule.head, row, fact: false, rank: rank) }
             }
         }
-        let stratumUses = recursiveUses(members)
-        while let (table, row, rowRank) = insertions.popLast() {
-            for (use, patterns, linear) in stratumUses[ObjectIdentifier(table)] ?? [] {
-                let views = use.rule.currentViews
-                var heads: [([UInt32], Int32)] = []
-                executor.run(use.rule, seed: use.literal, views: views, seedBind: { bindings in
-                    Executor.bind(patterns, row: row, into: &bindings)
-                }) { head in
-                    let rank = linear ? rowRank : (bodyRank(use.rule, members: members) ?? rowRank)
-                    heads.append((head, rank + 1))
-                    return true
-                }
-                for (head, rank) in heads { insert(use.rule.head, head, fact: false, rank: rank) }
-            }
-        }
+        insertion.run()
 
-        if (ranked || wasEmpty) && !rerank {
+        if (ranked || wasEmpty) && !insertion.needsRerank {
             let token = ranked ? stratum.tables[0].rankToken! : RankToken(members: members)
             for table in stratum.tables { table.rankToken = token }
         } else {
@@ -234,32 +212,11 @@ extension Engine {
         }
     }
 
-    /// For each table of a stratum, the stratum rules that read it in a positive
-    /// literal, and whether that is the rule's only stratum literal (linear
-    /// recursion: the derivation's rank is then the seed row's).
-    private func recursiveUses(
-        _ members: Set<ObjectIdentifier>
-    ) -> [ObjectIdentifier: [(use: (rule: CompiledRule, literal: Int), patterns: [SlotPattern], linear: Bool)]] {
-        var result: [ObjectIdentifier: [(use: (rule: CompiledRule, literal: Int), patterns: [SlotPattern], linear: Bool)]] = [:]
-        for table in members {
-            result[table] = (graph.uses[table] ?? []).compactMap { use in
-                guard members.contains(ObjectIdentifier(use.rule.head)),
-                    case .positive(_, let patterns) = use.rule.literals[use.literal]
-                else { return nil }
-                let stratumLiterals = use.rule.literals.count { literal in
-                    if case .positive(let body, _) = literal { members.contains(ObjectIdentifier(body)) } else { false }
-                }
-                return (use, patterns, stratumLiterals == 1)
-            }
-        }
-        return result
-    }
-
     /// Every head a rule derives from the current state, with the rank it earns.
     private func collectRanked(_ rule: CompiledRule, members: Set<ObjectIdentifier>) -> [([UInt32], Int32)] {
         var heads: [([UInt32], Int32)] = []
         executor.run(rule, seed: CompiledRule.fullPlan, views: rule.currentViews, seedBind: { _ in true }) { head in
-            heads.append((head, (bodyRank(rule, members: members) ?? 0) + 1))
+            heads.append((head, matchedRank(rule, members: members) + 1))
             return true
         }
         return heads

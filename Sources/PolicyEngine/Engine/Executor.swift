@@ -2,17 +2,27 @@
 ///
 /// One executor is reused for every evaluation; `bindings` holds the current
 /// value id of each rule variable (`unbound` when not yet bound).
+///
+/// The per-derivation state is `@exclusivity(unchecked)`, as in `RowStore` and
+/// for the same reason: one thread, and only plain element reads and writes
+/// (the run-time checks cost about a tenth of a recursive evaluation).
 final class Executor {
     static let unbound = UInt32.max
 
     let pool: ValuePool
-    private var bindings: [UInt32] = []
-    private var views: [View] = []
-    private var steps: [PlanStep] = []
+    @exclusivity(unchecked) private var bindings: [UInt32] = []
+    @exclusivity(unchecked) private var views: [View] = []
+    @exclusivity(unchecked) private var steps: [PlanStep] = []
     private var rule: CompiledRule!
     private var emit: ([UInt32]) -> Bool = Executor.ignore
-    private var stopped = false
-    private var keyBuffers: [[UInt32]] = []
+    @exclusivity(unchecked) private var stopped = false
+    @exclusivity(unchecked) private var keyBuffers: [[UInt32]] = []
+    /// The head row being emitted, reused: a callback that only reads it costs
+    /// no allocation (one that keeps it makes the next emit copy on write).
+    @exclusivity(unchecked) private var headRow: [UInt32] = []
+    /// Per literal, the id of the row its scan matched in the derivation being
+    /// emitted (in the store its view read: `rows` for `.current`).
+    @exclusivity(unchecked) private var matched: [UInt32] = []
 
     init(pool: ValuePool) {
         self.pool = pool
@@ -43,6 +53,7 @@ final class Executor {
         let variables = rule.slotCount
         if bindings.count != variables { bindings = [UInt32](repeating: Executor.unbound, count: variables) }
         if keyBuffers.count < plan.count { keyBuffers = Array(repeating: [], count: plan.count) }
+        if matched.count < rule.literals.count { matched = [UInt32](repeating: Executor.unbound, count: rule.literals.count) }
         // The closure is only stored for the duration of this call.
         withoutActuallyEscaping(emit) { emit in
             self.emit = emit
@@ -59,6 +70,11 @@ final class Executor {
     /// The value bound to `slot`, for `emit` callbacks that read a derivation's body.
     @inline(__always)
     func value(of slot: Int) -> UInt32 { bindings[slot] }
+
+    /// The id of the row that the scan of positive literal `literal` matched in
+    /// the derivation being emitted (not set for the seed literal).
+    @inline(__always)
+    func matchedRow(_ literal: Int) -> UInt32 { matched[literal] }
 
     private static let ignore: @Sendable ([UInt32]) -> Bool = { _ in true }
 
@@ -120,6 +136,7 @@ final class Executor {
             table.forEach(view, columns: keyColumns, key: keyBuffers[index]) { store, row in
                 for bind in binds { bindings[bind.slot] = store.cell(row, bind.column) }
                 for check in checks where bindings[check.slot] != store.cell(row, check.column) { return true }
+                matched[literal] = row
                 step(index + 1)
                 return !stopped
             }
@@ -174,13 +191,13 @@ final class Executor {
     }
 
     private func emitHead() {
-        var row: [UInt32] = []
-        row.reserveCapacity(rule.headArguments.count)
-        for argument in rule.headArguments {
+        let arguments = rule.headArguments
+        if headRow.count != arguments.count { headRow = [UInt32](repeating: 0, count: arguments.count) }
+        for (column, argument) in arguments.enumerated() {
             guard let id = evaluateID(argument) else { return }
-            row.append(id)
+            headRow[column] = id
         }
-        if !emit(row) { stopped = true }
+        if !emit(headRow) { stopped = true }
     }
 
     private func evaluateID(_ expression: SlotExpression) -> UInt32? {

@@ -71,6 +71,27 @@ struct HashIndex {
         }
     }
 
+    /// For a unique index: the row whose key equals `key`, or else the empty
+    /// bucket where a row with that key goes (for `fill`), from one probe.
+    @inline(__always)
+    func probe(key: [UInt32], cells: [UInt32], arity: Int) -> (row: UInt32?, slot: Int) {
+        let mask = buckets.count - 1
+        var slot = HashIndex.hash(key: key) & mask
+        while true {
+            let entry = buckets[slot]
+            if entry == 0 { return (nil, slot) }
+            if matches(row: entry - 1, key: key, cells: cells, arity: arity) { return (entry - 1, slot) }
+            slot = (slot + 1) & mask
+        }
+    }
+
+    /// Puts `row` (of a unique index, cells stored) into the empty bucket `probe` returned.
+    mutating func fill(_ slot: Int, with row: UInt32, cells: [UInt32], arity: Int) {
+        buckets[slot] = row + 1
+        used += 1
+        if used * 10 > buckets.count * 7 { grow(cells: cells, arity: arity) }
+    }
+
     /// The row after `row` with the same key.
     @inline(__always)
     func next(after row: UInt32) -> UInt32? {

@@ -45,9 +45,11 @@ final class RowStore {
     }
 
     /// Stores `values` unless present. Returns its id and whether it was new.
+    /// One probe of the primary index finds the row or the bucket it goes in.
     @discardableResult
     func insert(_ values: [UInt32]) -> (id: UInt32, inserted: Bool) {
-        if let id = find(values) { return (id, false) }
+        let (existing, slot) = primary.probe(key: values, cells: cells, arity: arity)
+        if let existing { return (existing, false) }
         let id: UInt32
         if let reused = freeIDs.popLast() {
             id = reused
@@ -59,7 +61,7 @@ final class RowStore {
             cells.append(contentsOf: values)
             alive.append(true)
         }
-        primary.insert(id, cells: cells, arity: arity)
+        primary.fill(slot, with: id, cells: cells, arity: arity)
         for position in indexes.indices { indexes[position].insert(id, cells: cells, arity: arity) }
         count += 1
         return (id, true)

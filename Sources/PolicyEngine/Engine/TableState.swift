@@ -85,7 +85,13 @@ final class TableState {
     /// Stores `values` (absent before) with the given count and fact flag, and records it in the delta.
     @discardableResult
     func add(_ values: [UInt32], count: Int32, fact: Bool) -> UInt32 {
-        let (id, _) = rows.insert(values)
+        addIfAbsent(values, count: count, fact: fact) ?? rows.find(values)!
+    }
+
+    /// Like `add`, but does nothing and returns nil when `values` is stored already.
+    func addIfAbsent(_ values: [UInt32], count: Int32, fact: Bool) -> UInt32? {
+        let (id, inserted) = rows.insert(values)
+        guard inserted else { return nil }
         while counts.count <= Int(id) {
             counts.append(0)
             facts.append(false)
