@@ -24,6 +24,25 @@ import Testing
         return log
     }
 
+    /// `load` skips the deltas of tables no trigger watches, not the triggers.
+    @Test func loadFiresTheSameTriggersAsApply() throws {
+        let applied = try errorEngine()
+        let loaded = try errorEngine()
+        let appliedErrors = log(applied, "alice:error")
+        let loadedErrors = log(loaded, "alice:error")
+        for step in 0..<3 {
+            var transaction = Transaction()
+            transaction.insert([.string("vm\(step)"), .string("h\(step)")], into: RuleBuilder.table("nova:servers"))
+            if step == 2 { transaction.delete(["vm0", "h0"], from: RuleBuilder.table("nova:servers")) }
+            let returned = try applied.apply(transaction)
+            try loaded.load(transaction)
+            #expect(returned.contains { $0.table == RuleBuilder.table("nova:servers") })
+        }
+        #expect(loadedErrors.deltas == appliedErrors.deltas)
+        #expect(loadedErrors.deltas.count == 2, "vm0 and vm2 on disallowed hosts, then vm0 gone with vm2 added")
+        #expect(loaded.rows(of: RuleBuilder.table("alice:error")) == applied.rows(of: RuleBuilder.table("alice:error")))
+    }
+
     @Test func batchFiresEachTriggerOnce() throws {
         let engine = try errorEngine()
         let errors = log(engine, "alice:error")

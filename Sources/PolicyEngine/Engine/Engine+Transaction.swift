@@ -48,7 +48,7 @@ extension Engine {
     /// maintains the derived tables and fires the triggers.
     @discardableResult
     func applyLowered(
-        _ change: LoweredTransaction, beforeCommit: () throws(PolicyError) -> Void = {}
+        _ change: LoweredTransaction, returningDeltas: Bool = true, beforeCommit: () throws(PolicyError) -> Void = {}
     ) throws(PolicyError) -> [TableDelta] {
         // 1. Validate. New tables live only in `newTables` until the commit.
         var newTables: [TableID: TableState] = [:]
@@ -140,7 +140,7 @@ extension Engine {
         }
 
         maintain(added: added, removed: removed)
-        return finishTransaction()
+        return finishTransaction(returningDeltas: returningDeltas)
     }
 
     /// The front end's components of the program: the checker's, when it
@@ -231,11 +231,13 @@ extension Engine {
         return compiled
     }
 
-    /// Collects the net deltas, resets the transaction state and fires the triggers.
-    private func finishTransaction() -> [TableDelta] {
+    /// Collects the net deltas (of every changed table, or only of those
+    /// triggers watch), resets the transaction state and fires the triggers.
+    private func finishTransaction(returningDeltas: Bool) -> [TableDelta] {
         var deltas: [TableDelta] = []
+        let watched = returningDeltas ? [] : Set(triggerList.map(\.table))
         for state in tableStates.values {
-            if state.hasDelta {
+            if state.hasDelta && (returningDeltas || watched.contains(state.id)) {
                 let arity = state.arity
                 let added = state.addedIDs.map { id in (0..<arity).map { pool[state.rows.cell(id, $0)] } }
                 let removedRows = state.removedRows
@@ -252,6 +254,6 @@ extension Engine {
                 if let delta = byTable[trigger.table] { trigger.callback(delta) }
             }
         }
-        return deltas
+        return returningDeltas ? deltas : []
     }
 }

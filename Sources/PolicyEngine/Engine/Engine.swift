@@ -150,5 +150,16 @@ public final class Engine {
         return try applyLowered(lowered)
     }
 
+    /// Applies a transaction like `apply(_:)` and fires the same triggers, but
+    /// returns no deltas: the rows a table gained or lost are turned into
+    /// values only for tables a trigger watches. For bulk loads and full
+    /// evaluations whose deltas nobody reads (a million added rows would
+    /// otherwise become a million `[Value]` arrays).
+    /// - Throws: what `apply(_:)` throws; the engine is then unchanged.
+    public func load(_ transaction: Transaction) throws(PolicyError) {
+        let lowered = try lower(transaction)
+        try applyLowered(lowered, returningDeltas: false)
+    }
+
     func values(_ ids: [UInt32]) -> [Value] { ids.map { pool[$0] } }
 }

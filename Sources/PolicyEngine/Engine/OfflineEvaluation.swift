@@ -49,13 +49,13 @@ public enum OfflineEvaluation {
         for policy in policies { try engine.createPolicy(policy.name) }
         var transaction = Transaction()
         for policy in policies { transaction.insertRules(policy.text, policy: policy.name) }
-        try engine.apply(transaction)
+        try engine.load(transaction)
         var factTransaction = Transaction()
         for (name, rows) in facts {
             let table = try tableID(name, defaultPolicy: policies.first?.name)
             for row in rows { factTransaction.insert(row, into: table) }
         }
-        try engine.apply(factTransaction)
+        try engine.load(factTransaction)
         return engine
     }
 
