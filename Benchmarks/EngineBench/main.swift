@@ -8,6 +8,9 @@
 //     evaluation, then incremental edge inserts and deletes, each compared with
 //     a full re-evaluation in the same run. W3 times are thread CPU times, so
 //     that other processes on the machine do not inflate them.
+// W4: an Andersen-style points-to analysis (see `pointsToRules`) over a
+//     synthetic program's pointer facts: full evaluation, then one direct-flow
+//     edge inserted or deleted. Thread CPU times, as W3.
 // Memory: resident set growth per stored row at N = 1M.
 // Facts: eval's facts file of 1M rows through the shared JSON reader (FactsLoad.swift).
 
@@ -191,7 +194,7 @@ func w3(nodes: Int, edges: Int, samples: Int) throws {
         transaction.insertRules("path(x, y) :- edge(x, y)\npath(x, z) :- path(x, y), edge(y, z)", policy: "g")
         for e in edges { transaction.insert([.int(Int64(e[0])), .int(Int64(e[1]))], into: edge) }
         let start = cpuNow()
-        try engine.apply(transaction)
+        try engine.load(transaction)
         return (engine, cpuNow() - start)
     }
 
@@ -242,7 +245,124 @@ func w3(nodes: Int, edges: Int, samples: Int) throws {
             + "(ratio to full \(ratio(percentile(originalDeletes, 50))))")
 }
 
-// `EngineBench [--quick] [w1] [w2] [memory] [facts] [w3]`: all workloads unless some are named.
+// MARK: - W4
+
+/// A synthetic C program's pointer facts, from a fixed seed: variables grouped
+/// in functions of 20, flow mostly forward inside a function, three tenths of
+/// it across functions (calls and returns, which make cycles).
+struct PointerFacts {
+    var alloc: [[Int]] = []
+    var assign: [[Int]] = []
+    var load: [[Int]] = []
+    var store: [[Int]] = []
+    var global: [[Int]] = []
+
+    init(scale: Int, random: inout Random) {
+        let functionSize = 20
+        let variables = 30_000 / scale
+        let functions = variables / functionSize
+        func local(_ function: Int, _ random: inout Random) -> Int { function * functionSize + random.next(functionSize) }
+        // Objects are numbered after the variables.
+        for site in 0..<(300 / scale) { alloc.append([random.next(variables), variables + site]) }
+        var seen = Set<[Int]>()
+        while assign.count < 30_000 / scale {
+            let function = random.next(functions)
+            var edge: [Int]
+            let roll = random.next(10)
+            if roll < 2 {
+                // A call passes an argument to one of the callee's first three variables.
+                edge = [random.next(functions) * functionSize + random.next(3), local(function, &random)]
+            } else if roll < 3 {
+                // A return: one of the callee's last three variables flows back to the caller.
+                edge = [local(function, &random), random.next(functions) * functionSize + functionSize - 1 - random.next(3)]
+            } else {
+                let a = local(function, &random)
+                let b = local(function, &random)
+                edge = [max(a, b), min(a, b)]
+            }
+            if edge[0] != edge[1] && seen.insert(edge).inserted { assign.append(edge) }
+        }
+        for _ in 0..<(10_000 / scale) {
+            let function = random.next(functions)
+            load.append([local(function, &random), local(function, &random)])
+        }
+        for _ in 0..<(2_000 / scale) {
+            let function = random.next(functions)
+            store.append([local(function, &random), local(function, &random)])
+        }
+        for _ in 0..<(1_000 / scale) { global.append([random.next(variables)]) }
+    }
+}
+
+/// Andersen-style points-to: pt through direct flow, loads and stores through
+/// memory (`heap`), reachability through memory, the escaping objects, and
+/// `local` negating the recursive `escapes`.
+let pointsToRules = """
+    pt(v, o) :- alloc(v, o)
+    pt(v, o) :- assign(v, u), pt(u, o)
+    pt(v, o) :- load(v, p), pt(p, q), heap(q, o)
+    heap(q, o) :- store(p, u), pt(p, q), pt(u, o)
+    reach(o, o2) :- heap(o, o2)
+    reach(o, o3) :- reach(o, o2), heap(o2, o3)
+    escapes(o) :- global(v), pt(v, o)
+    escapes(o2) :- escapes(o), reach(o, o2)
+    local(v, o) :- pt(v, o), not escapes(o)
+    """
+
+func w4(scale: Int, samples: Int) throws {
+    var random = Random(state: 7)
+    let facts = PointerFacts(scale: scale, random: &random)
+    func table(_ name: String) -> TableID { TableID(service: "pta", name: name) }
+    func row(_ values: [Int]) -> [Value] { values.map { .int(Int64($0)) } }
+
+    func fullEvaluation() throws -> (Engine, UInt64) {
+        let engine = Engine()
+        try engine.createPolicy("pta")
+        var transaction = Transaction()
+        transaction.insertRules(pointsToRules, policy: "pta")
+        for (name, rows) in [("alloc", facts.alloc), ("assign", facts.assign), ("load", facts.load), ("store", facts.store), ("global", facts.global)] {
+            for values in rows { transaction.insert(row(values), into: table(name)) }
+        }
+        let start = cpuNow()
+        try engine.load(transaction)
+        return (engine, cpuNow() - start)
+    }
+    let (engine, full) = try fullEvaluation()
+    let inputs = facts.alloc.count + facts.assign.count + facts.load.count + facts.store.count + facts.global.count
+    let derived = ["pt", "heap", "reach", "escapes", "local"].map { "\($0) \(engine.count(of: table($0)))" }
+    print("W4 full evaluation: \(inputs) facts (\(facts.assign.count) assign) -> \(derived.joined(separator: ", ")) in \(millis(full))")
+
+    func timed(_ change: (inout Transaction) -> Void) throws -> UInt64 {
+        var transaction = Transaction()
+        change(&transaction)
+        let start = cpuNow()
+        try engine.apply(transaction)
+        return cpuNow() - start
+    }
+    var inserts: [UInt64] = []
+    var deletes: [UInt64] = []
+    var originalDeletes: [UInt64] = []
+    let existing = Set(facts.assign)
+    let variables = 30_000 / scale
+    for _ in 0..<samples {
+        var edge: [Int]
+        repeat { edge = [random.next(variables), random.next(variables)] } while edge[0] == edge[1] || existing.contains(edge)
+        inserts.append(try timed { $0.insert(row(edge), into: table("assign")) })
+        deletes.append(try timed { $0.delete(row(edge), from: table("assign")) })
+        let original = facts.assign[random.next(facts.assign.count)]
+        originalDeletes.append(try timed { $0.delete(row(original), from: table("assign")) })
+        _ = try timed { $0.insert(row(original), into: table("assign")) }
+    }
+    inserts.sort()
+    deletes.sort()
+    originalDeletes.sort()
+    print(
+        "W4 insert an assign edge: p50 \(micros(percentile(inserts, 50))), p99 \(micros(percentile(inserts, 99))); "
+            + "delete it: p50 \(micros(percentile(deletes, 50))), p99 \(micros(percentile(deletes, 99))); "
+            + "delete an original edge: p50 \(micros(percentile(originalDeletes, 50))), p99 \(micros(percentile(originalDeletes, 99)))")
+}
+
+// `EngineBench [--quick] [w1] [w2] [memory] [facts] [w3] [w4]`: all workloads unless some are named.
 let named = Set(arguments.dropFirst().filter { !$0.hasPrefix("--") })
 func selected(_ name: String) -> Bool { named.isEmpty || named.contains(name) }
 let sizes = quick ? [10_000] : [10_000, 100_000, 1_000_000]
@@ -251,3 +371,4 @@ if selected("w2") { try w2(n: quick ? 100_000 : 1_000_000) }
 if selected("memory") { try memory(n: quick ? 100_000 : 1_000_000) }
 if selected("facts") { try factsLoad(rows: quick ? 100_000 : 1_000_000) }
 if selected("w3") { try w3(nodes: quick ? 1_000 : 2_000, edges: quick ? 3_000 : 6_000, samples: quick ? 3 : 10) }
+if selected("w4") { try w4(scale: quick ? 4 : 1, samples: quick ? 5 : 20) }
