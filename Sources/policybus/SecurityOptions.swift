@@ -19,6 +19,18 @@ struct LimitArguments: ParsableArguments {
     @Option(name: .customLong("max-table-name-length"), help: "Longest qualified table name in bytes (bad-table-name).")
     var maxTableNameLength = BusLimits().maxTableNameLength
 
+    @Option(name: .customLong("max-client-id-length"), help: "Longest client id in bytes (too-large).")
+    var maxClientIDLength = BusLimits().maxClientIDLength
+
+    @Option(name: .customLong("max-rule-bytes"), help: "Most bytes of policy text in one rules request (too-large).")
+    var maxRuleBytes = BusLimits().maxRuleTextLength
+
+    @Option(name: .customLong("max-query-bytes"), help: "Most bytes of query text in one query or explain request (too-large).")
+    var maxQueryBytes = BusLimits().maxQueryLength
+
+    @Option(name: .customLong("max-arity"), help: "Most columns in a row of a facts request or in a query pattern (too-large).")
+    var maxArity = BusLimits().maxArity
+
     @Option(name: .customLong("max-subscriptions"), help: "Most subscriptions per client (too-many-subscriptions).")
     var maxSubscriptions = BusLimits().maxSubscriptionsPerClient
 
@@ -26,7 +38,9 @@ struct LimitArguments: ParsableArguments {
     var maxClients = BusLimits().maxClients
 
     func validate() throws {
-        guard maxMessageSize > 0, maxFrames >= 2, maxRows > 0, maxTableNameLength > 2, maxSubscriptions > 0, maxClients > 0 else {
+        guard maxMessageSize > 0, maxFrames >= 2, maxRows > 0, maxTableNameLength > 2, maxSubscriptions > 0, maxClients > 0,
+            maxClientIDLength > 0, maxRuleBytes > 0, maxQueryBytes > 0, maxArity > 0
+        else {
             throw ValidationError("limits must be positive (--max-frames at least 2, --max-table-name-length at least 3)")
         }
     }
@@ -36,6 +50,10 @@ struct LimitArguments: ParsableArguments {
         options.limits.maxFramesPerMessage = maxFrames
         options.limits.maxRowsPerRequest = maxRows
         options.limits.maxTableNameLength = maxTableNameLength
+        options.limits.maxClientIDLength = maxClientIDLength
+        options.limits.maxRuleTextLength = maxRuleBytes
+        options.limits.maxQueryLength = maxQueryBytes
+        options.limits.maxArity = maxArity
         options.limits.maxSubscriptionsPerClient = maxSubscriptions
         options.limits.maxClients = maxClients
     }

@@ -93,4 +93,59 @@ import TestSupport
         #expect(code(#"{"op":"unsubscribe","tables":["a:b","a:c"]}"#, limits: small) == "too-many-subscriptions")
         #expect(code(#"{"op":"facts","action":"replace","table":"a:b","rows":[]}"#) == nil)
     }
+
+    /// Each size limit holds at its value and refuses one byte (or column) more,
+    /// with its code, in every op that carries the field.
+    @Test func everyFieldIsBoundedAtItsLimit() {
+        let limits = BusLimits()
+        func client(_ size: Int) -> String { String(repeating: "c", count: size) }
+        for op in ["hello", "renew", "status", "tables"] {
+            #expect(code(#"{"op":"\#(op)","client":"\#(client(limits.maxClientIDLength))"}"#) == nil, "\(op)")
+            #expect(code(#"{"op":"\#(op)","client":"\#(client(limits.maxClientIDLength + 1))"}"#) == "too-large", "\(op)")
+        }
+        // The client id is checked before the op's own fields.
+        #expect(code(#"{"op":"subscribe","tables":[],"client":"\#(client(limits.maxClientIDLength + 1))"}"#) == "too-large")
+
+        let atLimit = "a:" + String(repeating: "t", count: limits.maxTableNameLength - 2)
+        let overLimit = atLimit + "t"
+        for op in ["subscribe", "unsubscribe"] {
+            #expect(code(#"{"op":"\#(op)","tables":["\#(atLimit)"]}"#) == nil)
+            #expect(code(#"{"op":"\#(op)","tables":["a:b","\#(overLimit)"]}"#) == "bad-table-name")
+        }
+        #expect(code(#"{"op":"facts","action":"insert","table":"\#(atLimit)","rows":[]}"#) == nil)
+        #expect(code(#"{"op":"facts","action":"insert","table":"\#(overLimit)","rows":[]}"#) == "bad-table-name")
+        for op in ["query", "explain"] {
+            #expect(code(#"{"op":"\#(op)","query":"\#(atLimit)(x)"}"#) == nil)
+            #expect(code(#"{"op":"\#(op)","query":"\#(overLimit)(x)"}"#) == "bad-table-name")
+            #expect(code(#"{"op":"\#(op)","query":"\#(overLimit)"}"#) == "bad-table-name")
+            let wide = (0..<limits.maxArity + 1).map { "x\($0)" }
+            #expect(code(#"{"op":"\#(op)","query":"a:b(\#(wide.dropLast().joined(separator: ",")))"}"#) == nil)
+            #expect(code(#"{"op":"\#(op)","query":"a:b(\#(wide.joined(separator: ",")))"}"#) == "too-large")
+            let padding = String(repeating: " ", count: limits.maxQueryLength)
+            #expect(code(#"{"op":"\#(op)","query":"a:b\#(padding)"}"#) == "too-large")
+            // Text that does not parse is the node's to explain, unless it is too long.
+            #expect(code(#"{"op":"\#(op)","query":"a:b((("}"#) == nil)
+        }
+
+        let row = "[" + Array(repeating: "1", count: limits.maxArity).joined(separator: ",")
+        #expect(code(#"{"op":"facts","action":"insert","table":"a:b","rows":[\#(row)]]}"#) == nil)
+        #expect(code(#"{"op":"facts","action":"insert","table":"a:b","rows":[[1],\#(row),1]]}"#) == "too-large")
+
+        let policy = String(repeating: "p", count: limits.maxTableNameLength)
+        #expect(code(#"{"op":"rules","action":"list","policy":"\#(policy)"}"#) == nil)
+        #expect(code(#"{"op":"rules","action":"list","policy":"\#(policy)p"}"#) == "too-large")
+        for action in ["insert", "delete"] {
+            let rule = "p(x) :- q(x)."
+            let text = rule + String(repeating: " ", count: limits.maxRuleTextLength - rule.utf8.count)
+            #expect(code(#"{"op":"rules","action":"\#(action)","policy":"p","rule":"\#(text)"}"#) == nil)
+            #expect(code(#"{"op":"rules","action":"\#(action)","policy":"p","rule":"\#(text) "}"#) == "too-large")
+            let name = String(repeating: "t", count: limits.maxTableNameLength - 2)
+            #expect(code(#"{"op":"rules","action":"\#(action)","policy":"p","rule":"h(x) :- \#(name)(x)"}"#) == nil)
+            #expect(code(#"{"op":"rules","action":"\#(action)","policy":"p","rule":"h(x) :- \#(name)t(x)"}"#) == "bad-table-name")
+            #expect(code(#"{"op":"rules","action":"\#(action)","policy":"p","rule":"h(x) :- q(x), not \#(name)t(x)"}"#) == "bad-table-name")
+            #expect(code(#"{"op":"rules","action":"\#(action)","policy":"p","rule":"\#(name)t(x) :- q(x)"}"#) == "bad-table-name")
+            #expect(code(#"{"op":"rules","action":"\#(action)","policy":"p","rule":"\#(name)t(1)"}"#) == "bad-table-name")
+            #expect(code(#"{"op":"rules","action":"\#(action)","policy":"p","rule":"h(x) :- other:\#(name)(x)"}"#) == "bad-table-name")
+        }
+    }
 }

@@ -40,7 +40,45 @@ extension ProcessSuites {
         ]
 
         /// Small limits, so that the limits themselves are exercised.
-        static let limits = ["--max-subscriptions", "16", "--max-clients", "8", "--max-rows", "50", "--max-table-name-length", "64", "--lease-ms", "60000"]
+        static let limits = [
+            "--max-subscriptions", "16", "--max-clients", "8", "--max-rows", "50", "--max-table-name-length", "64", "--lease-ms", "60000",
+            "--max-client-id-length", "32", "--max-rule-bytes", "2048", "--max-query-bytes", "256", "--max-arity", "8",
+        ]
+
+        /// One field over its limit (as `limits` sets them) in every op, with
+        /// its code: part of `malformed`, so the fuzz run mutates them too.
+        static let oversized: [(frames: [[UInt8]], code: String)] = {
+            let client = String(repeating: "c", count: 33)
+            let name = "fz:" + String(repeating: "t", count: 62)  // 65 bytes
+            let wide = (0..<9).map { "x\($0)" }.joined(separator: ", ")
+            let requests: [(String, String)] = [
+                (#"{"op":"hello","client":"\#(client)"}"#, "too-large"),
+                (#"{"op":"renew","client":"\#(client)"}"#, "too-large"),
+                (#"{"op":"status","client":"\#(client)"}"#, "too-large"),
+                (#"{"op":"tables","client":"\#(client)"}"#, "too-large"),
+                (#"{"op":"subscribe","tables":["fz:p"],"client":"\#(client)"}"#, "too-large"),
+                (#"{"op":"subscribe","tables":["fz:p","\#(name)"],"client":"fuzz"}"#, "bad-table-name"),
+                (#"{"op":"unsubscribe","tables":["fz:p"],"client":"\#(client)"}"#, "too-large"),
+                (#"{"op":"unsubscribe","tables":["\#(name)"],"client":"fuzz"}"#, "bad-table-name"),
+                (#"{"op":"query","query":"fz:p","client":"\#(client)"}"#, "too-large"),
+                (#"{"op":"query","query":"\#(name)(x)"}"#, "bad-table-name"),
+                (#"{"op":"query","query":"fz:p(\#(wide))"}"#, "too-large"),
+                (#"{"op":"query","query":"fz:p\#(String(repeating: " ", count: 256))"}"#, "too-large"),
+                (#"{"op":"explain","query":"fz:p(x)","client":"\#(client)"}"#, "too-large"),
+                (#"{"op":"explain","query":"\#(name)"}"#, "bad-table-name"),
+                (#"{"op":"explain","query":"fz:p(\#(wide))"}"#, "too-large"),
+                (#"{"op":"explain","query":"fz:p(x)\#(String(repeating: " ", count: 256))"}"#, "too-large"),
+                (#"{"op":"rules","action":"list","policy":"fz","client":"\#(client)"}"#, "too-large"),
+                (#"{"op":"rules","action":"list","policy":"\#(String(repeating: "f", count: 65))"}"#, "too-large"),
+                (#"{"op":"rules","action":"insert","policy":"fz","rule":"r(x) :- q(x)\#(String(repeating: " ", count: 2048))"}"#, "too-large"),
+                (#"{"op":"rules","action":"insert","policy":"fz","rule":"r(x) :- \#(name)(x)"}"#, "bad-table-name"),
+                (#"{"op":"rules","action":"delete","policy":"fz","rule":"p(x) :- q(x), gt(x, 2)\#(String(repeating: " ", count: 2048))"}"#, "too-large"),
+                (#"{"op":"facts","action":"insert","table":"fz:q","rows":[[7]],"client":"\#(client)"}"#, "too-large"),
+                (#"{"op":"facts","action":"insert","table":"\#(name)","rows":[[7]]}"#, "bad-table-name"),
+                (#"{"op":"facts","action":"replace","table":"fz:q","rows":[[7],[1,2,3,4,5,6,7,8,9]]}"#, "too-large"),
+            ]
+            return requests.map { ([Array($0.0.utf8)], $0.1) }
+        }()
 
         /// Requests that must fail, with the code each must get. Every one that
         /// names `facts` or `rules insert/delete` is invalid by construction.
@@ -75,7 +113,7 @@ extension ProcessSuites {
             ([Array("{\"op\":\"rules\",\"action\":\"frob\",\"policy\":\"fz\"}".utf8)], "bad-request"),
             ([Array("{\"op\":\"query\",\"query\":\"fz:p(\"}".utf8)], "syntax-error"),
             ([Array("{\"op\":\"query\"}".utf8)], "bad-request"),
-        ]
+        ] + oversized
 
         /// Requests that change nothing: the fuzzer's seeds besides `malformed`.
         static let harmless: [String] = [

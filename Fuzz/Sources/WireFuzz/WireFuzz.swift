@@ -52,6 +52,12 @@ private func checkControlRequest(_ frame: [UInt8]) {
         _ = try? request.table("table", limits: limits)
         _ = try? request.tables("tables", limits: limits)
         _ = try? request.rows("rows", limits: limits)
+        // What the edge accepts (every field within its limit), the request
+        // encoder writes back as the same command.
+        if let command = try? ControlCommand(request, limits: limits) {
+            let again = try? ControlCommand(try ControlRequest(frame: ControlRequest.frame(command, id: 0, client: "c")), limits: limits)
+            if again != command { fatalError("command \(command) changed by encoding and decoding into \(String(describing: again))") }
+        }
         _ = ControlReply.ok(id: id, ["echo": .object(request.body)])
     } catch {
         id = ControlRequest.bestEffortID(frame)

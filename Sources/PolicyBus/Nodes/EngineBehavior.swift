@@ -255,8 +255,10 @@ final class EngineBehavior: NodeBehavior {
     /// Learns peers' column names (bounded retry), then loads the policies.
     func start(_ setup: EngineSetup) throws(BusError) {
         for (service, endpoint) in setup.peers.sorted(by: { $0.key < $1.key }) {
+            // The epoch makes the id unique; the name, cut short, keeps it
+            // within the peers' client id limit (128 bytes by default).
             sessions.append((service, try SubscriptionSession(
-                context: context.zmq, controlEndpoint: endpoint, clientID: "engine-\(context.name)-\(context.publisher.epoch)",
+                context: context.zmq, controlEndpoint: endpoint, clientID: "engine-\(context.name.prefix(64))-\(context.publisher.epoch)",
                 logger: logger, curve: setup.peerCurve[service])))
             learnColumns(
                 service: service, endpoint: endpoint, budgetMilliseconds: setup.peerStartupMilliseconds,

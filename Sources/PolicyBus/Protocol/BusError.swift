@@ -23,6 +23,9 @@ public struct BusError: Error, Hashable, Sendable {
         public static let unknownPolicy = Code(rawValue: "unknown-policy")
         public static let tooManySubscriptions = Code(rawValue: "too-many-subscriptions")
         public static let tooManyRows = Code(rawValue: "too-many-rows")
+        /// A field over its size limit (`BusLimits`): the `client` id, a
+        /// policy name, rule or query text, the columns of a row or pattern.
+        public static let tooLarge = Code(rawValue: "too-large")
         /// The op exists but this kind of node does not do it.
         public static let notSupported = Code(rawValue: "not-supported")
         public static let `internal` = Code(rawValue: "internal")

@@ -9,6 +9,15 @@ public struct BusLimits: Hashable, Sendable {
     public var maxRowsPerRequest: Int = 100_000
     /// Longest qualified table name, in bytes.
     public var maxTableNameLength: Int = 256
+    /// Longest `client` id, in bytes: a node keeps the id of every client
+    /// holding subscriptions and lists it in `status`.
+    public var maxClientIDLength: Int = 128
+    /// Most bytes of policy text in one `rules` request.
+    public var maxRuleTextLength: Int = 64 << 10
+    /// Most bytes of query text in one `query` or `explain` request.
+    public var maxQueryLength: Int = 4 << 10
+    /// Most columns in one row of a `facts` request, or in a query's pattern.
+    public var maxArity: Int = 64
     /// Most tables one client may subscribe to at a node.
     public var maxSubscriptionsPerClient: Int = 1024
     /// Most clients holding subscriptions at once: with the per-client limit

@@ -45,11 +45,17 @@ public enum ControlCommand: Hashable, Sendable {
         }
     }
 
-    /// Decodes and validates the op and its fields.
+    /// Decodes and validates the op and its fields, each against its limit
+    /// (`docs/PROTOCOL.md` section 9), so that no field of any size gets
+    /// further than here.
     /// - Throws: `unknown-op`, `bad-request`, `bad-table-name`,
     ///   `too-many-subscriptions` (more tables than one client may hold),
-    ///   `too-many-rows`.
+    ///   `too-many-rows`, `too-large` (the `client` id, a policy name, rule or
+    ///   query text, or the columns of a row or pattern).
     public init(_ request: ControlRequest, limits: BusLimits) throws(BusError) {
+        if let client = request.client, client.utf8.count > limits.maxClientIDLength {
+            throw BusError(.tooLarge, "\"client\" is \(client.utf8.count) bytes; the limit is \(limits.maxClientIDLength)")
+        }
         switch request.op {
         case "hello": self = .hello
         case "subscribe": self = .subscribe(tables: try request.tables("tables", limits: limits))
@@ -57,10 +63,10 @@ public enum ControlCommand: Hashable, Sendable {
         case "renew": self = .renew
         case "status": self = .status
         case "tables": self = .tables
-        case "query": self = .query(try request.string("query"))
-        case "rules": self = .rules(try Rules(request))
+        case "query": self = .query(try request.query("query", limits: limits))
+        case "rules": self = .rules(try Rules(request, limits: limits))
         case "facts": self = .facts(try Facts(request, limits: limits))
-        case "explain": self = .explain(query: try request.string("query"), all: try request.optionalBool("all") ?? false)
+        case "explain": self = .explain(query: try request.query("query", limits: limits), all: try request.optionalBool("all") ?? false)
         default: throw BusError(.unknownOp, "unknown op '\(request.op)'")
         }
     }
@@ -100,15 +106,43 @@ public enum ControlCommand: Hashable, Sendable {
 
 extension ControlCommand.Rules {
     /// Fields in the order the node has always checked them: `action`, `policy`, then `rule`.
-    init(_ request: ControlRequest) throws(BusError) {
+    init(_ request: ControlRequest, limits: BusLimits) throws(BusError) {
         let action = try request.string("action")
         let policy = try request.string("policy")
+        // A policy is the service part of its tables' names.
+        guard policy.utf8.count <= limits.maxTableNameLength else {
+            throw BusError(.tooLarge, "policy name of \(policy.utf8.count) bytes; the limit is \(limits.maxTableNameLength)")
+        }
         switch action {
         case "list": self = .list(policy: policy)
-        case "insert": self = .insert(policy: policy, text: try request.string("rule"))
-        case "delete": self = .delete(policy: policy, text: try request.string("rule"))
+        case "insert": self = .insert(policy: policy, text: try Self.text(request, policy: policy, limits: limits))
+        case "delete": self = .delete(policy: policy, text: try Self.text(request, policy: policy, limits: limits))
         default: throw BusError(.badRequest, "\"action\" must be list, insert or delete")
         }
+    }
+
+    /// The `rule` field: at most `maxRuleTextLength` bytes, and every table it
+    /// names within the table name limit. Text that does not parse is left
+    /// to the engine, whose `syntax-error` says where.
+    static func text(_ request: ControlRequest, policy: String, limits: BusLimits) throws(BusError) -> String {
+        let text = try request.string("rule")
+        guard text.utf8.count <= limits.maxRuleTextLength else {
+            throw BusError(.tooLarge, "rule text of \(text.utf8.count) bytes; the limit is \(limits.maxRuleTextLength)")
+        }
+        guard let parsed = try? PolicyParser.parse(text, policy: policy) else { return text }
+        let atoms = parsed.rules.flatMap { rule in
+            [rule.head] + rule.body.compactMap { literal -> AtomSyntax? in
+                switch literal {
+                case .positive(let atom), .negative(let atom, _): atom
+                case .comparison: nil
+                }
+            }
+        }
+        let names = atoms.map { "\($0.service ?? policy):\($0.name)" } + parsed.facts.map(\.table.description)
+        if let long = names.first(where: { $0.utf8.count > limits.maxTableNameLength }) {
+            throw BusError(.badTableName, "the rule text names a table of \(long.utf8.count) bytes; the limit is \(limits.maxTableNameLength)")
+        }
+        return text
     }
 }
 
@@ -123,5 +157,25 @@ extension ControlCommand.Facts {
             throw BusError(.badRequest, "\"action\" must be insert, delete or replace")
         }
         self.action = known
+    }
+}
+
+extension ControlRequest {
+    /// The query of `query` or `explain`: at most `maxQueryLength` bytes and,
+    /// when it parses as a qualified atom, a table name and a pattern within
+    /// their limits. Other text is left to the node: a data source reads an
+    /// unqualified table name (and checks it), an engine says where the
+    /// syntax is wrong.
+    func query(_ key: String, limits: BusLimits) throws(BusError) -> String {
+        let text = try string(key)
+        guard text.utf8.count <= limits.maxQueryLength else {
+            throw BusError(.tooLarge, "query of \(text.utf8.count) bytes; the limit is \(limits.maxQueryLength)")
+        }
+        guard let query = try? PolicyParser.parseQuery(text, defaultPolicy: nil) else { return text }
+        _ = try Self.tableID(query.table.description, limits: limits)
+        if let arguments = query.arguments, arguments.count > limits.maxArity {
+            throw BusError(.tooLarge, "a pattern of \(arguments.count) columns; the limit is \(limits.maxArity)")
+        }
+        return text
     }
 }

@@ -82,13 +82,18 @@ public struct ControlRequest: Sendable {
         return tables
     }
 
-    /// A required array of rows, at most `limits.maxRowsPerRequest`.
+    /// A required array of rows, at most `limits.maxRowsPerRequest`, each of
+    /// at most `limits.maxArity` columns.
     public func rows(_ key: String, limits: BusLimits) throws(BusError) -> [Row] {
         guard let json = body[key] else { throw BusError(.badRequest, "\"\(key)\" must be an array of rows") }
         if let count = json.arrayValue?.count, count > limits.maxRowsPerRequest {
             throw BusError(.tooManyRows, "\(count) rows; the limit is \(limits.maxRowsPerRequest)")
         }
-        return try RowCodec.rows(json)
+        let rows = try RowCodec.rows(json)
+        if let wide = rows.first(where: { $0.count > limits.maxArity }) {
+            throw BusError(.tooLarge, "a row of \(wide.count) columns; the limit is \(limits.maxArity)")
+        }
+        return rows
     }
 
     /// Validates a qualified table name.
