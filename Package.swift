@@ -52,7 +52,7 @@ let package = Package(
         // What every test target shares: the seeded generator of the property tests.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine", "TestSupport"]),
-        .testTarget(name: "PolicyBusTests", dependencies: ["PolicyBus", "PolicyEngine", "ZeroMQ", "policybus", "TestSupport"]),
+        .testTarget(name: "PolicyBusTests", dependencies: ["PolicyBus", "PolicyEngine", "PolicyStore", "ZeroMQ", "policybus", "TestSupport"]),
 
         // The durable log of rules and facts an engine accepted (fsync'd, checksummed).
         .target(name: "PolicyStore", dependencies: ["PolicyEngine", .product(name: "CoreMetrics", package: "swift-metrics")]),

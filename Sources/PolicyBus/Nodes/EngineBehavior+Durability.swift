@@ -27,6 +27,8 @@ extension EngineBehavior {
         var skipped = 0
         for record in replayed.records {
             do {
+                // Logs of earlier versions may hold facts for a peer's or an unknown service's table.
+                if let table = record.factTable { try checkWritable(table) }
                 try apply(Self.transaction(record))
             } catch {
                 skipped += 1
@@ -112,5 +114,15 @@ extension EngineBehavior {
             if let id = TableID(table) { for row in rows { transaction.delete(row, from: id) } }
         }
         return transaction
+    }
+}
+
+extension LogRecord {
+    /// The table a fact record writes, if it is one and names a valid table.
+    var factTable: TableID? {
+        switch self {
+        case .insertFacts(let table, _), .deleteFacts(let table, _): TableID(table)
+        case .createPolicy, .insertRules, .deleteRules: nil
+        }
     }
 }

@@ -88,6 +88,7 @@ final class EngineBehavior: NodeBehavior {
             updateRemote(now: monotonicNanoseconds())
             return ControlReply.Done()
         case .facts(let facts):
+            try checkWritable(facts.table)
             var transaction = Transaction()
             switch facts.action {
             case .insert: for row in facts.rows { transaction.insert(row, into: facts.table) }
@@ -105,6 +106,17 @@ final class EngineBehavior: NodeBehavior {
         case .hello, .subscribe, .unsubscribe, .renew, .status, .tables:
             throw BusError(.internal, "op '\(command.op)' is the node's, not the engine's")
         }
+    }
+
+    /// Facts go into the tables of the engine's policies only. A peer's
+    /// table is the peer's (a write would diverge from it until the next
+    /// resync); any other service is unknown here.
+    func checkWritable(_ table: TableID) throws(BusError) {
+        if engine.policies.contains(table.service) { return }
+        if sessions.contains(where: { $0.service == table.service }) {
+            throw BusError(.readOnlyTable, "\(table) is published by the peer '\(table.service)'; write it there")
+        }
+        throw BusError(.unknownTable, "engine \(context.name) has no policy '\(table.service)' and no peer serves it; facts go into a policy's tables")
     }
 
     func apply(_ transaction: Transaction) throws(BusError) {

@@ -21,6 +21,9 @@ public struct BusError: Error, Hashable, Sendable {
         public static let badTableName = Code(rawValue: "bad-table-name")
         public static let unknownTable = Code(rawValue: "unknown-table")
         public static let unknownPolicy = Code(rawValue: "unknown-policy")
+        /// (engines) a `facts` write into a table a peer publishes: the peer's
+        /// copy is the table, and the next resync would undo the write.
+        public static let readOnlyTable = Code(rawValue: "read-only-table")
         public static let tooManySubscriptions = Code(rawValue: "too-many-subscriptions")
         public static let tooManyRows = Code(rawValue: "too-many-rows")
         /// A field over its size limit (`BusLimits`): the `client` id, a
