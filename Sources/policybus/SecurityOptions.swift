@@ -174,19 +174,14 @@ struct DataDirectoryArguments: ParsableArguments {
     }
 }
 
-/// The node never answered a client: say why that probably is.
+/// The node never answered a client.
 struct NoAnswer {
     var endpoint: String
     var seconds: Double
-    var curve: Bool
-    /// The handshake failure the client saw, if any.
-    var failure: String?
+    /// Why, as the client's handshake events tell it (`SubscriptionSession.noAnswerCause`).
+    var cause: String
 
     var exit: ExitCode {
-        let guess = curve
-            ? "the node is down, or the CURVE handshake failed: check --server-key, that --client-key's public key is in the node's --authorized-keys, and that the node runs with --curve-secret-key"
-            : "the node is down, or it requires CURVE (give --server-key)"
-        let cause = failure ?? guess
         Output.error("error[timeout]: no reply from \(endpoint) within \(seconds) s; \(cause)")
         return ExitCode(1)
     }

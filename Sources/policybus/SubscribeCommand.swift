@@ -81,9 +81,9 @@ struct SubscribeCommand: AsyncParsableCommand {
             let now = monotonicNanoseconds()
             if let deadline, now >= deadline { break }
             if session.repliesReceived == 0, now >= answerDeadline {
-                let failure = session.handshakeFailure
+                let cause = session.noAnswerCause
                 session.close()
-                throw NoAnswer(endpoint: connect, seconds: connectTimeout, curve: curve.serverKey != nil, failure: failure).exit
+                throw NoAnswer(endpoint: connect, seconds: connectTimeout, cause: cause).exit
             }
             var wait = 100
             if let deadline { wait = min(wait, Int((deadline - now) / 1_000_000) + 1) }

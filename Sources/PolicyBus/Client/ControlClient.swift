@@ -12,7 +12,6 @@ public final class ControlClient {
     /// How long `request` waits for a reply.
     public var timeoutMilliseconds: Int
     let socket: Socket
-    let usesCurve: Bool
     let handshake: HandshakeWatch?
     var nextID: Int64 = 1
 
@@ -25,7 +24,6 @@ public final class ControlClient {
         self.endpoint = endpoint
         self.clientID = clientID
         self.timeoutMilliseconds = timeoutMilliseconds
-        self.usesCurve = curve != nil
         do {
             socket = try Socket(context, .dealer)
             try socket.set(.linger, 0)
@@ -62,11 +60,10 @@ public final class ControlClient {
         try request(command.op, command.fields)
     }
 
-    /// A timeout, with the most likely cause.
+    /// A timeout, with its cause as the handshake events show it.
     func timeoutError() -> BusError {
-        var hint = usesCurve ? "; \(CurveClientConfiguration.timeoutHint)" : "; the node is down, or it requires CURVE (give --server-key)"
-        if let failure = handshake?.poll() { hint = "; \(failure)" }
-        return BusError(.timeout, "no reply from \(endpoint) within \(timeoutMilliseconds) ms\(hint)")
+        let cause = handshake?.noAnswerCause() ?? HandshakeWatch.unreachable
+        return BusError(.timeout, "no reply from \(endpoint) within \(timeoutMilliseconds) ms; \(cause)")
     }
 
     /// Sends one raw frame and waits for a reply whose `id` is `id`.

@@ -76,6 +76,9 @@ public final class SubscriptionSession {
     /// (a refused key, a wrong server key); nil otherwise.
     public var handshakeFailure: String? { handshake?.poll() }
 
+    /// Why the node has not answered, for a timeout's message (see `HandshakeWatch.noAnswerCause`).
+    public var noAnswerCause: String { handshake?.noAnswerCause() ?? HandshakeWatch.unreachable }
+
     /// - Parameters:
     ///   - context: the ZeroMQ context.
     ///   - controlEndpoint: the node's control endpoint.

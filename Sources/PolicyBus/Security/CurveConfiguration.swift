@@ -50,8 +50,4 @@ public struct CurveClientConfiguration: Sendable, Hashable {
     func apply(to socket: Socket) throws(ZMQError) {
         try socket.makeCurveClient(serverKey: serverKey, keys: keys)
     }
-
-    /// What a timeout most likely means when CURVE is on, for error messages.
-    static let timeoutHint =
-        "the node is down, or the CURVE handshake failed: check the server key (--server-key), that this client's public key is in the node's --authorized-keys, and that the node runs with --curve-secret-key"
 }

@@ -15,6 +15,8 @@ final class HandshakeWatch {
     private(set) var failure: String?
     /// Whether the node's allow-list refused this client's key.
     private var refused = false
+    /// Whether a handshake completed: a node is there, with the same security.
+    private(set) var connected = false
 
     /// Starts watching `socket`. Call before `socket.connect`.
     /// - Parameter usesCurve: whether the client uses CURVE, which decides
@@ -40,6 +42,7 @@ final class HandshakeWatch {
             case .handshakeSucceeded:
                 failure = nil
                 refused = false
+                connected = true
             case _ where !usesCurve:
                 // Whatever the detail (a mechanism mismatch, or the server hanging up), a
                 // plaintext client whose handshake fails is talking to a secured node.
@@ -57,6 +60,19 @@ final class HandshakeWatch {
         }
         return failure
     }
+
+    /// Why a node did not answer in time, for the timeout's message: the
+    /// handshake failure when one happened, and otherwise what the events
+    /// show, never a guess at CURVE.
+    func noAnswerCause() -> String {
+        if let failure = poll() { return failure }
+        return connected ? Self.busy : Self.unreachable
+    }
+
+    static let busy =
+        "the node is connected but did not answer in time: it may be busy with long work; try again, or wait longer (--timeout)"
+    static let unreachable =
+        "the node did not answer in time, and no connection to it was made: it is down, or nothing listens at this endpoint"
 
     func close() {
         pair.close()
