@@ -52,7 +52,9 @@ let package = Package(
         // What every test target shares: the seeded generator of the property tests.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine", "TestSupport"]),
-        .testTarget(name: "PolicyBusTests", dependencies: ["PolicyBus", "PolicyEngine", "PolicyStore", "ZeroMQ", "policybus", "TestSupport"]),
+        .testTarget(
+            name: "PolicyBusTests",
+            dependencies: ["PolicyBus", "PolicyEngine", "PolicyStore", "ZeroMQ", "Monitoring", "policybus", "TestSupport"]),
 
         // The durable log of rules and facts an engine accepted (fsync'd, checksummed).
         .target(name: "PolicyStore", dependencies: ["PolicyEngine", .product(name: "CoreMetrics", package: "swift-metrics")]),
@@ -70,7 +72,7 @@ let package = Package(
         .testTarget(
             name: "MonitoringTests",
             dependencies: [
-                "Monitoring", .product(name: "CoreMetrics", package: "swift-metrics"),
+                "Monitoring", "TestSupport", .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "Logging", package: "swift-log"),
             ]),
 

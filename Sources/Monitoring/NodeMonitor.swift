@@ -16,11 +16,11 @@ public final class NodeMonitor {
     /// The control ops counted by name; any other is `other`, so a client
     /// sending random ops cannot grow the series without bound.
     public static let knownOps: Set<String> = [
-        "hello", "subscribe", "unsubscribe", "renew", "query", "status", "tables", "facts", "rules",
+        "hello", "subscribe", "unsubscribe", "renew", "query", "status", "tables", "facts", "rules", "explain",
     ]
 
     private var requests: [String: Counter] = [:]
-    private var deltas: [String: (deltas: Counter, rows: Counter)] = [:]
+    private var tables: [String: TableSeries] = [:]
     private var rows: [String: Gauge] = [:]
     private var peers: [String: PeerSeries] = [:]
     private let factory: any MetricsFactory
@@ -70,18 +70,33 @@ public final class NodeMonitor {
 
     // MARK: - Tables
 
+    /// The series of one published table. The node keeps it per table, so
+    /// the publish path records without building the table's name.
+    public struct TableSeries {
+        let deltas: Counter
+        let rows: Counter
+
+        /// A delta of `rowCount` rows (added plus removed) went out.
+        @inline(__always)
+        public func published(rowCount: Int) {
+            deltas.increment()
+            rows.increment(by: Int64(rowCount))
+        }
+    }
+
+    /// The series of `table`, made the first time.
+    public func series(ofTable table: String) -> TableSeries {
+        if let series = tables[table] { return series }
+        let series = TableSeries(
+            deltas: Counter(label: "policybus_deltas_published_total", dimensions: [("table", table)], factory: factory),
+            rows: Counter(label: "policybus_rows_published_total", dimensions: [("table", table)], factory: factory))
+        tables[table] = series
+        return series
+    }
+
     /// A delta of `rowCount` rows (added plus removed) went out for `table`.
     public func published(table: String, rowCount: Int) {
-        let series = deltas[table] ?? {
-            let made = (
-                Counter(label: "policybus_deltas_published_total", dimensions: [("table", table)], factory: factory),
-                Counter(label: "policybus_rows_published_total", dimensions: [("table", table)], factory: factory)
-            )
-            deltas[table] = made
-            return made
-        }()
-        series.deltas.increment()
-        series.rows.increment(by: Int64(rowCount))
+        series(ofTable: table).published(rowCount: rowCount)
     }
 
     /// `table` now holds `count` rows; the node calls this for the tables a
@@ -95,9 +110,9 @@ public final class NodeMonitor {
         gauge.record(count)
     }
 
-    /// A snapshot of `bytes` bytes was sent to a subscriber.
-    public func snapshotSent(bytes: Int) {
-        snapshots.increment()
+    /// `count` snapshots were sent to a subscriber in one reply of `bytes` bytes.
+    public func snapshotSent(count: Int = 1, bytes: Int) {
+        snapshots.increment(by: Int64(count))
         snapshotBytes.increment(by: Int64(bytes))
     }
 
@@ -114,10 +129,14 @@ public final class NodeMonitor {
 
     // MARK: - Subscriptions
 
-    /// The node's current subscription and trigger counts.
-    public func subscriptions(_ subscriptionCount: Int, triggers triggerCount: Int) {
-        subscriptions.record(subscriptionCount)
-        triggers.record(triggerCount)
+    /// The node's current subscriptions: (client, table) pairs.
+    public func subscriptions(_ count: Int) {
+        subscriptions.record(count)
+    }
+
+    /// The engine's current triggers (one per subscribed table).
+    public func triggers(_ count: Int) {
+        triggers.record(count)
     }
 
     public func leaseExpired() {
@@ -146,6 +165,12 @@ public final class NodeMonitor {
     /// The node took a fresh snapshot of `table` after a gap, a new epoch or silence.
     public func peerTableResynced(_ table: String) {
         peer(table).resyncs.increment()
+    }
+
+    /// The node no longer reads `table` (its rules stopped needing it): it no
+    /// longer counts against readiness.
+    public func peerTableDropped(_ table: String) {
+        health.pass(.peerTable(table))
     }
 
     private func peer(_ table: String) -> PeerSeries {

@@ -2,6 +2,7 @@ import PolicyEngine
 import ArgumentParser
 import Foundation
 import Logging
+import Monitoring
 import PolicyBus
 import Synchronization
 
@@ -42,6 +43,8 @@ struct NodeArguments: ParsableArguments {
 
     @OptionGroup var logging: LoggingArguments
 
+    @OptionGroup var metrics: MetricsArguments
+
     func validate() throws {
         guard heartbeatMilliseconds > 0, leaseMilliseconds > 0 else {
             throw ValidationError("--heartbeat-ms and --lease-ms must be positive")
@@ -71,10 +74,11 @@ enum Output {
         FileHandle.standardError.write(Data((text + "\n").utf8))
     }
 
-    /// `policybus: NAME listening control=... data=...`, the one startup
-    /// line; tests read ports from it.
-    static func announce(_ node: Node, _ logging: LoggingArguments) {
-        logging.announce("policybus: \(node.options.name) listening control=\(node.controlEndpoint) data=\(node.dataEndpoint)")
+    /// `policybus: NAME listening control=... data=... [metrics=HOST:PORT]`,
+    /// the one startup line; tests read ports from it.
+    static func announce(_ node: Node, _ logging: LoggingArguments, metrics: HTTPListener?) {
+        let metrics = metrics.map { " metrics=\($0.address)" } ?? ""
+        logging.announce("policybus: \(node.options.name) listening control=\(node.controlEndpoint) data=\(node.dataEndpoint)\(metrics)")
     }
 }
 

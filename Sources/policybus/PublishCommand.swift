@@ -43,6 +43,8 @@ struct PublishCommand: AsyncParsableCommand {
         let context = try Context()
         var options = arguments.nodeOptions(label: "policybus.publish")
         limits.apply(to: &options)
+        let listener = try arguments.metrics.start(health: options.health)
+        defer { listener?.stop() }
         let zap = try curve.configure(&options, context: context)
         defer { zap?.stop() }
         let node: Node
@@ -51,7 +53,7 @@ struct PublishCommand: AsyncParsableCommand {
         } catch {
             throw error.exit
         }
-        Output.announce(node, arguments.logging)
+        Output.announce(node, arguments.logging, metrics: listener)
         SignalStop.attach(node.control)
         let control = node.control
         let exitOnEOF = exitOnEOF

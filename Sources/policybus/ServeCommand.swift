@@ -59,6 +59,8 @@ struct ServeCommand: AsyncParsableCommand {
         let context = try Context()
         var options = arguments.nodeOptions(label: "policybus.serve")
         limits.apply(to: &options)
+        let listener = try arguments.metrics.start(health: options.health)
+        defer { listener?.stop() }
         let zap = try curve.configure(&options, context: context)
         defer { zap?.stop() }
         let node: Node
@@ -67,7 +69,7 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             throw error.exit
         }
-        Output.announce(node, arguments.logging)
+        Output.announce(node, arguments.logging, metrics: listener)
         SignalStop.attach(node.control)
         node.run()
     }

@@ -1,6 +1,7 @@
 import Foundation
 @testable import Monitoring
 import Testing
+import TestSupport
 
 /// The listener over real HTTP on loopback, with URLSession as the client.
 @Suite struct MonitoringEndpointsTests {

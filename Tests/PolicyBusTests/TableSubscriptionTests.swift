@@ -57,6 +57,25 @@ import TestSupport
         #expect(!subscription.isSynced)
     }
 
+    /// The seq lag is what the publisher announced (deltas, heartbeats)
+    /// beyond what was applied, in the current epoch only.
+    @Test func theSeqLagFollowsWhatThePublisherAnnounced() {
+        var subscription = TableSubscription(table: table, silenceLimit: 3 * second, now: 0)
+        _ = subscription.applySnapshot(rows: [], seq: 0, epoch: "e", now: 0)
+        _ = subscription.receive(delta(1, added: [1]), now: 1)
+        #expect(subscription.seqLag == 0)
+        #expect(subscription.receive(delta(3, added: [3]), now: 2) == [.resync(.gap)])
+        #expect(subscription.seqLag == 2)
+        _ = subscription.receive(heartbeat(5), now: 3)
+        #expect(subscription.seqLag == 4)
+        _ = subscription.receive(heartbeat(9, epoch: "other"), now: 4)
+        #expect(subscription.seqLag == 4, "another epoch's seqs are not comparable")
+        _ = subscription.applySnapshot(rows: rows(1, 3), seq: 5, epoch: "e", now: 5)
+        #expect(subscription.seqLag == 0)
+        _ = subscription.applySnapshot(rows: rows(1), seq: 2, epoch: "new", now: 6)
+        #expect(subscription.seqLag == 0, "a new epoch starts its count again")
+    }
+
     @Test func aNewEpochAsksForAResync() {
         var subscription = TableSubscription(table: table, silenceLimit: 3 * second, now: 0)
         _ = subscription.applySnapshot(rows: rows(1), seq: 9, epoch: "e", now: 0)

@@ -37,6 +37,11 @@ public struct TableSubscription: Sendable {
     public private(set) var seq: UInt64 = 0
     /// The publisher's epoch, from the last snapshot.
     public private(set) var epoch: String?
+    /// The highest seq the publisher announced in this epoch (by a delta or
+    /// a heartbeat); at least `seq`.
+    public private(set) var announcedSeq: UInt64 = 0
+    /// How many seqs the contents are behind what the publisher announced.
+    public var seqLag: UInt64 { announcedSeq > seq ? announcedSeq - seq : 0 }
     /// Whether a snapshot has been applied and no resync is pending.
     public private(set) var isSynced = false
     /// When the last message for this table arrived, in the owner's clock (ns).
@@ -64,8 +69,10 @@ public struct TableSubscription: Sendable {
         lastHeard = now
         switch message {
         case .delta(let delta):
+            if delta.epoch == epoch { announcedSeq = max(announcedSeq, delta.seq) }
             return receive(delta)
         case .heartbeat(let heartbeat):
+            if heartbeat.epoch == epoch { announcedSeq = max(announcedSeq, heartbeat.seq) }
             guard isSynced else { return [] }
             if heartbeat.epoch != epoch { return startResync(.newEpoch) }
             if heartbeat.seq > seq { return startResync(.heartbeatAhead) }
@@ -112,6 +119,7 @@ public struct TableSubscription: Sendable {
     ///   shows a gap right after the snapshot.
     public mutating func applySnapshot(rows: Set<Row>, seq: UInt64, epoch: String, now: UInt64) -> [Event] {
         self.rows = rows
+        announcedSeq = epoch == self.epoch ? max(announcedSeq, seq) : seq
         self.seq = seq
         self.epoch = epoch
         self.isSynced = true

@@ -59,6 +59,18 @@ final class DataSourceBehavior: NodeBehavior {
     /// All-or-nothing: a bad row rejects the whole transaction. Inserts and
     /// deletes cost in proportion to the rows they touch, not the table's size.
     func apply(_ changes: [FactChange]) throws(BusError) {
+        let rowCount = changes.reduce(0) { $0 + $1.rowCount }
+        do {
+            try applyChecked(changes)
+            context.monitor.facts(accepted: rowCount)
+        } catch {
+            context.monitor.facts(rejected: rowCount)
+            throw error
+        }
+    }
+
+    /// `apply(_:)` without the counting of accepted and rejected rows.
+    private func applyChecked(_ changes: [FactChange]) throws(BusError) {
         // Per table, in order of first mention: net rows to add and remove
         // relative to the published contents, or (after a replace) the
         // complete new contents. A transaction usually touches one table, so

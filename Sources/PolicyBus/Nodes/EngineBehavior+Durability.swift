@@ -15,6 +15,8 @@ extension EngineBehavior {
     func openLog(_ directory: String, compactAbove: Int) throws(BusError) {
         let log: DurableLog
         let replayed: (records: [LogRecord], warnings: [LogWarning])
+        context.monitor.health.fail(.durableLog, "replaying \(directory)")
+        defer { context.monitor.health.pass(.durableLog) }
         do {
             log = try DurableLog(directory: directory)
             replayed = try log.replay()
@@ -60,7 +62,7 @@ extension EngineBehavior {
     func applyDurably(_ transaction: Transaction, records: [LogRecord]) throws(BusError) {
         guard let log = durability?.log, !records.isEmpty else { return try apply(transaction) }
         do {
-            try engine.apply(transaction) { try log.append(records) }
+            try timed { () throws in _ = try engine.apply(transaction) { try log.append(records) } }
         } catch let error as PolicyError {
             throw BusError(error)
         } catch {

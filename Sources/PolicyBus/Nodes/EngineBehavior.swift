@@ -25,6 +25,8 @@ final class EngineBehavior: NodeBehavior {
     var durability: Durability?
     /// The last handshake failure logged per peer service.
     var peerHandshakeFailures: [String: String] = [:]
+    /// Each peer table's health, for its logs and readiness (`EngineBehavior+PeerHealth.swift`).
+    var peerHealth: [TableID: PeerTableHealth] = [:]
 
     init(engine: Engine, context: NodeContext) {
         self.engine = engine
@@ -49,6 +51,7 @@ final class EngineBehavior: NodeBehavior {
         triggers[table] = engine.addTrigger(on: table) { [context] delta in context.publish(delta) }
         // The engine keeps the rows; the publisher keeps the seq and encodes.
         context.openExternal(table, columns: engine.columns(of: table))
+        context.monitor.triggers(triggers.count)
         logger.debug("trigger added", metadata: ["table": "\(table)"])
     }
 
@@ -56,6 +59,7 @@ final class EngineBehavior: NodeBehavior {
         guard let trigger = triggers.removeValue(forKey: table) else { return }
         engine.removeTrigger(trigger)
         context.close(table)
+        context.monitor.triggers(triggers.count)
         logger.debug("trigger removed", metadata: ["table": "\(table)"])
     }
 
@@ -121,7 +125,7 @@ final class EngineBehavior: NodeBehavior {
 
     func apply(_ transaction: Transaction) throws(BusError) {
         do {
-            try engine.apply(transaction)
+            try timed { () throws(PolicyError) in _ = try engine.apply(transaction) }
         } catch {
             throw BusError(error)
         }
@@ -182,16 +186,19 @@ final class EngineBehavior: NodeBehavior {
             guard let session = sessions.first(where: { $0.service == table.service })?.session else {
                 if unavailable[table] == nil {
                     logger.warning("no peer serves this table; give --peer \(table.service)=ENDPOINT", metadata: ["table": "\(table)"])
+                    peerTableUnavailable(table, reason: "no peer serves \(table.service); give --peer \(table.service)=ENDPOINT")
                 }
                 unavailable[table] = now + .milliseconds(5000)
                 continue
             }
             unavailable[table] = nil
             remote.insert(table)
+            peerTableWanted(table)
             session.subscribe([table])
         }
         for table in remote.subtracting(wanted).sorted() {
             remote.remove(table)
+            peerTableDropped(table)
             sessions.first(where: { $0.service == table.service })?.session.unsubscribe([table])
             var transaction = Transaction()
             transaction.replace(table, with: [])
@@ -206,6 +213,7 @@ final class EngineBehavior: NodeBehavior {
 
     func tick(now: UInt64) {
         for (_, session) in sessions { handle(session.tick(now: now)) }
+        recordPeerLag()
         reportPeerHandshakes()
         if !unavailable.isEmpty { updateRemote(now: now) }
     }
@@ -216,6 +224,7 @@ final class EngineBehavior: NodeBehavior {
         var single: [Transaction] = []
         for event in events {
             var one = Transaction()
+            if case .table(let table, let change) = event { peerTableChanged(table, change) }
             switch event {
             case .table(let table, .snapshot(let rows, _)):
                 one.replace(table, with: Array(rows))
@@ -236,6 +245,7 @@ final class EngineBehavior: NodeBehavior {
                 continue
             case .failed(let table, let error):
                 logger.warning("peer refused a subscription", metadata: ["table": "\(table)", "error": "\(error)"])
+                peerTableUnavailable(table, reason: "refused by the peer: \(error)")
                 remote.remove(table)
                 unavailable[table] = monotonicNanoseconds() + .milliseconds(2000)
                 continue
@@ -244,11 +254,11 @@ final class EngineBehavior: NodeBehavior {
         }
         guard !transaction.isEmpty else { return }
         do {
-            try engine.apply(transaction)
+            try timed { () throws(PolicyError) in _ = try engine.apply(transaction) }
         } catch {
             // Apply what can be applied; report the rest.
             for one in single {
-                do { try engine.apply(one) } catch {
+                do { try timed { () throws(PolicyError) in _ = try engine.apply(one) } } catch {
                     logger.warning("cannot apply a peer's change", metadata: ["error": "\(error)"])
                 }
             }

@@ -12,4 +12,12 @@ public enum FactChange: Hashable, Sendable {
         case .insert(let table, _), .delete(let table, _), .replace(let table, _): table
         }
     }
+
+    /// How many rows the change names.
+    public var rowCount: Int {
+        switch self {
+        case .insert, .delete: 1
+        case .replace(_, let rows): rows.count
+        }
+    }
 }

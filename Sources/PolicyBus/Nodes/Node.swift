@@ -1,4 +1,5 @@
 import Logging
+import Monitoring
 import PolicyEngine
 import Synchronization
 import ZeroMQ
@@ -21,11 +22,15 @@ public final class Node {
     let nodeContext: NodeContext
     let behavior: any NodeBehavior
     public private(set) var registry = SubscriptionRegistry()
-    public private(set) var counters: [String: Int] = [:]
+    public internal(set) var counters: [String: Int] = [:]
     var nextHeartbeat: UInt64 = 0
 
     /// The node's published tables.
     public var publisher: TablePublisher { nodeContext.publisher }
+    /// The node's metrics and health (`--metrics`, `status`).
+    var monitor: NodeMonitor { nodeContext.monitor }
+    /// When the row gauges are next refreshed (`Node+Monitoring.swift`).
+    var nextGaugeRefresh: UInt64 = 0
 
     /// Binds both sockets, then makes the behaviour, which sees the node only
     /// through a `NodeContext`.
@@ -70,6 +75,7 @@ public final class Node {
         sendHeartbeats(now: monotonicNanoseconds())
         while !control.isStopping {
             let now = monotonicNanoseconds()
+            monitor.health.loopTurned(now: now)
             let wakeAt = min(nextHeartbeat, nextTick)
             let timeout = wakeAt > now ? Int((wakeAt - now) / 1_000_000) + 1 : 0
             do {
@@ -94,6 +100,7 @@ public final class Node {
             if later >= nextTick {
                 expireLeases(now: later)
                 behavior.tick(now: later)
+                refreshGauges(now: later)
                 nextTick = later + tick
             }
             if later >= nextHeartbeat { sendHeartbeats(now: later) }
@@ -109,8 +116,10 @@ public final class Node {
         for client in clients {
             logger.info("lease expired", metadata: ["client.id": "\(client.id)", "client.key": "\(client.key ?? "-")"])
             counters["lease_expiries", default: 0] += 1
+            monitor.leaseExpired()
         }
         for table in closed { behavior.close(table) }
+        if !clients.isEmpty { subscriptionsChanged() }
     }
 
     // MARK: - Requests
@@ -137,11 +146,9 @@ public final class Node {
             }
             let reply: [UInt8]
             if frames.count > options.limits.maxFramesPerMessage {
-                counters["errors", default: 0] += 1
-                reply = ControlReply.error(id: nil, BusError(.badFrames, "\(frames.count) frames; the limit is \(options.limits.maxFramesPerMessage)"))
+                reply = refuse(op: nil, id: nil, BusError(.badFrames, "\(frames.count) frames; the limit is \(options.limits.maxFramesPerMessage)"))
             } else if body.count != 1 {
-                counters["errors", default: 0] += 1
-                reply = ControlReply.error(id: nil, BusError(.badFrames, "a request is one JSON frame (after an optional empty delimiter); got \(body.count) frames"))
+                reply = refuse(op: nil, id: nil, BusError(.badFrames, "a request is one JSON frame (after an optional empty delimiter); got \(body.count) frames"))
             } else {
                 reply = answer(body.first!, peer: frames[0], key: userID.flatMap { $0.isEmpty ? nil : $0 })
             }
@@ -165,18 +172,17 @@ public final class Node {
         do {
             request = try ControlRequest(frame: frame)
         } catch {
-            counters["errors", default: 0] += 1
-            return ControlReply.error(id: ControlRequest.bestEffortID(frame), error)
+            return refuse(op: nil, id: ControlRequest.bestEffortID(frame), error)
         }
         let client = ClientIdentity(request.client ?? "peer-" + peer.map { String($0, radix: 16) }.joined(), key: key)
         registry.renew(client, until: leaseDeadline)
         do {
             let command = try ControlCommand(request, limits: options.limits)
-            return ControlReply.ok(id: request.id, try perform(command, client: client))
+            let reply = ControlReply.ok(id: request.id, try perform(command, client: client))
+            accepted(command, reply: reply, client: client)
+            return reply
         } catch {
-            counters["errors", default: 0] += 1
-            logger.debug("request failed", metadata: ["op": "\(request.op)", "error": "\(error)"])
-            return ControlReply.error(id: request.id, error)
+            return refuse(op: request.op, id: request.id, error, client: client)
         }
     }
 
@@ -191,6 +197,7 @@ public final class Node {
             return try subscribe(tables, client: client)
         case .unsubscribe(let tables):
             for table in registry.unsubscribe(client, from: tables) { behavior.close(table) }
+            subscriptionsChanged()
             return ControlReply.HeldTables(tables: registry.tables(of: client).sorted())
         case .renew:
             return ControlReply.HeldTables(tables: registry.tables(of: client).sorted())
@@ -229,6 +236,7 @@ public final class Node {
         }
         for table in tables { try behavior.validate(table) }
         for table in registry.subscribe(client, to: tables, until: leaseDeadline) { behavior.open(table) }
+        subscriptionsChanged()
         nodeContext.takeInSubscriptions()
         var snapshots: [TableID: ControlReply.Subscribed.Snapshot] = [:]
         for table in tables {
@@ -260,6 +268,7 @@ public final class Node {
         }
         return ControlReply.Status(
             name: options.name, kind: behavior.kind, epoch: publisher.epoch, subscriptions: subscriptions, tables: tables,
-            counters: counters.merging(["deltas": nodeContext.deltasSent]) { $1 }, kindSpecific: behavior.status())
+            counters: counters.merging(["deltas": nodeContext.deltasSent]) { $1 }, notReady: monitor.health.readinessFailures(),
+            kindSpecific: behavior.status())
     }
 }

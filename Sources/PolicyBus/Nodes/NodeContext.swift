@@ -1,4 +1,6 @@
+import CoreMetrics
 import Logging
+import Monitoring
 import PolicyEngine
 import ZeroMQ
 
@@ -19,6 +21,11 @@ final class NodeContext {
     /// Data frames sent. Counted here, not in a string-keyed dictionary:
     /// this is the publish hot path.
     private(set) var deltasSent = 0
+    /// The node's metrics and health, written on the node's thread.
+    let monitor: NodeMonitor
+    /// Each published table's series, by table: the publish path records
+    /// without building the table's name.
+    private var tableSeries: [TableID: NodeMonitor.TableSeries] = [:]
 
     var name: String { options.name }
     var limits: BusLimits { options.limits }
@@ -33,6 +40,7 @@ final class NodeContext {
         try options.curve?.apply(to: pub)
         try pub.bind(options.data ?? NodeOptions.defaultData(for: options.control))
         publisher = TablePublisher(node: options.name)
+        monitor = NodeMonitor(health: options.health, factory: options.metricsFactory ?? MetricsSystem.factory)
     }
 
     /// The bound data endpoint (wildcard port resolved).
@@ -49,6 +57,7 @@ final class NodeContext {
         do {
             try pub.sendFrame(frame, more: false)
             deltasSent += 1
+            series(of: delta.table).published(rowCount: delta.added.count + delta.removed.count)
         } catch {
             logger.warning("publish failed", metadata: ["error": "\(error)"])
         }
@@ -67,6 +76,13 @@ final class NodeContext {
     /// Stops publishing a table (its seq is remembered).
     func close(_ table: TableID) {
         publisher.close(table)
+    }
+
+    private func series(of table: TableID) -> NodeMonitor.TableSeries {
+        if let series = tableSeries[table] { return series }
+        let series = monitor.series(ofTable: table.description)
+        tableSeries[table] = series
+        return series
     }
 
     // MARK: - For the node

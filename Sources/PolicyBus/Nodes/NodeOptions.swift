@@ -1,4 +1,6 @@
+import CoreMetrics
 import Logging
+import Monitoring
 
 /// How a node is set up.
 public struct NodeOptions: Sendable {
@@ -20,6 +22,11 @@ public struct NodeOptions: Sendable {
     /// CURVE on both server sockets; nil for plaintext.
     public var curve: CurveServerConfiguration?
     public var logger: Logger
+    /// What `/livez`, `/readyz` and `status` report; the node's loop writes it.
+    public var health = HealthState()
+    /// Where the node's metrics go; nil: the process-wide factory, which is
+    /// a no-op unless the executable bootstrapped one (`--metrics`).
+    public var metricsFactory: (any MetricsFactory)?
 
     public init(name: String, control: String, data: String? = nil, logger: Logger = Logger(label: "policybus")) {
         self.name = name

@@ -1,3 +1,4 @@
+import Monitoring
 import PolicyEngine
 
 /// The fields of a successful reply, one struct per shape in
@@ -130,6 +131,8 @@ extension ControlReply {
         var subscriptions: [Subscription]
         var tables: [TableID: Table]
         var counters: [String: Int]
+        /// Why the node is not ready (what `/readyz` reports); empty when ready.
+        var notReady: [HealthState.Failure]
         var kindSpecific: (any ControlReplyBody)?
 
         var fields: [String: JSON] {
@@ -150,6 +153,12 @@ extension ControlReply {
                     ]))
                 })),
                 "counters": .object(counters.mapValues { .int(Int64($0)) }),
+                "ready": .bool(notReady.isEmpty),
+                "not_ready": .array(notReady.map { failure in
+                    var fields: [String: JSON] = ["check": .string(failure.check.kind), "reason": .string(failure.reason)]
+                    if let name = failure.check.name { fields["name"] = .string(name) }
+                    return .object(fields)
+                }),
             ]
             for (key, value) in kindSpecific?.fields ?? [:] { fields[key] = value }
             return fields

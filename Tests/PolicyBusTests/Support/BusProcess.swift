@@ -166,6 +166,14 @@ final class BusProcess: Sendable {
         }
     }
 
+    /// The `metrics=HOST:PORT` of the listening line (`--metrics`).
+    func metricsAddress() async throws -> String {
+        try await waitFor("the listening line's metrics=") { process in
+            let line = process.stderrText.split(separator: "\n").first { $0.contains("listening control=") }
+            return line?.split(separator: " ").first { $0.hasPrefix("metrics=") }.map { String($0.dropFirst(8)) }
+        }
+    }
+
     /// Waits for the `index`th stdout line (0-based) and parses it as JSON.
     func jsonLine(_ index: Int, timeout: Double = 60) async throws -> JSON {
         let line = try await waitFor("stdout line \(index)", timeout: timeout) { process in

@@ -4,15 +4,16 @@ import FoundationNetworking
 #endif
 
 /// A response as an independent HTTP client (URLSession, over libcurl on
-/// Linux) saw it.
-struct HTTPGot {
-    var status: Int
-    var contentType: String?
-    var body: String
+/// Linux) saw it: what the monitoring tests and the process tests of
+/// `--metrics` read.
+public struct HTTPGot: Sendable {
+    public var status: Int
+    public var contentType: String?
+    public var body: String
 }
 
 /// Sends `method path` to `http://address` and returns what came back.
-func httpGet(_ address: String, _ path: String, method: String = "GET") async throws -> HTTPGot {
+public func httpGet(_ address: String, _ path: String, method: String = "GET") async throws -> HTTPGot {
     var request = URLRequest(url: URL(string: "http://\(address)\(path)")!)
     request.httpMethod = method
     request.timeoutInterval = 30
