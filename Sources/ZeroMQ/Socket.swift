@@ -8,9 +8,9 @@ import Darwin
 
 /// A ZeroMQ socket. It owns its libzmq handle and keeps its context alive.
 ///
-/// A socket is used by one thread at a time, so it is not `Sendable`. To use
-/// one from async code, hand it to a ``SocketThread``; to serve several from
-/// one thread, poll them with a ``Poller``.
+/// A socket is used by one thread at a time, so it is not `Sendable`. To
+/// serve several from one thread, with timers and work from other threads,
+/// run them on a ``PollLoop`` on a ``BlockingThread``.
 ///
 /// New sockets get a LINGER of ``defaultLinger`` milliseconds, so closing
 /// never leaves ``Context/terminate()`` waiting for long on unsent messages.

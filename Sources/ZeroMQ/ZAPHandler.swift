@@ -19,7 +19,8 @@ public final class ZAPHandler: Sendable {
     public static let endpoint = "inproc://zeromq.zap.01"
 
     private let shared: Shared
-    private let thread: Mutex<OSThread?>
+    private let remote: PollLoop.Remote
+    private let thread: BlockingThread
 
     /// Starts answering authentication requests in `context`.
     /// - Parameters:
@@ -49,12 +50,23 @@ public final class ZAPHandler: Sendable {
         let socket = try Socket(context, .rep)
         try socket.set(.linger, 0)
         try socket.bind(Self.endpoint)
-        let shared = Shared(waker: try Waker(), keys: keys, admitsAnyKey: admitsAnyKey, domain: domain)
+        let loop = try PollLoop()
+        let shared = Shared(keys: keys, admitsAnyKey: admitsAnyKey, domain: domain)
         self.shared = shared
-        let thread = try OSThread.start(name: "zmq-zap") {
-            ZAPLoop(socket: socket, shared: shared).run()
+        remote = loop.remote
+        thread = BlockingThread(name: "zmq-zap") {
+            loop.add(socket) { _ in
+                do {
+                    while let request = try socket.tryReceive() {
+                        try socket.send(shared.reply(to: request))
+                    }
+                } catch {
+                    loop.stop()  // ETERM: the context is going away.
+                }
+            }
+            try? loop.run()
+            socket.close()
         }
-        self.thread = Mutex(thread)
     }
 
     deinit {
@@ -82,12 +94,7 @@ public final class ZAPHandler: Sendable {
     /// Stops the handler thread and closes its socket, waiting for the
     /// thread to finish (it exits at once). Idempotent.
     public func stop() {
-        guard let thread = self.thread.withLock({ state in
-            defer { state = nil }
-            return state
-        }) else { return }
-        shared.state.withLock { $0.stopping = true }
-        shared.waker.wake()
+        remote.stop()
         thread.join()
     }
 
@@ -97,85 +104,52 @@ public final class ZAPHandler: Sendable {
         }
     }
 
+    /// The keys and counts the caller's side and the thread share.
     final class Shared: Sendable {
         struct State {
             var keys: Set<String>
-            var stopping = false
             var admitted = 0
             var denied = 0
         }
 
         let state: Mutex<State>
-        let waker: Waker
         let admitsAnyKey: Bool
         let domain: String?
 
-        init(waker: Waker, keys: Set<String>, admitsAnyKey: Bool, domain: String?) {
+        init(keys: Set<String>, admitsAnyKey: Bool, domain: String?) {
             self.state = Mutex(State(keys: keys))
-            self.waker = waker
             self.admitsAnyKey = admitsAnyKey
             self.domain = domain
         }
-    }
-}
 
-/// The body of the ZAP handler's thread.
-private struct ZAPLoop {
-    let socket: Socket
-    let shared: ZAPHandler.Shared
-
-    init(socket: consuming Socket, shared: ZAPHandler.Shared) {
-        self.socket = socket
-        self.shared = shared
-    }
-
-    func run() {
-        defer { socket.close() }
-        var poller = Poller()
-        let socketItem = poller.add(socket, events: .readable)
-        let wakeItem = poller.add(fd: shared.waker.fileDescriptor, events: .readable)
-        do {
-            while !shared.state.withLock({ $0.stopping }) {
-                try poller.poll(timeout: -1)
-                if poller.isReadable(wakeItem) { shared.waker.drain() }
-                if poller.isReadable(socketItem) {
-                    while let request = try socket.tryReceive() {
-                        try socket.send(reply(to: request))
-                    }
-                }
+        /// Builds the reply to one ZAP request (RFC 27): version, request id,
+        /// status code, status text, user id, metadata.
+        func reply(to request: [[UInt8]]) -> [[UInt8]] {
+            let version = Array("1.0".utf8)
+            guard request.count >= 6, request[0] == version else {
+                return [version, request.count > 1 ? request[1] : [], Array("400".utf8),
+                        Array("bad ZAP request".utf8), [], []]
             }
-        } catch {
-            // ETERM: the context is going away.
+            let requestID = request[1]
+            let domain = String(decoding: request[2], as: UTF8.self)
+            let mechanism = String(decoding: request[5], as: UTF8.self)
+            var clientKey: String?
+            if mechanism == "CURVE", request.count >= 7 {
+                clientKey = request[6].withUnsafeBytes { CurveKeyPair.z85($0) }
+            }
+            let admitted = state.withLock { state in
+                let keyListed = clientKey.map { admitsAnyKey || state.keys.contains($0) } ?? false
+                let domainMatches = self.domain == nil || self.domain == domain
+                let ok = keyListed && domainMatches
+                if ok { state.admitted += 1 } else { state.denied += 1 }
+                return ok
+            }
+            // The user id is the key: the server reads it from every message of
+            // the connection (MessageProperty.userID) to tell clients apart.
+            if admitted, let clientKey {
+                return [version, requestID, Array("200".utf8), Array("OK".utf8), Array(clientKey.utf8), []]
+            }
+            return [version, requestID, Array("400".utf8), Array("client key not allowed".utf8), [], []]
         }
-    }
-
-    /// Builds the reply to one ZAP request (RFC 27): version, request id,
-    /// status code, status text, user id, metadata.
-    func reply(to request: [[UInt8]]) -> [[UInt8]] {
-        let version = Array("1.0".utf8)
-        guard request.count >= 6, request[0] == version else {
-            return [version, request.count > 1 ? request[1] : [], Array("400".utf8),
-                    Array("bad ZAP request".utf8), [], []]
-        }
-        let requestID = request[1]
-        let domain = String(decoding: request[2], as: UTF8.self)
-        let mechanism = String(decoding: request[5], as: UTF8.self)
-        var clientKey: String?
-        if mechanism == "CURVE", request.count >= 7 {
-            clientKey = request[6].withUnsafeBytes { CurveKeyPair.z85($0) }
-        }
-        let admitted = shared.state.withLock { state in
-            let keyListed = clientKey.map { shared.admitsAnyKey || state.keys.contains($0) } ?? false
-            let domainMatches = shared.domain == nil || shared.domain == domain
-            let ok = keyListed && domainMatches
-            if ok { state.admitted += 1 } else { state.denied += 1 }
-            return ok
-        }
-        // The user id is the key: the server reads it from every message of
-        // the connection (MessageProperty.userID) to tell clients apart.
-        if admitted, let clientKey {
-            return [version, requestID, Array("200".utf8), Array("OK".utf8), Array(clientKey.utf8), []]
-        }
-        return [version, requestID, Array("400".utf8), Array("client key not allowed".utf8), [], []]
     }
 }

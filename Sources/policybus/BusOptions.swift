@@ -5,6 +5,7 @@ import Logging
 import Monitoring
 import PolicyBus
 import Synchronization
+import ZeroMQ
 
 /// Options every client command shares.
 struct ConnectOptions: ParsableArguments {

@@ -62,32 +62,18 @@ struct TeardownTests {
         context.terminate()
     }
 
-    @Test func socketThreadCloseLetsTheContextTerminate() async throws {
+    @Test func aStoppedLoopsClosedSocketsLetTheContextTerminate() async throws {
         let context = try Context()
-        let thread = try SocketThread(context, .sub) { socket in
-            try socket.subscribe("")
-            try socket.bind("tcp://127.0.0.1:*")
+        try await onBlockingThread {
+            let sub = try Socket(context, .sub)
+            try sub.subscribe("")
+            try sub.bind("tcp://127.0.0.1:*")
+            let loop = try PollLoop()
+            loop.add(sub) { _ in }
+            loop.at(monotonicNanoseconds()) { _ in loop.stop() }
+            try loop.run()
+            sub.close()
         }
-        thread.close()
-        for await _ in thread.messages {}
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                context.terminate()
-                continuation.resume()
-            }
-        }
-    }
-
-    @Test func contextShutdownStopsASocketThread() async throws {
-        let context = try Context()
-        let thread = try SocketThread(context, .pull) { socket in
-            try socket.bind("inproc://stopped-by-shutdown")
-        }
-        context.shutdown()
-        for await _ in thread.messages {}
-        // The thread has gone, so nothing can be queued any more.
-        let error = #expect(throws: ZMQError.self) { try thread.send([[1]]) }
-        #expect(error?.code == ZMQError.notSocket)
-        thread.close()
+        try await onBlockingThread { context.terminate() }
     }
 }

@@ -5,7 +5,7 @@ import Synchronization
 import ZeroMQ
 
 /// A node on the bus: a name, a ROUTER control socket and a PUB data socket,
-/// served by one single-threaded poll loop. Not `Sendable`: create it, and
+/// served by one `PollLoop` on one thread. Not `Sendable`: create it, and
 /// call `run()`, on the thread that owns it; talk to it through `control`.
 public final class Node {
     public let options: NodeOptions
@@ -18,12 +18,14 @@ public final class Node {
     public var logger: Logger { options.logger }
 
     let router: Socket
+    /// Runs everything the node does: its sockets, the behaviour's, the
+    /// timers and the work submitted through `control`.
+    let loop: PollLoop
     /// The PUB side and what the behaviour may touch.
     let nodeContext: NodeContext
     let behavior: any NodeBehavior
     public private(set) var registry = SubscriptionRegistry()
     public internal(set) var counters: [String: Int] = [:]
-    var nextHeartbeat: UInt64 = 0
 
     /// The node's published tables.
     public var publisher: TablePublisher { nodeContext.publisher }
@@ -40,7 +42,8 @@ public final class Node {
         self.options = options
         self.context = context
         do {
-            control = try NodeControl()
+            loop = try PollLoop()
+            control = NodeControl(loop.remote)
             router = try Socket(context, .router)
             try router.set(.maxMessageSize, Int64(options.limits.maxMessageSize))
             try options.curve?.apply(to: router)
@@ -54,9 +57,8 @@ public final class Node {
         behavior = try makeBehavior(nodeContext)
     }
 
-    func sendHeartbeats(now: UInt64) {
+    func sendHeartbeats() {
         counters["heartbeats", default: 0] += nodeContext.sendHeartbeats()
-        nextHeartbeat = now + .milliseconds(options.heartbeatMilliseconds)
     }
 
     // MARK: - Loop
@@ -64,46 +66,25 @@ public final class Node {
     /// Serves until `control.stop()`.
     public func run() {
         logger.debug("node started", metadata: ["node": "\(options.name)", "kind": "\(behavior.kind)", "control": "\(controlEndpoint)", "data": "\(dataEndpoint)"])
-        var poller = Poller()
-        let routerItem = poller.add(router)
-        let wakerItem = poller.add(fd: control.waker.fileDescriptor)
-        let behaviorSockets = behavior.sockets
-        let firstBehaviorItem = poller.count
-        for socket in behaviorSockets { poller.add(socket) }
-        let tick = UInt64.milliseconds(min(options.heartbeatMilliseconds, 100))
-        var nextTick: UInt64 = 0
-        sendHeartbeats(now: monotonicNanoseconds())
-        while !control.isStopping {
-            let now = monotonicNanoseconds()
+        loop.add(router) { [unowned self] _ in serveRequests() }
+        loop.receive(control.inbox) { [unowned self] work in work(self) }
+        for (index, socket) in behavior.sockets.enumerated() {
+            loop.add(socket) { [unowned self] _ in behavior.readable(socket: index) }
+        }
+        loop.every(milliseconds: min(options.heartbeatMilliseconds, 100)) { [unowned self] now in
+            // The stall check's turn: a loop busy in a handler misses its timers too.
             monitor.health.loopTurned(now: now)
-            let wakeAt = min(nextHeartbeat, nextTick)
-            let timeout = wakeAt > now ? Int((wakeAt - now) / 1_000_000) + 1 : 0
-            do {
-                try poller.poll(timeout: timeout)
-            } catch {
-                logger.error("poll failed", metadata: ["error": "\(error)"])
-                break
-            }
-            if poller.isReadable(routerItem) { serveRequests() }
-            if poller.isReadable(wakerItem) {
-                control.waker.drain()
-                let work = control.queue.withLock { queue in
-                    defer { queue.removeAll() }
-                    return queue
-                }
-                for item in work { item(self) }
-            }
-            for index in behaviorSockets.indices where poller.isReadable(firstBehaviorItem + index) {
-                behavior.readable(socket: index)
-            }
-            let later = monotonicNanoseconds()
-            if later >= nextTick {
-                expireLeases(now: later)
-                behavior.tick(now: later)
-                refreshGauges(now: later)
-                nextTick = later + tick
-            }
-            if later >= nextHeartbeat { sendHeartbeats(now: later) }
+            expireLeases(now: now)
+            behavior.tick(now: now)
+            refreshGauges(now: now)
+        }
+        monitor.health.loopTurned(now: monotonicNanoseconds())
+        sendHeartbeats()
+        loop.every(milliseconds: options.heartbeatMilliseconds) { [unowned self] _ in sendHeartbeats() }
+        do {
+            try loop.run()
+        } catch {
+            logger.error("poll failed", metadata: ["error": "\(error)"])
         }
         behavior.shutdown()
         router.close()

@@ -4,7 +4,8 @@ import Glibc
 import Darwin
 #endif
 
-/// Monotonic time in nanoseconds; the clock every state machine here is fed with.
+/// Monotonic time in nanoseconds: the clock of every ``PollLoop`` and the
+/// time every protocol state machine is fed with.
 @inline(__always)
 public func monotonicNanoseconds() -> UInt64 {
     var spec = timespec()
@@ -13,6 +14,6 @@ public func monotonicNanoseconds() -> UInt64 {
 }
 
 extension UInt64 {
-    /// Milliseconds as nanoseconds.
-    static func milliseconds(_ value: Int) -> UInt64 { UInt64(Swift.max(value, 0)) * 1_000_000 }
+    /// Milliseconds as nanoseconds (negative counts as zero).
+    public static func milliseconds(_ value: Int) -> UInt64 { UInt64(Swift.max(value, 0)) * 1_000_000 }
 }
