@@ -86,15 +86,19 @@ enum Output {
 /// Stops the node on SIGINT or SIGTERM. `install()` runs first thing, before
 /// the node is built (an engine can wait seconds for its peers); a signal that
 /// arrives before `attach(_:)` is remembered and stops the node as soon as it
-/// exists, so the process always shuts down cleanly.
+/// exists, so the process always shuts down cleanly. A command without a node
+/// (`subscribe`) reads `received` in its own loop instead.
 enum SignalStop {
     /// Keeps the signal sources alive for the process's life. Written only by
     /// `install`, once, on the command's thread before the node is built and
     /// before any other thread reads it (it is never read afterwards), so the
     /// unchecked access cannot race.
     nonisolated(unsafe) static var sources: [DispatchSourceSignal] = []
-    /// The node to stop, once attached, and whether a signal came first.
-    static let target = Mutex<(control: NodeControl?, signalled: Bool)>((nil, false))
+    /// The node to stop, once attached, and the first signal received.
+    static let target = Mutex<(control: NodeControl?, signal: Int32?)>((nil, nil))
+
+    /// The first of SIGINT and SIGTERM received, if any.
+    static var received: Int32? { target.withLock { $0.signal } }
 
     /// Installs the handlers; keep them for the process's life.
     static func install() {
@@ -103,7 +107,7 @@ enum SignalStop {
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
             source.setEventHandler {
                 let control = target.withLock { target in
-                    target.signalled = true
+                    target.signal = target.signal ?? signalNumber
                     return target.control
                 }
                 control?.stop()
@@ -117,7 +121,7 @@ enum SignalStop {
     static func attach(_ control: NodeControl) {
         let signalled = target.withLock { target in
             target.control = control
-            return target.signalled
+            return target.signal != nil
         }
         if signalled { control.stop() }
     }

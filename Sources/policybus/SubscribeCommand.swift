@@ -12,7 +12,9 @@ struct SubscribeCommand: AsyncParsableCommand {
         discussion: """
             With --json, one object per line: {"table":T,"kind":"snapshot","seq":N,"rows":[...]}
             or {"table":T,"kind":"delta","seq":N,"added":[...],"removed":[...]}. A resync prints a
-            fresh snapshot line. Exit status: 0, or 3 when --timeout passes before --count lines.
+            fresh snapshot line. Exit status: 0, or 3 when --timeout passes before --count lines. On
+            SIGINT or SIGTERM it unsubscribes (waiting at most 0.5 s for the node) and exits 130 or
+            143, so the node drops its triggers at once rather than when the lease ends.
             """
     )
 
@@ -56,6 +58,7 @@ struct SubscribeCommand: AsyncParsableCommand {
     /// The command's work; it blocks, so it runs on its own thread.
     func runBlocking() throws {
         logging.bootstrap()
+        SignalStop.install()
         let ids = try tables.map { name in
             guard let table = TableID(name) else { throw ValidationError("'\(name)' is not a table name (service:table)") }
             return table
@@ -80,6 +83,12 @@ struct SubscribeCommand: AsyncParsableCommand {
         loop: while true {
             let now = monotonicNanoseconds()
             if let deadline, now >= deadline { break }
+            // The poll below waits at most 100 ms, so a signal is seen within that.
+            if let signal = SignalStop.received {
+                session.unsubscribeAll(timeoutMilliseconds: 500)
+                session.close()
+                throw ExitCode(128 + signal)
+            }
             if session.repliesReceived == 0, now >= answerDeadline {
                 let cause = session.noAnswerCause
                 session.close()

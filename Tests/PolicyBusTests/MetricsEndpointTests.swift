@@ -107,6 +107,12 @@ extension ProcessSuites {
                 await text.waitForEndOfOutput()
                 #expect(text.stdoutText.contains("peer d:vm NOT SYNCED (lost: nothing heard from d"), "\(text.stdoutText)")
                 #expect(text.stdoutText.contains("not ready: peer-table d:vm: lost"), "\(text.stdoutText)")
+
+                // The peer back: ready again, and the table regained at notice.
+                _ = try processes.start(
+                    "d third", ["publish", "--name", "d", "--heartbeat-ms", "200", "--control", endpoints.control, "--data", endpoints.data])
+                _ = try await readyz(metrics, is: 200, "the peer is back")
+                #expect(try await engine.waitFor("the notice") { $0.stderrText.contains("notice policybus.serve: peer table regained") ? true : nil })
                 #expect(try await httpGet(metrics, "/livez").status == 200)
             }
         }

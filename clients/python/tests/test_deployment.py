@@ -114,13 +114,13 @@ def test_compose_names_the_expected_services():
     assert set(services) == EXPECTED
 
 
-def test_nodes_are_health_checked_with_policybus_status_and_wait_for_health():
+def test_nodes_are_health_checked_with_policybus_status_ready_and_wait_for_health():
     services = compose()["services"]
     for name in NODES:
         svc = services[name]
         flags = dict(flag_pairs(svc["command"][1:]))
         port = flags["--control"].rsplit(":", 1)[1]
-        assert svc["healthcheck"]["test"] == ["CMD", "policybus", "status", "--connect", f"tcp://127.0.0.1:{port}"]
+        assert svc["healthcheck"]["test"] == ["CMD", "policybus", "status", "--ready", "--connect", f"tcp://127.0.0.1:{port}"]
         assert any(v.endswith(":/examples:ro") for v in svc["volumes"])
         if "--data-dir" in flags:  # an engine's state lives on a named volume
             volume = next(v.split(":")[0] for v in svc["volumes"] if v.endswith(":/var/lib/policybus"))
