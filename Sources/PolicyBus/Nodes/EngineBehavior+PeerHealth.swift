@@ -1,5 +1,6 @@
 import Logging
 import Monitoring
+import ZeroMQ
 import PolicyEngine
 
 /// Where a table the engine reads from a peer stands, as the operator sees
