@@ -2,6 +2,7 @@ import Logging
 import Monitoring
 import ZeroMQ
 import PolicyEngine
+import ZeroMQ
 
 /// Where a table the engine reads from a peer stands, as the operator sees
 /// it: in the log, in `/readyz` and `status`, and in the peer metrics.
