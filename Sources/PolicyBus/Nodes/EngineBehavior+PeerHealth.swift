@@ -1,6 +1,5 @@
 import Logging
 import Monitoring
-import ZeroMQ
 import PolicyEngine
 import ZeroMQ
 
