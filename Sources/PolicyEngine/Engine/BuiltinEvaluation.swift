@@ -13,7 +13,7 @@ enum BuiltinEvaluation {
             case .multiply: result = a.multipliedReportingOverflow(by: b)
             case .divide:
                 guard b != 0 else { return nil }
-                result = a.dividedReportingOverflow(by: b)
+                result = floorDivision(a, b)
             }
             return result.overflow ? nil : .int(result.partialValue)
         case (.int, .float), (.float, .int), (.float, .float):
@@ -36,14 +36,11 @@ enum BuiltinEvaluation {
         case .mul: return arithmetic(.multiply, inputs[0], inputs[1])
         case .div: return arithmetic(.divide, inputs[0], inputs[1])
         case .max:
-            switch (inputs[0], inputs[1]) {
-            case (.string(let a), .string(let b)): return .string(Swift.max(a, b))
-            case (.string, _), (_, .string): return nil
-            default:
-                guard let order = compareNumbers(inputs[0], inputs[1]) else { return nil }
-                return order < 0 ? inputs[1] : inputs[0]
-            }
+            // The first when they are equal, as Python's max(x, y).
+            guard let order = ordering(inputs[0], inputs[1]) else { return nil }
+            return order < 0 ? inputs[1] : inputs[0]
         case .float:
+            if case .string(let text) = inputs[0] { return NumberText.float(text).map(Value.float) }
             guard let number = inputs[0].number else { return nil }
             return .float(number)
         case .int:
@@ -52,14 +49,15 @@ enum BuiltinEvaluation {
             case .float(let number):
                 guard number.isFinite, let truncated = Int64(exactly: number.rounded(.towardZero)) else { return nil }
                 return .int(truncated)
-            case .string: return nil
+            case .string(let text): return NumberText.integer(text).map(Value.int)
             }
         case .concat:
             guard case .string(let a) = inputs[0], case .string(let b) = inputs[1] else { return nil }
             return .string(a + b)
         case .len:
             guard case .string(let a) = inputs[0] else { return nil }
-            return .int(Int64(a.count))
+            // Unicode scalars, as Python's len: "e\u{301}" has 2, not 1 (its graphemes).
+            return .int(Int64(a.unicodeScalars.count))
         }
     }
 
@@ -70,24 +68,15 @@ enum BuiltinEvaluation {
     /// keeps a rule's meaning independent of evaluation order: `x = 1.0` binds
     /// `x` to `1.0` when `x` is unbound, and accepts only `1.0` when it is bound.
     /// The ordering operators compare integers and floats numerically and
-    /// strings lexicographically; ordering a string against a number is a type
-    /// error (false).
+    /// exactly, and strings by Unicode scalars; ordering a string against a
+    /// number is a type error (false).
     static func compare(_ op: ComparisonOperator, _ lhs: Value, _ rhs: Value) -> Bool {
         switch op {
         case .equal: return lhs == rhs
         case .notEqual: return lhs != rhs
         default: break
         }
-        let order: Int
-        switch (lhs, rhs) {
-        case (.string(let a), .string(let b)):
-            order = a < b ? -1 : (a == b ? 0 : 1)
-        case (.string, _), (_, .string):
-            return false
-        default:
-            guard let numeric = compareNumbers(lhs, rhs) else { return false }
-            order = numeric
-        }
+        guard let order = ordering(lhs, rhs) else { return false }
         switch op {
         case .less: return order < 0
         case .lessOrEqual: return order <= 0
@@ -98,11 +87,23 @@ enum BuiltinEvaluation {
         }
     }
 
-    /// -1, 0 or 1; nil when either is NaN. Two ints compare exactly.
-    private static func compareNumbers(_ lhs: Value, _ rhs: Value) -> Int? {
-        if case .int(let a) = lhs, case .int(let b) = rhs { return a < b ? -1 : (a == b ? 0 : 1) }
-        guard let a = lhs.number, let b = rhs.number, !a.isNaN, !b.isNaN else { return nil }
-        return a < b ? -1 : (a == b ? 0 : 1)
+    /// -1, 0 or 1: numbers exactly (an int is never rounded to a float),
+    /// strings by Unicode scalars; nil for NaN or a string against a number.
+    private static func ordering(_ lhs: Value, _ rhs: Value) -> Int? {
+        switch (lhs, rhs) {
+        case (.string(let a), .string(let b)): String.scalarOrder(a, b)
+        case (.string, _), (_, .string): nil
+        default: Value.numericOrder(lhs, rhs)
+        }
+    }
+
+    /// Integer division rounding down, as Congress's `div` (Python's `//`):
+    /// `-7 / 3` is -3, where Swift's `/` gives -2.
+    static func floorDivision(_ a: Int64, _ b: Int64) -> (partialValue: Int64, overflow: Bool) {
+        let truncated = a.dividedReportingOverflow(by: b)
+        guard !truncated.overflow, a % b != 0, (a < 0) != (b < 0) else { return truncated }
+        // A truncated quotient with a remainder is never Int64.min, so this cannot overflow.
+        return (truncated.partialValue - 1, false)
     }
 }
 

@@ -263,8 +263,12 @@ struct RuleLowering {
     private mutating func checkInputType(_ builtin: Builtin, _ input: TermSyntax) {
         guard case .constant(let value, let location) = input else { return }
         switch (builtin, value) {
-        case (.plus, .string), (.minus, .string), (.mul, .string), (.div, .string), (.float, .string), (.int, .string):
+        case (.plus, .string), (.minus, .string), (.mul, .string), (.div, .string):
             errors.append(error(.typeError, "\(builtin.rawValue) takes numbers, not the string \(value)", at: location))
+        case (.int, .string(let text)) where NumberText.integer(text) == nil:
+            errors.append(error(.typeError, "int reads a string only when it is an integer, which \(value) is not", at: location))
+        case (.float, .string(let text)) where NumberText.float(text) == nil:
+            errors.append(error(.typeError, "float reads a string only when it is a number, which \(value) is not", at: location))
         case (.len, .int), (.len, .float), (.concat, .int), (.concat, .float):
             errors.append(error(.typeError, "\(builtin.rawValue) takes strings, not the number \(value); quote it", at: location))
         case (.div, .int(0)), (.div, .float(0)):

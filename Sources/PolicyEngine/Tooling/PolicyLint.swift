@@ -93,34 +93,15 @@ public enum PolicyLint {
         return result
     }
 
-    /// Values are the same when they are of one kind and equal; strings when
-    /// their Unicode scalars are (canonically equivalent strings differ).
-    private static func isSame(_ left: Value, _ right: Value) -> Bool {
-        if case .string(let a) = left, case .string(let b) = right {
-            return a.unicodeScalars.elementsEqual(b.unicodeScalars)
-        }
-        return left == right
-    }
-
-    /// The comparison's result when it is certain: `=` and `!=` compare values
-    /// exactly; ordering is judged only between two ints or two floats.
+    /// The comparison's result, exactly as the engine finds it; nil for
+    /// ordering a string against a number (a type error, not a rule that
+    /// never fires).
     private static func holds(_ op: ComparisonOperator, _ left: Value, _ right: Value) -> Bool? {
-        switch op {
-        case .equal: return isSame(left, right)
-        case .notEqual: return !isSame(left, right)
+        switch (op, left, right) {
+        case (.equal, _, _), (.notEqual, _, _), (_, .string, .string): break
+        case (_, .string, _), (_, _, .string): return nil
         default: break
         }
-        // Strings are left out: their ordering is the engine's business.
-        switch (left, right) {
-        case (.int, .int), (.float, .float): break
-        default: return nil
-        }
-        switch op {
-        case .less: return left < right
-        case .lessOrEqual: return left < right || left == right
-        case .greater: return right < left
-        case .greaterOrEqual: return right < left || left == right
-        default: return nil
-        }
+        return BuiltinEvaluation.compare(op, left, right)
     }
 }
