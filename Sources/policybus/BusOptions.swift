@@ -22,6 +22,28 @@ struct ConnectOptions: ParsableArguments {
     }
 }
 
+/// `--offset N --limit N`: which page of a long list to ask for.
+struct PageOptions: ParsableArguments {
+    @Option(name: .long, help: "Skip this many items of the list (rows, clients).")
+    var offset = 0
+
+    @Option(name: .long, help: "List at most this many items (default: all rows; 100 clients for status).")
+    var limit: Int?
+
+    func validate() throws {
+        guard offset >= 0, (limit ?? 0) >= 0 else { throw ValidationError("--offset and --limit must not be negative") }
+    }
+
+    var page: ControlCommand.Page { ControlCommand.Page(offset: offset, limit: limit) }
+
+    /// How to ask for the items after this page, for a reply with `more` of them.
+    func next(more: Int, of what: String) -> String? {
+        guard more > 0 else { return nil }
+        let shown = limit.map { " --limit \($0)" } ?? ""
+        return "\(more) more \(what): --offset N\(shown) (this page started at \(offset))"
+    }
+}
+
 /// Options every node command shares.
 struct NodeArguments: ParsableArguments {
     @Option(name: .long, help: "The node's name (data source service or engine name).")

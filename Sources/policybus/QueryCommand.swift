@@ -18,6 +18,8 @@ struct QueryCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the reply as one JSON object.")
     var json = false
 
+    @OptionGroup var paging: PageOptions
+
     func run() async throws {
         let command = self
         try await onOwnThread("query") { try command.runBlocking() }
@@ -25,20 +27,26 @@ struct QueryCommand: AsyncParsableCommand {
 
     /// The command's work; it blocks, so it runs on its own thread.
     func runBlocking() throws {
-        let reply = try ClientCall.request(connection, "query", ["query": .string(query)])
+        let reply = try ClientCall.request(connection, .query(query, paging.page))
         let rows = reply["rows"] ?? .array([])
+        let more = reply["more"] ?? .int(0)
         if json {
-            Output.line(JSON.object(["rows": rows]).text)
+            Output.line(JSON.object(["rows": rows, "more": more]).text)
             return
         }
         for row in rows.arrayValue ?? [] {
             Output.line("(" + (row.arrayValue ?? []).map(\.text).joined(separator: ", ") + ")")
         }
+        if let next = paging.next(more: Int(more.intValue ?? 0), of: "rows") { Output.error(next) }
     }
 }
 
 /// One request from a CLI command, with errors turned into exit codes.
 enum ClientCall {
+    static func request(_ connection: ConnectOptions, _ command: ControlCommand) throws -> JSON {
+        try request(connection, command.op, command.fields)
+    }
+
     static func request(_ connection: ConnectOptions, _ op: String, _ fields: [String: JSON]) throws -> JSON {
         let context = try Context()
         let curve = try connection.curve.configuration()

@@ -31,6 +31,9 @@ struct LimitArguments: ParsableArguments {
     @Option(name: .customLong("max-arity"), help: "Most columns in a row of a facts request or in a query pattern (too-large).")
     var maxArity = BusLimits().maxArity
 
+    @Option(name: .customLong("max-reply-bytes"), help: "Largest reply in bytes to any op but subscribe (reply-too-large: the client asks for a page).")
+    var maxReplyBytes = BusLimits().maxReplyBytes
+
     @Option(name: .customLong("max-subscriptions"), help: "Most subscriptions per client (too-many-subscriptions).")
     var maxSubscriptions = BusLimits().maxSubscriptionsPerClient
 
@@ -39,7 +42,7 @@ struct LimitArguments: ParsableArguments {
 
     func validate() throws {
         guard maxMessageSize > 0, maxFrames >= 2, maxRows > 0, maxTableNameLength > 2, maxSubscriptions > 0, maxClients > 0,
-            maxClientIDLength > 0, maxRuleBytes > 0, maxQueryBytes > 0, maxArity > 0
+            maxClientIDLength > 0, maxRuleBytes > 0, maxQueryBytes > 0, maxArity > 0, maxReplyBytes > 0
         else {
             throw ValidationError("limits must be positive (--max-frames at least 2, --max-table-name-length at least 3)")
         }
@@ -54,6 +57,7 @@ struct LimitArguments: ParsableArguments {
         options.limits.maxRuleTextLength = maxRuleBytes
         options.limits.maxQueryLength = maxQueryBytes
         options.limits.maxArity = maxArity
+        options.limits.maxReplyBytes = maxReplyBytes
         options.limits.maxSubscriptionsPerClient = maxSubscriptions
         options.limits.maxClients = maxClients
     }

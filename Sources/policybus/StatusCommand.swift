@@ -22,6 +22,8 @@ struct StatusCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Exit 0 only when the node is ready; print what is not.")
     var ready = false
 
+    @OptionGroup var paging: PageOptions
+
     func run() async throws {
         let command = self
         try await onOwnThread("status") { try command.runBlocking() }
@@ -29,7 +31,7 @@ struct StatusCommand: AsyncParsableCommand {
 
     /// The command's work; it blocks, so it runs on its own thread.
     func runBlocking() throws {
-        let reply = try ClientCall.request(connection, "status", [:])
+        let reply = try ClientCall.request(connection, .status(paging.page))
         if ready {
             return try reportReadiness(reply)
         }
@@ -52,6 +54,9 @@ struct StatusCommand: AsyncParsableCommand {
             // A CURVE node scopes client ids by key: show enough of it to tell two "c1"s apart.
             let key = subscription["key"]?.stringValue.map { " key=\($0.prefix(8))" } ?? ""
             Output.line("client \(subscription["client"]?.stringValue ?? "?")\(key) lease_ms_left=\(subscription["lease_ms_left"]?.text ?? "?") tables: \(tables)")
+        }
+        for (field, what) in [("subscriptions_more", "clients"), ("tables_more", "published tables"), ("triggers_more", "triggers")] {
+            if let next = paging.next(more: Int(reply[field]?.intValue ?? 0), of: what) { Output.line(next) }
         }
         printPeerHealth(reply)
         if case .object(let counters)? = reply["counters"] {

@@ -25,6 +25,12 @@ import TestSupport
         }
     }
 
+    static func randomPage(_ generator: inout SeededRandom) -> ControlCommand.Page {
+        ControlCommand.Page(
+            offset: Bool.random(using: &generator) ? 0 : Int.random(in: 0..<1000, using: &generator),
+            limit: Bool.random(using: &generator) ? nil : Int.random(in: 0..<1000, using: &generator))
+    }
+
     static func randomCommand(_ generator: inout SeededRandom) -> ControlCommand {
         let tables = { (generator: inout SeededRandom) -> [TableID] in
             var seen: Set<TableID> = []
@@ -37,9 +43,9 @@ import TestSupport
         case 1: return .subscribe(tables: tables(&generator))
         case 2: return .unsubscribe(tables: tables(&generator))
         case 3: return .renew
-        case 4: return .status
-        case 5: return .tables
-        case 6: return .query("\(randomTable(&generator))(x, _)")
+        case 4: return .status(randomPage(&generator))
+        case 5: return .tables(randomPage(&generator))
+        case 6: return .query("\(randomTable(&generator))(x, _)", randomPage(&generator))
         case 7: return .rules(.list(policy: policy))
         case 8: return .rules(Bool.random(using: &generator) ? .insert(policy: policy, text: text) : .delete(policy: policy, text: text))
         case 9: return .explain(query: "\(randomTable(&generator))(x, 1)", all: Bool.random(using: &generator))
@@ -92,6 +98,26 @@ import TestSupport
         small.maxSubscriptionsPerClient = 1
         #expect(code(#"{"op":"unsubscribe","tables":["a:b","a:c"]}"#, limits: small) == "too-many-subscriptions")
         #expect(code(#"{"op":"facts","action":"replace","table":"a:b","rows":[]}"#) == nil)
+    }
+
+    @Test func pagesAreNonNegativeAndSliceWithinTheList() {
+        for op in ["status", "tables"] {
+            #expect(code(#"{"op":"\#(op)","offset":3,"limit":0}"#) == nil)
+            #expect(code(#"{"op":"\#(op)","offset":-1}"#) == "bad-request")
+            #expect(code(#"{"op":"\#(op)","limit":1.5}"#) == "bad-request")
+            #expect(code(#"{"op":"\#(op)","limit":"10"}"#) == "bad-request")
+        }
+        #expect(code(#"{"op":"query","query":"a:b","offset":2,"limit":2}"#) == nil)
+        #expect(code(#"{"op":"query","query":"a:b","limit":-2}"#) == "bad-request")
+
+        let items = Array(0..<10)
+        typealias Page = ControlCommand.Page
+        #expect(Page().slice(items) == (items[0..<10], 0))
+        #expect(Page().slice(items, defaultLimit: 4) == (items[0..<4], 6))
+        #expect(Page(offset: 8, limit: 4).slice(items) == (items[8..<10], 0))
+        #expect(Page(offset: 12, limit: 4).slice(items) == (items[10..<10], 0))
+        #expect(Page(offset: 3, limit: 0).slice(items) == (items[3..<3], 7))
+        #expect(Page(offset: 3, limit: 5).slice(items, defaultLimit: 1) == (items[3..<8], 2))
     }
 
     /// Each size limit holds at its value and refuses one byte (or column) more,

@@ -38,7 +38,7 @@ extension ProcessSuites {
                     defer { node.signal(SIGCONT) }
                     client.timeoutMilliseconds = 1000
                     do {
-                        _ = try client.request(.status)
+                        _ = try client.request(.status(.first))
                         return "answered"
                     } catch {
                         return "\(error)"

@@ -130,12 +130,12 @@ final class DataSourceBehavior: NodeBehavior {
 
     func handle(_ command: ControlCommand) throws(BusError) -> any ControlReplyBody {
         switch command {
-        case .query(let text):
+        case .query(let text, let page):
             let text = text.trimmingCharacters(in: " ")
             let table = try ControlRequest.tableID(text.contains(":") ? text : "\(context.name):\(text)", limits: context.limits)
             try validate(table)
             guard let snapshot = context.publisher.snapshot(table) else { throw BusError(.unknownTable, "no table \(table)") }
-            return ControlReply.Rows(rows: snapshot.rows.sorted { $0.lexicographicallyPrecedes($1) })
+            return ControlReply.Rows(snapshot.rows.sorted { $0.lexicographicallyPrecedes($1) }, page: page)
         case .facts(let facts):
             try validate(facts.table)
             let changes: [FactChange] = switch facts.action {
@@ -159,7 +159,7 @@ final class DataSourceBehavior: NodeBehavior {
     func columns(of table: TableID) -> [String]? { context.publisher.snapshot(table)?.columns }
     func rows(of table: TableID) -> [Row] { (context.publisher.snapshot(table)?.rows ?? []).sorted { $0.lexicographicallyPrecedes($1) } }
     func rowCount(of table: TableID) -> Int { context.publisher.snapshot(table)?.rows.count ?? 0 }
-    func status() -> (any ControlReplyBody)? { nil }
+    func status(_ page: ControlCommand.Page) -> (any ControlReplyBody)? { nil }
     var policyEngine: Engine? { nil }
     var sockets: [Socket] { [] }
     func readable(socket index: Int) {}

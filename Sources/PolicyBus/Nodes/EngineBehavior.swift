@@ -67,8 +67,8 @@ final class EngineBehavior: NodeBehavior {
 
     func handle(_ command: ControlCommand) throws(BusError) -> any ControlReplyBody {
         switch command {
-        case .query(let text):
-            return ControlReply.Rows(rows: try query(text))
+        case .query(let text, let page):
+            return ControlReply.Rows(try query(text), page: page)
         case .rules(.list(let policy)):
             do {
                 return ControlReply.RuleList(rules: try engine.rules(in: policy))
@@ -163,15 +163,16 @@ final class EngineBehavior: NodeBehavior {
     func rows(of table: TableID) -> [Row] { engine.rows(of: table) }
     func rowCount(of table: TableID) -> Int { engine.count(of: table) }
 
-    func status() -> (any ControlReplyBody)? {
+    func status(_ page: ControlCommand.Page) -> (any ControlReplyBody)? {
         var remote: [TableID: ControlReply.EngineStatus.RemoteTable] = [:]
         for (_, session) in sessions {
             for (table, subscription) in session.subscriptions {
                 remote[table] = .init(synced: subscription.isSynced, seq: subscription.seq, rows: subscription.rows.count)
             }
         }
+        let (triggers, triggersMore) = page.slice(engine.triggers.map(\.table).sorted(), defaultLimit: ControlCommand.Page.statusLimit)
         return ControlReply.EngineStatus(
-            triggers: engine.triggers.map(\.table).sorted(), policies: engine.policies, remote: remote,
+            triggers: Array(triggers), triggersMore: triggersMore, policies: engine.policies, remote: remote,
             durability: durabilityStatus)
     }
 
@@ -306,7 +307,7 @@ final class EngineBehavior: NodeBehavior {
         guard let client = try? ControlClient(context: context.zmq, endpoint: endpoint, timeoutMilliseconds: 500, curve: curve) else { return }
         defer { client.close() }
         while monotonicNanoseconds() < deadline {
-            guard let reply = try? client.request(.tables) else { continue }
+            guard let reply = try? client.request(.tables(.first)) else { continue }
             for table in reply["tables"]?.arrayValue ?? [] {
                 guard let name = table["name"]?.stringValue, let id = TableID(name),
                     let columns = table["columns"]?.arrayValue?.compactMap(\.stringValue)

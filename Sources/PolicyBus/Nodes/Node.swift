@@ -159,7 +159,7 @@ public final class Node {
         registry.renew(client, until: leaseDeadline)
         do {
             let command = try ControlCommand(request, limits: options.limits)
-            let reply = ControlReply.ok(id: request.id, try perform(command, client: client))
+            let reply = try ControlReply.ok(id: request.id, try perform(command, client: client), to: command, limits: options.limits)
             accepted(command, reply: reply, client: client)
             return reply
         } catch {
@@ -182,10 +182,10 @@ public final class Node {
             return ControlReply.HeldTables(tables: registry.tables(of: client).sorted())
         case .renew:
             return ControlReply.HeldTables(tables: registry.tables(of: client).sorted())
-        case .status:
-            return status()
-        case .tables:
-            return tables()
+        case .status(let page):
+            return status(page)
+        case .tables(let page):
+            return tables(page)
         case .query, .rules, .facts, .explain:
             return try behavior.handle(command)
         }
@@ -227,29 +227,38 @@ public final class Node {
         return ControlReply.Subscribed(hello: hello(), snapshots: snapshots)
     }
 
-    func tables() -> ControlReply.TableList {
-        ControlReply.TableList(tables: behavior.listedTables.map { table in
+    /// A page of the tables; only the page's tables are counted.
+    func tables(_ page: ControlCommand.Page) -> ControlReply.TableList {
+        let (listed, more) = page.slice(behavior.listedTables)
+        return ControlReply.TableList(tables: listed.map { table in
             .init(
                 name: table, columns: behavior.columns(of: table), seq: publisher.seq(table) ?? 0,
                 rows: behavior.rowCount(of: table), subscribers: registry.subscriberCount(table))
-        })
+        }, more: more)
     }
 
-    func status() -> ControlReply.Status {
+    /// A page of the clients, published tables and triggers (the same
+    /// positions in each list), so that however many clients subscribe to
+    /// however many tables, a reply stays small.
+    func status(_ page: ControlCommand.Page) -> ControlReply.Status {
         let now = monotonicNanoseconds()
+        let limit = ControlCommand.Page.statusLimit
+        let (open, tablesMore) = page.slice(publisher.openTables.sorted(), defaultLimit: limit)
         var tables: [TableID: ControlReply.Status.Table] = [:]
-        for table in publisher.openTables {
+        for table in open {
             tables[table] = .init(
                 seq: publisher.seq(table) ?? 0, rows: behavior.rowCount(of: table), subscribers: registry.subscriberCount(table))
         }
-        let subscriptions = registry.clients.keys.sorted().map { client in
+        let (clients, subscriptionsMore) = page.slice(registry.clients.keys.sorted(), defaultLimit: limit)
+        let subscriptions = clients.map { client in
             let entry = registry.clients[client]!
             return ControlReply.Status.Subscription(
                 client: client, tables: entry.tables.sorted(), leaseMillisecondsLeft: entry.deadline > now ? (entry.deadline - now) / 1_000_000 : 0)
         }
         return ControlReply.Status(
-            name: options.name, kind: behavior.kind, epoch: publisher.epoch, subscriptions: subscriptions, tables: tables,
+            name: options.name, kind: behavior.kind, epoch: publisher.epoch, subscriptions: subscriptions,
+            subscriptionsMore: subscriptionsMore, tables: tables, tablesMore: tablesMore,
             counters: counters.merging(["deltas": nodeContext.deltasSent]) { $1 }, notReady: monitor.health.readinessFailures(),
-            kindSpecific: behavior.status())
+            kindSpecific: behavior.status(page))
     }
 }

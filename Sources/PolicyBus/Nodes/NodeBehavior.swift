@@ -25,8 +25,8 @@ protocol NodeBehavior: AnyObject {
     func rows(of table: TableID) -> [Row]
     /// How many rows `rows(of:)` would return, without building them.
     func rowCount(of table: TableID) -> Int
-    /// Kind-specific parts of `status`, if any.
-    func status() -> (any ControlReplyBody)?
+    /// Kind-specific parts of `status`, if any; long lists paged by `page`.
+    func status(_ page: ControlCommand.Page) -> (any ControlReplyBody)?
     /// Applies fact changes from the node's owner (`Node.applyFacts`).
     func apply(_ changes: [FactChange]) throws(BusError)
     /// The engine, for an engine node (`Node.engine`).

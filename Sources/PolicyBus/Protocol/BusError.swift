@@ -29,6 +29,8 @@ public struct BusError: Error, Hashable, Sendable {
         /// A field over its size limit (`BusLimits`): the `client` id, a
         /// policy name, rule or query text, the columns of a row or pattern.
         public static let tooLarge = Code(rawValue: "too-large")
+        /// The reply would be larger than `BusLimits.maxReplyBytes`: ask for a page.
+        public static let replyTooLarge = Code(rawValue: "reply-too-large")
         /// The op exists but this kind of node does not do it.
         public static let notSupported = Code(rawValue: "not-supported")
         public static let `internal` = Code(rawValue: "internal")

@@ -18,6 +18,10 @@ public struct BusLimits: Hashable, Sendable {
     public var maxQueryLength: Int = 4 << 10
     /// Most columns in one row of a `facts` request, or in a query's pattern.
     public var maxArity: Int = 64
+    /// Largest reply, in bytes, to any op but `subscribe` (whose snapshots go
+    /// out whole): a bigger one is refused with `reply-too-large`, and the
+    /// client asks for a page (`offset`, `limit`).
+    public var maxReplyBytes: Int = 16 << 20
     /// Most tables one client may subscribe to at a node.
     public var maxSubscriptionsPerClient: Int = 1024
     /// Most clients holding subscriptions at once: with the per-client limit

@@ -12,10 +12,13 @@ public enum ControlCommand: Hashable, Sendable {
     case subscribe(tables: [TableID])
     case unsubscribe(tables: [TableID])
     case renew
-    case status
-    case tables
-    /// A table name or an atom; engines and data sources read it differently.
-    case query(String)
+    /// A page of the node's clients, published tables and triggers.
+    case status(Page)
+    /// A page of the node's tables.
+    case tables(Page)
+    /// A table name or an atom, and a page of the matching rows; engines and
+    /// data sources read the text differently.
+    case query(String, Page)
     case rules(Rules)
     case facts(Facts)
     /// Why the rows matching the query hold (engines): one derivation each, or all up to a limit.
@@ -26,6 +29,41 @@ public enum ControlCommand: Hashable, Sendable {
         case list(policy: String)
         case insert(policy: String, text: String)
         case delete(policy: String, text: String)
+    }
+
+    /// Which part of a long list a reply holds: `offset` items skipped, then
+    /// at most `limit` (nil: the op's default, which is all but for `status`).
+    /// With the reply size limit, the way to read any list whole.
+    public struct Page: Hashable, Sendable {
+        public var offset: Int
+        public var limit: Int?
+
+        public init(offset: Int = 0, limit: Int? = nil) {
+            self.offset = offset
+            self.limit = limit
+        }
+
+        /// The first page, of the op's default size.
+        public static let first = Page()
+        /// How many clients `status` lists when the request gives no `limit`.
+        public static let statusLimit = 100
+
+        /// The page's part of `items` (sorted by the caller), and how many
+        /// items come after it.
+        func slice<Items: Collection>(_ items: Items, defaultLimit: Int? = nil) -> (items: Items.SubSequence, more: Int) {
+            let start = items.index(items.startIndex, offsetBy: offset, limitedBy: items.endIndex) ?? items.endIndex
+            let count = limit ?? defaultLimit ?? Int.max
+            let end = items.index(start, offsetBy: count, limitedBy: items.endIndex) ?? items.endIndex
+            return (items[start..<end], items.distance(from: end, to: items.endIndex))
+        }
+
+        /// `offset` and `limit`, each only when given.
+        var fields: [String: JSON] {
+            var fields: [String: JSON] = [:]
+            if offset != 0 { fields["offset"] = .int(Int64(offset)) }
+            if let limit { fields["limit"] = .int(Int64(limit)) }
+            return fields
+        }
     }
 
     /// `facts`: rows to insert or delete, or a table's new contents.
@@ -61,9 +99,9 @@ public enum ControlCommand: Hashable, Sendable {
         case "subscribe": self = .subscribe(tables: try request.tables("tables", limits: limits))
         case "unsubscribe": self = .unsubscribe(tables: try request.tables("tables", limits: limits))
         case "renew": self = .renew
-        case "status": self = .status
-        case "tables": self = .tables
-        case "query": self = .query(try request.query("query", limits: limits))
+        case "status": self = .status(try Page(request))
+        case "tables": self = .tables(try Page(request))
+        case "query": self = .query(try request.query("query", limits: limits), try Page(request))
         case "rules": self = .rules(try Rules(request, limits: limits))
         case "facts": self = .facts(try Facts(request, limits: limits))
         case "explain": self = .explain(query: try request.query("query", limits: limits), all: try request.optionalBool("all") ?? false)
@@ -91,9 +129,10 @@ public enum ControlCommand: Hashable, Sendable {
     /// `init` decodes back into the same command.
     public var fields: [String: JSON] {
         switch self {
-        case .hello, .renew, .status, .tables: [:]
+        case .hello, .renew: [:]
+        case .status(let page), .tables(let page): page.fields
         case .subscribe(let tables), .unsubscribe(let tables): ["tables": .array(tables.map { .string($0.description) })]
-        case .query(let text): ["query": .string(text)]
+        case .query(let text, let page): page.fields.merging(["query": .string(text)]) { $1 }
         case .rules(.list(let policy)): ["action": .string("list"), "policy": .string(policy)]
         case .rules(.insert(let policy, let text)): ["action": .string("insert"), "policy": .string(policy), "rule": .string(text)]
         case .rules(.delete(let policy, let text)): ["action": .string("delete"), "policy": .string(policy), "rule": .string(text)]
@@ -101,6 +140,33 @@ public enum ControlCommand: Hashable, Sendable {
             ["action": .string(facts.action.rawValue), "table": .string(facts.table.description), "rows": JSON(rows: facts.rows)]
         case .explain(let query, let all): ["query": .string(query), "all": .bool(all)]
         }
+    }
+}
+
+extension ControlCommand {
+    /// The largest reply the node sends for this command: `maxReplyBytes`,
+    /// but for `subscribe`, whose snapshots go out whole.
+    func replyLimit(_ limits: BusLimits) -> Int? {
+        if case .subscribe = self { return nil }
+        return limits.maxReplyBytes
+    }
+
+    /// The refusal of a reply over `replyLimit`, saying how to ask for less.
+    func replyTooLarge(bytes: Int, limit: Int) -> BusError {
+        let how = switch self {
+        case .query, .tables, .status: "ask for a page: \"limit\" items from \"offset\""
+        case .explain: "ask about fewer rows, or without \"all\""
+        default: "ask for less"
+        }
+        return BusError(.replyTooLarge, "the reply would be \(bytes) bytes; the limit is \(limit): \(how)")
+    }
+}
+
+extension ControlCommand.Page {
+    /// Optional `offset` and `limit`: non-negative integers.
+    init(_ request: ControlRequest) throws(BusError) {
+        offset = try request.optionalCount("offset") ?? 0
+        limit = try request.optionalCount("limit")
     }
 }
 

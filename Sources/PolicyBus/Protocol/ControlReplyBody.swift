@@ -14,6 +14,17 @@ extension ControlReply {
         ok(id: id, body.fields)
     }
 
+    /// Encodes the reply to `command`, refused (`reply-too-large`) when it is
+    /// over the command's reply limit: no reply, however big the node's
+    /// tables, goes out larger than `BusLimits.maxReplyBytes`.
+    static func ok(id: JSON?, _ body: some ControlReplyBody, to command: ControlCommand, limits: BusLimits) throws(BusError) -> [UInt8] {
+        let reply = ok(id: id, body)
+        if let limit = command.replyLimit(limits), reply.count > limit {
+            throw command.replyTooLarge(bytes: reply.count, limit: limit)
+        }
+        return reply
+    }
+
     /// `{"ok":true}` and nothing else: `rules insert|delete`, an engine's `facts`.
     struct Done: ControlReplyBody {
         var fields: [String: JSON] { [:] }
@@ -76,9 +87,11 @@ extension ControlReply {
         }
 
         var tables: [Table]
+        /// Tables after this page.
+        var more: Int
 
         var fields: [String: JSON] {
-            ["tables": .array(tables.map { table in
+            ["more": .int(Int64(more)), "tables": .array(tables.map { table in
                 .object([
                     "name": .string(table.name.description), "columns": JSON(columns: table.columns), "seq": .int(Int64(table.seq)),
                     "rows": .int(Int64(table.rows)), "subscribers": .int(Int64(table.subscribers)),
@@ -87,10 +100,18 @@ extension ControlReply {
         }
     }
 
-    /// `query`: the matching rows, sorted.
+    /// `query`: a page of the matching rows, sorted.
     struct Rows: ControlReplyBody {
-        var rows: [Row]
-        var fields: [String: JSON] { ["rows": JSON(rows: rows)] }
+        var rows: ArraySlice<Row>
+        /// Matching rows after this page.
+        var more: Int
+
+        /// The page of `rows` (sorted) that `page` asks for.
+        init(_ rows: [Row], page: ControlCommand.Page) {
+            (self.rows, more) = page.slice(rows)
+        }
+
+        var fields: [String: JSON] { ["rows": JSON(rows: Array(rows)), "more": .int(Int64(more))] }
     }
 
     /// `rules list`.
@@ -128,8 +149,14 @@ extension ControlReply {
         var name: String
         var kind: String
         var epoch: String
+        /// A page of the clients holding subscriptions, by client.
         var subscriptions: [Subscription]
+        /// Clients after this page.
+        var subscriptionsMore: Int
+        /// A page of the published tables.
         var tables: [TableID: Table]
+        /// Published tables after this page.
+        var tablesMore: Int
         var counters: [String: Int]
         /// Why the node is not ready (what `/readyz` reports); empty when ready.
         var notReady: [HealthState.Failure]
@@ -152,6 +179,8 @@ extension ControlReply {
                         "seq": .int(Int64(status.seq)), "rows": .int(Int64(status.rows)), "subscribers": .int(Int64(status.subscribers)),
                     ]))
                 })),
+                "subscriptions_more": .int(Int64(subscriptionsMore)),
+                "tables_more": .int(Int64(tablesMore)),
                 "counters": .object(counters.mapValues { .int(Int64($0)) }),
                 "ready": .bool(notReady.isEmpty),
                 "not_ready": .array(notReady.map { failure in
@@ -181,7 +210,10 @@ extension ControlReply {
             var warnings: [String]
         }
 
+        /// A page of the tables with a trigger, sorted.
         var triggers: [TableID]
+        /// Triggered tables after this page.
+        var triggersMore: Int
         var policies: [String]
         var remote: [TableID: RemoteTable]
         var durability: Durability?
@@ -189,6 +221,7 @@ extension ControlReply {
         var fields: [String: JSON] {
             [
                 "triggers": .array(triggers.map { .string($0.description) }),
+                "triggers_more": .int(Int64(triggersMore)),
                 "policies": .array(policies.map(JSON.string)),
                 "remote": .object(Dictionary(uniqueKeysWithValues: remote.map { table, status in
                     (table.description, JSON.object([

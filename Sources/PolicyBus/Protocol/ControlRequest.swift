@@ -60,6 +60,15 @@ public struct ControlRequest: Sendable {
         }
     }
 
+    /// An optional non-negative integer field (`offset`, `limit`).
+    public func optionalCount(_ key: String) throws(BusError) -> Int? {
+        switch body[key] {
+        case nil, .null?: return nil
+        case .int(let number)? where number >= 0: return Int(number)
+        default: throw BusError(.badRequest, "\"\(key)\" must be a non-negative integer")
+        }
+    }
+
     /// A required table name.
     public func table(_ key: String, limits: BusLimits) throws(BusError) -> TableID {
         try Self.tableID(try string(key), limits: limits)

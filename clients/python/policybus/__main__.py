@@ -73,14 +73,14 @@ def _subscribe(args: argparse.Namespace) -> int:
 
 def _query(args: argparse.Namespace) -> int:
     with Client(args.endpoint, timeout=args.request_timeout, **_keys(args)) as node:
-        for row in sorted(node.query(args.query), key=repr):
+        for row in sorted(node.query(args.query, args.offset, args.limit), key=repr):
             print(json.dumps(list(row)) if args.json else _row(row))
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
     with Client(args.endpoint, timeout=args.request_timeout, **_keys(args)) as node:
-        print(json.dumps(node.status(), indent=None if args.json else 2, sort_keys=True))
+        print(json.dumps(node.status(args.offset, args.limit), indent=None if args.json else 2, sort_keys=True))
     return 0
 
 
@@ -109,6 +109,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     st.add_argument("endpoint")
     st.add_argument("--json", action="store_true")
     st.set_defaults(run=_status)
+    for paged in (q, st):
+        paged.add_argument("--offset", type=int, default=0, help="skip this many rows (clients for status)")
+        paged.add_argument("--limit", type=int, help="at most this many (default: all rows; 100 clients)")
     args = parser.parse_args(argv)
     try:
         code: int = args.run(args)

@@ -141,14 +141,14 @@ class Client:
     async def hello(self) -> Reply:
         return await self._call(calls.hello())
 
-    async def query(self, query: str) -> set[Row]:
-        return await self._call(calls.query(query))
+    async def query(self, query: str, offset: int = 0, limit: Optional[int] = None) -> set[Row]:
+        return await self._call(calls.query(query, offset, limit))
 
-    async def tables(self) -> list[Reply]:
-        return await self._call(calls.tables())
+    async def tables(self, offset: int = 0, limit: Optional[int] = None) -> list[Reply]:
+        return await self._call(calls.tables(offset, limit))
 
-    async def status(self) -> Reply:
-        return await self._call(calls.status())
+    async def status(self, offset: int = 0, limit: Optional[int] = None) -> Reply:
+        return await self._call(calls.status(offset, limit))
 
     async def rules(self, policy: str) -> list[Any]:
         return await self._call(calls.rules(policy))

@@ -53,19 +53,36 @@ def hello() -> Call[Reply]:
     return Call("hello", _whole)
 
 
-def query(text: str) -> Call[set[Row]]:
-    """Rows matching ``text`` (``"alice:error(x)"`` or a bare table name)."""
-    return Call("query", _rows, query=text)
+def _page(offset: int, limit: Optional[int]) -> dict[str, int]:
+    """``offset`` and ``limit`` fields, each only when given (PROTOCOL.md section 4).
+
+    A reply over the node's size limit is refused with ``reply-too-large``:
+    ask for pages then, until one holds fewer than ``limit`` items."""
+    if offset < 0 or (limit is not None and limit < 0):
+        raise ValueError("offset and limit must not be negative")
+    page = {"offset": offset} if offset else {}
+    if limit is not None:
+        page["limit"] = limit
+    return page
 
 
-def tables() -> Call[list[Reply]]:
-    """The node's tables: dicts with name, columns, seq, rows, subscribers."""
-    return Call("tables", _tables)
+def query(text: str, offset: int = 0, limit: Optional[int] = None) -> Call[set[Row]]:
+    """Rows matching ``text`` (``"alice:error(x)"`` or a bare table name):
+    all, or ``limit`` of them after the first ``offset`` in sorted order."""
+    return Call("query", _rows, query=text, **_page(offset, limit))
 
 
-def status() -> Call[Reply]:
-    """The node's status (engines): subscriptions, triggers, sequence numbers, counters."""
-    return Call("status", _whole)
+def tables(offset: int = 0, limit: Optional[int] = None) -> Call[list[Reply]]:
+    """The node's tables: dicts with name, columns, seq, rows, subscribers;
+    all, or a page of them."""
+    return Call("tables", _tables, **_page(offset, limit))
+
+
+def status(offset: int = 0, limit: Optional[int] = None) -> Call[Reply]:
+    """The node's status: a page of its clients (100 unless ``limit`` says),
+    published tables and (engines) triggers, with ``subscriptions_more``,
+    ``tables_more`` and ``triggers_more`` counting the rest; counters."""
+    return Call("status", _whole, **_page(offset, limit))
 
 
 def rules(policy: str) -> Call[list[Any]]:

@@ -89,18 +89,19 @@ class Client:
         """The node's name, kind, protocol version, data endpoint and timers."""
         return self._call(calls.hello())
 
-    def query(self, query: str) -> set[Row]:
+    def query(self, query: str, offset: int = 0, limit: Optional[int] = None) -> set[Row]:
         """Rows matching ``query`` (``"alice:error(x)"`` or a bare table name),
-        as a set of tuples."""
-        return self._call(calls.query(query))
+        as a set of tuples: all, or a page of the sorted rows."""
+        return self._call(calls.query(query, offset, limit))
 
-    def tables(self) -> list[Reply]:
+    def tables(self, offset: int = 0, limit: Optional[int] = None) -> list[Reply]:
         """The node's tables: a list of dicts with name, columns, seq, rows, subscribers."""
-        return self._call(calls.tables())
+        return self._call(calls.tables(offset, limit))
 
-    def status(self) -> Reply:
-        """The node's status (engines): subscriptions, triggers, sequence numbers, counters."""
-        return self._call(calls.status())
+    def status(self, offset: int = 0, limit: Optional[int] = None) -> Reply:
+        """The node's status: a page of its clients, published tables and
+        triggers (``*_more`` count the rest), counters."""
+        return self._call(calls.status(offset, limit))
 
     def rules(self, policy: str) -> list[Any]:
         """The rules of a policy (engines), as the node reports them."""

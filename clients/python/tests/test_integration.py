@@ -354,3 +354,29 @@ def test_expired_lease_drops_the_trigger_and_the_client_recovers(nodes):
         # Back to work: the renew reply (or the silence) tells it, and it resubscribes.
         until(sub, lambda s: s.rows("classification:p") == {(3,), (4,)}, timeout=20)
         assert "classification:p" in other.status()["triggers"]
+
+
+def test_pages_of_rows_tables_and_clients(nodes):
+    """query, tables and status take offset/limit; a reply over the node's
+    --max-reply-bytes is refused with reply-too-large, and pages get it all."""
+    facts = "".join(f"q({i}).\n" for i in range(400))
+    engine = nodes.serve("engine", {"e": facts}, extra=["--max-reply-bytes", "2048"])
+    with policybus.Client(engine.control) as node:
+        with pytest.raises(policybus.PolicyBusError) as err:
+            node.query("e:q")
+        assert err.value.code == "reply-too-large"
+        rows: set[tuple] = set()
+        for offset in range(0, 400, 100):
+            page = node.query("e:q", offset=offset, limit=100)
+            assert len(page) == 100
+            rows |= page
+        assert rows == {(i,) for i in range(400)}
+        assert node.query("e:q", offset=398, limit=5) == {(398,), (399,)}
+        assert [t["name"] for t in node.tables(limit=1)] == ["e:q"]
+        for index in range(3):
+            # A snapshot goes out whole, whatever the reply limit; the lease keeps the subscription.
+            with policybus.Client(engine.control, client_id=f"c{index}") as other:
+                assert len(other.request("subscribe", tables=["e:q"])["tables"]["e:q"]["rows"]) == 400
+        status = node.status(offset=1, limit=1)
+        assert [s["client"] for s in status["subscriptions"]] == ["c1"]
+        assert status["subscriptions_more"] == 1
