@@ -98,7 +98,10 @@ let package = Package(
         // End-to-end bus latency, sustained rate, publish path vs raw libzmq.
         .executableTarget(
             name: "BusBench",
-            dependencies: ["PolicyBus", "PolicyEngine", "ZeroMQ"],
+            dependencies: [
+                "PolicyBus", "PolicyEngine", "ZeroMQ", "Monitoring", .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             path: "Benchmarks/BusBench",
             exclude: ["README.md"]
         ),

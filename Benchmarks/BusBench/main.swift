@@ -2,7 +2,9 @@
 // sustained update rate, and the publish path against raw libzmq.
 // Prints figures only; the baseline (raw libzmq) is measured in the same run.
 
+import CoreMetrics
 import Foundation
+import Monitoring
 import PolicyBus
 import PolicyEngine
 import Synchronization
@@ -59,9 +61,12 @@ struct Cluster {
     let source: NodeThread
     let engine: NodeThread
 
-    static func start() throws -> Cluster {
+    /// - Parameter metrics: where both nodes record their metrics, as with
+    ///   `--metrics`; nil: the no-op backend, as without it.
+    static func start(metrics: (any MetricsFactory)? = nil) throws -> Cluster {
         let source = try NodeThread.start(name: "bench-source") { () throws(BusError) -> Node in
             var options = NodeOptions(name: "data", control: "tcp://127.0.0.1:*")
+            options.metricsFactory = metrics
             options.logger.logLevel = .warning
             options.limits.maxRowsPerRequest = 10_000_000
             return try Node.dataSource(options, schema: ["q": ["x", "t"]], context: try makeContext())
@@ -69,6 +74,7 @@ struct Cluster {
         let sourceEndpoint = source.controlEndpoint
         let engine = try NodeThread.start(name: "bench-engine") { () throws(BusError) -> Node in
             var options = NodeOptions(name: "engine", control: "tcp://127.0.0.1:*")
+            options.metricsFactory = metrics
             options.logger.logLevel = .warning
             options.sendHighWaterMark = 1_000_000
             let setup = EngineSetup(policies: [("bench", "p(x, t) :- data:q(x, t), x >= 0")], peers: ["data": sourceEndpoint])
@@ -163,7 +169,7 @@ final class LatencyProbe: Sendable {
 
 // MARK: - 1. Latency
 
-func latency(cluster: Cluster, probe: LatencyProbe, rate: Int, seconds: Double, base: Int64) -> Int64 {
+func latency(cluster: Cluster, probe: LatencyProbe, rate: Int, seconds: Double, base: Int64, label: String = "") -> Int64 {
     let count = Int(Double(rate) * seconds)
     let interval = UInt64(1e9 / Double(rate))
     _ = probe.take()
@@ -177,7 +183,7 @@ func latency(cluster: Cluster, probe: LatencyProbe, rate: Int, seconds: Double, 
     let converged = probe.waitForRows(Int(base) + count, timeout: 10)
     let cpu = (processCPUMicroseconds() - cpuBefore) / Double(count)
     let sorted = probe.take().sorted()
-    print("latency  rate=\(rate)/s  updates=\(count)  received=\(sorted.count)  p50=\(format(percentile(sorted, 0.5))) us  p99=\(format(percentile(sorted, 0.99))) us  max=\(format(percentile(sorted, 1.0))) us  cpu=\(format(cpu)) us/update\(converged ? "" : "  (did not converge)")")
+    print("latency\(label)  rate=\(rate)/s  updates=\(count)  received=\(sorted.count)  p50=\(format(percentile(sorted, 0.5))) us  p99=\(format(percentile(sorted, 0.99))) us  max=\(format(percentile(sorted, 1.0))) us  cpu=\(format(cpu)) us/update\(converged ? "" : "  (did not converge)")")
     return base + Int64(count)
 }
 
@@ -367,6 +373,15 @@ func publishPath(messages: Int, rounds: Int) throws {
 
 let arguments = CommandLine.arguments
 let quick = arguments.contains("--quick")
+if arguments.contains("--metrics") {
+    do {
+        try metricsComparison(rounds: quick ? 1 : 5, seconds: quick ? 1 : 3)
+        exit(0)
+    } catch {
+        print("BusBench failed: \(error)")
+        exit(1)
+    }
+}
 print("BusBench (\(quick ? "quick" : "full")): loopback tcp, one data source, one engine rule, one subscriber")
 do {
     if !arguments.contains("--latency-only") {

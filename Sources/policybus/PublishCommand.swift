@@ -75,6 +75,7 @@ struct PublishCommand: AsyncParsableCommand {
             } catch {
                 Output.error("\(error) in line: \(line)")
                 if group != nil && groupError == nil { groupError = "\(error) in line: \(line)" }
+                control.submit { node in node.countRejectedFacts(1) }
                 continue
             }
             switch parsed {

@@ -60,7 +60,7 @@ extension ProcessSuites {
                 let before = try await scrape(metrics)
                 let subscriber = try processes.subscriber(control, ["c:big"], extra: ["--timeout", "300"])
                 _ = try await subscriber.jsonLine(0)
-                source.write("+vm(\"a\", 3)", "+vm(\"b\", 1)", "+vm(\"c\", 5)", "+vm(\"x\")")
+                source.write("+vm(\"a\", 3)", "+vm(\"b\", 1)", "+vm(\"c\", 5)", "+vm(\"x\")", "+vm(")
                 _ = try await subscriber.waitFor("big = {a, c}") { process in
                     (try? contents(from: process.stdoutLines, table: "c:big")) == [[.string("a")], [.string("c")]] ? true : nil
                 }
@@ -87,10 +87,10 @@ extension ProcessSuites {
                 #expect(after["policybus_peer_table_seq_lag", ["table": "d:vm"]] != nil)
                 #expect(moved("policybus_transaction_apply_seconds_count") >= 1)
 
-                // The data source counts its facts: three rows went in, the one of the wrong arity did not.
+                // The data source counts its facts: three rows went in; the one of the wrong arity and the line that does not parse did not.
                 let sourceSamples = try await eventually("the data source's fact counts and rows gauge") { () async throws -> PrometheusSamples? in
                     let samples = try await scrape(sourceMetrics)
-                    let counted = samples["policybus_facts_total", ["result": "rejected"]] == 1
+                    let counted = samples["policybus_facts_total", ["result": "rejected"]] == 2
                     return counted && samples["policybus_table_rows", ["table": "d:vm"]] == 3 ? samples : nil
                 }
                 #expect(sourceSamples["policybus_facts_total", ["result": "accepted"]] == 3)

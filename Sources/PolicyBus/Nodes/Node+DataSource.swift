@@ -22,6 +22,12 @@ extension Node {
         }
     }
 
+    /// Counts fact rows the node's owner refused before they reached the
+    /// node (a stdin line that does not parse), as rejected facts.
+    public func countRejectedFacts(_ rows: Int) {
+        monitor.facts(rejected: rows)
+    }
+
     /// Applies one transaction of fact changes on a data source.
     /// - Throws: `not-supported` on an engine; `arity-mismatch`, `bad-table-name`.
     public func applyFacts(_ changes: [FactChange]) throws(BusError) {
