@@ -8,8 +8,8 @@ extension LogRecord {
     /// per table with the rows still present. Facts follow set semantics: a
     /// deleted row is gone, whatever inserted it.
     ///
-    /// Rule text is matched exactly: a `deleteRules` cancels an earlier
-    /// `insertRules` with the same policy and text. When a delete matches no
+    /// Rule text is matched exactly, by Unicode scalars: a `deleteRules` cancels
+    /// an earlier `insertRules` with the same policy and text. When a delete matches no
     /// earlier insert (the engine matched it some other way), that policy's rule
     /// records are all kept, in order, which is always correct. An engine that
     /// knows its canonical rules can instead pass them to
@@ -40,7 +40,7 @@ extension LogRecord {
                 notePolicy(policy)
                 if uncompactable.contains(policy) {
                     rulesByPolicy[policy, default: []].append(record)
-                } else if let match = rulesByPolicy[policy]?.lastIndex(of: .insertRules(policy: policy, text: text)) {
+                } else if let match = rulesByPolicy[policy]?.lastIndex(where: { $0.inserts(text, into: policy) }) {
                     rulesByPolicy[policy]?.remove(at: match)
                 } else {
                     uncompactable.insert(policy)
@@ -63,6 +63,13 @@ extension LogRecord {
             if !rows.isEmpty { result.append(.insertFacts(table: table, rows: rows)) }
         }
         return result
+    }
+
+    /// Whether this inserts exactly `text` (the same Unicode scalars: rules
+    /// whose strings are only canonically equivalent are different rules).
+    private func inserts(_ text: String, into policy: String) -> Bool {
+        guard case .insertRules(policy, let inserted) = self else { return false }
+        return inserted.hasSameScalars(as: text)
     }
 
     private func isRuleRecord(of policy: String) -> Bool {

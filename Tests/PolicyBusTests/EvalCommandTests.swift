@@ -48,6 +48,27 @@ import Testing
         }
     }
 
+    /// Issue 14, item 1, through the binary: canonically equivalent strings
+    /// are two values, negation tells them apart, and output keeps their bytes.
+    @Test func stringsThatLookAlikeStayApartAndUnchanged() async throws {
+        let policyFile = try temporaryFile("h(x, y) :- p(x, y)\nn(x) :- q(x), not r(x)")
+        let factsFile = try temporaryFile(#"{"p": [["\u00c5", "\u212b"]], "q": [["é"]], "r": [["e\u0301"]]}"#, suffix: ".json")
+        defer { for file in [policyFile, factsFile] { try? FileManager.default.removeItem(atPath: file) } }
+
+        for json in [true, false] {
+            let eval = try BusProcess(
+                "eval", ["eval", policyFile, "--facts", factsFile, "--policy-name", "a", "--table", "h", "--table", "n"] + (json ? ["--json"] : []))
+            defer { eval.stop() }
+            #expect(try await eval.exit() == 0)
+            let expected = json
+                ? "{\"tables\": {\"a:h\": [[\"\u{C5}\", \"\u{212B}\"]], \"a:n\": [[\"\u{E9}\"]]}}"
+                : "# a:h: 1 row\na:h(\"\u{C5}\", \"\u{212B}\")\n# a:n: 1 row\na:n(\"\u{E9}\")"
+            var printed = Array(eval.stdoutText.utf8)
+            while printed.last == UInt8(ascii: "\n") { printed.removeLast() }
+            #expect(printed == Array(expected.utf8), "\(eval.stdoutText.debugDescription)")
+        }
+    }
+
     @Test func malformedFactsNameTheLineAndColumn() async throws {
         let policyFile = try temporaryFile("m(x) :- p(x)")
         let factsFile = try temporaryFile("{\"p\": [[1],\n  [2,]]}", suffix: ".json")

@@ -52,6 +52,28 @@ import TestSupport
         #expect(BuiltinEvaluation.call(.max, [.string("f"), .string("e\u{301}")]) == .string("f"))
     }
 
+    /// Rules are identified by their text, and texts compare by scalars too:
+    /// a rule with `"e\u{301}"` is not the rule with `"\u{E9}"`.
+    @Test func rulesDifferingInCanonicallyEquivalentStringsAreTwoRules() throws {
+        let composed = "h(x) :- p(x), x = \"\u{E9}\""
+        let decomposed = "h(x) :- p(x), x = \"e\u{301}\""
+        let engine = Engine()
+        try engine.createPolicy("a")
+        var transaction = Transaction()
+        transaction.insertRules(composed + "\n" + decomposed, policy: "a")
+        transaction.insert([.string("\u{E9}")], into: TableID("a:p")!)
+        transaction.insert([.string("e\u{301}")], into: TableID("a:p")!)
+        try engine.apply(transaction)
+        #expect(try engine.rules(in: "a").count == 2)
+        #expect(engine.rows(of: TableID("a:h")!).count == 2)
+        var delete = Transaction()
+        delete.deleteRules(decomposed, policy: "a")
+        try engine.apply(delete)
+        let rules = try engine.rules(in: "a")
+        #expect(rules.count == 1 && rules.allSatisfy { sameScalars($0, composed) }, "\(rules)")
+        #expect(engine.rows(of: TableID("a:h")!) == [[.string("\u{E9}")]])
+    }
+
     // MARK: - 2. len counts Unicode scalars
 
     @Test func lenCountsUnicodeScalars() throws {

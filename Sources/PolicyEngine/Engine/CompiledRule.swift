@@ -1,9 +1,24 @@
 /// Identifies a rule: its policy and canonical text.
+///
+/// The text compares by Unicode scalars, as values do: `h(x) :- p(x), x = "\u{E9}"`
+/// and the same rule with `"e\u{301}"` are two rules (with `String ==` the
+/// second would be taken for the first and dropped).
 struct RuleKey: Hashable, Comparable {
     var policy: String
     var text: String
 
-    static func < (lhs: RuleKey, rhs: RuleKey) -> Bool { (lhs.policy, lhs.text) < (rhs.policy, rhs.text) }
+    static func == (lhs: RuleKey, rhs: RuleKey) -> Bool {
+        lhs.policy == rhs.policy && lhs.text.hasSameScalars(as: rhs.text)
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(policy)
+        text.hashScalars(into: &hasher)
+    }
+
+    static func < (lhs: RuleKey, rhs: RuleKey) -> Bool {
+        lhs.policy != rhs.policy ? lhs.policy < rhs.policy : String.scalarOrder(lhs.text, rhs.text) < 0
+    }
 }
 
 /// An argument of a table literal, with constants interned.

@@ -70,7 +70,7 @@ extension Engine {
             for (key, rule) in zip(keys, program.rules) where !before.contains(key) { checkedRules[key] = rule }
             lowered.frontEnd = FrontEndState(syntax: syntax, program: program)
         }
-        lowered.addedRules = checkedRules.filter { !before.contains($0.key) }.values.sorted { ($0.policy, $0.text) < ($1.policy, $1.text) }
+        lowered.addedRules = checkedRules.filter { !before.contains($0.key) }.sorted { $0.key < $1.key }.map(\.value)
         lowered.removedRules = before.subtracting(ruleSet).sorted()
         return lowered
     }

@@ -65,7 +65,7 @@ public final class Engine {
     /// - Throws: `unknown-policy`.
     public func rules(in policy: String) throws(PolicyError) -> [String] {
         guard policySet.contains(policy) else { throw PolicyError(.unknownPolicy, "there is no policy '\(policy)'") }
-        return rulesByKey.keys.filter { $0.policy == policy }.map(\.text).sorted()
+        return rulesByKey.keys.filter { $0.policy == policy }.sorted().map(\.text)
     }
 
     // MARK: - Tables

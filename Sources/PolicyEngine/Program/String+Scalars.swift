@@ -6,7 +6,7 @@
 extension String {
     /// Whether both strings have the same Unicode scalars (the same UTF-8 bytes).
     @inline(__always)
-    func hasSameScalars(as other: String) -> Bool {
+    package func hasSameScalars(as other: String) -> Bool {
         utf8.count == other.utf8.count && String.scalarOrder(self, other) == 0
     }
 
