@@ -110,44 +110,42 @@ final class LatencyProbe: Sendable {
     let latencies = Mutex<[UInt64]>([])
     let rowCount = Mutex(0)
     let synced = Mutex(false)
-    let stopping = Mutex(false)
+    let remote: PollLoop.Remote
     let thread: Mutex<BlockingThread?> = Mutex(nil)
 
     init(endpoint: String) {
-        let started = BlockingThread(name: "bench-probe") { [self] in run(endpoint) }
+        let loop = try! PollLoop()
+        remote = loop.remote
+        let started = BlockingThread(name: "bench-probe") { [self] in run(endpoint, on: loop) }
         thread.withLock { $0 = started }
     }
 
-    func run(_ endpoint: String) {
+    func run(_ endpoint: String, on loop: PollLoop) {
         guard let context = try? Context(),
-            let session = try? SubscriptionSession(context: context, controlEndpoint: endpoint, receiveHighWaterMark: 1_000_000)
+            let connection = try? SubscriptionConnection(loop: loop, context: context, controlEndpoint: endpoint, receiveHighWaterMark: 1_000_000)
         else { return }
-        session.subscribe([TableID("bench:p")!])
-        var poller = Poller()
-        for socket in session.sockets { poller.add(socket) }
+        let table = TableID("bench:p")!
         var local: [UInt64] = []
         local.reserveCapacity(1 << 20)
-        while !stopping.withLock({ $0 }) {
-            _ = try? poller.poll(timeout: 20)
-            var events: [SubscriptionSession.Event] = []
-            for index in session.sockets.indices where poller.isReadable(index) { events += session.readable(socket: index) }
+        connection.onEvents = { [unowned connection, self] events in
             let now = monotonicNanoseconds()
             for event in events {
                 if case .table(_, .delta(let added, _, _)) = event {
                     for row in added { if case .int(let stamp) = row[1], stamp > 0 { local.append(now - UInt64(stamp)) } }
                 }
             }
-            events = session.tick(now: now)
             if !local.isEmpty {
                 latencies.withLock { $0 += local }
                 local.removeAll(keepingCapacity: true)
             }
-            let count = session.rows(of: TableID("bench:p")!)?.count ?? -1
+            let count = connection.session.rows(of: table)?.count ?? -1
             rowCount.withLock { $0 = count }
-            synced.withLock { $0 = session.isSynced }
+            synced.withLock { $0 = connection.session.isSynced }
         }
-        session.unsubscribeAll(timeoutMilliseconds: 200)
-        session.close()
+        connection.subscribe([table])
+        try? loop.run()
+        connection.unsubscribeAll(timeoutMilliseconds: 200)
+        connection.close()
     }
 
     func take() -> [UInt64] { latencies.withLock { value in defer { value = [] }; return value } }
@@ -162,7 +160,7 @@ final class LatencyProbe: Sendable {
     }
 
     func stop() {
-        stopping.withLock { $0 = true }
+        remote.stop()
         thread.withLock { $0 }?.join()
     }
 }
@@ -214,30 +212,30 @@ func sustained(cluster: Cluster, probe: LatencyProbe, rate: Int, base: Int64) ->
 /// A SUB that drains a PUB on its own thread, counting messages.
 final class Drain: Sendable {
     let received = Mutex(0)
-    let stopping = Mutex(false)
+    let remote: PollLoop.Remote
     let thread: Mutex<BlockingThread?> = Mutex(nil)
 
     init(context: Context, endpoint: String, topic: [UInt8]) {
+        let loop = try! PollLoop()
+        remote = loop.remote
         let started = BlockingThread(name: "bench-drain") { [self] in
             guard let sub = try? Socket(context, .sub) else { return }
             try? sub.set(.receiveHighWaterMark, 0)
             try? sub.set(.subscribe, topic)
             try? sub.connect(endpoint)
-            var poller = Poller()
-            poller.add(sub)
             var count = 0
-            while !stopping.withLock({ $0 }) {
-                _ = try? poller.poll(timeout: 20)
+            loop.add(sub) { _ in
                 while (try? sub.tryReceive()) != nil { count += 1 }
-                received.withLock { $0 = count }
+                self.received.withLock { $0 = count }
             }
+            try? loop.run()
             sub.close()
         }
         thread.withLock { $0 = started }
     }
 
     func stop() {
-        stopping.withLock { $0 = true }
+        remote.stop()
         thread.withLock { $0 }?.join()
     }
 }

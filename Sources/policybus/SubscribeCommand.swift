@@ -64,67 +64,80 @@ struct SubscribeCommand: AsyncParsableCommand {
             return table
         }
         let context = try Context()
-        let session: SubscriptionSession
+        let loop = try PollLoop()
+        let connection: SubscriptionConnection
         let curveConfiguration = try curve.configuration()
         do {
-            session = try SubscriptionSession(
-                context: context, controlEndpoint: connect, receiveHighWaterMark: receiveHighWaterMark, curve: curveConfiguration)
+            connection = try SubscriptionConnection(
+                loop: loop, context: context, controlEndpoint: connect, receiveHighWaterMark: receiveHighWaterMark,
+                curve: curveConfiguration)
         } catch {
             throw error.exit
         }
-        if readDelayMilliseconds > 0 { session.maxBatch = 1 }
-        session.subscribe(ids)
-        var poller = Poller()
-        for socket in session.sockets { poller.add(socket) }
-        let deadline = timeout.map { monotonicNanoseconds() + UInt64($0 * 1e9) }
+        if readDelayMilliseconds > 0 {
+            connection.maxBatch = 1
+            connection.afterDataBatch = { [readDelayMilliseconds] in usleep(UInt32(readDelayMilliseconds * 1000)) }
+        }
         var printed = 0
         var live = Set(ids)
-        let answerDeadline = monotonicNanoseconds() + UInt64(connectTimeout * 1e9)
-        loop: while true {
-            let now = monotonicNanoseconds()
-            if let deadline, now >= deadline { break }
-            // The poll below waits at most 100 ms, so a signal is seen within that.
-            if let signal = SignalStop.received {
-                session.unsubscribeAll(timeoutMilliseconds: 500)
-                session.close()
-                throw ExitCode(128 + signal)
-            }
-            if session.repliesReceived == 0, now >= answerDeadline {
-                let cause = session.noAnswerCause
-                session.close()
-                throw NoAnswer(endpoint: connect, seconds: connectTimeout, cause: cause).exit
-            }
-            var wait = 100
-            if let deadline { wait = min(wait, Int((deadline - now) / 1_000_000) + 1) }
-            _ = try? poller.poll(timeout: wait)
-            var events: [SubscriptionSession.Event] = []
-            for index in session.sockets.indices where poller.isReadable(index) {
-                events += session.readable(socket: index)
-                if index == 1, readDelayMilliseconds > 0 { usleep(UInt32(readDelayMilliseconds * 1000)) }
-            }
-            events += session.tick(now: monotonicNanoseconds())
-            for event in events {
+        var ending = Ending.finished
+        connection.onEvents = { events in
+            for event in events where !loop.isStopping {
                 switch event {
                 case .table(let table, let change):
                     guard let line = render(table, change) else { continue }
                     Output.line(line)
                     printed += 1
-                    if let count, printed >= count { break loop }
+                    if let count, printed >= count { loop.stop() }
                 case .columns:
                     continue
                 case .failed(let table, let error):
                     Output.error("\(table): \(error)")
                     live.remove(table)
                     if live.isEmpty {
-                        session.close()
-                        throw ExitCode(1)
+                        ending = .failed(ExitCode(1))
+                        loop.stop()
                     }
                 }
             }
         }
-        session.unsubscribeAll(timeoutMilliseconds: 1000)
-        session.close()
-        if let count, printed < count { throw ExitCode(3) }
+        if let timeout { loop.at(monotonicNanoseconds() + UInt64(timeout * 1e9)) { _ in loop.stop() } }
+        loop.at(monotonicNanoseconds() + UInt64(connectTimeout * 1e9)) { [unowned connection] _ in
+            guard connection.session.repliesReceived == 0 else { return }
+            ending = .failed(NoAnswer(endpoint: connect, seconds: connectTimeout, cause: connection.noAnswerCause).exit)
+            loop.stop()
+        }
+        // A signal is seen within one tick.
+        loop.every(milliseconds: 100) { _ in
+            guard let signal = SignalStop.received else { return }
+            ending = .signalled(signal)
+            loop.stop()
+        }
+        connection.subscribe(ids)
+        try loop.run()
+        switch ending {
+        case .finished:
+            connection.unsubscribeAll(timeoutMilliseconds: 1000)
+            connection.close()
+            if let count, printed < count { throw ExitCode(3) }
+        case .signalled(let signal):
+            // Unsubscribe, so the node drops its triggers at once.
+            connection.unsubscribeAll(timeoutMilliseconds: 500)
+            connection.close()
+            throw ExitCode(128 + signal)
+        case .failed(let error):
+            connection.close()
+            throw error
+        }
+    }
+
+    /// Why the loop stopped.
+    enum Ending {
+        /// --count lines printed, or --timeout passed.
+        case finished
+        case signalled(Int32)
+        /// Every table failed, or the node never answered.
+        case failed(any Error)
     }
 
     func render(_ table: TableID, _ event: TableSubscription.Event) -> String? {

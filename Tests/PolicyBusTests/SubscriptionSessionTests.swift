@@ -4,20 +4,125 @@ import ZeroMQ
 
 @testable import PolicyBus
 
+/// The sans-IO session on its own: requests and replies as frames, a fake
+/// clock, no sockets.
 @Suite struct SubscriptionSessionTests {
+    static let table = TableID("data:q")!
+    static let second: UInt64 = 1_000_000_000
+
+    /// A session whose hello was answered with an inproc data endpoint (no
+    /// join wait), so snapshot requests go out at once.
+    func helloed(now: UInt64 = 0) -> SubscriptionSession {
+        var session = SubscriptionSession(controlEndpoint: "tcp://127.0.0.1:1", clientID: "test")
+        session.subscribe([Self.table], now: now)
+        let hello = sentRequests(&session).first { $0.op == "hello" }!
+        _ = session.receiveReply(reply(to: hello.id, ["data": .string("inproc://data")]), now: now)
+        return session
+    }
+
+    /// The requests among the session's actions: op and id.
+    func sentRequests(_ session: inout SubscriptionSession) -> [(op: String, id: Int64)] {
+        session.takeActions().compactMap { action in
+            guard case .send(let frame) = action, let json = try? JSON.parse(frame),
+                let op = json["op"]?.stringValue, let id = json["id"]?.intValue
+            else { return nil }
+            return (op, id)
+        }
+    }
+
+    func reply(to id: Int64, _ fields: [String: JSON] = [:]) -> [UInt8] {
+        var body = fields
+        body["ok"] = .bool(true)
+        body["id"] = .int(id)
+        return Array(JSON.object(body).text.utf8)
+    }
+
+    /// A subscribe reply with one row in the table's snapshot.
+    func snapshotReply(to id: Int64, seq: Int64 = 1) -> [UInt8] {
+        reply(to: id, [
+            "epoch": .string("e1"), "data": .string("inproc://data"),
+            "tables": .object([Self.table.description: .object(["seq": .int(seq), "rows": .array([.array([.int(1)])])])]),
+        ])
+    }
+
     /// A subscribe reply without `epoch` must not leave its tables waiting
     /// forever: they are asked for again.
     @Test func aSubscribeReplyWithoutEpochAsksAgain() throws {
-        let context = try Context()
-        // Nothing needs to listen: the reply is handed to the session directly.
-        let session = try SubscriptionSession(context: context, controlEndpoint: "tcp://127.0.0.1:1")
-        defer { session.close() }
-        let table = try #require(TableID("data:q"))
-        session.subscribe([table])
-        session.needsSnapshot.removeAll()  // as after the subscribe request was sent
-        let events = session.applySnapshots(.object(["tables": .object([table.description: .object(["seq": .int(1), "rows": .array([])])])]), tables: [table])
+        var session = helloed()
+        let first = try #require(sentRequests(&session).first { $0.op == "subscribe" })
+        let events = session.receiveReply(
+            reply(to: first.id, ["tables": .object([Self.table.description: .object(["seq": .int(1), "rows": .array([])])])]), now: 0)
         #expect(events.isEmpty)
-        #expect(session.needsSnapshot.contains(table))
+        #expect(sentRequests(&session).contains { $0.op == "subscribe" && $0.id != first.id })
+    }
+
+    /// Issue 13's livelock: a node slower than the request timeout to send a
+    /// large snapshot was asked for it again every 2 s, and each late reply
+    /// was thrown away. Now each repeat waits twice as long (up to 32 s), and
+    /// a reply to any request still outstanding is taken.
+    @Test func aSlowSnapshotIsAskedForLessAndLessOftenAndTakenWhenItComes() throws {
+        var session = helloed()
+        var subscribes = sentRequests(&session).filter { $0.op == "subscribe" }.map { (id: $0.id, at: UInt64(0)) }
+        #expect(subscribes.count == 1)
+        // Ten minutes of fake time, ticked every 100 ms, without a reply.
+        for tick in 1...6000 {
+            let now = UInt64(tick) * Self.second / 10
+            _ = session.tick(now: now)
+            subscribes += sentRequests(&session).filter { $0.op == "subscribe" }.map { (id: $0.id, at: now) }
+        }
+        let gaps = zip(subscribes.dropFirst(), subscribes).map { ($0.at - $1.at) / Self.second }
+        // Each gap is its request's timeout (to the tick): 2, 4, 8, 16, then 32 s.
+        #expect(Array(gaps.prefix(5)) == [2, 4, 8, 16, 32], "\(gaps)")
+        #expect(gaps.dropFirst(4).allSatisfy { $0 == 32 }, "\(gaps)")
+        #expect(subscribes.count < 25, "asked \(subscribes.count) times in 10 minutes")
+        // A reply to an earlier request still outstanding is taken.
+        let late = subscribes[subscribes.count - 2]
+        let now = 600 * Self.second
+        let events = session.receiveReply(snapshotReply(to: late.id), now: now)
+        #expect(events.contains(.table(Self.table, .snapshot(rows: [[.int(1)]], seq: 1))), "\(events)")
+        #expect(session.isSynced)
+        // The newest request's reply comes too, and changes nothing.
+        let newest = subscribes[subscribes.count - 1]
+        #expect(session.receiveReply(snapshotReply(to: newest.id, seq: 7), now: now).isEmpty)
+        #expect(session.seq(of: Self.table) == 1)
+        // Synced: no more snapshot requests, though older ones are still out
+        // (within the silence limit, 3 heartbeats).
+        _ = session.tick(now: now + 2 * Self.second)
+        #expect(!sentRequests(&session).contains { $0.op == "subscribe" })
+    }
+
+    /// The first request's reply, arriving after the repeat went out, is
+    /// taken; and after a sync the next resync starts again at 2 s.
+    @Test func aLateReplyToTheFirstRequestIsTakenAndTheBackoffResets() throws {
+        var session = helloed()
+        let first = try #require(sentRequests(&session).first { $0.op == "subscribe" })
+        _ = session.tick(now: 2 * Self.second + 1)
+        let repeated = try #require(sentRequests(&session).first { $0.op == "subscribe" })
+        #expect(repeated.id != first.id)
+        let events = session.receiveReply(snapshotReply(to: first.id), now: 3 * Self.second)
+        #expect(events.contains(.table(Self.table, .snapshot(rows: [[.int(1)]], seq: 1))))
+        // A delta with a gap (seq 3 after 1) starts a resync at once...
+        var data: [SubscriptionSession.Event] = []
+        let delta = Array("data:q {\"type\":\"delta\",\"pub\":\"data\",\"epoch\":\"e1\",\"seq\":3,\"added\":[[3]],\"removed\":[]}".utf8)
+        session.receiveData(delta, now: 4 * Self.second, into: &data)
+        #expect(data == [.table(Self.table, .resync(.gap))])
+        let resync = try #require(sentRequests(&session).first { $0.op == "subscribe" })
+        // ...whose request times out after 2 s again, not 4.
+        _ = session.tick(now: 6 * Self.second - 1)
+        #expect(!sentRequests(&session).contains { $0.op == "subscribe" })
+        _ = session.tick(now: 6 * Self.second + 1)
+        let again = try #require(sentRequests(&session).first { $0.op == "subscribe" })
+        #expect(again.id != resync.id)
+    }
+
+    /// The clock is the caller's: a tick at the same time does nothing twice.
+    @Test func theSessionReadsNoClock() throws {
+        var session = helloed(now: 5 * Self.second)
+        #expect(sentRequests(&session).filter { $0.op == "subscribe" }.count == 1)
+        _ = session.tick(now: 5 * Self.second)
+        #expect(sentRequests(&session).map(\.op) == ["renew"])
+        _ = session.tick(now: 5 * Self.second)
+        #expect(sentRequests(&session).isEmpty)
     }
 }
 
@@ -55,22 +160,9 @@ import ZeroMQ
         }
     }
 
-    /// Runs the session's loop (as its owner would) until `done`, for at most 20 s.
-    func drive(_ session: SubscriptionSession, _ control: FakeControl, data: String, until done: () -> Bool) throws {
-        var poller = Poller()
-        for socket in session.sockets { poller.add(socket) }
-        poller.add(control.router)
-        let deadline = monotonicNanoseconds() + .milliseconds(20_000)
-        while !done(), monotonicNanoseconds() < deadline {
-            try poller.poll(timeout: 20)
-            try control.serve(data: data)
-            for index in session.sockets.indices where poller.isReadable(index) { _ = session.readable(socket: index) }
-            _ = session.tick(now: monotonicNanoseconds())
-        }
-    }
-
-    /// The ops the fake node got from a session whose hello reply names
-    /// `data`, once `done` holds (or 20 s passed).
+    /// The ops the fake node got from a connection whose hello reply names
+    /// `data`, once `done` holds (or 20 s passed): the fake node and the
+    /// connection share one loop.
     func ops(data: String, joinWaitMilliseconds: Int, publisher: Bool = false, until done: @escaping @Sendable ([String]) -> Bool) async throws -> [String] {
         try await offPool { () throws -> [String] in
             let context = try Context()
@@ -82,11 +174,17 @@ import ZeroMQ
                 try pub.bind(data)
                 data = try pub.lastEndpoint
             }
-            let session = try SubscriptionSession(context: context, controlEndpoint: control.endpoint)
-            defer { session.close() }
-            session.joinWaitMilliseconds = joinWaitMilliseconds
-            session.subscribe([TableID("data:q")!])
-            try drive(session, control, data: data) { done(control.ops) }
+            let loop = try PollLoop()
+            let connection = try SubscriptionConnection(loop: loop, context: context, controlEndpoint: control.endpoint)
+            defer { connection.close() }
+            connection.session.joinWaitMilliseconds = joinWaitMilliseconds
+            loop.add(control.router) { [data] _ in
+                try? control.serve(data: data)
+                if done(control.ops) { loop.stop() }
+            }
+            loop.at(monotonicNanoseconds() + .milliseconds(20_000)) { _ in loop.stop() }
+            connection.subscribe([TableID("data:q")!])
+            try loop.run()
             return control.ops
         }
     }

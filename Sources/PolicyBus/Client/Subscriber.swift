@@ -5,9 +5,9 @@ import ZeroMQ
 
 /// Subscribes to tables at a node and keeps their current contents.
 ///
-/// Its sockets live on a dedicated thread (never the cooperative pool), which
-/// runs a `SubscriptionSession`: SUB before snapshot, ordered deltas, automatic
-/// resync on a gap, a new epoch or silence, lease renewal. Read the contents
+/// Its sockets live on a dedicated thread (never the cooperative pool), whose
+/// `PollLoop` drives a `SubscriptionConnection`: SUB before snapshot, ordered
+/// deltas, automatic resync on a gap, a new epoch or silence, lease renewal. Read the contents
 /// with `rows(of:)` from anywhere, and follow `changes`:
 ///
 /// ```swift
@@ -65,23 +65,23 @@ public final class Subscriber: Sendable {
         bufferLimit: Int = 100_000
     ) throws(BusError) {
         let shared: Context
-        let state: SubscriberState
+        let loop: PollLoop
         do {
             shared = try context ?? Context()
-            state = SubscriberState(waker: try Waker())
+            loop = try PollLoop()
         } catch {
             throw BusError(.transport, "\(error)")
         }
+        let state = SubscriberState(remote: loop.remote)
         self.state = state
         let (stream, continuation) = AsyncStream.makeStream(of: Change.self, bufferingPolicy: .bufferingOldest(max(1, bufferLimit)))
         changes = stream
         continuation.onTermination = { _ in state.stop() }
-        state.thread.withLock { thread in
-            thread = BlockingThread(name: "subscriber") {
-                state.run(context: shared, endpoint: endpoint, tables: tables, receiveHighWaterMark: receiveHighWaterMark,
-                    logger: logger, curve: curve, continuation: continuation)
-            }
+        let thread = BlockingThread(name: "subscriber") {
+            state.run(loop: loop, context: shared, endpoint: endpoint, tables: tables, receiveHighWaterMark: receiveHighWaterMark,
+                logger: logger, curve: curve, continuation: continuation)
         }
+        state.thread.withLock { $0 = thread }
     }
 
     deinit { state.stop() }
@@ -105,53 +105,48 @@ public final class Subscriber: Sendable {
 /// stops the thread.
 final class SubscriberState: Sendable {
     let contents = Mutex<[TableID: Set<Row>]>([:])
-    let stopping = Mutex(false)
-    let waker: Waker
+    let remote: PollLoop.Remote
     let thread: Mutex<BlockingThread?> = Mutex(nil)
 
-    init(waker: Waker) { self.waker = waker }
+    init(remote: PollLoop.Remote) { self.remote = remote }
 
-    func stop() {
-        stopping.withLock { $0 = true }
-        waker.wake()
-    }
+    func stop() { remote.stop() }
 
+    /// The thread's body: the connection on `loop` until a stop, then an
+    /// unsubscribe.
     func run(
-        context: Context, endpoint: String, tables: [TableID], receiveHighWaterMark: Int32?, logger: Logger,
+        loop: PollLoop, context: Context, endpoint: String, tables: [TableID], receiveHighWaterMark: Int32?, logger: Logger,
         curve: CurveClientConfiguration? = nil, continuation: AsyncStream<Subscriber.Change>.Continuation
     ) {
         defer { continuation.finish() }
-        let session: SubscriptionSession
+        let connection: SubscriptionConnection
         do {
-            session = try SubscriptionSession(
-                context: context, controlEndpoint: endpoint, receiveHighWaterMark: receiveHighWaterMark, logger: logger, curve: curve)
+            connection = try SubscriptionConnection(
+                loop: loop, context: context, controlEndpoint: endpoint, receiveHighWaterMark: receiveHighWaterMark, logger: logger,
+                curve: curve)
         } catch {
             for table in tables { continuation.yield(.failed(table, error)) }
             return
         }
-        session.subscribe(tables)
-        var poller = Poller()
-        for socket in session.sockets { poller.add(socket) }
-        let wakeItem = poller.add(fd: waker.fileDescriptor)
         var behind = Set<TableID>()
-        while !stopping.withLock({ $0 }) {
-            do { try poller.poll(timeout: 100) } catch { break }
-            if poller.isReadable(wakeItem) { waker.drain() }
-            var events: [SubscriptionSession.Event] = []
-            for index in session.sockets.indices where poller.isReadable(index) {
-                events += session.readable(socket: index)
-            }
-            events += session.tick(now: monotonicNanoseconds())
-            publish(events, session: session, behind: &behind, continuation: continuation)
-            catchUp(&behind, session: session, continuation: continuation)
-            if session.repliesReceived == 0, let failure = session.handshakeFailure {
+        connection.onEvents = { [unowned connection] events in
+            self.publish(events, session: connection.session, behind: &behind, continuation: continuation)
+            self.catchUp(&behind, session: connection.session, continuation: continuation)
+        }
+        loop.every(milliseconds: 100) { [unowned connection] _ in
+            self.catchUp(&behind, session: connection.session, continuation: continuation)
+            if connection.session.repliesReceived == 0, let failure = connection.handshakeFailure {
                 // A refused key or a wrong server key never heals by retrying: say so and stop.
                 for table in tables { continuation.yield(.failed(table, BusError(.transport, failure))) }
-                break
+                loop.stop()
             }
         }
-        session.unsubscribeAll(timeoutMilliseconds: 500)
-        session.close()
+        connection.subscribe(tables)
+        do { try loop.run() } catch {
+            logger.debug("subscriber loop stopped", metadata: ["error": "\(error)"])
+        }
+        connection.unsubscribeAll(timeoutMilliseconds: 500)
+        connection.close()
     }
 
     /// Updates the contents first, so that a consumer reading `rows(of:)`

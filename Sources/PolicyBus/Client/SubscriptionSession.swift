@@ -1,19 +1,22 @@
 import Logging
-import Synchronization
 import PolicyEngine
-import ZeroMQ
 
-/// Subscriptions to tables at one node, driven by its owner's poll loop.
+/// The client side of the subscription protocol for one node, without I/O.
 ///
-/// It owns a DEALER (control), a SUB (data) and a PAIR that reports the SUB's
-/// handshakes, and never blocks: the owner polls `sockets`, calls
-/// `readable(socket:)` when one is readable and `tick(now:)` at least every
-/// 100 ms, and gets `Event`s back. It follows the
-/// protocol's client rules: SUB subscribed before the snapshot is requested,
-/// per-table state machines (`TableSubscription`), automatic resync, lease
-/// renewal. Used by the CLI, the `Subscriber` library and the engine node.
-/// Not `Sendable`: one thread owns it.
-public final class SubscriptionSession {
+/// It is fed what arrived (control replies, data messages, the data
+/// connection's handshake) and the time, and answers with `Event`s for the
+/// owner and `Action`s for whoever owns the sockets (`takeActions()`): send
+/// this request, connect the SUB there, subscribe this topic. It never reads
+/// the clock and never touches a socket, so its rules can be tested with a
+/// fake clock. `SubscriptionConnection` drives it on a `PollLoop`.
+///
+/// It follows the protocol's client rules: the SUB subscribed before the
+/// snapshot is requested, per-table state machines (`TableSubscription`),
+/// automatic resync, lease renewal. A snapshot request that gets no reply in
+/// time is asked again with a doubled timeout (2 s up to 32 s), and a reply
+/// to any request still outstanding is taken: a node slow to build a large
+/// snapshot is not asked for it again and again (issue 13's livelock).
+public struct SubscriptionSession: Sendable {
     public enum Event: Hashable, Sendable {
         /// A change to a subscribed table.
         case table(TableID, TableSubscription.Event)
@@ -23,106 +26,92 @@ public final class SubscriptionSession {
         case failed(TableID, BusError)
     }
 
+    /// What the owner of the sockets must do, in order.
+    public enum Action: Hashable, Sendable {
+        /// Send this request frame on the control connection (the DEALER).
+        case send([UInt8])
+        /// Connect the SUB to `endpoint`, after disconnecting it from
+        /// `replacing`; report a failure with `dataConnectFailed()`, and the
+        /// new connection's handshake with `dataJoined(now:)`.
+        case connectData(String, replacing: String?)
+        /// Subscribe the SUB to a table's topic.
+        case listen(TableID)
+        /// Unsubscribe the SUB from a table's topic.
+        case stopListening(TableID)
+    }
+
     public let controlEndpoint: String
     public let clientID: String
-    /// `[dealer, sub]`: poll both for readability.
-    public let sockets: [Socket]
     public private(set) var subscriptions: [TableID: TableSubscription] = [:]
     /// From the node's `hello`.
     public private(set) var heartbeatMilliseconds = 1000
     public private(set) var leaseMilliseconds = 10_000
+    /// The data endpoint the SUB is connected to (nil before the first reply).
     public private(set) var dataEndpoint: String?
-    /// Most data messages handled per `readable` call.
-    public var maxBatch = 10_000
-    /// How long to wait for a reply before asking again.
+    /// How long the first request for a snapshot waits for its reply.
     public var requestTimeoutMilliseconds = 2000
-    var logger: Logger
-
-    let dealer: Socket
-    let sub: Socket
-    var nextID: Int64 = 1
-    /// Reused by every data message received: similar messages then need no new storage.
-    var frames: [[UInt8]] = []
-    /// The topic of the last data message and the table it names.
-    var lastTopic: (bytes: [UInt8], table: TableID)?
-
-    enum Pending {
-        case hello
-        case subscribe([TableID])
-        case renew
-        case unsubscribe
-    }
-
-    var pending: [Int64: (request: Pending, deadline: UInt64)] = [:]
-    /// Tables waiting for a snapshot request to be sent.
-    var needsSnapshot: Set<TableID> = []
-    /// Tables with a subscribe in flight.
-    var requested: Set<TableID> = []
-    var nextRenew: UInt64 = 0
+    /// The longest a repeated snapshot request waits (the timeout doubles up to this).
+    public var maxRequestTimeoutMilliseconds = 32_000
+    /// The longest a snapshot request waits for the SUB's handshake.
+    public var joinWaitMilliseconds = 1000
     /// Control replies received so far; zero long after start means the node
     /// is unreachable (down, or a failed CURVE handshake).
     public private(set) var repliesReceived = 0
-    let handshake: HandshakeWatch?
-    /// Handshake events of `sub`: a new data connection is joined once one arrives.
-    let dataMonitor: Socket
+    var logger: Logger
+
+    var nextID: Int64 = 1
+    var pending: [Int64: Request] = [:]
+    /// Tables waiting for a snapshot request to be sent.
+    var needsSnapshot: Set<TableID> = []
+    /// Per table awaiting a snapshot, the subscribe requests whose reply
+    /// would do: the latest and any that timed out but may still come.
+    var awaiting: [TableID: Set<Int64>] = [:]
+    /// Per table, the snapshot requests that timed out in a row; the next
+    /// request's timeout doubles with each.
+    var timeouts: [TableID: Int] = [:]
+    /// When each table started waiting for its snapshot, for the log.
+    var syncStarted: [TableID: UInt64] = [:]
+    var nextRenew: UInt64 = 0
     /// While the SUB is joining a new data endpoint, when to stop waiting for
     /// its handshake and ask for snapshots anyway; nil when not joining.
     var joinDeadline: UInt64?
-    /// The longest a snapshot request waits for the SUB's handshake.
-    public var joinWaitMilliseconds = 1000
-    private static let monitorCounter = Atomic<Int>(0)
+    var actions: [Action] = []
+    /// The topic of the last data message and the table it names.
+    var lastTopic: (bytes: [UInt8], table: TableID)?
 
-    /// Why the control connection's security handshake failed, if it did
-    /// (a refused key, a wrong server key); nil otherwise.
-    public var handshakeFailure: String? { handshake?.poll() }
+    /// A request waiting for its reply.
+    struct Request {
+        enum Kind {
+            case hello
+            case subscribe([TableID])
+            case renew
+            case unsubscribe
+        }
 
-    /// Why the node has not answered, for a timeout's message (see `HandshakeWatch.noAnswerCause`).
-    public var noAnswerCause: String { handshake?.noAnswerCause() ?? HandshakeWatch.unreachable }
+        let kind: Kind
+        let sentAt: UInt64
+        let deadline: UInt64
+        /// Past its deadline: asked again, but its reply is still taken.
+        var timedOut = false
+    }
 
     /// - Parameters:
-    ///   - context: the ZeroMQ context.
-    ///   - controlEndpoint: the node's control endpoint.
+    ///   - controlEndpoint: the node's control endpoint (the data endpoint it
+    ///     advertises is resolved against it).
     ///   - clientID: the `client` sent with every request.
-    ///   - receiveHighWaterMark: the SUB socket's RCVHWM (default libzmq's 1000).
-    public init(
-        context: Context, controlEndpoint: String, clientID: String = randomClientID(),
-        receiveHighWaterMark: Int32? = nil, logger: Logger = Logger(label: "policybus.client"),
-        curve: CurveClientConfiguration? = nil
-    ) throws(BusError) {
+    public init(controlEndpoint: String, clientID: String = randomClientID(), logger: Logger = Logger(label: "policybus.client")) {
         self.controlEndpoint = controlEndpoint
         self.clientID = clientID
         self.logger = logger
-        do {
-            dealer = try Socket(context, .dealer)
-            try dealer.set(.linger, 0)
-            sub = try Socket(context, .sub)
-            try sub.set(.linger, 0)
-            if let receiveHighWaterMark { try sub.set(.receiveHighWaterMark, receiveHighWaterMark) }
-            try curve?.apply(to: dealer)
-            try curve?.apply(to: sub)
-            let monitorEndpoint = "inproc://policybus-data-join-\(Self.monitorCounter.add(1, ordering: .relaxed).newValue)"
-            try sub.monitor(monitorEndpoint, events: .handshakeSucceeded)
-            dataMonitor = try Socket(context, .pair)
-            try dataMonitor.set(.linger, 0)
-            try dataMonitor.connect(monitorEndpoint)
-            handshake = try HandshakeWatch(dealer, context: context, usesCurve: curve != nil)
-            try dealer.connect(controlEndpoint)
-        } catch {
-            throw BusError(.transport, "cannot connect to \(controlEndpoint): \(error)")
-        }
-        sockets = [dealer, sub, dataMonitor]
     }
 
-    /// How many sockets a session has for its owner to poll.
-    public static let socketCount = 3
-
-    /// Closes its sockets; the node's lease ends the subscriptions.
-    public func close() {
-        dealer.close()
-        sub.close()
-        dataMonitor.close()
-        handshake?.close()
+    /// The actions due since the last call, in order.
+    public mutating func takeActions() -> [Action] {
+        defer { actions.removeAll() }
+        return actions
     }
+
+    // MARK: - Reading state
 
     /// The current contents of a synced table.
     public func rows(of table: TableID) -> Set<Row>? {
@@ -139,79 +128,179 @@ public final class SubscriptionSession {
     /// Whether every subscribed table holds a snapshot and no resync is pending.
     public var isSynced: Bool { subscriptions.values.allSatisfy(\.isSynced) }
 
-    // MARK: - Requests
+    /// Whether request `id` still waits for its reply.
+    public func isWaiting(for id: Int64) -> Bool { pending[id] != nil }
 
-    func send(_ op: String, _ fields: [String: JSON], as request: Pending) {
-        let id = nextID
-        nextID += 1
-        let frame = ControlRequest.frame(op: op, id: id, client: clientID, fields: fields)
-        pending[id] = (request, monotonicNanoseconds() + .milliseconds(requestTimeoutMilliseconds))
-        do {
-            _ = try dealer.trySend([frame])
-        } catch {
-            logger.warning("control send failed", metadata: ["error": "\(error)"])
-        }
-    }
+    // MARK: - The owner's requests
 
-    /// Subscribes to tables. Snapshots and deltas arrive as events.
-    public func subscribe(_ tables: [TableID]) {
-        let now = monotonicNanoseconds()
+    /// Subscribes to tables: each one's topic first, then a snapshot request.
+    public mutating func subscribe(_ tables: [TableID], now: UInt64) {
         for table in tables where subscriptions[table] == nil {
             subscriptions[table] = TableSubscription(
                 table: table, silenceLimit: .milliseconds(3 * heartbeatMilliseconds), now: now)
             needsSnapshot.insert(table)
-            do { try sub.set(.subscribe, DataMessage.topic(table)) } catch {
-                logger.warning("SUB subscribe failed", metadata: ["error": "\(error)"])
-            }
+            syncStarted[table] = now
+            actions.append(.listen(table))
         }
-        flush()
+        flush(now: now)
     }
 
     /// Unsubscribes from tables.
-    public func unsubscribe(_ tables: [TableID]) {
+    /// - Returns: the id of the `unsubscribe` request, if one was sent.
+    @discardableResult
+    public mutating func unsubscribe(_ tables: [TableID], now: UInt64) -> Int64? {
         let gone = tables.filter { subscriptions.removeValue(forKey: $0) != nil }
-        guard !gone.isEmpty else { return }
+        guard !gone.isEmpty else { return nil }
         for table in gone {
             needsSnapshot.remove(table)
-            try? sub.set(.unsubscribe, DataMessage.topic(table))
+            awaiting[table] = nil
+            timeouts[table] = nil
+            syncStarted[table] = nil
+            actions.append(.stopListening(table))
         }
-        send("unsubscribe", ["tables": .array(gone.map { .string($0.description) })], as: .unsubscribe)
+        return send("unsubscribe", ["tables": .array(gone.map { .string($0.description) })], as: .unsubscribe, now: now)
     }
 
-    /// Unsubscribes from everything and waits (at most `timeoutMilliseconds`)
-    /// for the node to confirm, so its triggers go at once rather than at
-    /// lease expiry. Blocks: call it from the owning thread when done.
-    public func unsubscribeAll(timeoutMilliseconds: Int) {
-        guard !subscriptions.isEmpty else { return }
-        let id = nextID
-        unsubscribe(Array(subscriptions.keys))
-        let deadline = monotonicNanoseconds() + .milliseconds(timeoutMilliseconds)
-        var poller = Poller()
-        poller.add(dealer)
-        while pending[id] != nil {
-            let now = monotonicNanoseconds()
-            guard now < deadline else { return }
-            _ = try? poller.poll(timeout: Int((deadline - now) / 1_000_000) + 1)
-            _ = readable(socket: 0)
+    /// Unsubscribes from everything, so the node drops its triggers at once
+    /// rather than at lease expiry.
+    /// - Returns: the request's id, to wait for with `isWaiting(for:)`.
+    public mutating func unsubscribeAll(now: UInt64) -> Int64? {
+        unsubscribe(subscriptions.keys.sorted(), now: now)
+    }
+
+    // MARK: - What arrived
+
+    /// The SUB's handshake with the data endpoint completed: a snapshot
+    /// request waiting for it can go now.
+    public mutating func dataJoined(now: UInt64) {
+        joinDeadline = nil
+        flush(now: now)
+    }
+
+    /// The SUB could not connect to the endpoint of the last `connectData`.
+    public mutating func dataConnectFailed() {
+        dataEndpoint = nil
+        joinDeadline = nil
+    }
+
+    /// Handles one data message (a SUB frame), appending what it changes to `events`.
+    public mutating func receiveData(_ frame: [UInt8], now: UInt64, into events: inout [Event]) {
+        guard let message = decode(frame) else {
+            logger.debug("dropped a malformed data message")
+            return
         }
+        // The topic prefix cannot confuse tables, but check exactly anyway.
+        guard subscriptions[message.table] != nil else { return }
+        for event in subscriptions[message.table]!.receive(message, now: now) {
+            events.append(noting(event, for: message.table, now: now))
+        }
+    }
+
+    /// Handles one control reply frame.
+    public mutating func receiveReply(_ frame: [UInt8], now: UInt64) -> [Event] {
+        repliesReceived += 1
+        guard let json = try? JSON.parse(frame), let id = json["id"]?.intValue, let request = pending.removeValue(forKey: id)
+        else { return [] }
+        let events = handleReply(frame, id: id, request: request, now: now)
+        flush(now: now)
+        return events
+    }
+
+    /// Checks silence, request timeouts, the join wait and lease renewal.
+    /// Call it at least every 100 ms.
+    public mutating func tick(now: UInt64) -> [Event] {
+        var events: [Event] = []
+        for table in subscriptions.keys.sorted() {
+            for event in subscriptions[table]!.tick(now: now) { events.append(noting(event, for: table, now: now)) }
+        }
+        expireRequests(now: now)
+        if now >= nextRenew, dataEndpoint != nil, !subscriptions.isEmpty {
+            nextRenew = now + .milliseconds(max(leaseMilliseconds / 3, 1))
+            send("renew", [:], as: .renew, now: now)
+        }
+        flush(now: now)
+        return events
+    }
+
+    // MARK: - Requests
+
+    @discardableResult
+    mutating func send(_ op: String, _ fields: [String: JSON], as kind: Request.Kind, now: UInt64, timeoutMilliseconds: Int? = nil) -> Int64 {
+        let id = nextID
+        nextID += 1
+        let timeout = timeoutMilliseconds ?? requestTimeoutMilliseconds
+        pending[id] = Request(kind: kind, sentAt: now, deadline: now + .milliseconds(timeout))
+        actions.append(.send(ControlRequest.frame(op: op, id: id, client: clientID, fields: fields)))
+        return id
     }
 
     /// Sends what is due: `hello` first, then one `subscribe` for every table
-    /// that needs a snapshot.
-    func flush() {
+    /// that needs a snapshot and has no request in time.
+    mutating func flush(now: UInt64) {
         guard dataEndpoint != nil else {
-            if !pending.values.contains(where: { if case .hello = $0.request { true } else { false } }) {
-                send("hello", [:], as: .hello)
+            if !pending.values.contains(where: { if case .hello = $0.kind { !$0.timedOut } else { false } }) {
+                send("hello", [:], as: .hello, now: now)
             }
             return
         }
-        // Called after every batch of data messages; nearly always nothing is due.
-        guard !needsSnapshot.isEmpty, !isJoiningData(now: monotonicNanoseconds()) else { return }
-        let due = needsSnapshot.subtracting(requested).filter { subscriptions[$0] != nil }.sorted()
+        guard !needsSnapshot.isEmpty, !isJoiningData(now: now) else { return }
+        let due = needsSnapshot.filter { subscriptions[$0] != nil && !hasRequestInTime($0) }.sorted()
         needsSnapshot.removeAll()
         guard !due.isEmpty else { return }
-        requested.formUnion(due)
-        send("subscribe", ["tables": .array(due.map { .string($0.description) })], as: .subscribe(due))
+        let timeout = due.map(snapshotTimeout).max()!
+        let id = send("subscribe", ["tables": .array(due.map { .string($0.description) })], as: .subscribe(due), now: now, timeoutMilliseconds: timeout)
+        for table in due { awaiting[table, default: []].insert(id) }
+    }
+
+    /// The timeout of the next snapshot request for `table`: doubled for each
+    /// request that timed out in a row.
+    func snapshotTimeout(_ table: TableID) -> Int {
+        let doublings = min(timeouts[table] ?? 0, 16)
+        return min(requestTimeoutMilliseconds << doublings, max(maxRequestTimeoutMilliseconds, requestTimeoutMilliseconds))
+    }
+
+    /// Whether a snapshot request for `table` is out and not yet past its deadline.
+    func hasRequestInTime(_ table: TableID) -> Bool {
+        awaiting[table]?.contains { pending[$0]?.timedOut == false } ?? false
+    }
+
+    /// A snapshot request past its deadline is asked again (its tables with
+    /// a longer timeout) but stays outstanding: its reply still counts. One
+    /// that waited twice the longest timeout is given up. Unanswered renews
+    /// and unsubscribes are dropped.
+    mutating func expireRequests(now: UInt64) {
+        let giveUpAfter = UInt64.milliseconds(2 * max(maxRequestTimeoutMilliseconds, requestTimeoutMilliseconds))
+        for (id, request) in pending where request.deadline < now {
+            switch request.kind {
+            case .subscribe(let tables):
+                if !request.timedOut {
+                    pending[id]!.timedOut = true
+                    for table in tables where awaiting[table]?.contains(id) == true && !hasRequestInTime(table) {
+                        timeouts[table, default: 0] += 1
+                        needsSnapshot.insert(table)
+                        logger.debug("snapshot request timed out; asking again", metadata: [
+                            "table": "\(table)", "timeout.ms": "\((request.deadline - request.sentAt) / 1_000_000)",
+                            "next.timeout.ms": "\(snapshotTimeout(table))",
+                        ])
+                    }
+                }
+                if now - request.sentAt > giveUpAfter {
+                    pending[id] = nil
+                    for table in tables {
+                        awaiting[table]?.remove(id)
+                        if awaiting[table]?.isEmpty == true {
+                            awaiting[table] = nil
+                            if subscriptions[table]?.isSynced == false { needsSnapshot.insert(table) }
+                        }
+                    }
+                }
+            case .hello:
+                pending[id]!.timedOut = true
+                if now - request.sentAt > giveUpAfter { pending[id] = nil }
+            case .renew, .unsubscribe:
+                pending[id] = nil
+            }
+        }
     }
 
     /// Whether the SUB is still joining a new data endpoint. A snapshot
@@ -219,7 +308,7 @@ public final class SubscriptionSession {
     /// subscriptions, and the deltas right after it would be lost (the late
     /// joiner; a resync would follow). So snapshot requests wait for the
     /// SUB's handshake, at most `joinWaitMilliseconds`.
-    func isJoiningData(now: UInt64) -> Bool {
+    mutating func isJoiningData(now: UInt64) -> Bool {
         guard let deadline = joinDeadline else { return false }
         if now >= deadline {
             joinDeadline = nil
@@ -228,51 +317,11 @@ public final class SubscriptionSession {
         return true
     }
 
-    /// Reads the SUB's queued handshake events; returns whether any arrived.
-    func readDataMonitor() -> Bool {
-        var handshakes = false
-        while let frames = try? dataMonitor.tryReceive() {
-            if MonitorEvent(frames: frames)?.event == .handshakeSucceeded { handshakes = true }
-        }
-        return handshakes
-    }
-
-    // MARK: - Input
-
-    /// Handles a readable socket (index into `sockets`).
-    public func readable(socket index: Int) -> [Event] {
-        var events: [Event] = []
-        if index == 2 {
-            // The SUB's handshake: a snapshot request waiting for it can go now.
-            if readDataMonitor() { joinDeadline = nil }
-            flush()
-        } else if index == 0 {
-            while let frames = try? dealer.tryReceive() {
-                guard let frame = frames.last else { continue }
-                events += handleReply(frame)
-            }
-        } else {
-            let now = monotonicNanoseconds()
-            for _ in 0..<maxBatch {
-                guard (try? sub.receive(into: &frames, dontWait: true)) == true else { break }
-                guard frames.count == 1, let message = decode(frames[0]) else {
-                    logger.debug("dropped a malformed data message")
-                    continue
-                }
-                // The topic prefix cannot confuse tables, but check exactly anyway.
-                guard subscriptions[message.table] != nil else { continue }
-                for event in subscriptions[message.table]!.receive(message, now: now) {
-                    events.append(noting(event, for: message.table))
-                }
-            }
-        }
-        flush()
-        return events
-    }
+    // MARK: - Data
 
     /// Decodes a data message, reusing the table of the previous one when
     /// the topic is the same (a stream of one table's deltas names it once).
-    func decode(_ frame: [UInt8]) -> DataMessage? {
+    mutating func decode(_ frame: [UInt8]) -> DataMessage? {
         guard let space = try? DataMessage.topicEnd(frame) else { return nil }
         let table: TableID
         if let last = lastTopic, last.bytes.count == space, last.bytes.elementsEqual(frame[..<space]) {
@@ -285,28 +334,32 @@ public final class SubscriptionSession {
         return try? DataMessage(decoding: frame, table: table, topicEnd: space)
     }
 
-    func noting(_ event: TableSubscription.Event, for table: TableID) -> Event {
+    /// A table's event; a resync asks for a fresh snapshot at once.
+    mutating func noting(_ event: TableSubscription.Event, for table: TableID, now: UInt64) -> Event {
         if case .resync(let reason) = event {
             logger.debug("resync", metadata: ["table": "\(table)", "reason": "\(reason.rawValue)"])
             needsSnapshot.insert(table)
+            syncStarted[table] = now
+            flush(now: now)
         }
         return .table(table, event)
     }
 
-    func handleReply(_ frame: [UInt8]) -> [Event] {
-        repliesReceived += 1
-        guard let json = try? JSON.parse(frame), let id = json["id"]?.intValue, let (request, _) = pending.removeValue(forKey: id)
-        else { return [] }
+    // MARK: - Replies
+
+    mutating func handleReply(_ frame: [UInt8], id: Int64, request: Request, now: UInt64) -> [Event] {
         let reply: JSON
         do {
             reply = try ControlReply.parse(frame)
         } catch {
-            switch request {
+            switch request.kind {
             case .subscribe(let tables):
-                requested.subtract(tables)
                 var events: [Event] = []
-                for table in tables where subscriptions.removeValue(forKey: table) != nil {
-                    try? sub.set(.unsubscribe, DataMessage.topic(table))
+                for table in tables where awaiting[table]?.contains(id) == true && subscriptions.removeValue(forKey: table) != nil {
+                    awaiting[table] = nil
+                    timeouts[table] = nil
+                    syncStarted[table] = nil
+                    actions.append(.stopListening(table))
                     events.append(.failed(table, error))
                 }
                 return events
@@ -317,21 +370,20 @@ public final class SubscriptionSession {
                 return []
             }
         }
-        switch request {
+        switch request.kind {
         case .hello:
-            learn(reply)
-            needsSnapshot.formUnion(subscriptions.keys)
+            learn(reply, now: now)
+            needsSnapshot.formUnion(subscriptions.filter { !$0.value.isSynced && !hasRequestInTime($0.key) }.keys)
             return []
         case .subscribe(let tables):
-            requested.subtract(tables)
-            learn(reply)
-            return applySnapshots(reply, tables: tables)
+            learn(reply, now: now)
+            return applySnapshots(reply, tables: tables.filter { awaiting[$0]?.contains(id) == true }, now: now)
         case .renew:
             let held = Set((reply["tables"]?.arrayValue ?? []).compactMap { $0.stringValue.flatMap(TableID.init) })
             var events: [Event] = []
-            for table in subscriptions.keys.sorted() where !held.contains(table) && !requested.contains(table) {
+            for table in subscriptions.keys.sorted() where !held.contains(table) && awaiting[table] == nil {
                 // The node forgot us (lease expired or it restarted).
-                for event in subscriptions[table]!.invalidate(.leaseLost) { events.append(noting(event, for: table)) }
+                for event in subscriptions[table]!.invalidate(.leaseLost) { events.append(noting(event, for: table, now: now)) }
                 needsSnapshot.insert(table)
             }
             return events
@@ -341,7 +393,7 @@ public final class SubscriptionSession {
     }
 
     /// Takes the node's timing and data endpoint from a hello or subscribe reply.
-    func learn(_ reply: JSON) {
+    mutating func learn(_ reply: JSON, now: UInt64) {
         if let heartbeat = reply["heartbeat_ms"]?.intValue, heartbeat > 0 {
             heartbeatMilliseconds = Int(heartbeat)
             for table in subscriptions.keys { subscriptions[table]!.silenceLimit = .milliseconds(3 * heartbeatMilliseconds) }
@@ -350,25 +402,21 @@ public final class SubscriptionSession {
         guard let advertised = reply["data"]?.stringValue else { return }
         let endpoint = DataEndpoint.resolve(advertised, control: controlEndpoint)
         guard endpoint != dataEndpoint else { return }
-        if let old = dataEndpoint { try? sub.disconnect(old) }
-        _ = readDataMonitor()  // events of an old connection must not count for the new one
-        do {
-            try sub.connect(endpoint)
-            dataEndpoint = endpoint
-            // inproc has no handshake: its pipes are attached by the connect itself.
-            joinDeadline = endpoint.hasPrefix("inproc://") ? nil : monotonicNanoseconds() + .milliseconds(joinWaitMilliseconds)
-        } catch {
-            logger.warning("cannot connect SUB", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
-        }
+        actions.append(.connectData(endpoint, replacing: dataEndpoint))
+        dataEndpoint = endpoint
+        // inproc has no handshake: its pipes are attached by the connect itself.
+        joinDeadline = endpoint.hasPrefix("inproc://") ? nil : now + .milliseconds(joinWaitMilliseconds)
     }
 
-    func applySnapshots(_ reply: JSON, tables: [TableID]) -> [Event] {
+    /// Applies the snapshots of a subscribe reply to `tables`, the ones
+    /// still awaiting it.
+    mutating func applySnapshots(_ reply: JSON, tables: [TableID], now: UInt64) -> [Event] {
+        for table in tables { awaiting[table] = nil }
         guard let epoch = reply["epoch"]?.stringValue else {
             // Ask again: the silence check skips unsynced tables, so nothing else would.
             needsSnapshot.formUnion(tables.filter { subscriptions[$0] != nil })
             return []
         }
-        let now = monotonicNanoseconds()
         var events: [Event] = []
         for table in tables where subscriptions[table] != nil {
             guard let snapshot = reply["tables"]?[table.description],
@@ -380,36 +428,22 @@ public final class SubscriptionSession {
             }
             let columns = snapshot["columns"]?.arrayValue?.compactMap(\.stringValue)
             events.append(.columns(table, columns))
+            logSync(table, rows: rows.count, now: now)
             for event in subscriptions[table]!.applySnapshot(rows: Set(rows), seq: UInt64(seq), epoch: epoch, now: now) {
-                events.append(noting(event, for: table))
+                events.append(noting(event, for: table, now: now))
             }
         }
         return events
     }
 
-    // MARK: - Time
-
-    /// Checks silence, request timeouts and lease renewal.
-    public func tick(now: UInt64) -> [Event] {
-        var events: [Event] = []
-        for table in subscriptions.keys.sorted() {
-            for event in subscriptions[table]!.tick(now: now) { events.append(noting(event, for: table)) }
-        }
-        for (id, entry) in pending where entry.deadline < now {
-            pending[id] = nil
-            if case .subscribe(let tables) = entry.request {
-                requested.subtract(tables)
-                needsSnapshot.formUnion(tables)
-            }
-        }
-        // Every reconnection adds a handshake event: read them all, so that a
-        // long-lived session's monitor pipe never fills up and blocks libzmq.
-        handshake?.poll()
-        if now >= nextRenew, dataEndpoint != nil, !subscriptions.isEmpty {
-            nextRenew = now + .milliseconds(max(leaseMilliseconds / 3, 1))
-            send("renew", [:], as: .renew)
-        }
-        flush()
-        return events
+    /// Logs how long a table waited for its snapshot: at info when a
+    /// request timed out on the way (a slow node), else at debug.
+    mutating func logSync(_ table: TableID, rows: Int, now: UInt64) {
+        let retries = timeouts.removeValue(forKey: table) ?? 0
+        let started = syncStarted.removeValue(forKey: table) ?? now
+        let metadata: Logger.Metadata = [
+            "table": "\(table)", "rows": "\(rows)", "sync.ms": "\((now - min(started, now)) / 1_000_000)", "requests.timed.out": "\(retries)",
+        ]
+        logger.log(level: retries > 0 ? .info : .debug, "snapshot received", metadata: metadata)
     }
 }

@@ -161,8 +161,6 @@ final class DataSourceBehavior: NodeBehavior {
     func rowCount(of table: TableID) -> Int { context.publisher.snapshot(table)?.rows.count ?? 0 }
     func status(_ page: ControlCommand.Page) -> (any ControlReplyBody)? { nil }
     var policyEngine: Engine? { nil }
-    var sockets: [Socket] { [] }
-    func readable(socket index: Int) {}
     func tick(now: UInt64) {}
     func shutdown() {}
 }

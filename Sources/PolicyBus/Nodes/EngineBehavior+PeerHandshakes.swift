@@ -5,12 +5,12 @@ extension EngineBehavior {
     /// key, a wrong server key): otherwise the engine would only retry its
     /// subscriptions silently.
     func reportPeerHandshakes() {
-        for (service, session) in sessions {
-            let failure = session.handshakeFailure
+        for (service, connection) in peers {
+            let failure = connection.handshakeFailure
             if let failure, peerHandshakeFailures[service] != failure {
                 logger.warning(
                     "cannot reach peer: \(failure)",
-                    metadata: ["peer": "\(service)", "endpoint": "\(session.controlEndpoint)", "hint": "--peer-server-key, --peer-client-key"])
+                    metadata: ["peer": "\(service)", "endpoint": "\(connection.session.controlEndpoint)", "hint": "--peer-server-key, --peer-client-key"])
             }
             peerHandshakeFailures[service] = failure
         }

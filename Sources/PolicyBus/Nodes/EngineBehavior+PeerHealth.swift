@@ -51,7 +51,7 @@ extension EngineBehavior {
         case .resync(let reason):
             context.monitor.peerTableResynced(table.description)
             if reason == .silence {
-                let silence = 3 * (sessions.first { $0.service == table.service }?.session.heartbeatMilliseconds ?? 1000)
+                let silence = 3 * (peers.first { $0.service == table.service }?.connection.session.heartbeatMilliseconds ?? 1000)
                 logger.warning("peer table lost: nothing heard for \(silence) ms", metadata: metadata)
                 peerHealth[table] = .lost
                 context.monitor.peerTable(table.description, synced: false, reason: "lost: nothing heard from \(table.service) for \(silence) ms")
@@ -68,8 +68,8 @@ extension EngineBehavior {
 
     /// The seq lag of every peer table, each tick.
     func recordPeerLag() {
-        for (_, session) in sessions {
-            for (table, subscription) in session.subscriptions {
+        for (_, connection) in peers {
+            for (table, subscription) in connection.session.subscriptions {
                 context.monitor.peerTable(table.description, lag: Int(clamping: subscription.seqLag))
             }
         }

@@ -14,8 +14,8 @@ final class EngineBehavior: NodeBehavior {
     let kind = "engine"
     let engine: Engine
     var triggers: [TableID: TriggerID] = [:]
-    /// One session per peer service.
-    var sessions: [(service: String, session: SubscriptionSession)] = []
+    /// One connection per peer service, on the node's loop.
+    var peers: [(service: String, connection: SubscriptionConnection)] = []
     /// Remote tables subscribed at a peer.
     var remote: Set<TableID> = []
     /// Remote tables no peer serves (logged once), or refused; retried later.
@@ -34,8 +34,6 @@ final class EngineBehavior: NodeBehavior {
     }
 
     var logger: Logger { context.logger }
-
-    var sockets: [Socket] { sessions.flatMap { $0.session.sockets } }
 
     // MARK: - Subscriptions to this engine
 
@@ -117,7 +115,7 @@ final class EngineBehavior: NodeBehavior {
     /// resync); any other service is unknown here.
     func checkWritable(_ table: TableID) throws(BusError) {
         if engine.policies.contains(table.service) { return }
-        if sessions.contains(where: { $0.service == table.service }) {
+        if peers.contains(where: { $0.service == table.service }) {
             throw BusError(.readOnlyTable, "\(table) is published by the peer '\(table.service)'; write it there")
         }
         throw BusError(.unknownTable, "engine \(context.name) has no policy '\(table.service)' and no peer serves it; facts go into a policy's tables")
@@ -165,8 +163,8 @@ final class EngineBehavior: NodeBehavior {
 
     func status(_ page: ControlCommand.Page) -> (any ControlReplyBody)? {
         var remote: [TableID: ControlReply.EngineStatus.RemoteTable] = [:]
-        for (_, session) in sessions {
-            for (table, subscription) in session.subscriptions {
+        for (_, connection) in peers {
+            for (table, subscription) in connection.session.subscriptions {
                 remote[table] = .init(synced: subscription.isSynced, seq: subscription.seq, rows: subscription.rows.count)
             }
         }
@@ -184,7 +182,7 @@ final class EngineBehavior: NodeBehavior {
         let wanted = engine.remoteTables
         for table in wanted.subtracting(remote).sorted() {
             if let retry = unavailable[table], retry > now { continue }
-            guard let session = sessions.first(where: { $0.service == table.service })?.session else {
+            guard let connection = peers.first(where: { $0.service == table.service })?.connection else {
                 if unavailable[table] == nil {
                     logger.warning("no peer serves this table; give --peer \(table.service)=ENDPOINT", metadata: ["table": "\(table)"])
                     peerTableUnavailable(table, reason: "no peer serves \(table.service); give --peer \(table.service)=ENDPOINT")
@@ -195,25 +193,19 @@ final class EngineBehavior: NodeBehavior {
             unavailable[table] = nil
             remote.insert(table)
             peerTableWanted(table)
-            session.subscribe([table])
+            connection.subscribe([table])
         }
         for table in remote.subtracting(wanted).sorted() {
             remote.remove(table)
             peerTableDropped(table)
-            sessions.first(where: { $0.service == table.service })?.session.unsubscribe([table])
+            peers.first(where: { $0.service == table.service })?.connection.unsubscribe([table])
             var transaction = Transaction()
             transaction.replace(table, with: [])
             try? apply(transaction)
         }
     }
 
-    func readable(socket index: Int) {
-        let session = sessions[index / SubscriptionSession.socketCount].session
-        handle(session.readable(socket: index % SubscriptionSession.socketCount))
-    }
-
     func tick(now: UInt64) {
-        for (_, session) in sessions { handle(session.tick(now: now)) }
         recordPeerLag()
         reportPeerHandshakes()
         if !unavailable.isEmpty { updateRemote(now: now) }
@@ -267,9 +259,9 @@ final class EngineBehavior: NodeBehavior {
     }
 
     func shutdown() {
-        for (_, session) in sessions {
-            session.unsubscribeAll(timeoutMilliseconds: 200)
-            session.close()
+        for (_, connection) in peers {
+            connection.unsubscribeAll(timeoutMilliseconds: 200)
+            connection.close()
         }
     }
 
@@ -280,9 +272,11 @@ final class EngineBehavior: NodeBehavior {
         for (service, endpoint) in setup.peers.sorted(by: { $0.key < $1.key }) {
             // The epoch makes the id unique; the name, cut short, keeps it
             // within the peers' client id limit (128 bytes by default).
-            sessions.append((service, try SubscriptionSession(
-                context: context.zmq, controlEndpoint: endpoint, clientID: "engine-\(context.name.prefix(64))-\(context.publisher.epoch)",
-                logger: logger, curve: setup.peerCurve[service])))
+            let connection = try SubscriptionConnection(
+                loop: context.loop, context: context.zmq, controlEndpoint: endpoint,
+                clientID: "engine-\(context.name.prefix(64))-\(context.publisher.epoch)", logger: logger, curve: setup.peerCurve[service])
+            connection.onEvents = { [unowned self] events in handle(events) }
+            peers.append((service, connection))
             learnColumns(
                 service: service, endpoint: endpoint, budgetMilliseconds: setup.peerStartupMilliseconds,
                 curve: setup.peerCurve[service])

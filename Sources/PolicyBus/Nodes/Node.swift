@@ -49,7 +49,7 @@ public final class Node {
             try options.curve?.apply(to: router)
             try router.bind(options.control)
             controlEndpoint = try router.lastEndpoint
-            nodeContext = try NodeContext(options: options, zmq: context)
+            nodeContext = try NodeContext(options: options, zmq: context, loop: loop)
             dataEndpoint = try nodeContext.dataEndpoint()
         } catch {
             throw BusError(.transport, "cannot bind: \(error)")
@@ -68,9 +68,6 @@ public final class Node {
         logger.debug("node started", metadata: ["node": "\(options.name)", "kind": "\(behavior.kind)", "control": "\(controlEndpoint)", "data": "\(dataEndpoint)"])
         loop.add(router) { [unowned self] _ in serveRequests() }
         loop.receive(control.inbox) { [unowned self] work in work(self) }
-        for (index, socket) in behavior.sockets.enumerated() {
-            loop.add(socket) { [unowned self] _ in behavior.readable(socket: index) }
-        }
         loop.every(milliseconds: min(options.heartbeatMilliseconds, 100)) { [unowned self] now in
             // The stall check's turn: a loop busy in a handler misses its timers too.
             monitor.health.loopTurned(now: now)

@@ -31,11 +31,8 @@ protocol NodeBehavior: AnyObject {
     func apply(_ changes: [FactChange]) throws(BusError)
     /// The engine, for an engine node (`Node.engine`).
     var policyEngine: Engine? { get }
-    /// Sockets the node polls for the behavior (fixed at start).
-    var sockets: [Socket] { get }
-    /// One of `sockets` is readable.
-    func readable(socket index: Int)
-    /// Called at least every `tickMilliseconds`.
+    /// Called every 100 ms (or every heartbeat, if shorter). A behaviour's
+    /// own sockets are on the node's loop (`NodeContext.loop`).
     func tick(now: UInt64)
     /// Called once before the loop stops.
     func shutdown()

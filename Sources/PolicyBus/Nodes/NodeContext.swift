@@ -7,14 +7,18 @@ import ZeroMQ
 /// What a behaviour (engine, data source) sees of its node, as a handler
 /// sees its channel through swift-nio's `ChannelHandlerContext`: the node's
 /// name, limits and logger, its published tables, and one way to publish a
-/// change. It cannot reach the node's control socket, its subscriptions or
-/// its loop, and it holds no reference to the node: nothing points back.
+/// change. It cannot reach the node's control socket or its subscriptions,
+/// and it holds no reference to the node: nothing points back. The node's
+/// loop is there for the behaviour's own sockets and timers (an engine's
+/// peers).
 ///
 /// Used on the node's thread only.
 final class NodeContext {
     let options: NodeOptions
     /// The ZeroMQ context, for the sockets a behaviour opens (an engine's peers).
     let zmq: Context
+    /// The node's loop, which runs everything on the node's thread.
+    let loop: PollLoop
     /// The node's published tables: seqs, the rows the publisher keeps, the epoch.
     private(set) var publisher: TablePublisher
     private let pub: Socket
@@ -32,9 +36,10 @@ final class NodeContext {
     var logger: Logger { options.logger }
 
     /// Binds the PUB socket.
-    init(options: NodeOptions, zmq: Context) throws(ZMQError) {
+    init(options: NodeOptions, zmq: Context, loop: PollLoop) throws(ZMQError) {
         self.options = options
         self.zmq = zmq
+        self.loop = loop
         pub = try Socket(zmq, .pub)
         try pub.set(.sendHighWaterMark, options.sendHighWaterMark)
         try options.curve?.apply(to: pub)
