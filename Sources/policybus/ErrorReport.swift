@@ -29,9 +29,10 @@ enum ErrorReport {
         ])
     }
 
-    /// Writes an error to stderr in the one shape and returns exit status 1 to throw.
+    /// Writes an error, and the further errors it carries (policy text reports
+    /// all of its errors), to stderr in the one shape; returns exit status 1 to throw.
     static func fail(_ error: PolicyError, files: [String: String] = [:]) -> ExitCode {
-        printError(line(Diagnostic(error), files: files))
+        for each in error.all { printError(line(Diagnostic(each), files: files)) }
         return ExitCode(1)
     }
 

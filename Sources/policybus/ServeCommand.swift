@@ -42,12 +42,14 @@ struct ServeCommand: AsyncParsableCommand {
         SignalStop.install()
         arguments.logging.announce("policybus: \(arguments.name) starting")
         var setup = EngineSetup()
+        var fileOfPolicy: [String: String] = [:]
         for item in policy {
             let (name, path) = try NameValueOption.parse(item, "--policy")
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw ValidationError("cannot read policy file \(path)")
             }
             setup.policies.append((name, String(decoding: data, as: UTF8.self)))
+            fileOfPolicy[name] = path
         }
         for item in peer {
             let (service, endpoint) = try NameValueOption.parse(item, "--peer")
@@ -67,6 +69,8 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             node = try Node.engine(options, setup: setup, context: context)
         } catch {
+            // A policy file's errors, every one, at FILE:LINE:COLUMN.
+            if let policyError = error.policyError { throw ErrorReport.fail(policyError, files: fileOfPolicy) }
             throw error.exit
         }
         Output.announce(node, arguments.logging, metrics: listener)

@@ -21,6 +21,46 @@ import Testing
         #expect(lines.last?.contains("error[syntax-error]") == true, "\(run.stderr)")
     }
 
+    /// Issues 10 and 14: a policy file reports every error it has, of every
+    /// kind, in line and column order, and check, eval and serve print the
+    /// same lines at the file's path.
+    @Test func checkEvalAndServePrintEveryErrorInLineOrder() async throws {
+        let text = "p(x) :- q(x), not p(x)\nh(y) :- q(x)\nbad(x) :- q(x) q(x)\nn(k) :- q(x), len(3, k)\n"
+        let directory = try temporaryDirectory(["a.pol": text])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = directory + "/a.pol"
+        let expected = [
+            "\(file):1:15: error[unstratified-negation]: ", "\(file):2:3: error[unsafe-variable]: ",
+            "\(file):3:16: error[syntax-error]: ", "\(file):4:19: error[type-error]: ",
+        ]
+        let runs = [
+            ("check", try await runPolicybus(["check", file])),
+            ("eval", try await runPolicybus(["eval", file, "--policy-name", "a"])),
+            ("serve", try await runPolicybus(["serve", "--name", "E", "--control", "tcp://127.0.0.1:*", "--no-data-dir", "--policy", "a=\(file)"])),
+        ]
+        for (command, run) in runs {
+            #expect(run.status == 1, "\(command): \(run.stderr)")
+            let errors = run.stderr.split(separator: "\n").filter { $0.contains("error[") }
+            #expect(errors.count == expected.count, "\(command): \(run.stderr)")
+            for (line, prefix) in zip(errors, expected) { #expect(line.hasPrefix(prefix), "\(command): \(run.stderr)") }
+        }
+        let json = try await runPolicybus(["eval", file, "--policy-name", "a", "--json"])
+        let reply = try JSON.parse(json.stdout)
+        #expect(reply["error"]?["line"] == .int(1), "\(json.stdout)")
+        #expect(reply["errors"]?.arrayValue?.map { $0["line"] } == [.int(1), .int(2), .int(3), .int(4)], "\(json.stdout)")
+    }
+
+    @Test func aFileReportsAtMostTwentyErrors() async throws {
+        let directory = try temporaryDirectory(["a.pol": (1...25).map { "h\($0)(y) :- q(x)\n" }.joined()])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let run = try await runPolicybus(["check", directory + "/a.pol"])
+        #expect(run.status == 1)
+        let lines = run.stderr.split(separator: "\n")
+        #expect(lines.count == 20, "\(run.stderr)")
+        let column = { (line: Int) in line < 10 ? 4 : 5 }  // the y of hN(y)
+        #expect(lines.enumerated().allSatisfy { $1.hasPrefix("\(directory)/a.pol:\($0 + 1):\(column($0 + 1)): error[unsafe-variable]") }, "\(run.stderr)")
+    }
+
     @Test func jsonIsAnArrayOfFindings() async throws {
         let directory = try temporaryDirectory(["a.pol": "h(y) :- p(x)\np(1)\n"])
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -267,6 +267,21 @@ import Testing
         Language.expectError("h(y) :- q(x)\np(x) :- q(x), not p(x)", .unsafeVariable, line: 1, column: 3)
     }
 
+    /// Issue 14, case 6, and issue 10: both errors are reported, in line order.
+    @Test func reportsEveryErrorInLineOrder() throws {
+        let error = try #require(Language.error("p(x) :- q(x), not p(x)\nh(y) :- q(x)"))
+        #expect(error.all.map(\.code) == [.unstratifiedNegation, .unsafeVariable], "\(error.all)")
+        #expect(error.all.map { [$0.location?.line, $0.location?.column] } == [[1, 15], [2, 3]], "\(error.all)")
+        #expect(error.others.allSatisfy { $0.others.isEmpty })
+    }
+
+    @Test func reportsAtMostTwentyErrors() throws {
+        let text = (1...25).map { "h\($0)(y) :- q(x)" }.joined(separator: "\n")
+        let error = try #require(Language.error(text))
+        #expect(error.all.count == PolicyError.reportLimit)
+        #expect(error.all.map { $0.location?.line ?? 0 } == Array(1...20), "\(error.all.map(\.description))")
+    }
+
     @Test func reportsNegationThroughMutualRecursionAcrossPolicies() {
         Language.expectError(
             ["alice": "p(x) :- nova:t(x), not bob:q(x)", "bob": "q(x) :- alice:p(x)"], .unstratifiedNegation,

@@ -1,4 +1,4 @@
-import PolicyEngine
+@testable import PolicyEngine
 import Testing
 
 @Suite struct ParserTests {
@@ -218,5 +218,36 @@ import Testing
     ])
     func reportsSyntaxErrorsWithLineAndColumn(_ text: String, _ line: Int, _ column: Int) {
         Language.expectError(text, .syntaxError, line: line, column: column)
+    }
+
+    /// After a syntax error the parser goes on with the next statement, so a
+    /// text reports all its syntax errors, and the statements around them parse.
+    @Test func reportsEverySyntaxErrorAndKeepsTheRest() throws {
+        let text = """
+            a(x) :- q(x) r(x)
+            ok(1)
+            b(x) :- q(x
+            c(y) :- q(y)
+            d(x) :- q(x))
+            fine(1)
+            """
+        let (parsed, errors) = try PolicyParser.parseRecovering(text, policy: "alice")
+        #expect(errors.map { [$0.location!.line, $0.location!.column] } == [[1, 14], [4, 1], [5, 13]], "\(errors)")
+        #expect(errors.allSatisfy { $0.code == .syntaxError })
+        #expect(parsed.facts.map(\.values) == [[.int(1)], [.int(1)]])
+        #expect(parsed.rules.map(\.text) == ["c(y) :- q(y)"])
+        let thrown = #expect(throws: PolicyError.self) { try PolicyParser.parse(text, policy: "alice") }
+        #expect(thrown?.all == errors)
+    }
+
+    /// Text and checking errors of one insert come back together, in line order.
+    @Test func anEngineReportsSyntaxAndCheckingErrorsTogether() throws {
+        let engine = Engine()
+        try engine.createPolicy("alice")
+        var transaction = Transaction()
+        transaction.insertRules("h(y) :- q(x)\np(x) :- q(x) r(x)\nn(x) :- q(x), not n(x)", policy: "alice")
+        let error = #expect(throws: PolicyError.self) { try engine.apply(transaction) }
+        #expect(error?.all.map(\.code) == [.unsafeVariable, .syntaxError, .unstratifiedNegation], "\(String(describing: error?.all))")
+        #expect(try engine.rules(in: "alice").isEmpty)
     }
 }

@@ -57,6 +57,10 @@ public struct BusError: Error, Hashable, Sendable {
     public var code: Code
     /// What is wrong, for people.
     public var message: String
+    /// The language error this carries, with its location and the further
+    /// errors of the same text, for a caller that prints each at its file
+    /// (`serve` loading its policy files); nil for other errors.
+    public var policyError: PolicyError?
 
     public init(_ code: Code, _ message: String) {
         self.code = code
@@ -71,6 +75,7 @@ public struct BusError: Error, Hashable, Sendable {
     /// Carries a language error's code and message over the bus.
     public init(_ error: PolicyError) {
         self.code = Code(rawValue: error.code.rawValue)
+        self.policyError = error
         if let location = error.location {
             self.message = "\(location.policy):\(location.line):\(location.column): \(error.message)"
         } else {

@@ -22,6 +22,7 @@ extension Engine {
         var checkedRules: [RuleKey: CheckedRule] = [:]
         var ruleSet = Set(rulesByKey.keys)
         var insertedFacts: [Fact] = []
+        var syntaxErrors: [PolicyError] = []
         var hasText = false
         for operation in transaction.operations {
             switch operation {
@@ -40,7 +41,10 @@ extension Engine {
             case .insertRules(let text, let policy):
                 hasText = true
                 try requirePolicy(policy)
-                let parsed = try PolicyParser.parse(text, policy: policy)
+                // Every statement that parses is checked too, so that the
+                // text's errors of every kind are reported together.
+                let (parsed, errors) = try PolicyParser.parseRecovering(text, policy: policy)
+                syntaxErrors += errors
                 for rule in parsed.rules {
                     let key = RuleKey(policy: policy, text: rule.text)
                     if ruleSet.insert(key).inserted { syntax[key] = rule }
@@ -66,7 +70,13 @@ extension Engine {
         let before = Set(rulesByKey.keys)
         if hasText {
             let keys = syntax.keys.sorted()
-            let program = try makeChecker().check(keys.map { syntax[$0]! }, facts: insertedFacts)
+            let program: CheckedProgram
+            do throws(PolicyError) {
+                program = try makeChecker().check(keys.map { syntax[$0]! }, facts: insertedFacts)
+            } catch {
+                throw PolicyError.reporting(syntaxErrors + [error])!
+            }
+            if let first = PolicyError.reporting(syntaxErrors) { throw first }
             for (key, rule) in zip(keys, program.rules) where !before.contains(key) { checkedRules[key] = rule }
             lowered.frontEnd = FrontEndState(syntax: syntax, program: program)
         }

@@ -103,11 +103,17 @@ extension OfflineEvaluation {
     }
 
     /// `{"error": {"code": ..., "message": ..., "line": N, "column": N}}`; line and column are null when unknown.
+    /// When policy text has several errors, `"errors"` follows with all of them, the first included.
     public static func json(_ error: PolicyError) -> String {
-        let line = error.location.map { String($0.line) } ?? "null"
-        let column = error.location.map { String($0.column) } ?? "null"
-        return "{\"error\": {\"code\": \(jsonString(error.code.rawValue)), \"message\": \(jsonString(error.message)), "
-            + "\"line\": \(line), \"column\": \(column)}}"
+        func object(_ error: PolicyError) -> String {
+            let line = error.location.map { String($0.line) } ?? "null"
+            let column = error.location.map { String($0.column) } ?? "null"
+            return "{\"code\": \(jsonString(error.code.rawValue)), \"message\": \(jsonString(error.message)), "
+                + "\"line\": \(line), \"column\": \(column)}"
+        }
+        let all = error.all
+        guard all.count > 1 else { return "{\"error\": \(object(error))}" }
+        return "{\"error\": \(object(all[0])), \"errors\": [\(all.map(object).joined(separator: ", "))]}"
     }
 
     static func jsonString(_ string: String) -> String {

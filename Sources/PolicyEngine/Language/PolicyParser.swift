@@ -9,10 +9,23 @@ public enum PolicyParser {
     ///     optionally ended by `.` or `;`.
     ///   - policy: The policy's name; unqualified tables belong to it.
     /// - Returns: The rules and facts, in source order.
-    /// - Throws: `PolicyError` with code `syntax-error` at the offending line and column.
+    /// - Throws: `PolicyError` with code `syntax-error` at the offending line and column,
+    ///   with the text's further syntax errors in `others`.
     public static func parse(_ text: String, policy: String) throws(PolicyError) -> ParsedPolicy {
+        let (parsed, errors) = try parseRecovering(text, policy: policy)
+        if let first = PolicyError.reporting(errors) { throw first }
+        return parsed
+    }
+
+    /// Parses every statement it can: after a syntax error it skips to the
+    /// next statement and goes on, so that a text reports all its errors.
+    ///
+    /// - Returns: The statements that parsed, and the syntax errors in order.
+    /// - Throws: A token the lexer cannot read (an unterminated string, an
+    ///   unknown character or escape): nothing after it can be trusted.
+    static func parseRecovering(_ text: String, policy: String) throws(PolicyError) -> (ParsedPolicy, [PolicyError]) {
         var parser = Parser(tokens: try Lexer.tokens(text, policy: policy), policy: policy)
-        return try parser.program()
+        return parser.program()
     }
 
     /// Parses a query: `alice:error(x)`, `p(1, y)`, `nova:servers(id=x)`, or a bare table `alice:error`.
@@ -78,18 +91,53 @@ struct Parser {
 
     // MARK: - Statements
 
-    mutating func program() throws(PolicyError) -> ParsedPolicy {
+    /// Every statement that parses, and a syntax error for each that does not
+    /// (up to `PolicyError.reportLimit`).
+    mutating func program() -> (ParsedPolicy, [PolicyError]) {
         var result = ParsedPolicy()
-        while current.kind != .end {
-            try statement(into: &result)
-            if isTerminator {
-                advance()
-            } else if current.kind != .end, current.line == tokens[position - 1].line {
-                // Two statements on one line need a terminator; this is usually a missing comma.
-                throw expected("',' between literals, or '.' or ';' to end the statement")
+        var errors: [PolicyError] = []
+        while current.kind != .end, errors.count < PolicyError.reportLimit {
+            let start = position
+            let kept = (rules: result.rules.count, facts: result.facts.count)
+            do throws(PolicyError) {
+                try statement(into: &result)
+                if isTerminator {
+                    advance()
+                } else if current.kind != .end, current.line == tokens[position - 1].line {
+                    // Two statements on one line need a terminator; this is usually a missing comma.
+                    throw expected("',' between literals, or '.' or ';' to end the statement")
+                }
+            } catch {
+                // Drop the statement if it was read before its end turned out wrong.
+                result.rules.removeSubrange(kept.rules...)
+                result.facts.removeSubrange(kept.facts...)
+                errors.append(error)
+                skipToNextStatement(after: start)
             }
         }
-        return result
+        return (result, errors)
+    }
+
+    /// After a syntax error in the statement that began at token `start`: on
+    /// to the token after a terminator, or to the first token of a line that
+    /// does not continue the statement (the line before does not end in ','
+    /// or ':-'), which may be the offending token itself. Always moves past `start`.
+    private mutating func skipToNextStatement(after start: Int) {
+        expressionNesting = 0
+        while current.kind != .end {
+            if isTerminator {
+                advance()
+                return
+            }
+            if position > start, beginsStatementLine { return }
+            advance()
+        }
+    }
+
+    /// The current token is the first of its line, and the line before does not continue.
+    private var beginsStatementLine: Bool {
+        let previous = tokens[position - 1]
+        return current.line != previous.line && previous.kind != .comma && previous.kind != .turnstile
     }
 
     private mutating func statement(into result: inout ParsedPolicy) throws(PolicyError) {

@@ -32,7 +32,7 @@ public struct ProgramChecker: Sendable {
     ///
     /// - Parameter rules: Every rule of every policy.
     /// - Returns: The lowered rules in the same order, with strata and arities.
-    /// - Throws: The first `PolicyError` by policy, line and column.
+    /// - Throws: The first `PolicyError` by policy, line and column, with the next ones in `others`.
     public func check(_ rules: [RuleSyntax]) throws(PolicyError) -> CheckedProgram {
         try check(rules, facts: [])
     }
@@ -47,7 +47,7 @@ public struct ProgramChecker: Sendable {
     ///   - rules: Every rule of every policy.
     ///   - facts: Facts being inserted in the same change.
     /// - Returns: The lowered rules in the same order, with strata and arities.
-    /// - Throws: The first `PolicyError` by policy, line and column.
+    /// - Throws: The first `PolicyError` by policy, line and column, with the next ones in `others`.
     public func check(_ rules: [RuleSyntax], facts: [Fact]) throws(PolicyError) -> CheckedProgram {
         var checker = self
         checker.defined = Set(factArities.keys).union(facts.map(\.table))
@@ -78,16 +78,10 @@ public struct ProgramChecker: Sendable {
         let arities = arityErrors(uses, into: &errors)
         let stratification = Stratifier(tables: Array(arities.keys), dependencies: dependencies).stratify()
         errors += stratification.errors
-        if let first = errors.min(by: ProgramChecker.isEarlier) { throw first }
+        if let first = PolicyError.reporting(errors) { throw first }
         var program = CheckedProgram(rules: lowered, strata: stratification.strata, arities: arities)
         program.components = stratification.components
         return program
-    }
-
-    static func isEarlier(_ a: PolicyError, _ b: PolicyError) -> Bool {
-        guard let x = a.location else { return false }
-        guard let y = b.location else { return true }
-        return (x.policy, x.line, x.column) < (y.policy, y.line, y.column)
     }
 
     /// The arity of every table used or stored; records a mismatch at every use that disagrees.
@@ -143,7 +137,7 @@ public struct ProgramChecker: Sendable {
         var lowering = RuleLowering(
             rule: RuleSyntax(head: empty, body: [], policy: table.service, location: query.location), context: self)
         let patterns = lowering.queryPatterns(atom, table: table)
-        if let first = lowering.errors.min(by: ProgramChecker.isEarlier) { throw first }
+        if let first = PolicyError.reporting(lowering.errors) { throw first }
         guard patterns.count == arity else {
             throw PolicyError(
                 .arityMismatch, "\(table) has \(arity) columns, but the query gives \(patterns.count)", at: query.location)

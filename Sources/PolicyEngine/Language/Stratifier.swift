@@ -87,7 +87,7 @@ struct Stratifier {
                 }
             }
         }
-        result.errors.sort(by: ProgramChecker.isEarlier)
+        result.errors.sort(by: PolicyError.isEarlier)
         for (number, members) in components.enumerated() {
             result.components.append(Component(tables: members.map { nodes[$0] }, recursive: recursive[number]))
             for member in members { result.strata[nodes[member]] = stratum[number] }

@@ -25,11 +25,42 @@ public struct PolicyError: Error, Hashable, Sendable {
     public var message: String
     /// Where, when the error is about policy text.
     public var location: SourceLocation?
+    /// The errors found after this one by the same check, in line and column
+    /// order: policy text reports every error it has (up to `reportLimit` in
+    /// all), while code that wants one error reads this one alone.
+    public var others: [PolicyError] = []
+
+    /// The most errors one check reports (a file with more gets the first ones).
+    public static let reportLimit = 20
 
     public init(_ code: Code, _ message: String, at location: SourceLocation? = nil) {
         self.code = code
         self.message = message
         self.location = location
+    }
+
+    /// This error and the others, each alone, in order.
+    public var all: [PolicyError] {
+        var first = self
+        first.others = []
+        return [first] + others
+    }
+
+    /// The first of `errors` by policy, line and column (errors without a
+    /// location last), carrying the next ones up to `reportLimit`; nil when
+    /// there are none.
+    static func reporting(_ errors: [PolicyError]) -> PolicyError? {
+        let sorted = errors.flatMap(\.all).sorted(by: isEarlier)
+        guard var first = sorted.first else { return nil }
+        first.others = Array(sorted.dropFirst().prefix(reportLimit - 1))
+        return first
+    }
+
+    /// Orders by policy, line and column; errors without a location last.
+    static func isEarlier(_ a: PolicyError, _ b: PolicyError) -> Bool {
+        guard let x = a.location else { return false }
+        guard let y = b.location else { return true }
+        return (x.policy, x.line, x.column) < (y.policy, y.line, y.column)
     }
 }
 
