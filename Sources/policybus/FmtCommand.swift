@@ -43,7 +43,7 @@ struct FmtCommand: ParsableCommand {
                 }
                 if write && formatted != text { try rewrite(path, formatted) }
             } catch {
-                ErrorReport.printError(ErrorReport.line(Diagnostic(error), files: [name: path]))
+                for each in error.all { ErrorReport.printError(ErrorReport.line(Diagnostic(each), files: [name: path])) }
                 failed = true
             }
         }
