@@ -68,6 +68,43 @@ extension ProcessSuites {
             }
         }
 
+        /// `publish` reading `+table(...)` lines on stdin: tricky strings and
+        /// int64s (edges included) are served exactly as written.
+        @Test func trickyStringsAndIntegersThroughPublishStdin() async throws {
+            let seed = UInt64.random(in: 0...UInt64.max)
+            print("UnicodeValueTests.trickyStringsAndIntegersThroughPublishStdin seed: \(seed)")
+            var random = SeededRandom(seed: seed)
+            let rows: [Row] = (0..<100).map { _ in [.string(random.trickyString()), .int(random.int64())] }
+                + SeededRandom.edgeIntegers.map { [.string("\u{E9}"), .int($0)] } + [[.string("e\u{301}"), .int(.min)]]
+            try await withProcesses { processes in
+                let (source, endpoint) = try await processes.dataSource("d")
+                source.write(rows.map { "+t(\(JSON(rows: [$0]).text.dropFirst(2).dropLast(2)))" }.joined(separator: "\n"))
+                let expected = Set(rows.map(Self.key))
+                var last: Set<String> = []
+                _ = try await eventually("d:t to serve \(expected.count) rows (seed \(seed)); last \(last.count)") {
+                    let reply = try await request(endpoint, "query", ["query": .string("d:t")])
+                    last = Set((reply["rows"]?.arrayValue ?? []).map { Self.key(($0.arrayValue ?? []).map(Self.value)) })
+                    return last == expected ? true : nil
+                }
+            }
+        }
+
+        /// A row as ASCII text that tells apart exactly what values tell apart.
+        static func key(_ row: Row) -> String {
+            row.map { value in
+                if case .string(let text) = value { return "s" + text.unicodeScalars.map { String($0.value, radix: 16) }.joined(separator: ".") }
+                return "\(value)"
+            }.joined(separator: "|")
+        }
+
+        static func value(_ json: JSON) -> Value {
+            switch json {
+            case .string(let text): .string(text)
+            case .int(let number): .int(number)
+            default: .string("\u{0}unexpected \(json)")
+            }
+        }
+
         /// Waits until `query` answers `expected` (distinct rows by scalars, in
         /// code point order, as the engine sorts them).
         func expectRows(_ endpoint: String, _ query: String, _ expected: [[[UInt32]]], _ comment: String) async throws {
