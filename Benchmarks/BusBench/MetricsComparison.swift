@@ -24,15 +24,25 @@ func metricsComparison(rounds: Int, seconds: Double) throws {
 
 /// What the publish path adds per delta: the table's series recorded
 /// (two counter increments), into the registry and into the no-op backend.
+/// Thread CPU time, the best of 5: a busy machine preempts a wall-clock loop.
 private func recordingCost() {
     let count = 2_000_000
     for (name, factory) in [("no-op", NOOPMetricsHandler.instance as any MetricsFactory), ("prometheus", PrometheusMetricsFactory(registry: PrometheusCollectorRegistry()))] {
         let series = NodeMonitor(factory: factory).series(ofTable: "bench:p")
-        let start = monotonicNanoseconds()
-        for _ in 0..<count { series.published(rowCount: 1) }
-        let perDelta = Double(monotonicNanoseconds() - start) / Double(count)
-        print("record   \(name): \(format(perDelta)) ns per published delta")
+        var best = Double.infinity
+        for _ in 0..<5 {
+            let start = threadCPUNanoseconds()
+            for _ in 0..<count { series.published(rowCount: 1) }
+            best = min(best, Double(threadCPUNanoseconds() - start) / Double(count))
+        }
+        print("record   \(name): \(format(best)) ns per published delta (thread CPU, best of 5)")
     }
+}
+
+private func threadCPUNanoseconds() -> UInt64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec)
+    return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
 }
 
 private func measure(metricsOn: Bool, seconds: Double) throws {
