@@ -26,14 +26,15 @@ extension Node {
         case .subscribe(let tables):
             monitor.snapshotSent(count: tables.count, bytes: reply.count)
             return
-        case .rules(.insert(let policy, let text)), .rules(.delete(let policy, let text)):
-            audit = ["policy": "\(policy)", "rule": "\(text)"]
+        case .rules(.insert(let policy, let text)):
+            audit = ["op": "rules insert", "policy": "\(policy)", "rule": "\(text)"]
+        case .rules(.delete(let policy, let text)):
+            audit = ["op": "rules delete", "policy": "\(policy)", "rule": "\(text)"]
         case .facts(let facts):
-            audit = ["table": "\(facts.table)", "rows": "\(facts.rows.count)"]
+            audit = ["op": "facts \(facts.action.rawValue)", "table": "\(facts.table)", "rows": "\(facts.rows.count)"]
         default:
             return
         }
-        audit["op"] = "\(command.op) \(command.fields["action"]?.stringValue ?? "")"
         audit["client.id"] = "\(client.id)"
         if let key = client.key { audit["client.key"] = "\(key)" }
         logger.notice("audit", metadata: audit)
