@@ -54,7 +54,10 @@ let package = Package(
         .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine", "TestSupport"]),
         .testTarget(
             name: "PolicyBusTests",
-            dependencies: ["PolicyBus", "PolicyEngine", "PolicyStore", "ZeroMQ", "Monitoring", "policybus", "TestSupport"]),
+            dependencies: [
+                "PolicyBus", "PolicyEngine", "PolicyStore", "ZeroMQ", "Monitoring", "policybus", "TestSupport",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]),
 
         // The durable log of rules and facts an engine accepted (fsync'd, checksummed).
         .target(name: "PolicyStore", dependencies: ["PolicyEngine", .product(name: "CoreMetrics", package: "swift-metrics")]),
