@@ -31,6 +31,8 @@ struct EvalCommand: ParsableCommand {
 
     @OptionGroup var schemas: SchemaOptions
 
+    @OptionGroup var budget: BudgetArguments
+
     @Flag(help: "Exit with status 2 when any printed table is non-empty (for CI gates).")
     var fail = false
 
@@ -61,13 +63,14 @@ struct EvalCommand: ParsableCommand {
                 factRows = try OfflineEvaluation.parseFacts(data)
             }
             if let explain {
-                let engine = try OfflineEvaluation.load(policies: files.sources, facts: factRows, schemas: try PolicyFiles.schemas(schemas))
+                let engine = try OfflineEvaluation.load(
+                    policies: files.sources, facts: factRows, schemas: try PolicyFiles.schemas(schemas), budget: budget.budget)
                 try ExplainOutput.print(engine.explain(explain, defaultPolicy: files.sources.first?.name, all: all), query: explain, json: json)
                 return
             }
             let result = try OfflineEvaluation.evaluate(
                 policies: files.sources, facts: factRows, tables: tables.isEmpty ? [] : tables + failDefined,
-                schemas: try PolicyFiles.schemas(schemas))
+                schemas: try PolicyFiles.schemas(schemas), budget: budget.budget)
             let printed = tables.isEmpty ? result : Array(result.prefix(tables.count))
             print(json ? OfflineEvaluation.json(printed) : OfflineEvaluation.text(printed), terminator: json ? "\n" : "")
             isFailing = try failing(result, printed: printed, defaultPolicy: files.sources.first?.name)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PolicyBus
+import PolicyEngine
 import PolicyStore
 import ZeroMQ
 
@@ -34,6 +35,8 @@ struct LimitArguments: ParsableArguments {
     @Option(name: .customLong("max-reply-bytes"), help: "Largest reply in bytes to any op but subscribe (reply-too-large: the client asks for a page).")
     var maxReplyBytes = BusLimits().maxReplyBytes
 
+    @OptionGroup var budget: BudgetArguments
+
     @Option(name: .customLong("max-subscriptions"), help: "Most subscriptions per client (too-many-subscriptions).")
     var maxSubscriptions = BusLimits().maxSubscriptionsPerClient
 
@@ -58,9 +61,25 @@ struct LimitArguments: ParsableArguments {
         options.limits.maxQueryLength = maxQueryBytes
         options.limits.maxArity = maxArity
         options.limits.maxReplyBytes = maxReplyBytes
+        options.limits.transactionBudget = budget.budget
         options.limits.maxSubscriptionsPerClient = maxSubscriptions
         options.limits.maxClients = maxClients
     }
+}
+
+/// What one transaction may derive: per `rules` or `facts` request at `serve`, and in `eval`.
+struct BudgetArguments: ParsableArguments {
+    @Option(name: .customLong("max-derived-rows"), help: "Most rows one change may derive, every derivation counted (too-expensive: rolled back).")
+    var maxDerivedRows = TransactionBudget().derivedRows
+
+    @Option(name: .customLong("max-computed-bytes"), help: "Most bytes of strings one change may compute with builtins such as concat (too-expensive).")
+    var maxComputedBytes = TransactionBudget().computedBytes
+
+    func validate() throws {
+        guard maxDerivedRows > 0, maxComputedBytes > 0 else { throw ValidationError("--max-derived-rows and --max-computed-bytes must be positive") }
+    }
+
+    var budget: TransactionBudget { TransactionBudget(derivedRows: maxDerivedRows, computedBytes: maxComputedBytes) }
 }
 
 /// CURVE on a node's sockets: `--curve-secret-key FILE [--authorized-keys DIR]`.

@@ -127,6 +127,11 @@ struct ProgramGenerator {
     }
 
     private func runProgram(_ random: inout SeededRandom, transactions: Int) throws -> Int {
+        var refused: Int?
+        return try runProgram(&random, transactions: transactions, refusals: &refused)
+    }
+
+    private func runProgram(_ random: inout SeededRandom, transactions: Int, refusals: inout Int?) throws -> Int {
         let engine = Engine()
         try engine.createPolicy("p")
         try engine.createPolicy("q")
@@ -179,8 +184,12 @@ struct ProgramGenerator {
                 }
             }
             fired = [:]
-            if invalid {
+            if !invalid, refusals != nil, try !applyMaybeRefused(engine, transaction, &random, refusals: &refusals) {
+                invalid = true
+            } else if invalid {
                 #expect(throws: PolicyError.self) { try engine.apply(transaction) }
+            }
+            if invalid {
                 #expect(fired.isEmpty)
                 for table in tables { #expect(engine.rows(of: table) == contents[table, default: []]) }
                 continue
@@ -189,7 +198,13 @@ struct ProgramGenerator {
             // `load` must fire the same triggers as `apply`; it returns no deltas.
             let loading = Int.random(in: 0..<4, using: &random) == 0
             var returned: [TableDelta]?
-            if loading { try engine.load(transaction) } else { returned = try engine.apply(transaction) }
+            if refusals != nil {
+                // Applied above, within a budget or not.
+            } else if loading {
+                try engine.load(transaction)
+            } else {
+                returned = try engine.apply(transaction)
+            }
             reference = next
             let expected = reference.evaluate()
             for table in tables {
@@ -231,6 +246,25 @@ struct ProgramGenerator {
         var transactions = 0
         for _ in 0..<12 { transactions += try runGraph(Self.graph, &random, transactions: 120) }
         print("EnginePropertyTests: \(transactions) graph transactions checked")
+    }
+
+    /// As above, but a third of the transactions get a small budget or a
+    /// commit hook that fails: a refused one (`too-expensive`, or the hook's
+    /// error) must leave the engine exactly as it was, ranks well founded,
+    /// so that the next transactions still match a from-scratch evaluation
+    /// of the accepted ones.
+    @Test func refusedTransactionsRollBackExactly() throws {
+        let seed = ProcessInfo.processInfo.environment["POLICY_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
+        print("EnginePropertyTests roll-back seed: \(seed) (rerun with POLICY_SEED=\(seed))")
+        var random = SeededRandom(seed: seed)
+        var refused: Int? = 0
+        var transactions = 0
+        for program in [Self.graph, Self.pointsTo, Self.graph, Self.pointsTo, Self.graph, Self.pointsTo] {
+            transactions += try runGraph(program, &random, transactions: 100, refusals: &refused)
+        }
+        for _ in 0..<20 { transactions += try runProgram(&random, transactions: 100, refusals: &refused) }
+        print("EnginePropertyTests: \(transactions) transactions, \(refused ?? 0) refused and rolled back")
+        #expect((refused ?? 0) > 100, "too few refusals to test the roll-back")
     }
 
     /// W4's shape in small: an Andersen-style points-to analysis (mutually
@@ -295,6 +329,34 @@ struct ProgramGenerator {
         baseTables: 5)
 
     private func runGraph(_ program: RecursiveProgram, _ random: inout SeededRandom, transactions: Int) throws -> Int {
+        var refused: Int?
+        return try runGraph(program, &random, transactions: transactions, refusals: &refused)
+    }
+
+    struct HookFailed: Error {}
+
+    /// Applies `transaction`; with `refusals` set, a third of the time within
+    /// a small budget or with a failing commit hook, counting the refusals.
+    /// - Returns: whether the engine accepted it.
+    private func applyMaybeRefused(_ engine: Engine, _ transaction: Transaction, _ random: inout SeededRandom, refusals: inout Int?) throws -> Bool {
+        guard let count = refusals, Int.random(in: 0..<3, using: &random) == 0 else {
+            try engine.apply(transaction)
+            return true
+        }
+        let budget = TransactionBudget(derivedRows: Int.random(in: 0..<60, using: &random))
+        let hookFails = Int.random(in: 0..<4, using: &random) == 0
+        do {
+            try engine.apply(transaction, budget: budget) { if hookFails { throw HookFailed() } }
+            return true
+        } catch let error as PolicyError where error.code == .tooExpensive {
+        } catch is HookFailed {}
+        refusals = count + 1
+        return false
+    }
+
+    private func runGraph(
+        _ program: RecursiveProgram, _ random: inout SeededRandom, transactions: Int, refusals: inout Int?
+    ) throws -> Int {
         let engine = Engine()
         try engine.createPolicy(program.policy)
         let nodes = Int.random(in: 4...12, using: &random)
@@ -313,6 +375,7 @@ struct ProgramGenerator {
         }
         try engine.apply(setup)
         for step in 0..<transactions {
+            let (rulesBefore, factsBefore) = (rules, facts)
             var transaction = Transaction()
             for _ in 0..<Int.random(in: 1...3, using: &random) {
                 let roll = Int.random(in: 0..<20, using: &random)
@@ -342,7 +405,7 @@ struct ProgramGenerator {
                     facts[table, default: []].insert(values)
                 }
             }
-            try engine.apply(transaction)
+            if try !applyMaybeRefused(engine, transaction, &random, refusals: &refusals) { (rules, facts) = (rulesBefore, factsBefore) }
             let expected = ReferenceEvaluator(rules: rules, facts: facts).evaluate()
             for table in tables {
                 #expect(

@@ -55,14 +55,16 @@ extension EngineBehavior {
     /// Applies a change from the control API and makes it durable before
     /// returning, so a reply of success always means "on disk".
     ///
-    /// The engine validates the change first (a refused change is never
-    /// logged), then the hook appends `records` and fsyncs, and only then
-    /// does the engine commit and fire its triggers. If the append fails,
-    /// nothing was committed and no subscriber saw anything.
+    /// The engine validates the change and maintains its tables within the
+    /// request budget first (a refused change is never logged), then the hook
+    /// appends `records` and fsyncs, and only then does the engine fire its
+    /// triggers. If the append fails, the engine rolls the change back, and no
+    /// subscriber saw anything.
     func applyDurably(_ transaction: Transaction, records: [LogRecord]) throws(BusError) {
-        guard let log = durability?.log, !records.isEmpty else { return try apply(transaction) }
+        let budget = context.limits.transactionBudget
+        guard let log = durability?.log, !records.isEmpty else { return try apply(transaction, budget: budget) }
         do {
-            try timed { () throws in _ = try engine.apply(transaction) { try log.append(records) } }
+            try timed { () throws in _ = try engine.apply(transaction, budget: budget) { try log.append(records) } }
         } catch let error as PolicyError {
             throw BusError(error)
         } catch {

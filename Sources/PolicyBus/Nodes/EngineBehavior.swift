@@ -121,9 +121,10 @@ final class EngineBehavior: NodeBehavior {
         throw BusError(.unknownTable, "engine \(context.name) has no policy '\(table.service)' and no peer serves it; facts go into a policy's tables")
     }
 
-    func apply(_ transaction: Transaction) throws(BusError) {
+    /// Applies a change; a control request gives its budget, trusted input (a replay) none.
+    func apply(_ transaction: Transaction, budget: TransactionBudget = .unlimited) throws(BusError) {
         do {
-            try timed { () throws(PolicyError) in _ = try engine.apply(transaction) }
+            try timed { () throws(PolicyError) in _ = try engine.apply(transaction, budget: budget) }
         } catch {
             throw BusError(error)
         }

@@ -1,3 +1,5 @@
+import PolicyEngine
+
 /// Limits a node enforces on requests. Every limit has a safe default.
 public struct BusLimits: Hashable, Sendable {
     /// Largest frame a node accepts (ZMQ_MAXMSGSIZE on its ROUTER), in bytes.
@@ -22,6 +24,9 @@ public struct BusLimits: Hashable, Sendable {
     /// out whole): a bigger one is refused with `reply-too-large`, and the
     /// client asks for a page (`offset`, `limit`).
     public var maxReplyBytes: Int = 16 << 20
+    /// What one `rules` or `facts` request may make an engine derive before
+    /// it is refused (`too-expensive`) and rolled back whole.
+    public var transactionBudget = TransactionBudget()
     /// Most tables one client may subscribe to at a node.
     public var maxSubscriptionsPerClient: Int = 1024
     /// Most clients holding subscriptions at once: with the per-client limit

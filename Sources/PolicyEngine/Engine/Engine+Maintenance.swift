@@ -16,6 +16,7 @@ extension Engine {
                 rulesChanged || stratum.tables.contains { !$0.pendingFacts.isEmpty }
                 || stratum.inputs.contains { $0.hasDelta }
             guard dirty else { continue }
+            for key in keys { maintainedTables.insert(key) }
             let addedHere = keys.flatMap { addedByHead[$0] ?? [] }
             let removedHere = keys.flatMap { removedByHead[$0] ?? [] }
             if stratum.recursive {
@@ -24,6 +25,29 @@ extension Engine {
                 count(stratum.tables[0], added: addedHere, removed: removedHere, addedSet: addedSet)
             }
         }
+    }
+
+    /// Derives a stratum's rows again from scratch, from its facts and the
+    /// strata below it, with fresh counts or ranks: a roll-back's last step.
+    func rederive(_ stratum: ProgramGraph.Stratum) {
+        let rules = stratum.tables.flatMap { graph.rulesByHead[ObjectIdentifier($0)] ?? [] }
+        guard stratum.recursive else {
+            stratum.tables[0].countsValid = false
+            recount(stratum.tables[0], rules: rules)
+            return
+        }
+        let members = Set(stratum.tables.map(ObjectIdentifier.init))
+        for table in stratum.tables {
+            table.countsValid = false
+            for id in table.rows.ids where !table.isFact(id) { table.remove(id) }
+            for id in table.rows.ids { table.counts[Int(id)] = 0 }
+        }
+        var insertion = SemiNaiveInsertion(engine: self, tables: stratum.tables)
+        for rule in rules {
+            for (row, rank) in collectRanked(rule, members: members) { insertion.insert(rule.head, row, fact: false, rank: rank) }
+        }
+        insertion.run()
+        rankStratum(stratum.tables, members: members)
     }
 
     // MARK: - Counting

@@ -13,6 +13,27 @@ struct LoweredTransaction {
     var frontEnd: FrontEndState?
 }
 
+/// What a roll-back puts back after the commit: the program as it was, and
+/// what the tables' own transaction state (rows added and removed) does not
+/// say. Kept for every transaction; it costs a few references, and a lookup
+/// per fact requested in a table that rules derive into.
+struct TransactionUndo {
+    var added: [CompiledRule]
+    var removed: [CompiledRule]
+    var newTables: [TableID]
+    /// The program graph before, when the transaction replaced it.
+    var graph: ProgramGraph?
+    var graphIsStale: Bool
+    var frontEnd: FrontEndState
+    /// Per fact requested in a table that rules derived into: whether the row
+    /// was a fact before. The first record of a row holds its state before
+    /// the transaction.
+    var facts: [(table: TableState, row: [UInt32], wasFact: Bool)] = []
+    /// Tables whose maintenance ran: their counts or ranks may have changed
+    /// although no row did.
+    var maintained: Set<ObjectIdentifier> = []
+}
+
 extension Engine {
     private enum InternedOperation {
         case insert(TableState, [UInt32])
@@ -20,18 +41,22 @@ extension Engine {
         case replace(TableState, [[UInt32]])
     }
 
-    /// Applies a transaction all-or-nothing, like `apply(_:)`, and calls
-    /// `beforeCommit` once the transaction is known to be valid, before
-    /// anything changes: the place to make it durable (write ahead, fsync).
-    /// If the hook throws, nothing was committed and no trigger fired.
+    /// Applies a transaction all-or-nothing, like `apply(_:budget:)`, and
+    /// calls `beforeCommit` once the transaction is known to be valid and
+    /// within its budget, before any trigger fires: the place to make it
+    /// durable (write ahead, fsync). If the hook throws, the transaction is
+    /// rolled back, the engine is as it was and no trigger fired.
     /// - Returns: each changed table's net delta, sorted by table.
-    /// - Throws: a `PolicyError` when the engine refuses the transaction (the
-    ///   hook is then not called), else what `beforeCommit` throws.
+    /// - Throws: a `PolicyError` when the engine refuses the transaction
+    ///   (`too-expensive` over `budget`; the hook is then not called), else
+    ///   what `beforeCommit` throws.
     @discardableResult
-    public func apply(_ transaction: Transaction, beforeCommit: () throws -> Void) throws -> [TableDelta] {
+    public func apply(
+        _ transaction: Transaction, budget: TransactionBudget = .unlimited, beforeCommit: () throws -> Void
+    ) throws -> [TableDelta] {
         var hookError: (any Error)?
         do {
-            return try applyLowered(try lower(transaction)) { () throws(PolicyError) in
+            return try applyLowered(try lower(transaction), budget: budget) { () throws(PolicyError) in
                 do { try beforeCommit() } catch {
                     hookError = error
                     // Never seen by a caller: replaced by the hook's own error below.
@@ -43,12 +68,15 @@ extension Engine {
         }
     }
 
-    /// Validates everything first (nothing changes if anything is wrong), then
-    /// calls `beforeCommit` (nothing changes if it throws), then commits,
-    /// maintains the derived tables and fires the triggers.
+    /// Validates everything first (nothing changes if anything is wrong),
+    /// then commits and maintains the derived tables within `budget`, then
+    /// calls `beforeCommit`, then fires the triggers. Over the budget, or when
+    /// the hook throws, the transaction is rolled back: the engine is as it
+    /// was and no trigger fires.
     @discardableResult
     func applyLowered(
-        _ change: LoweredTransaction, returningDeltas: Bool = true, beforeCommit: () throws(PolicyError) -> Void = {}
+        _ change: LoweredTransaction, returningDeltas: Bool = true, budget: TransactionBudget = .unlimited,
+        beforeCommit: () throws(PolicyError) -> Void = {}
     ) throws(PolicyError) -> [TableDelta] {
         // 1. Validate. New tables live only in `newTables` until the commit.
         var newTables: [TableID: TableState] = [:]
@@ -118,9 +146,11 @@ extension Engine {
             newGraph = ProgramGraph(tables: allTables, rules: allRules.sorted { $0.key < $1.key }, components: components)
         }
 
-        try beforeCommit()
-
-        // 2. Commit. Nothing below throws.
+        // 2. Commit, keeping what a roll-back needs.
+        var undo = TransactionUndo(
+            added: added, removed: removed, newTables: Array(newTables.keys), graph: newGraph == nil ? nil : graph,
+            graphIsStale: graphIsStale, frontEnd: frontEnd)
+        let derivedBefore = newGraph == nil ? nil : Set(tableStates.values.filter(\.isDerived).map(ObjectIdentifier.init))
         for (id, state) in newTables { tableStates[id] = state }
         for rule in removed { rulesByKey[rule.key] = nil }
         for rule in added { rulesByKey[rule.key] = rule }
@@ -131,16 +161,82 @@ extension Engine {
         }
         if let newFrontEnd = change.frontEnd { frontEnd = newFrontEnd }
         for key in removed.map(\.key) { frontEnd.syntax[key] = nil }
+        // The fact flags of tables that were derived: counted rows may be facts too.
+        let wasDerived = { (state: TableState) in derivedBefore?.contains(ObjectIdentifier(state)) ?? state.isDerived }
+        func request(_ state: TableState, _ row: [UInt32], _ wanted: Bool) {
+            if wasDerived(state) { undo.facts.append((state, row, state.rows.find(row).map(state.isFact) ?? false)) }
+            requestFact(state, row, wanted)
+        }
         for operation in operations {
             switch operation {
-            case .insert(let state, let row): requestFact(state, row, true)
-            case .delete(let state, let row): requestFact(state, row, false)
-            case .replace(let state, let rows): requestReplace(state, rows)
+            case .insert(let state, let row): request(state, row, true)
+            case .delete(let state, let row): request(state, row, false)
+            case .replace(let state, let rows): requestReplace(state, rows) { request(state, $0, $1) }
             }
         }
 
+        executor.arm(budget)
+        maintainedTables = []
         maintain(added: added, removed: removed)
+        undo.maintained = maintainedTables
+        if let spent = executor.disarm() {
+            rollBack(undo)
+            throw PolicyError(.tooExpensive, Self.overBudget(spent, budget))
+        }
+        do {
+            try beforeCommit()
+        } catch {
+            rollBack(undo)
+            throw error
+        }
         return finishTransaction(returningDeltas: returningDeltas)
+    }
+
+    private static func overBudget(_ resource: TransactionBudget.Resource, _ budget: TransactionBudget) -> String {
+        let hint = switch resource {
+        case .derivedRows: "a rule that derives without end, such as n(y) :- n(x), y = x + 1, or a large cross product?"
+        case .computedBytes: "a concat that lengthens its strings without end?"
+        }
+        return "the change needs more than \(budget.limit(of: resource)) \(resource.rawValue), the budget of one transaction; "
+            + "it was rolled back and nothing changed (\(hint))"
+    }
+
+    /// Undoes a committed, maintained transaction whose triggers have not
+    /// fired: the rules, graph and front end as they were, the facts as they
+    /// were, then every stratum that changed derived again from scratch (in
+    /// order, so each reads lower strata already restored). Values the
+    /// transaction interned stay in the pool.
+    private func rollBack(_ undo: TransactionUndo) {
+        for rule in undo.added { rulesByKey[rule.key] = nil }
+        for rule in undo.removed { rulesByKey[rule.key] = rule }
+        for id in undo.newTables { tableStates[id] = nil }
+        if let old = undo.graph {
+            graph = old
+            for state in tableStates.values { state.isDerived = graph.rulesByHead[ObjectIdentifier(state)] != nil }
+        }
+        graphIsStale = undo.graphIsStale
+        frontEnd = undo.frontEnd
+
+        var changed = undo.maintained
+        for state in tableStates.values where state.hasDelta || !state.pendingFacts.isEmpty {
+            changed.insert(ObjectIdentifier(state))
+            state.dropPendingFacts()
+            // No rule derives into it: its rows are exactly its facts.
+            if !state.isDerived { state.restoreFacts(resetFlags: undo.graph != nil) }
+        }
+        for (state, row, wasFact) in undo.facts.reversed() where state.isDerived {
+            changed.insert(ObjectIdentifier(state))
+            if let id = state.rows.find(row) {
+                state.facts[Int(id)] = wasFact
+            } else if wasFact {
+                state.add(row, count: 0, fact: true)
+            }
+        }
+        for stratum in graph.strata
+        where stratum.tables.contains(where: { changed.contains(ObjectIdentifier($0)) }) || stratum.inputs.contains(where: \.hasDelta) {
+            rederive(stratum)
+        }
+        for state in tableStates.values { state.clearTransaction() }
     }
 
     /// The front end's components of the program: the checker's, when it
@@ -170,18 +266,18 @@ extension Engine {
         }
     }
 
-    private func requestReplace(_ state: TableState, _ rows: [[UInt32]]) {
+    private func requestReplace(_ state: TableState, _ rows: [[UInt32]], request: ([UInt32], Bool) -> Void) {
         let wanted = RowStore(arity: state.arity)
         for row in rows { wanted.insert(row) }
         for id in state.rows.ids where state.isFact(id) {
             let row = state.rows.row(id)
-            if wanted.find(row) == nil { requestFact(state, row, false) }
+            if wanted.find(row) == nil { request(row, false) }
         }
         for id in state.pendingFacts.ids {
             let row = state.pendingFacts.row(id)
-            if wanted.find(row) == nil { requestFact(state, row, false) }
+            if wanted.find(row) == nil { request(row, false) }
         }
-        for row in rows { requestFact(state, row, true) }
+        for row in rows { request(row, true) }
     }
 
     /// Lowers a checked rule onto tables and interned constants.

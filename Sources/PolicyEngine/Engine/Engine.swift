@@ -31,6 +31,8 @@ public final class Engine {
     var nextTriggerID = 0
     /// Front-end state (rule syntax for re-checking), owned by Engine+Language.
     var frontEnd = FrontEndState()
+    /// Tables of the strata the running transaction's maintenance visited (for a roll-back).
+    var maintainedTables: Set<ObjectIdentifier> = []
 
     public init() {}
 
@@ -141,13 +143,15 @@ public final class Engine {
     // MARK: - Transactions
 
     /// Applies a transaction all-or-nothing, then fires the triggers of the changed tables.
+    /// - Parameter budget: what the transaction may derive (unbounded by default).
     /// - Returns: each changed table's net delta, sorted by table.
     /// - Throws: a `PolicyError` (syntax, arity, unknown policy or rule, unstratified
-    ///   negation, ...); the engine is then unchanged and no trigger fires.
+    ///   negation, `too-expensive` over the budget, ...); the engine is then
+    ///   unchanged and no trigger fires.
     @discardableResult
-    public func apply(_ transaction: Transaction) throws(PolicyError) -> [TableDelta] {
+    public func apply(_ transaction: Transaction, budget: TransactionBudget = .unlimited) throws(PolicyError) -> [TableDelta] {
         let lowered = try lower(transaction)
-        return try applyLowered(lowered)
+        return try applyLowered(lowered, budget: budget)
     }
 
     /// Applies a transaction like `apply(_:)` and fires the same triggers, but
@@ -156,9 +160,9 @@ public final class Engine {
     /// evaluations whose deltas nobody reads (a million added rows would
     /// otherwise become a million `[Value]` arrays).
     /// - Throws: what `apply(_:)` throws; the engine is then unchanged.
-    public func load(_ transaction: Transaction) throws(PolicyError) {
+    public func load(_ transaction: Transaction, budget: TransactionBudget = .unlimited) throws(PolicyError) {
         let lowered = try lower(transaction)
-        try applyLowered(lowered, returningDeltas: false)
+        try applyLowered(lowered, returningDeltas: false, budget: budget)
     }
 
     func values(_ ids: [UInt32]) -> [Value] { ids.map { pool[$0] } }

@@ -23,9 +23,39 @@ final class Executor {
     /// Per literal, the id of the row its scan matched in the derivation being
     /// emitted (in the store its view read: `rows` for `.current`).
     @exclusivity(unchecked) private var matched: [UInt32] = []
+    /// What the running transaction may still derive (`arm(_:)`); `.max` when unbounded.
+    @exclusivity(unchecked) private var derivationsLeft = Int.max
+    @exclusivity(unchecked) private var bytesLeft = Int.max
+    /// Set once the budget is spent: every run then returns at once, so the
+    /// maintenance under way ends quickly, and the engine rolls it back.
+    private(set) var exhausted: TransactionBudget.Resource?
 
     init(pool: ValuePool) {
         self.pool = pool
+    }
+
+    // MARK: - Budget
+
+    /// Bounds the runs until `disarm()` by `budget`.
+    func arm(_ budget: TransactionBudget) {
+        derivationsLeft = budget.derivedRows
+        bytesLeft = budget.computedBytes
+        exhausted = nil
+    }
+
+    /// Lifts the bound. - Returns: what ran out since `arm(_:)`, if anything.
+    func disarm() -> TransactionBudget.Resource? {
+        defer {
+            derivationsLeft = .max
+            bytesLeft = .max
+            exhausted = nil
+        }
+        return exhausted
+    }
+
+    private func exhaust(_ resource: TransactionBudget.Resource) {
+        exhausted = resource
+        stopped = true
     }
 
     // MARK: - Entry points
@@ -46,7 +76,7 @@ final class Executor {
         _ rule: CompiledRule, seed: Int, views: [View], seeds: Seeds, seedBind: (inout [UInt32], UInt32) -> Bool,
         emit: ([UInt32]) -> Bool
     ) {
-        guard let plan = try? rule.plan(seed: seed) else { return }
+        guard exhausted == nil, let plan = try? rule.plan(seed: seed) else { return }
         self.rule = rule
         self.views = views
         self.steps = plan
@@ -57,7 +87,7 @@ final class Executor {
         // The closure is only stored for the duration of this call.
         withoutActuallyEscaping(emit) { emit in
             self.emit = emit
-            for row in seeds {
+            for row in seeds where exhausted == nil {
                 stopped = false
                 for slot in 0..<variables { bindings[slot] = Executor.unbound }
                 if seedBind(&bindings, row) { step(0) }
@@ -154,6 +184,10 @@ final class Executor {
                 values.append(value)
             }
             guard let result = BuiltinEvaluation.call(builtin, values) else { return }
+            if case .string(let text) = result {
+                bytesLeft -= text.utf8.count
+                if bytesLeft < 0 { return exhaust(.computedBytes) }
+            }
             if let bind {
                 bindings[bind] = pool.intern(result)
                 step(index + 1)
@@ -191,6 +225,8 @@ final class Executor {
     }
 
     private func emitHead() {
+        derivationsLeft -= 1
+        if derivationsLeft < 0 { return exhaust(.derivedRows) }
         let arguments = rule.headArguments
         if headRow.count != arguments.count { headRow = [UInt32](repeating: 0, count: arguments.count) }
         for (column, argument) in arguments.enumerated() {

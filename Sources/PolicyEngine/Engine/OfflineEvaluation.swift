@@ -24,9 +24,9 @@ public enum OfflineEvaluation {
     /// names the columns of data source tables, for rules that use column names.
     public static func evaluate(
         policies: [PolicySource], facts: [(table: String, rows: [[Value]])], tables: [String],
-        schemas: [TableID: [String]] = [:]
+        schemas: [TableID: [String]] = [:], budget: TransactionBudget = .unlimited
     ) throws(PolicyError) -> [(table: TableID, rows: [[Value]])] {
-        let engine = try load(policies: policies, facts: facts, schemas: schemas)
+        let engine = try load(policies: policies, facts: facts, schemas: schemas, budget: budget)
         let defaultPolicy = policies.first?.name
         if tables.isEmpty { return engine.tables.map { ($0, engine.rows(of: $0)) } }
         var result: [(table: TableID, rows: [[Value]])] = []
@@ -40,22 +40,24 @@ public enum OfflineEvaluation {
         return result
     }
 
-    /// A fresh engine with the policies (all rules in one transaction), then the facts, loaded.
+    /// A fresh engine with the policies (all rules in one transaction), then
+    /// the facts, loaded; each of the two transactions within `budget`.
     public static func load(
-        policies: [PolicySource], facts: [(table: String, rows: [[Value]])], schemas: [TableID: [String]] = [:]
+        policies: [PolicySource], facts: [(table: String, rows: [[Value]])], schemas: [TableID: [String]] = [:],
+        budget: TransactionBudget = .unlimited
     ) throws(PolicyError) -> Engine {
         let engine = Engine()
         for (table, columns) in schemas { engine.declareColumns(columns, for: table) }
         for policy in policies { try engine.createPolicy(policy.name) }
         var transaction = Transaction()
         for policy in policies { transaction.insertRules(policy.text, policy: policy.name) }
-        try engine.load(transaction)
+        try engine.load(transaction, budget: budget)
         var factTransaction = Transaction()
         for (name, rows) in facts {
             let table = try tableID(name, defaultPolicy: policies.first?.name)
             for row in rows { factTransaction.insert(row, into: table) }
         }
-        try engine.load(factTransaction)
+        try engine.load(factTransaction, budget: budget)
         return engine
     }
 

@@ -191,6 +191,29 @@ final class TableState {
         }
     }
 
+    /// Forgets the transaction's requested fact changes (a roll-back).
+    func dropPendingFacts() {
+        if pendingFacts.isEmpty { return }
+        pendingFacts = RowStore(arity: arity)
+        pendingFactState = []
+    }
+
+    /// Puts back the rows a table no rule derives into held before the
+    /// transaction: all facts. `resetFlags` makes every row a fact with no
+    /// derivation again, for a table that rules derived into meanwhile.
+    func restoreFacts(resetFlags: Bool) {
+        for id in addedIDs { remove(id) }
+        let gone = removed.ids.map(removed.row)
+        for row in gone { add(row, count: 0, fact: true) }
+        guard resetFlags else { return }
+        for id in rows.ids {
+            counts[Int(id)] = 0
+            facts[Int(id)] = true
+        }
+        countsValid = true
+        rankToken = nil
+    }
+
     /// Records that the transaction wants `values` to be a fact (or not).
     func requestFact(_ values: [UInt32], _ wanted: Bool) {
         let (id, _) = pendingFacts.insert(values)

@@ -1,0 +1,39 @@
+extension PolicyError.Code {
+    /// A transaction needed more work than its `TransactionBudget`: it was
+    /// rolled back whole and the engine is as it was.
+    public static let tooExpensive = PolicyError.Code(rawValue: "too-expensive")
+}
+
+/// How much one transaction may derive before the engine refuses it
+/// (`too-expensive`) and rolls it back whole. Rules that derive without end
+/// (`n(y) :- n(x), y = x + 1`), a `concat` that lengthens its strings round
+/// after round, or a large cross product then cost bounded work and memory,
+/// where they would otherwise hold the engine until memory runs out.
+public struct TransactionBudget: Hashable, Sendable {
+    /// What ran out.
+    public enum Resource: String, Sendable {
+        case derivedRows = "derived rows"
+        case computedBytes = "bytes of computed strings"
+    }
+
+    /// Rows the rules may derive: every derivation counts, also one of a row
+    /// that is already there, so the count bounds the work as well as the rows.
+    public var derivedRows: Int
+    /// Bytes of strings that builtins such as `concat` may compute.
+    public var computedBytes: Int
+
+    public init(derivedRows: Int = 1_000_000, computedBytes: Int = 64 << 20) {
+        self.derivedRows = derivedRows
+        self.computedBytes = computedBytes
+    }
+
+    /// No bound: for trusted input (policy files at start, a peer's data, a log replay).
+    public static let unlimited = TransactionBudget(derivedRows: .max, computedBytes: .max)
+
+    func limit(of resource: Resource) -> Int {
+        switch resource {
+        case .derivedRows: derivedRows
+        case .computedBytes: computedBytes
+        }
+    }
+}

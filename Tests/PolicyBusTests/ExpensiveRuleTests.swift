@@ -1,0 +1,86 @@
+import Foundation
+import PolicyBus
+import PolicyEngine
+import Testing
+
+extension ProcessSuites {
+    /// Issue 12: a rule that derives without end made an engine deaf until
+    /// memory ran out. A `rules` or `facts` request over `--max-derived-rows`
+    /// or `--max-computed-bytes` is refused with `too-expensive` and rolled
+    /// back: the subscriber sees nothing, the log holds nothing, the engine
+    /// serves on; `eval` takes the same flags.
+    @Suite(.serialized) struct ExpensiveRuleTests {
+        static let policy = "q(1). q(2). q(3). n(0). s(\"a\").\np(x) :- q(x), gt(x, 1)."
+
+        @Test func expensiveRulesAndFactsAreRolledBackAndTheEngineServesOn() async throws {
+            let dataDir = NSTemporaryDirectory() + "policybus-expensive-\(UUID().uuidString)"
+            defer { try? FileManager.default.removeItem(atPath: dataDir) }
+            try await withProcesses { processes in
+                let (engine, endpoint) = try await processes.engine(
+                    "e", policies: [("c", Self.policy)], peers: [],
+                    extra: ["--data-dir", dataDir, "--max-derived-rows", "20000", "--max-computed-bytes", "100000"])
+                let subscriber = try processes.subscriber(endpoint, ["c:p"])
+                _ = try await subscriber.jsonLine(0)
+                let rulesBefore = try await request(endpoint, "rules", ["action": .string("list"), "policy": .string("c")])["rules"]
+                let records = try await request(endpoint, "status")["durability"]?["records"]
+                let changes: [(String, [String: JSON])] = [
+                    ("rules", ["action": .string("insert"), "policy": .string("c"), "rule": .string("n(y) :- n(x), y = x + 1")]),
+                    ("rules", ["action": .string("insert"), "policy": .string("c"), "rule": .string("s(y) :- s(x), concat(x, \"ab\", y)")]),
+                    ("rules", ["action": .string("insert"), "policy": .string("c"), "rule": .string("big(a, b, c) :- w(a), w(b), w(c)\nq(9)")]),
+                ]
+                // The cross product needs rows to multiply: 40 of them make 64,000 derivations.
+                _ = try await request(endpoint, "facts", ["action": .string("insert"), "table": .string("c:w"), "rows": .array((0..<40).map { .array([.int($0)]) })])
+                let widened = try await request(endpoint, "status")["durability"]?["records"]
+                for (op, fields) in changes {
+                    let reply = try await offPool { try exchange(endpoint, [[Array(JSON.object(fields.merging(["op": .string(op)]) { $1 }).text.utf8)]], timeout: 60) }
+                    #expect(reply.first??["error"]?["code"]?.stringValue == "too-expensive", "\(fields): \(String(describing: reply))")
+                }
+                // Facts that feed a cross product are just as expensive.
+                _ = try await request(endpoint, "rules", ["action": .string("insert"), "policy": .string("c"), "rule": .string("pair(a, b) :- w(a), v(b)")])
+                let facts = try await offPool {
+                    try exchange(endpoint, [[Array(#"{"op":"facts","action":"insert","table":"c:v","rows":[[1]]}"#.utf8)]], timeout: 60)
+                }
+                #expect(facts.first??["ok"] == .bool(true), "40 derivations fit")
+                let many = try await offPool {
+                    try exchange(endpoint, [[Array(#"{"op":"facts","action":"replace","table":"c:v","rows":[\#((0..<600).map { "[\($0)]" }.joined(separator: ","))]}"#.utf8)]], timeout: 60)
+                }
+                #expect(many.first??["error"]?["code"]?.stringValue == "too-expensive", "\(String(describing: many))")
+
+                #expect(engine.isRunning)
+                #expect(try await queryRows(endpoint, "c:n") == [[.int(0)]])
+                #expect(try await queryRows(endpoint, "c:s") == [[.string("a")]])
+                #expect(try await queryRows(endpoint, "c:big").isEmpty)
+                #expect(try await queryRows(endpoint, "c:w").count == 40)
+                #expect(try await queryRows(endpoint, "c:pair").count == 40)
+                #expect(try await queryRows(endpoint, "c:v") == [[.int(1)]])
+                let rulesAfter = try await request(endpoint, "rules", ["action": .string("list"), "policy": .string("c")])["rules"]?.arrayValue
+                #expect(rulesAfter == ((rulesBefore?.arrayValue ?? []) + [.string("pair(a, b) :- w(a), v(b)")]).sorted { $0.text < $1.text })
+                let status = try await request(endpoint, "status")
+                #expect(status["durability"]?["records"]?.intValue == (widened?.intValue ?? -1) + 2, "the refused changes were never logged (before: \(String(describing: records)))")
+
+                // The subscriber saw none of it, and sees the next change.
+                _ = try await request(endpoint, "facts", ["action": .string("insert"), "table": .string("c:q"), "rows": .array([.array([.int(7)])])])
+                let lines = try await subscriber.waitFor("the delta with p(7)") { process in
+                    process.stdoutLines.contains { $0.contains("\"delta\"") } ? process.stdoutLines : nil
+                }
+                // A busy engine may make the subscriber resync (a second snapshot); no delta but p(7)'s.
+                let deltas = try lines.map { try JSON.parse($0) }.filter { $0["kind"]?.stringValue == "delta" }
+                #expect(deltas.count == 1 && deltas.first?["added"] == .array([.array([.int(7)])]), "\(lines)")
+                #expect(try contents(from: lines, table: "c:p") == [[.int(2)], [.int(3)], [.int(7)]])
+            }
+        }
+
+        @Test func evalRefusesAnEndlessRuleWithItsBudget() async throws {
+            let policy = try temporaryFile("n(0).\nn(y) :- n(x), y = x + 1\n")
+            defer { try? FileManager.default.removeItem(atPath: policy) }
+            let refused = try await runPolicybus(["eval", policy, "--max-derived-rows", "5000"])
+            #expect(refused.status == 1)
+            #expect(refused.stderr.contains("error[too-expensive]"), "\(refused.stderr)")
+            let bounded = try temporaryFile("n(0).\nn(y) :- n(x), lt(x, 100), y = x + 1\n")
+            defer { try? FileManager.default.removeItem(atPath: bounded) }
+            let fine = try await runPolicybus(["eval", bounded, "--max-derived-rows", "101", "--table", "n"])
+            #expect(fine.status == 0, "\(fine.stderr)")
+            #expect(fine.stdout.split(separator: "\n").count > 100)
+        }
+    }
+}
