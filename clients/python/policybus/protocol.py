@@ -108,7 +108,7 @@ class _Table:
     """What the client knows about one subscribed table."""
 
     __slots__ = ("name", "rows", "seq", "epoch", "synced", "ever_synced",
-                 "buffer", "last", "requested", "live", "synced_by")
+                 "buffer", "last", "requested", "live", "synced_by", "late", "timeouts")
 
     def __init__(self, name: str, now: float) -> None:
         self.name = name
@@ -122,6 +122,8 @@ class _Table:
         self.requested: Optional[int] = None  # id of the subscribe request in flight
         self.live = False         # data arrived since the snapshot: our SUB subscription is in place
         self.synced_by = 0        # id of the subscribe request whose snapshot is applied
+        self.late: set[int] = set()  # earlier, timed-out requests whose reply still counts
+        self.timeouts = 0         # resync requests timed out in a row: the next waits longer
 
 
 class Session:
@@ -131,13 +133,19 @@ class Session:
     ``on_data`` for every SUB frame and ``on_reply`` for every control reply,
     and calls ``tick()`` regularly (see ``tick_interval``) and whenever
     ``wants_send`` is true; ``tick`` returns the request frames to send.
+
+    A resync request that gets no reply within ``request_timeout`` is sent
+    again with twice the timeout, up to ``max_request_timeout``, and a late
+    reply to any of them is taken (for ``2 * max_request_timeout``): a node
+    slow to send a large snapshot is not asked for it again and again.
     """
 
     def __init__(self, control_endpoint: str, client_id: Optional[str] = None,
-                 request_timeout: float = 3.0) -> None:
+                 request_timeout: float = 3.0, max_request_timeout: float = 32.0) -> None:
         self.control_endpoint = control_endpoint
         self.client_id = client_id or uuid.uuid4().hex
         self.request_timeout = request_timeout
+        self.max_request_timeout = max(max_request_timeout, request_timeout)
         self.now = 0.0
         self.heartbeat = 1.0      # seconds; the node's heartbeat_ms / 1000
         self.lease = 10.0         # seconds; the node's lease_ms / 1000
@@ -262,6 +270,7 @@ class Session:
         for key, st in self._tables.items():
             if st.requested is not None and st.ever_synced:
                 self.forget(st.requested)
+            st.late.clear()  # snapshots taken before the SUB moved
             if st.requested is None:
                 st.synced = False
                 st.buffer = []
@@ -443,10 +452,14 @@ class Session:
         snapshots = reply.get("tables") if reply.get("ok") else None
         for name in names:
             st = self._tables.get(name.encode())
-            if st is None or st.requested != rid:
-                continue  # unsubscribed meanwhile, or a newer request is out
-            st.requested = None
+            if st is None or (st.requested != rid and rid not in st.late):
+                continue  # unsubscribed meanwhile, or already answered
             entry = snapshots.get(name) if isinstance(snapshots, dict) else None
+            if entry is None and rid in st.late:
+                st.late.discard(rid)  # a late failure: the newer request decides
+                continue
+            st.requested = None
+            st.late.clear()
             if entry is None:
                 # Failed: retry later unless this was the first subscribe
                 # (then the caller raises and removes the table).
@@ -462,6 +475,7 @@ class Session:
                 self.wants_send = True
                 continue
             st.synced_by = rid
+            st.timeouts = 0
             changes.append(change)
             buffered, st.buffer = st.buffer, []
             st.live = bool(buffered)
@@ -506,9 +520,9 @@ class Session:
                 if not st.ever_synced:
                     continue  # the caller of the first subscribe waits for it
                 entry = self._inflight.get(st.requested)
-                if entry is None or now - entry[2] > self.request_timeout:
+                if entry is None or now - entry[2] > self._resync_timeout(st):
                     # Every table of the timed-out request, not just this one.
-                    self._resync.update(self.forget(st.requested))
+                    self._resync.update(self._time_out(st.requested))
                     self._resync.add(key)
             elif st.synced and now - st.last > silent_after:
                 st.synced = False
@@ -522,8 +536,35 @@ class Session:
         self.wants_send = False
         if self._tables and now - self._last_request >= self.lease / 3:
             out.append(self.request("renew"))
-        # Replies to renew are not awaited: drop stale ones from the books.
+        # Replies to renew are not awaited: drop stale ones from the books,
+        # and give up on timed-out resync requests after twice the longest wait.
         for rid in [r for r, e in self._inflight.items()
-                    if e[0] == "renew" and now - e[2] > self.request_timeout]:
+                    if (e[0] == "renew" and now - e[2] > self.request_timeout)
+                    or (e[0] == "subscribe" and now - e[2] > 2 * self.max_request_timeout)]:
             del self._inflight[rid]
+            for st in self._tables.values():
+                st.late.discard(rid)
         return out
+
+    def _resync_timeout(self, st: _Table) -> float:
+        """How long a table's resync request waits: doubled for each one
+        that timed out in a row."""
+        return min(self.request_timeout * (1 << min(st.timeouts, 16)), self.max_request_timeout)
+
+    def _time_out(self, rid: int) -> list[bytes]:
+        """Like ``forget``, but the request stays on the books: its reply,
+        however late, is still taken. Returns the keys of the tables that
+        were waiting for it, to ask for again."""
+        entry = self._inflight.get(rid)
+        if entry is None or entry[0] != "subscribe":
+            return []
+        waiting = []
+        for name in entry[1]:
+            key = name.encode()
+            st = self._tables.get(key)
+            if st is not None and st.requested == rid:
+                st.requested = None
+                st.late.add(rid)
+                st.timeouts += 1
+                waiting.append(key)
+        return waiting

@@ -215,11 +215,31 @@ def test_unanswered_resync_is_sent_again():
     second = s.tick()
     assert sent_ops(second)[0] == ("subscribe", ["a:error"])
     assert second[0][0] != first[0][0]
-    # The late reply to the first request is ignored; the second one applies.
+    # The late reply to the first request is taken; the second one's then
+    # changes nothing.
     _, _, changes = s.on_reply(snapshot_reply(first[0][0], {"a:error": (9, [(9,)])}))
-    assert changes == []
+    assert [(c.kind, c.seq) for c in changes] == [("resync", 9)]
     _, _, changes = s.on_reply(snapshot_reply(second[0][0], {"a:error": (5, [(5,)])}))
-    assert [(c.kind, c.seq) for c in changes] == [("resync", 5)]
+    assert changes == [] and s.table_seq("a:error") == 9
+
+
+def test_a_slow_resync_is_asked_for_less_and_less_often():
+    # Issue 13's livelock: a node slower than the timeout to send a large
+    # snapshot was asked for it again at every timeout, and each late reply
+    # was thrown away. Now each repeat waits twice as long, up to 32 s.
+    s = subscribed(lease_ms=6000000)
+    s.on_data(delta("a:error", 5))
+    sent = [s.now for op, _ in sent_ops(s.tick()) if op == "subscribe"]
+    start = s.now
+    while s.now - start < 600:  # ten minutes, ticked every 100 ms, no reply
+        s.now += 0.1
+        sent += [s.now for op, _ in sent_ops(s.tick()) if op == "subscribe"]
+    gaps = [round(b - a) for a, b in zip(sent, sent[1:])]
+    assert gaps[:5] == [3, 6, 12, 24, 32] and set(gaps[4:]) == {32}, gaps
+    # A reply to an earlier request still outstanding is taken.
+    _, _, changes = s.on_reply(snapshot_reply(s._next_id - 2, {"a:error": (7, [(7,)])}))
+    assert [(c.kind, c.seq) for c in changes] == [("resync", 7)]
+    assert s.all_synced()
 
 
 def test_timed_out_resync_of_several_tables_asks_for_all_of_them_again():
