@@ -16,6 +16,7 @@ import PolicyEngine
 extension LogRecord {
     private enum Op: String {
         case createPolicy = "create-policy"
+        case deletePolicy = "delete-policy"
         case insertRules = "insert-rules"
         case deleteRules = "delete-rules"
         case insertFacts = "insert-facts"
@@ -26,8 +27,8 @@ extension LogRecord {
     func encoded() -> [UInt8] {
         var writer = JSONWriter()
         switch self {
-        case .createPolicy(let name):
-            Self.begin(&writer, .createPolicy)
+        case .createPolicy(let name), .deletePolicy(let name):
+            Self.begin(&writer, isCreate ? .createPolicy : .deletePolicy)
             Self.field(&writer, "name", name)
         case .insertRules(let policy, let text), .deleteRules(let policy, let text):
             Self.begin(&writer, isInsert ? .insertRules : .deleteRules)
@@ -52,6 +53,11 @@ extension LogRecord {
         case .insertRules, .insertFacts: true
         default: false
         }
+    }
+
+    private var isCreate: Bool {
+        if case .createPolicy = self { return true }
+        return false
     }
 
     private static func begin(_ writer: inout JSONWriter, _ op: Op) {
@@ -111,6 +117,7 @@ extension LogRecord {
         }
         switch json["op"]?.stringValue.flatMap(Op.init(rawValue:)) {
         case .createPolicy?: self = .createPolicy(name: try string("name"))
+        case .deletePolicy?: self = .deletePolicy(name: try string("name"))
         case .insertRules?: self = .insertRules(policy: try string("policy"), text: try string("text"))
         case .deleteRules?: self = .deleteRules(policy: try string("policy"), text: try string("text"))
         case .insertFacts?: self = .insertFacts(table: try string("table"), rows: try rows())

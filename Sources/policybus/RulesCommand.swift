@@ -45,8 +45,11 @@ struct RulesCommand: AsyncParsableCommand {
             Output.line(reply.text)
             return
         }
-        for rule in reply["rules"]?.arrayValue ?? [] {
-            Output.line(rule.stringValue ?? rule.text)
+        // ID  POLICY:LINE  TEXT: the id names the rule in logs and reviews, the line its source.
+        for entry in reply["entries"]?.arrayValue ?? [] {
+            let id = entry["id"]?.stringValue ?? "-"
+            let line = entry["line"]?.intValue.map { "\(policy):\($0)" } ?? "-"
+            Output.line("\(id)  \(line)  \(entry["rule"]?.stringValue ?? entry.text)")
         }
     }
 }

@@ -38,7 +38,7 @@ import TestSupport
         }
         let policy = randomName(&generator)
         let text = "p(x) :- q(x, \"\(randomName(&generator))\")"
-        switch Int.random(in: 0..<12, using: &generator) {
+        switch Int.random(in: 0..<15, using: &generator) {
         case 0: return .hello
         case 1: return .subscribe(tables: tables(&generator))
         case 2: return .unsubscribe(tables: tables(&generator))
@@ -49,6 +49,9 @@ import TestSupport
         case 7: return .rules(.list(policy: policy))
         case 8: return .rules(Bool.random(using: &generator) ? .insert(policy: policy, text: text) : .delete(policy: policy, text: text))
         case 9: return .explain(query: "\(randomTable(&generator))(x, 1)", all: Bool.random(using: &generator))
+        case 10: return .policyCreate(name: policy)
+        case 11: return .policyDelete(name: policy)
+        case 12: return .policyList
         default:
             let arity = Int.random(in: 0..<4, using: &generator)
             let rows = (0..<Int.random(in: 0..<5, using: &generator)).map { _ in (0..<arity).map { _ in randomValue(&generator) } }

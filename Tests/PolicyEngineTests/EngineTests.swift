@@ -183,4 +183,33 @@ import Testing
         #expect(engine.rows("nova:s") == [[1]])
         #expect(throws: PolicyError.self) { try engine.deletePolicy("alice") }
     }
+
+    /// One transaction: triggers see the deltas to empty, queries no longer
+    /// know the tables, and a new policy of the same name may give them
+    /// other columns. A failing commit hook changes nothing.
+    @Test func deletePolicyIsOneTransactionAndForgetsItsTables() throws {
+        let engine = Engine()
+        try engine.createPolicy("alice")
+        var transaction = Transaction()
+        transaction.insertRules("q(x) :- f(x)\nf(1)\nf(2)", policy: "alice")
+        try engine.apply(transaction)
+        var seen: [TableDelta] = []
+        engine.addTrigger(on: TableID("alice:q")!) { seen.append($0.sorted()) }
+
+        struct Refused: Error {}
+        #expect(throws: Refused.self) { try engine.deletePolicy("alice") { throw Refused() } }
+        #expect(engine.policies == ["alice"] && seen.isEmpty)
+        #expect(try engine.query("alice:q").count == 2)
+
+        try engine.deletePolicy("alice")
+        #expect(seen == [TableDelta(table: TableID("alice:q")!, added: [], removed: [[.int(1)], [.int(2)]])])
+        #expect(throws: PolicyError.self) { try engine.query("alice:q") }
+        #expect(!engine.contains(TableID("alice:f")!))
+
+        try engine.createPolicy("alice")
+        var again = Transaction()
+        again.insertRules("q(x, y) :- f(x, y)\nf(1, 2)", policy: "alice")
+        try engine.apply(again)
+        #expect(try engine.query("alice:q") == [[.int(1), .int(2)]])
+    }
 }

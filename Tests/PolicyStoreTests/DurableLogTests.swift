@@ -15,6 +15,7 @@ import TestSupport
             rows: [[.float(2.0), .float(-0.0), .float(.infinity), .float(1e-300)], [.string("é \"q\" \n \u{0}"), .string("")]]),
         .deleteFacts(table: "alice:ok", rows: [[.int(1)]]),
         .deleteRules(policy: "alice", text: "error(x) :- nova:servers(x, \"h1\"), not ok(x)"),
+        .deletePolicy(name: "alice"),
     ]
 
     @Test func recordsSurviveReopening() throws {

@@ -147,6 +147,8 @@ final class DataSourceBehavior: NodeBehavior {
             return ControlReply.FactsApplied(seq: context.publisher.seq(facts.table) ?? 0)
         case .rules:
             throw BusError(.notSupported, "a data source has no rules")
+        case .policyCreate, .policyDelete, .policyList:
+            throw BusError(.notSupported, "a data source has no policies")
         case .explain:
             // As before ops were typed: a data source has never known this one.
             throw BusError(.unknownOp, "unknown op 'explain'")

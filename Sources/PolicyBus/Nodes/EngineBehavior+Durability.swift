@@ -2,7 +2,7 @@ import Logging
 import PolicyEngine
 import PolicyStore
 
-/// Durability of what the control API accepted: every rule and fact change is
+/// Durability of what the control API accepted: every rule, fact and policy change is
 /// appended to the data directory's `DurableLog` (fsync'd) before the reply
 /// is sent, and replayed at start after the command-line policy files.
 extension EngineBehavior {
@@ -31,7 +31,7 @@ extension EngineBehavior {
             do {
                 // Logs of earlier versions may hold facts for a peer's or an unknown service's table.
                 if let table = record.factTable { try checkWritable(table) }
-                try apply(Self.transaction(record))
+                try replay(record)
             } catch {
                 skipped += 1
                 logger.warning("data log record not applied", metadata: ["record": "\(record)", "error": "\(error)"])
@@ -105,11 +105,31 @@ extension EngineBehavior {
         }
     }
 
+    /// Applies one replayed record. A policy's creation and deletion are
+    /// idempotent here: a compacted log deletes policies that may not exist
+    /// (it does not know the command line), and a deletion is not refused for
+    /// the rules that read the policy, since later records may delete them.
+    func replay(_ record: LogRecord) throws(BusError) {
+        switch record {
+        case .createPolicy(let name):
+            do { try engine.createPolicy(name) } catch { throw BusError(error) }
+        case .deletePolicy(let name):
+            guard engine.policies.contains(name) else { return }
+            do {
+                try timed { () throws in try engine.deletePolicy(name) }
+            } catch {
+                throw BusError(.internal, "\(error)")
+            }
+        case .insertRules, .deleteRules, .insertFacts, .deleteFacts:
+            try apply(Self.transaction(record))
+        }
+    }
+
     static func transaction(_ record: LogRecord) -> Transaction {
         var transaction = Transaction()
         switch record {
-        case .createPolicy:
-            break  // policies come from the command line; see `replay`.
+        case .createPolicy, .deletePolicy:
+            break  // not transactions: see `replay(_:)`.
         case .insertRules(let policy, let text): transaction.insertRules(text, policy: policy)
         case .deleteRules(let policy, let text): transaction.deleteRules(text, policy: policy)
         case .insertFacts(let table, let rows):
@@ -126,7 +146,7 @@ extension LogRecord {
     var factTable: TableID? {
         switch self {
         case .insertFacts(let table, _), .deleteFacts(let table, _): TableID(table)
-        case .createPolicy, .insertRules, .deleteRules: nil
+        case .createPolicy, .deletePolicy, .insertRules, .deleteRules: nil
         }
     }
 }

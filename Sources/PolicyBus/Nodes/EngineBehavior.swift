@@ -69,7 +69,7 @@ final class EngineBehavior: NodeBehavior {
             return ControlReply.Rows(try query(text), page: page)
         case .rules(.list(let policy)):
             do {
-                return ControlReply.RuleList(rules: try engine.rules(in: policy))
+                return ControlReply.RuleList(rules: try engine.ruleEntries(in: policy))
             } catch {
                 throw BusError(error)
             }
@@ -105,6 +105,14 @@ final class EngineBehavior: NodeBehavior {
             } catch {
                 throw BusError(error)
             }
+        case .policyCreate(let name):
+            try createPolicy(name)
+            return ControlReply.Done()
+        case .policyDelete(let name):
+            try deletePolicy(name)
+            return ControlReply.Done()
+        case .policyList:
+            return ControlReply.PolicyList(policies: engine.policies.map { ($0, (try? engine.rules(in: $0).count) ?? 0) })
         case .hello, .subscribe, .unsubscribe, .renew, .status, .tables:
             throw BusError(.internal, "op '\(command.op)' is the node's, not the engine's")
         }

@@ -183,7 +183,14 @@ public final class Node {
             return status(page)
         case .tables(let page):
             return tables(page)
-        case .query, .rules, .facts, .explain:
+        case .policyDelete(let name):
+            let reply = try behavior.handle(command)
+            // Its tables' subscribers got their deltas to empty; their next
+            // renew shows the tables gone, and their resubscribe is refused.
+            for table in registry.drop(where: { $0.service == name }) { behavior.close(table) }
+            subscriptionsChanged()
+            return reply
+        case .query, .rules, .facts, .explain, .policyCreate, .policyList:
             return try behavior.handle(command)
         }
     }

@@ -65,6 +65,16 @@ public struct SubscriptionRegistry: Sendable {
         return closed
     }
 
+    /// Drops every subscription to the tables matching `condition`, whoever holds it.
+    /// - Returns: the tables dropped, each now without subscribers.
+    public mutating func drop(where condition: (TableID) -> Bool) -> [TableID] {
+        let tables = subscribers.keys.filter(condition).sorted()
+        for table in tables {
+            for client in subscribers[table] ?? [] { _ = unsubscribe(client, from: [table]) }
+        }
+        return tables
+    }
+
     /// Drops every client whose lease ended before `now`.
     /// - Returns: the expired clients and the tables left without subscribers.
     public mutating func expire(now: UInt64) -> (clients: [ClientIdentity], closed: [TableID]) {

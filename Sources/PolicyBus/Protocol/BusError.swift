@@ -21,6 +21,13 @@ public struct BusError: Error, Hashable, Sendable {
         public static let badTableName = Code(rawValue: "bad-table-name")
         public static let unknownTable = Code(rawValue: "unknown-table")
         public static let unknownPolicy = Code(rawValue: "unknown-policy")
+        /// (engines) `policy-create` or `policy-delete` of a name that is not
+        /// an identifier, or (create) the service of one of the engine's peers.
+        public static let badPolicyName = Code(rawValue: "bad-policy-name")
+        /// (engines) `policy-create` of a policy that exists.
+        public static let policyExists = Code(rawValue: "policy-exists")
+        /// (engines) `policy-delete` of a policy whose tables another policy's rules read.
+        public static let policyInUse = Code(rawValue: "policy-in-use")
         /// (engines) a `facts` write into a table a peer publishes: the peer's
         /// copy is the table, and the next resync would undo the write.
         public static let readOnlyTable = Code(rawValue: "read-only-table")

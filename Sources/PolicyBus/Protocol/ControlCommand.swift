@@ -23,6 +23,12 @@ public enum ControlCommand: Hashable, Sendable {
     case facts(Facts)
     /// Why the rows matching the query hold (engines): one derivation each, or all up to a limit.
     case explain(query: String, all: Bool)
+    /// A new, empty policy (engines), durable like rules.
+    case policyCreate(name: String)
+    /// A policy gone with its rules and facts, as one transaction (engines).
+    case policyDelete(name: String)
+    /// The engine's policies with their rule counts.
+    case policyList
 
     /// `rules`: list a policy's rules, or insert or delete policy text.
     public enum Rules: Hashable, Sendable {
@@ -86,7 +92,7 @@ public enum ControlCommand: Hashable, Sendable {
     /// Decodes and validates the op and its fields, each against its limit
     /// (`docs/PROTOCOL.md` section 9), so that no field of any size gets
     /// further than here.
-    /// - Throws: `unknown-op`, `bad-request`, `bad-table-name`,
+    /// - Throws: `unknown-op`, `bad-request`, `bad-table-name`, `bad-policy-name`,
     ///   `too-many-subscriptions` (more tables than one client may hold),
     ///   `too-many-rows`, `too-large` (the `client` id, a policy name, rule or
     ///   query text, or the columns of a row or pattern).
@@ -105,6 +111,9 @@ public enum ControlCommand: Hashable, Sendable {
         case "rules": self = .rules(try Rules(request, limits: limits))
         case "facts": self = .facts(try Facts(request, limits: limits))
         case "explain": self = .explain(query: try request.query("query", limits: limits), all: try request.optionalBool("all") ?? false)
+        case "policy-create": self = .policyCreate(name: try request.policyName("name", limits: limits))
+        case "policy-delete": self = .policyDelete(name: try request.policyName("name", limits: limits))
+        case "policy-list": self = .policyList
         default: throw BusError(.unknownOp, "unknown op '\(request.op)'")
         }
     }
@@ -122,6 +131,9 @@ public enum ControlCommand: Hashable, Sendable {
         case .rules: "rules"
         case .facts: "facts"
         case .explain: "explain"
+        case .policyCreate: "policy-create"
+        case .policyDelete: "policy-delete"
+        case .policyList: "policy-list"
         }
     }
 
@@ -129,7 +141,7 @@ public enum ControlCommand: Hashable, Sendable {
     /// `init` decodes back into the same command.
     public var fields: [String: JSON] {
         switch self {
-        case .hello, .renew: [:]
+        case .hello, .renew, .policyList: [:]
         case .status(let page), .tables(let page): page.fields
         case .subscribe(let tables), .unsubscribe(let tables): ["tables": .array(tables.map { .string($0.description) })]
         case .query(let text, let page): page.fields.merging(["query": .string(text)]) { $1 }
@@ -139,6 +151,7 @@ public enum ControlCommand: Hashable, Sendable {
         case .facts(let facts):
             ["action": .string(facts.action.rawValue), "table": .string(facts.table.description), "rows": JSON(rows: facts.rows)]
         case .explain(let query, let all): ["query": .string(query), "all": .bool(all)]
+        case .policyCreate(let name), .policyDelete(let name): ["name": .string(name)]
         }
     }
 }
@@ -227,6 +240,20 @@ extension ControlCommand.Facts {
 }
 
 extension ControlRequest {
+    /// A policy name to create or delete: within the table name limit (a
+    /// policy is the service part of its tables' names) and an identifier.
+    func policyName(_ key: String, limits: BusLimits) throws(BusError) -> String {
+        let name = try string(key)
+        guard name.utf8.count <= limits.maxTableNameLength else {
+            throw BusError(.tooLarge, "policy name of \(name.utf8.count) bytes; the limit is \(limits.maxTableNameLength)")
+        }
+        guard TableID.isIdentifier(name) else {
+            throw BusError(
+                .badPolicyName, "'\(name)' is not a policy name: use letters, digits, '_', '-' or '.', not starting with a digit")
+        }
+        return name
+    }
+
     /// The query of `query` or `explain`: at most `maxQueryLength` bytes and,
     /// when it parses as a qualified atom, a table name and a pattern within
     /// their limits. Other text is left to the node: a data source reads an

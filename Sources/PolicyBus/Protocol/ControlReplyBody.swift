@@ -114,10 +114,23 @@ extension ControlReply {
         var fields: [String: JSON] { ["rows": JSON(rows: Array(rows)), "more": .int(Int64(more))] }
     }
 
-    /// `rules list`.
+    /// `rules list`: the canonical texts, and each rule's id and line.
     struct RuleList: ControlReplyBody {
-        var rules: [String]
-        var fields: [String: JSON] { ["rules": .array(rules.map(JSON.string))] }
+        var rules: [Engine.RuleEntry]
+        var fields: [String: JSON] {
+            [
+                "rules": .array(rules.map { .string($0.text) }),
+                "entries": .array(rules.map { .object(["id": .string($0.id), "rule": .string($0.text), "line": .int(Int64($0.line))]) }),
+            ]
+        }
+    }
+
+    /// `policy-list`: each policy and how many rules it has.
+    struct PolicyList: ControlReplyBody {
+        var policies: [(name: String, rules: Int)]
+        var fields: [String: JSON] {
+            ["policies": .array(policies.map { .object(["name": .string($0.name), "rules": .int(Int64($0.rules))]) })]
+        }
     }
 
     /// `explain` (engines): one explanation per matching row.

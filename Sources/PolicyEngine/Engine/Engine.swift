@@ -36,40 +36,6 @@ public final class Engine {
 
     public init() {}
 
-    // MARK: - Policies
-
-    /// Creates an empty policy. Creating one that exists does nothing.
-    /// - Throws: `syntax-error` when `name` is not an identifier.
-    public func createPolicy(_ name: String) throws(PolicyError) {
-        guard TableID.isIdentifier(name) else {
-            throw PolicyError(.syntaxError, "'\(name)' is not a valid policy name: use letters, digits, '_', '-' or '.', not starting with a digit")
-        }
-        policySet.insert(name)
-    }
-
-    /// Deletes a policy with all its rules and facts.
-    /// - Throws: `unknown-policy` when there is no such policy.
-    public func deletePolicy(_ name: String) throws(PolicyError) {
-        guard policySet.contains(name) else { throw PolicyError(.unknownPolicy, "there is no policy '\(name)'") }
-        var change = LoweredTransaction()
-        change.removedRules = rulesByKey.keys.filter { $0.policy == name }
-        for table in tableStates.keys where table.service == name {
-            change.rowOperations.append(.replace(table, []))
-        }
-        try applyLowered(change)
-        policySet.remove(name)
-    }
-
-    /// The policies, sorted.
-    public var policies: [String] { policySet.sorted() }
-
-    /// The canonical texts of a policy's rules, sorted.
-    /// - Throws: `unknown-policy`.
-    public func rules(in policy: String) throws(PolicyError) -> [String] {
-        guard policySet.contains(policy) else { throw PolicyError(.unknownPolicy, "there is no policy '\(policy)'") }
-        return rulesByKey.keys.filter { $0.policy == policy }.sorted().map(\.text)
-    }
-
     // MARK: - Tables
 
     /// Records a base table's column names, so that rules may refer to its

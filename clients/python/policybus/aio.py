@@ -159,6 +159,15 @@ class Client:
     async def delete_rule(self, policy: str, rule: str) -> Reply:
         return await self._call(calls.delete_rule(policy, rule))
 
+    async def create_policy(self, name: str) -> Reply:
+        return await self._call(calls.create_policy(name))
+
+    async def delete_policy(self, name: str) -> Reply:
+        return await self._call(calls.delete_policy(name))
+
+    async def policies(self) -> list[Reply]:
+        return await self._call(calls.policies())
+
     async def insert_facts(self, table: str, rows: Iterable[Sequence[Any]]) -> Reply:
         return await self._call(calls.insert_facts(table, rows))
 

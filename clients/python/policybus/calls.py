@@ -48,6 +48,11 @@ def _rules(reply: Reply) -> list[Any]:
     return rules
 
 
+def _policies(reply: Reply) -> list[Reply]:
+    policies: list[Reply] = reply.get("policies", [])
+    return policies
+
+
 def hello() -> Call[Reply]:
     """The node's name, kind, protocol version, data endpoint and timers."""
     return Call("hello", _whole)
@@ -98,6 +103,23 @@ def insert_rule(policy: str, rule: str) -> Call[Reply]:
 def delete_rule(policy: str, rule: str) -> Call[Reply]:
     """Deletes a rule (text, or the id the node gave it) from a policy."""
     return Call("rules", _whole, action="delete", policy=policy, rule=rule)
+
+
+def create_policy(name: str) -> Call[Reply]:
+    """Creates an empty policy at an engine (durable like rules);
+    ``policy-exists`` if it is there already."""
+    return Call("policy-create", _whole, name=name)
+
+
+def delete_policy(name: str) -> Call[Reply]:
+    """Deletes a policy with its rules and facts, in one transaction;
+    ``policy-in-use`` while another policy's rules read its tables."""
+    return Call("policy-delete", _whole, name=name)
+
+
+def policies() -> Call[list[Reply]]:
+    """The engine's policies: dicts with name and rules (a count)."""
+    return Call("policy-list", _policies)
 
 
 def insert_facts(table: str, rows: Iterable[Sequence[Any]]) -> Call[Reply]:

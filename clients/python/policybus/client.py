@@ -115,6 +115,18 @@ class Client:
         """Deletes a rule (text, or the id the node gave it) from a policy."""
         return self._call(calls.delete_rule(policy, rule))
 
+    def create_policy(self, name: str) -> Reply:
+        """Creates an empty policy at an engine (durable like rules)."""
+        return self._call(calls.create_policy(name))
+
+    def delete_policy(self, name: str) -> Reply:
+        """Deletes a policy with its rules and facts, in one transaction."""
+        return self._call(calls.delete_policy(name))
+
+    def policies(self) -> list[Reply]:
+        """The engine's policies: dicts with name and rules (a count)."""
+        return self._call(calls.policies())
+
     def insert_facts(self, table: str, rows: Iterable[Sequence[Any]]) -> Reply:
         """Inserts rows into a policy table (engines), e.g. ``"alice:q"``."""
         return self._call(calls.insert_facts(table, rows))

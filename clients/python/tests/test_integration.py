@@ -100,6 +100,40 @@ def test_rules_and_query(data_and_engine):
         assert not any("big" in str(r) for r in node.rules("classification"))
 
 
+def test_policies_come_and_go(data_and_engine):
+    _, engine = data_and_engine
+    with policybus.Client(engine.control) as node:
+        node.create_policy("fresh")
+        node.insert_rule("fresh", "r(x) :- s(x)\ns(1)")
+        assert {"name": "fresh", "rules": 1} in node.policies()
+        assert node.query("fresh:r") == {(1,)}
+        with pytest.raises(policybus.PolicyBusError) as err:
+            node.create_policy("fresh")
+        assert err.value.code == "policy-exists"
+        with pytest.raises(policybus.PolicyBusError) as err:
+            node.create_policy("1bad")
+        assert err.value.code == "bad-policy-name"
+        node.delete_policy("fresh")
+        assert [p["name"] for p in node.policies()] == ["classification"]
+        with pytest.raises(policybus.PolicyBusError) as err:
+            node.delete_policy("fresh")
+        assert err.value.code == "unknown-policy"
+
+
+async def _policies_through_asyncio(endpoint):
+    async with policybus.aio.Client(endpoint) as node:
+        await node.create_policy("later")
+        names = [p["name"] for p in await node.policies()]
+        await node.delete_policy("later")
+        return names, [p["name"] for p in await node.policies()]
+
+
+def test_policies_through_the_asyncio_client(data_and_engine):
+    _, engine = data_and_engine
+    created, deleted = asyncio.run(_policies_through_asyncio(engine.control))
+    assert created == ["classification", "later"] and deleted == ["classification"]
+
+
 # MARK: - Data sources: exact topics, unsubscribe, gaps, restarts
 
 @pytest.fixture

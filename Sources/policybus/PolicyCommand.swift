@@ -1,0 +1,60 @@
+import ArgumentParser
+import PolicyBus
+import PolicyEngine
+
+/// `policybus policy`: create, delete or list an engine's policies while it runs.
+struct PolicyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "policy",
+        abstract: "Create, delete or list the policies of a running engine.",
+        discussion: """
+            create makes an empty policy (load its rules with 'rules insert'); delete removes a policy \
+            with its rules and facts in one transaction, refused while another policy's rules read its \
+            tables. Both are durable like rules (--data-dir). list prints each policy and its rule count.
+            """
+    )
+
+    enum Action: String, ExpressibleByArgument, CaseIterable {
+        case create, delete, list
+    }
+
+    @OptionGroup var connection: ConnectOptions
+
+    @Argument(help: "create, delete or list.")
+    var action: Action
+
+    @Argument(help: "The policy (create and delete).")
+    var name: String?
+
+    @Flag(name: .long, help: "Print the reply as JSON.")
+    var json = false
+
+    func validate() throws {
+        if action != .list, name == nil { throw ValidationError("\(action.rawValue) needs the policy name") }
+        if action == .list, name != nil { throw ValidationError("list takes no policy name") }
+    }
+
+    func run() async throws {
+        let command = self
+        try await onOwnThread("policy") { try command.runBlocking() }
+    }
+
+    /// The command's work; it blocks, so it runs on its own thread.
+    func runBlocking() throws {
+        let command: ControlCommand =
+            switch action {
+            case .create: .policyCreate(name: name ?? "")
+            case .delete: .policyDelete(name: name ?? "")
+            case .list: .policyList
+            }
+        let reply = try ClientCall.request(connection, command)
+        if json {
+            Output.line(reply.text)
+            return
+        }
+        for policy in reply["policies"]?.arrayValue ?? [] {
+            let rules = policy["rules"]?.intValue ?? 0
+            Output.line("\(policy["name"]?.stringValue ?? policy.text)  \(rules) rule\(rules == 1 ? "" : "s")")
+        }
+    }
+}
