@@ -40,7 +40,9 @@ extension ProcessSuites {
             print("UnicodeValueTests.trickyStringsThroughPublishServeTheLogAndQuery seed: \(seed)")
             var random = SeededRandom(seed: seed)
             let served = (0..<60).map { _ in [Value.string(random.trickyString())] } + ["\u{E9}", "e\u{301}", "\u{C5}", "\u{212B}"].map { [Value.string($0)] }
-            let banned = (0..<20).map { _ in [Value.string(random.trickyString())] } + ["e\u{301}", "\u{212B}"].map { [Value.string($0)] }
+            // Random bans, but never the composed é and Å, whose decomposed twins are banned below.
+            let banned = (0..<20).map { _ in [Value.string(random.trickyString())] }.filter { ![[.string("\u{E9}")], [.string("\u{C5}")]].contains($0) }
+                + ["e\u{301}", "\u{212B}"].map { [Value.string($0)] }
             let posted = Self.randomRows(&random, count: 60) + [[.string("\u{E9}"), .string("e\u{301}")], [.string("e\u{301}"), .string("\u{E9}")]]
             let facts = try temporaryFile("{\"t\": \(JSON(rows: served).text), \"banned\": \(JSON(rows: banned).text)}", suffix: ".json")
             let policy = try temporaryFile("n(x) :- d:t(x), not d:banned(x)")
@@ -81,8 +83,9 @@ extension ProcessSuites {
                 source.write(rows.map { "+t(\(JSON(rows: [$0]).text.dropFirst(2).dropLast(2)))" }.joined(separator: "\n"))
                 let expected = Set(rows.map(Self.key))
                 var last: Set<String> = []
-                _ = try await eventually("d:t to serve \(expected.count) rows (seed \(seed)); last \(last.count)") {
-                    let reply = try await request(endpoint, "query", ["query": .string("d:t")])
+                _ = try await eventually("d:t to serve \(expected.count) rows (seed \(seed)); last \(last.count)") { () async -> Bool? in
+                    // unknown-table until the data source has read the first line.
+                    guard let reply = try? await request(endpoint, "query", ["query": .string("d:t")]) else { return nil }
                     last = Set((reply["rows"]?.arrayValue ?? []).map { Self.key(($0.arrayValue ?? []).map(Self.value)) })
                     return last == expected ? true : nil
                 }
@@ -110,7 +113,8 @@ extension ProcessSuites {
         func expectRows(_ endpoint: String, _ query: String, _ expected: [[[UInt32]]], _ comment: String) async throws {
             var last: [[[UInt32]]] = []
             _ = try await eventually("\(query) to answer \(expected.count) rows by scalars (\(comment)); last answer had \(last.count)") {
-                let reply = try await request(endpoint, "query", ["query": .string(query)])
+                () async -> Bool? in
+                guard let reply = try? await request(endpoint, "query", ["query": .string(query)]) else { return nil }
                 last = (reply["rows"]?.arrayValue ?? []).map { row in
                     (row.arrayValue ?? []).map { Array(($0.stringValue ?? "\u{0}not a string").unicodeScalars.map(\.value)) }
                 }
