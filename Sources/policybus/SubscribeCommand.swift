@@ -10,11 +10,13 @@ struct SubscribeCommand: AsyncParsableCommand {
         commandName: "subscribe",
         abstract: "Print tables' snapshots, then each change as it arrives.",
         discussion: """
-            With --json, one object per line: {"table":T,"kind":"snapshot","seq":N,"rows":[...]}
-            or {"table":T,"kind":"delta","seq":N,"added":[...],"removed":[...]}. A resync prints a
-            fresh snapshot line. Exit status: 0, or 3 when --timeout passes before --count lines. On
-            SIGINT or SIGTERM it unsubscribes (waiting at most 0.5 s for the node) and exits 130 or
-            143, so the node drops its triggers at once rather than when the lease ends.
+            With --json, one object per line: {"table":T,"kind":"snapshot","seq":N,"rows":[...]} \
+            or {"table":T,"kind":"delta","seq":N,"added":[...],"removed":[...]}. A resync prints a \
+            fresh snapshot line.
+
+            Exit status: 0, or 3 when --timeout passes before --count lines. On SIGINT or SIGTERM it \
+            unsubscribes (waiting at most 0.5 s for the node) and exits 130 or 143, so the node drops \
+            its triggers at once rather than when the lease ends.
             """
     )
 
