@@ -250,11 +250,13 @@ class FakeNode:
             found = self.tables.get(req.get("query"))
             if found is None:
                 return self._reply(envelope, rid, error=("unknown-table", "no such table"))
-            return self._reply(envelope, rid, rows=[list(r) for r in found["rows"]])
+            rows, more = _page(sorted((list(r) for r in found["rows"]), key=repr), req)
+            return self._reply(envelope, rid, rows=rows, more=more)
         if op == "tables":
-            return self._reply(envelope, rid, tables=[
-                {"name": k, "columns": None, "seq": t["seq"], "rows": len(t["rows"]),
-                 "subscribers": len(self.subscribers.get(k, ()))} for k, t in self.tables.items()])
+            listed, more = _page(sorted(self.tables), req)
+            return self._reply(envelope, rid, more=more, tables=[
+                {"name": k, "columns": None, "seq": self.tables[k]["seq"], "rows": len(self.tables[k]["rows"]),
+                 "subscribers": len(self.subscribers.get(k, ()))} for k in listed])
         return self._reply(envelope, rid, error=("unknown-op", f"unknown op {op!r}"))
 
     def _reply(self, envelope: list[bytes], rid: Any, error: Optional[tuple[str, str]] = None,
@@ -264,6 +266,15 @@ class FakeNode:
         else:
             obj = {"ok": True, "id": rid, **fields}
         self._router.send_multipart(envelope + [json.dumps(obj).encode()])
+
+
+def _page(items: list[Any], req: dict[str, Any]) -> tuple[list[Any], int]:
+    """The part of ``items`` a request's ``offset`` and ``limit`` ask for, and
+    how many come after it (PROTOCOL.md section 4)."""
+    offset = int(req.get("offset") or 0)
+    limit = req.get("limit")
+    end = len(items) if limit is None else min(len(items), offset + int(limit))
+    return items[offset:end], max(0, len(items) - max(end, offset))
 
 
 def _last_endpoint(sock: zmq.Socket[bytes]) -> str:

@@ -458,3 +458,13 @@ def test_curve_key_files_are_checked(tmp_path):
     with pytest.raises(policybus.PolicyBusError) as err:
         policybus.Client("tcp://127.0.0.1:1", public_key=public, secret_key=secret)
     assert err.value.code == "bad-key"
+
+
+def test_the_fake_node_pages_like_a_node(node):
+    """FakeNode answers query and tables with offset/limit and ``more``, as
+    PROTOCOL.md section 4 says a node does."""
+    with policybus.Client(node.control, timeout=3) as c:
+        assert c.query("d:q", limit=1) == {(1,)}
+        assert c.query("d:q", offset=1, limit=5) == {(2,)}
+        assert c.request("query", query="d:q", limit=1)["more"] == 1
+        assert [t["name"] for t in c.tables(offset=1)] == ["d:qq"]
