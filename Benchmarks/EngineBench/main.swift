@@ -115,6 +115,38 @@ func w1(n: Int, updates: Int) throws {
             + "max \(micros(latencies.last ?? 0)) over \(updates) updates (load \(millis(loadTime)))")
 }
 
+// MARK: - Simulate
+
+/// W1's engine: one server inserted (and deleted again) for real, and the
+/// same change simulated (applied, read, rolled back: the roll-back derives
+/// the changed stratum again, so it costs the size of `error`'s inputs).
+func simulateWorkload(n: Int, samples: Int) throws {
+    let engine = try errorEngine()
+    try load(engine, n: n, batch: 100_000)
+    var applied: [UInt64] = []
+    var simulated: [UInt64] = []
+    for k in 0..<samples {
+        let row: [Value] = [.string("sim-vm\(k)"), .string("sim-host\(k)")]
+        var insert = Transaction()
+        insert.insert(row, into: servers)
+        var start = now()
+        let deltas = try engine.simulate(insert, tables: [errorTable])
+        simulated.append(now() - start)
+        precondition(deltas.first?.added.count == 1, "simulate saw no new error")
+        start = now()
+        try engine.apply(insert)
+        applied.append(now() - start)
+        var delete = Transaction()
+        delete.delete(row, from: servers)
+        try engine.apply(delete)
+    }
+    applied.sort()
+    simulated.sort()
+    print(
+        "simulate N=\(n): apply one server p50 \(micros(percentile(applied, 50))), "
+            + "simulate it p50 \(micros(percentile(simulated, 50))), p99 \(micros(percentile(simulated, 99)))")
+}
+
 // MARK: - W2
 
 func w2(n: Int) throws {
@@ -362,7 +394,7 @@ func w4(scale: Int, samples: Int) throws {
             + "delete an original edge: p50 \(micros(percentile(originalDeletes, 50))), p99 \(micros(percentile(originalDeletes, 99)))")
 }
 
-// `EngineBench [--quick] [w1] [w2] [memory] [facts] [w3] [w4]`: all workloads unless some are named.
+// `EngineBench [--quick] [w1] [w2] [memory] [facts] [w3] [w4] [simulate]`: all workloads unless some are named.
 let named = Set(arguments.dropFirst().filter { !$0.hasPrefix("--") })
 func selected(_ name: String) -> Bool { named.isEmpty || named.contains(name) }
 let sizes = quick ? [10_000] : [10_000, 100_000, 1_000_000]
@@ -371,4 +403,5 @@ if selected("w2") { try w2(n: quick ? 100_000 : 1_000_000) }
 if selected("memory") { try memory(n: quick ? 100_000 : 1_000_000) }
 if selected("facts") { try factsLoad(rows: quick ? 100_000 : 1_000_000) }
 if selected("w3") { try w3(nodes: quick ? 1_000 : 2_000, edges: quick ? 3_000 : 6_000, samples: quick ? 3 : 10) }
+if selected("simulate") { for n in sizes { try simulateWorkload(n: n, samples: quick ? 20 : 50) } }
 if selected("w4") { try w4(scale: quick ? 4 : 1, samples: quick ? 5 : 20) }

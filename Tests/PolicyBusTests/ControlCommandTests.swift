@@ -38,7 +38,7 @@ import TestSupport
         }
         let policy = randomName(&generator)
         let text = "p(x) :- q(x, \"\(randomName(&generator))\")"
-        switch Int.random(in: 0..<15, using: &generator) {
+        switch Int.random(in: 0..<17, using: &generator) {
         case 0: return .hello
         case 1: return .subscribe(tables: tables(&generator))
         case 2: return .unsubscribe(tables: tables(&generator))
@@ -52,6 +52,13 @@ import TestSupport
         case 10: return .policyCreate(name: policy)
         case 11: return .policyDelete(name: policy)
         case 12: return .policyList
+        case 13:
+            let changes: [ControlCommand.Change] = (0..<Int.random(in: 0..<3, using: &generator)).map { _ in
+                Bool.random(using: &generator)
+                    ? .rules(.insert(policy: policy, text: text))
+                    : .facts(.init(.delete, table: randomTable(&generator), rows: [[randomValue(&generator)]]))
+            }
+            return .simulate(changes: changes, tables: tables(&generator))
         default:
             let arity = Int.random(in: 0..<4, using: &generator)
             let rows = (0..<Int.random(in: 0..<5, using: &generator)).map { _ in (0..<arity).map { _ in randomValue(&generator) } }

@@ -149,6 +149,8 @@ final class DataSourceBehavior: NodeBehavior {
             throw BusError(.notSupported, "a data source has no rules")
         case .policyCreate, .policyDelete, .policyList:
             throw BusError(.notSupported, "a data source has no policies")
+        case .simulate:
+            throw BusError(.notSupported, "a data source has no rules to simulate")
         case .explain:
             // As before ops were typed: a data source has never known this one.
             throw BusError(.unknownOp, "unknown op 'explain'")

@@ -92,11 +92,7 @@ final class EngineBehavior: NodeBehavior {
         case .facts(let facts):
             try checkWritable(facts.table)
             var transaction = Transaction()
-            switch facts.action {
-            case .insert: for row in facts.rows { transaction.insert(row, into: facts.table) }
-            case .delete: for row in facts.rows { transaction.delete(row, from: facts.table) }
-            case .replace: transaction.replace(facts.table, with: facts.rows)
-            }
+            transaction.add(facts)
             try applyDurably(transaction, records: factRecords(facts))
             return ControlReply.Done()
         case .explain(let query, let all):
@@ -111,6 +107,8 @@ final class EngineBehavior: NodeBehavior {
         case .policyDelete(let name):
             try deletePolicy(name)
             return ControlReply.Done()
+        case .simulate(let changes, let tables):
+            return ControlReply.Simulated(deltas: try simulate(changes, tables: tables))
         case .policyList:
             return ControlReply.PolicyList(policies: engine.policies.map { ($0, (try? engine.rules(in: $0).count) ?? 0) })
         case .hello, .subscribe, .unsubscribe, .renew, .status, .tables:
@@ -320,5 +318,16 @@ final class EngineBehavior: NodeBehavior {
             return
         }
         logger.warning("peer did not answer; starting without its column names", metadata: ["peer": "\(service)", "endpoint": "\(endpoint)"])
+    }
+}
+
+extension Transaction {
+    /// The operations of a `facts` request.
+    mutating func add(_ facts: ControlCommand.Facts) {
+        switch facts.action {
+        case .insert: for row in facts.rows { insert(row, into: facts.table) }
+        case .delete: for row in facts.rows { delete(row, from: facts.table) }
+        case .replace: replace(facts.table, with: facts.rows)
+        }
     }
 }

@@ -190,7 +190,7 @@ public final class Node {
             for table in registry.drop(where: { $0.service == name }) { behavior.close(table) }
             subscriptionsChanged()
             return reply
-        case .query, .rules, .facts, .explain, .policyCreate, .policyList:
+        case .query, .rules, .facts, .explain, .policyCreate, .policyList, .simulate:
             return try behavior.handle(command)
         }
     }

@@ -29,6 +29,16 @@ public enum ControlCommand: Hashable, Sendable {
     case policyDelete(name: String)
     /// The engine's policies with their rule counts.
     case policyList
+    /// What `changes`, applied as one transaction, would do to each of
+    /// `tables` (engines); the engine is left exactly as it was.
+    case simulate(changes: [Change], tables: [TableID])
+
+    /// One change of a `simulate`: a rule insert or delete, or a facts
+    /// change, with the fields (and limits) of those ops.
+    public enum Change: Hashable, Sendable {
+        case rules(Rules)
+        case facts(Facts)
+    }
 
     /// `rules`: list a policy's rules, or insert or delete policy text.
     public enum Rules: Hashable, Sendable {
@@ -114,6 +124,7 @@ public enum ControlCommand: Hashable, Sendable {
         case "policy-create": self = .policyCreate(name: try request.policyName("name", limits: limits))
         case "policy-delete": self = .policyDelete(name: try request.policyName("name", limits: limits))
         case "policy-list": self = .policyList
+        case "simulate": self = .simulate(changes: try Change.list(request, limits: limits), tables: try request.tables("tables", limits: limits))
         default: throw BusError(.unknownOp, "unknown op '\(request.op)'")
         }
     }
@@ -134,6 +145,7 @@ public enum ControlCommand: Hashable, Sendable {
         case .policyCreate: "policy-create"
         case .policyDelete: "policy-delete"
         case .policyList: "policy-list"
+        case .simulate: "simulate"
         }
     }
 
@@ -152,6 +164,8 @@ public enum ControlCommand: Hashable, Sendable {
             ["action": .string(facts.action.rawValue), "table": .string(facts.table.description), "rows": JSON(rows: facts.rows)]
         case .explain(let query, let all): ["query": .string(query), "all": .bool(all)]
         case .policyCreate(let name), .policyDelete(let name): ["name": .string(name)]
+        case .simulate(let changes, let tables):
+            ["changes": .array(changes.map(\.json)), "tables": .array(tables.map { .string($0.description) })]
         }
     }
 }
@@ -169,6 +183,7 @@ extension ControlCommand {
         let how = switch self {
         case .query, .tables, .status: "ask for a page: \"limit\" items from \"offset\""
         case .explain: "ask about fewer rows, or without \"all\""
+        case .simulate: "ask about fewer tables, or simulate a smaller change"
         default: "ask for less"
         }
         return BusError(.replyTooLarge, "the reply would be \(bytes) bytes; the limit is \(limit): \(how)")
@@ -222,6 +237,69 @@ extension ControlCommand.Rules {
             throw BusError(.badTableName, "the rule text names a table of \(long.utf8.count) bytes; the limit is \(limits.maxTableNameLength)")
         }
         return text
+    }
+}
+
+extension ControlCommand.Change {
+    /// The `changes` of a `simulate`: an array of objects, each a `rules`
+    /// insert or delete or a `facts` request without `id` and `client`
+    /// (`{"op": "facts", "action": "insert", "table": T, "rows": [...]}`),
+    /// each checked as that op is. Together they hold at most
+    /// `maxRowsPerRequest` rows and `maxRuleTextLength` bytes of rule text,
+    /// the limits of one request.
+    static func list(_ request: ControlRequest, limits: BusLimits) throws(BusError) -> [Self] {
+        guard let items = request.body["changes"]?.arrayValue else {
+            throw BusError(.badRequest, "\"changes\" must be an array of rules and facts changes")
+        }
+        var changes: [Self] = []
+        var rows = 0
+        var text = 0
+        for item in items {
+            guard case .object(let members) = item, let op = members["op"]?.stringValue else {
+                throw BusError(.badRequest, "each change is an object with \"op\": \"rules\" or \"facts\"")
+            }
+            let fields = ControlRequest(op: op, body: members)
+            switch op {
+            case "rules":
+                let rules = try ControlCommand.Rules(fields, limits: limits)
+                switch rules {
+                case .list: throw BusError(.badRequest, "a rules change inserts or deletes rules; \"list\" changes nothing")
+                case .insert(_, let rule), .delete(_, let rule): text += rule.utf8.count
+                }
+                changes.append(.rules(rules))
+            case "facts":
+                let facts = try ControlCommand.Facts(fields, limits: limits)
+                rows += facts.rows.count
+                changes.append(.facts(facts))
+            default:
+                throw BusError(.badRequest, "a change's \"op\" is \"rules\" or \"facts\", not '\(op)'")
+            }
+            guard rows <= limits.maxRowsPerRequest else {
+                throw BusError(.tooManyRows, "the changes hold more than \(limits.maxRowsPerRequest) rows, the limit of one request")
+            }
+            guard text <= limits.maxRuleTextLength else {
+                throw BusError(.tooLarge, "the changes hold more than \(limits.maxRuleTextLength) bytes of rule text, the limit of one request")
+            }
+        }
+        return changes
+    }
+
+    /// The change as `list` reads it.
+    var json: JSON {
+        switch self {
+        case .rules(let rules): .object(ControlCommand.rules(rules).fields.merging(["op": .string("rules")]) { $1 })
+        case .facts(let facts): .object(ControlCommand.facts(facts).fields.merging(["op": .string("facts")]) { $1 })
+        }
+    }
+}
+
+extension ControlRequest {
+    /// The fields of a request nested in another (a `simulate`'s change).
+    init(op: String, body: [String: JSON]) {
+        self.op = op
+        self.id = nil
+        self.client = nil
+        self.body = body
     }
 }
 

@@ -125,6 +125,16 @@ extension ControlReply {
         }
     }
 
+    /// `simulate`: each asked table's net delta, in the order asked.
+    struct Simulated: ControlReplyBody {
+        var deltas: [TableDelta]
+        var fields: [String: JSON] {
+            ["deltas": .array(deltas.map { delta in
+                .object(["table": .string(delta.table.description), "added": JSON(rows: delta.added), "removed": JSON(rows: delta.removed)])
+            })]
+        }
+    }
+
     /// `policy-list`: each policy and how many rules it has.
     struct PolicyList: ControlReplyBody {
         var policies: [(name: String, rules: Int)]

@@ -327,19 +327,22 @@ extension Engine {
         return compiled
     }
 
+    /// A table's net delta so far in the transaction under way.
+    func delta(of state: TableState) -> TableDelta {
+        let arity = state.arity
+        let added = state.addedIDs.map { id in (0..<arity).map { pool[state.rows.cell(id, $0)] } }
+        let removedRows = state.removedRows
+        let removed = removedRows.ids.map { id in (0..<arity).map { pool[removedRows.cell(id, $0)] } }
+        return TableDelta(table: state.id, added: added, removed: removed)
+    }
+
     /// Collects the net deltas (of every changed table, or only of those
     /// triggers watch), resets the transaction state and fires the triggers.
     private func finishTransaction(returningDeltas: Bool) -> [TableDelta] {
         var deltas: [TableDelta] = []
         let watched = returningDeltas ? [] : Set(triggerList.map(\.table))
         for state in tableStates.values {
-            if state.hasDelta && (returningDeltas || watched.contains(state.id)) {
-                let arity = state.arity
-                let added = state.addedIDs.map { id in (0..<arity).map { pool[state.rows.cell(id, $0)] } }
-                let removedRows = state.removedRows
-                let removed = removedRows.ids.map { id in (0..<arity).map { pool[removedRows.cell(id, $0)] } }
-                deltas.append(TableDelta(table: state.id, added: added, removed: removed))
-            }
+            if state.hasDelta && (returningDeltas || watched.contains(state.id)) { deltas.append(delta(of: state)) }
             state.clearTransaction()
         }
         deltas.sort { $0.table < $1.table }

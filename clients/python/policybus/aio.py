@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import Any, AsyncIterator, Iterable, Optional, Sequence, TypeVar
+from typing import Any, AsyncIterator, Iterable, Mapping, Optional, Sequence, TypeVar
 
 import zmq
 import zmq.asyncio
@@ -167,6 +167,9 @@ class Client:
 
     async def policies(self) -> list[Reply]:
         return await self._call(calls.policies())
+
+    async def simulate(self, changes: Iterable[Mapping[str, Any]], tables: Iterable[str]) -> list[Reply]:
+        return await self._call(calls.simulate(changes, tables))
 
     async def insert_facts(self, table: str, rows: Iterable[Sequence[Any]]) -> Reply:
         return await self._call(calls.insert_facts(table, rows))

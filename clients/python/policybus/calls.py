@@ -10,7 +10,7 @@ caller gets back are decided here, once.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Generic, Iterable, Optional, Sequence, TypeVar
+from typing import Any, Callable, Generic, Iterable, Mapping, Optional, Sequence, TypeVar
 
 from .errors import PolicyBusError, PolicyBusTimeout
 from .protocol import Reply, Row
@@ -51,6 +51,11 @@ def _rules(reply: Reply) -> list[Any]:
 def _policies(reply: Reply) -> list[Reply]:
     policies: list[Reply] = reply.get("policies", [])
     return policies
+
+
+def _deltas(reply: Reply) -> list[Reply]:
+    deltas: list[Reply] = reply.get("deltas", [])
+    return deltas
 
 
 def hello() -> Call[Reply]:
@@ -120,6 +125,14 @@ def delete_policy(name: str) -> Call[Reply]:
 def policies() -> Call[list[Reply]]:
     """The engine's policies: dicts with name and rules (a count)."""
     return Call("policy-list", _policies)
+
+
+def simulate(changes: Iterable[Mapping[str, Any]], tables: Iterable[str]) -> Call[list[Reply]]:
+    """What ``changes`` (each a ``rules`` insert/delete or ``facts`` request
+    as a dict with ``op``, without ``id``) would do to ``tables`` at an
+    engine, as one transaction: a list of ``{"table", "added", "removed"}``,
+    one per table in order. The engine is left exactly as it was."""
+    return Call("simulate", _deltas, changes=[dict(c) for c in changes], tables=list(tables))
 
 
 def insert_facts(table: str, rows: Iterable[Sequence[Any]]) -> Call[Reply]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, TypeVar
 
 import zmq
 
@@ -126,6 +126,12 @@ class Client:
     def policies(self) -> list[Reply]:
         """The engine's policies: dicts with name and rules (a count)."""
         return self._call(calls.policies())
+
+    def simulate(self, changes: Iterable[Mapping[str, Any]], tables: Iterable[str]) -> list[Reply]:
+        """What ``changes`` (``rules``/``facts`` requests as dicts with ``op``)
+        would do to ``tables``: one ``{"table", "added", "removed"}`` each;
+        the engine is left as it was."""
+        return self._call(calls.simulate(changes, tables))
 
     def insert_facts(self, table: str, rows: Iterable[Sequence[Any]]) -> Reply:
         """Inserts rows into a policy table (engines), e.g. ``"alice:q"``."""

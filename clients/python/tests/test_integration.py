@@ -120,6 +120,23 @@ def test_policies_come_and_go(data_and_engine):
         assert err.value.code == "unknown-policy"
 
 
+def test_simulate_leaves_the_engine_as_it_was(data_and_engine):
+    data, engine = data_and_engine
+    with policybus.Client(engine.control) as node:
+        data.feed("+q(3)")
+        wait_for(lambda: node.query("classification:p") == {(3,)}, what="p(3)")
+        changes = [{"op": "facts", "action": "insert", "table": "data:q", "rows": [[7], [1]]},
+                   {"op": "rules", "action": "insert", "policy": "classification", "rule": "big(x) :- p(x), gt(x, 5)"}]
+        deltas = node.simulate(changes, ["classification:p", "classification:big"])
+        assert deltas == [{"table": "classification:p", "added": [[7]], "removed": []},
+                          {"table": "classification:big", "added": [[7]], "removed": []}]
+        assert node.query("classification:p") == {(3,)}
+        assert "big" not in " ".join(node.rules("classification"))
+        with pytest.raises(policybus.PolicyBusError) as err:
+            node.simulate([{"op": "query", "query": "classification:p"}], ["classification:p"])
+        assert err.value.code == "bad-request"
+
+
 async def _policies_through_asyncio(endpoint):
     async with policybus.aio.Client(endpoint) as node:
         await node.create_policy("later")

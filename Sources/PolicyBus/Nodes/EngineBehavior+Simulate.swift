@@ -1,0 +1,48 @@
+import PolicyEngine
+
+/// `simulate`: what a change would do, with the engine left as it was.
+extension EngineBehavior {
+    /// Each of `tables`' net delta from `changes` as one transaction. Nothing
+    /// is logged, published or committed, and no seq moves: the engine
+    /// rolls the transaction back before any trigger fires. The forward work
+    /// is bounded by the request budget (`too-expensive`), as a real change is.
+    ///
+    /// Facts may go into the tables of the engine's policies, and also into
+    /// the peers' tables its rules read (the question is often "what if this
+    /// server appeared"); a remote table the engine does not read yet is empty.
+    /// - Throws: `unknown-table` for an asked table of no policy that the
+    ///   engine does not know, or facts for one; `unknown-policy`; the
+    ///   language's codes; `too-expensive`.
+    func simulate(_ changes: [ControlCommand.Change], tables: [TableID]) throws(BusError) -> [TableDelta] {
+        for table in tables where !engine.policies.contains(table.service) && !engine.contains(table) {
+            throw BusError(.unknownTable, "engine \(context.name) has no policy '\(table.service)' and does not read \(table)")
+        }
+        var transaction = Transaction()
+        for change in changes {
+            switch change {
+            case .rules(.insert(let policy, let text)), .rules(.delete(let policy, let text)):
+                guard engine.policies.contains(policy) else {
+                    throw BusError(.unknownPolicy, "there is no policy '\(policy)' at engine \(context.name)")
+                }
+                if case .rules(.insert) = change {
+                    transaction.insertRules(text, policy: policy)
+                } else {
+                    transaction.deleteRules(text, policy: policy)
+                }
+            case .rules(.list):
+                throw BusError(.badRequest, "a rules change inserts or deletes rules")
+            case .facts(let facts):
+                guard engine.policies.contains(facts.table.service) || engine.remoteTables.contains(facts.table) else {
+                    throw BusError(
+                        .unknownTable, "\(facts.table) is neither a table of a policy of engine \(context.name) nor one its rules read")
+                }
+                transaction.add(facts)
+            }
+        }
+        do {
+            return try engine.simulate(transaction, tables: tables, budget: context.limits.transactionBudget)
+        } catch {
+            throw BusError(error)
+        }
+    }
+}
