@@ -35,18 +35,23 @@ extension ProcessSuites {
                     ("alice", "auditor", "facts", facts),
                     ("alice", "auditor", "rules", broken),
                     ("alice", "auditor", "query", ["query": .string("c:seen")]),
+                    ("alice", "auditor", "simulate", ["changes": .array([]), "tables": .array([.string("c:seen")])]),
+                    ("alice", "auditor", "policy-create", ["name": .string("fresh")]),
+                    ("alice", "auditor", "policy-delete", ["name": .string("fresh")]),
                 ])
                 #expect(replies[2]["error"]?.stringValue == "syntax-error", "\(replies)")
                 #expect(replies[3]["rows"]?.arrayValue?.count == 3, "\(replies)")
-                let audits = try await engine.waitFor("two audit records") { process in
+                let audits = try await engine.waitFor("four audit records") { process in
                     let found = logObjects(process, message: "audit")
-                    return found.count >= 2 ? found : nil
+                    return found.count >= 4 ? found : nil
                 }
-                #expect(audits.count == 2, "the refused insert and the query are not audited: \(audits)")
+                #expect(audits.count == 4, "the refused insert, the query and simulate are not audited: \(audits)")
                 let alice = try keys.publicKey("alice")
                 #expect(audits.allSatisfy { $0["level"] as? String == "notice" })
                 #expect(metadata(audits[0]) == ["op": "rules insert", "policy": "c", "rule": "fact(1)", "client.id": "auditor", "client.key": alice])
                 #expect(metadata(audits[1]) == ["op": "facts insert", "table": "c:fact", "rows": "2", "client.id": "auditor", "client.key": alice])
+                #expect(metadata(audits[2]) == ["op": "policy create", "policy": "fresh", "client.id": "auditor", "client.key": alice])
+                #expect(metadata(audits[3]) == ["op": "policy delete", "policy": "fresh", "client.id": "auditor", "client.key": alice])
 
                 let refused = try #require(logObjects(engine, message: "request refused").first)
                 #expect(refused["level"] as? String == "info")

@@ -4,7 +4,7 @@ import ZeroMQ
 
 /// `policy-create` and `policy-delete`: policies that come and go while the
 /// engine runs, durable like rules (a `create-policy` or `delete-policy`
-/// record, fsync'd before the reply).
+/// record, fsync'd before the reply) and audited like them (`Node.accepted`).
 extension EngineBehavior {
     /// - Throws: `policy-exists`; `bad-policy-name` for a peer's service (its
     ///   tables would stop coming from the peer); `internal` when the log
@@ -28,7 +28,6 @@ extension EngineBehavior {
         } catch {
             throw BusError(error)
         }
-        logger.notice("policy created", metadata: ["policy": "\(name)"])
         // Its tables, read by rules as a peer's until now, are local from here on.
         updateRemote(now: monotonicNanoseconds())
     }
@@ -56,7 +55,6 @@ extension EngineBehavior {
         } catch {
             throw BusError(.internal, "cannot make the change durable, so nothing changed: \(error)")
         }
-        logger.notice("policy deleted", metadata: ["policy": "\(name)"])
         updateRemote(now: monotonicNanoseconds())
     }
 }

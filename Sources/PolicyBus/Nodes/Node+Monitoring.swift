@@ -32,6 +32,10 @@ extension Node {
             audit = ["op": "rules delete", "policy": "\(policy)", "rule": "\(text)"]
         case .facts(let facts):
             audit = ["op": "facts \(facts.action.rawValue)", "table": "\(facts.table)", "rows": "\(facts.rows.count)"]
+        case .policyCreate(let name):
+            audit = ["op": "policy create", "policy": "\(name)"]
+        case .policyDelete(let name):
+            audit = ["op": "policy delete", "policy": "\(name)"]
         default:
             return
         }
