@@ -94,6 +94,22 @@ extension ProcessSuites {
             }
         }
 
+        /// A rule reading a table of a service that is neither a peer nor a
+        /// policy keeps the engine not ready; creating that policy makes the
+        /// table local, and the engine ready.
+        @Test func creatingThePolicyARuleReadsMakesItsTableLocal() async throws {
+            try await withProcesses { processes in
+                let (_, endpoint) = try await processes.engine("E", policies: [("reader", "t(x) :- fresh:p(x)")], peers: [])
+                _ = try await eventually("not ready for fresh:p") {
+                    try await request(endpoint, "status")["ready"] == .bool(false) ? true : nil
+                }
+                _ = try await request(endpoint, "policy-create", ["name": .string("fresh")])
+                _ = try await request(endpoint, "rules", ["action": .string("insert"), "policy": .string("fresh"), "rule": .string("p(7)")])
+                #expect(try await queryRows(endpoint, "reader:t") == [[.int(7)]])
+                _ = try await eventually("ready") { try await request(endpoint, "status")["ready"] == .bool(true) ? true : nil }
+            }
+        }
+
         /// A subscriber of a deleted policy's table sees the delta to empty,
         /// and then its resubscribe refused (`unknown-policy`).
         @Test func subscribersGetTheDeltaToEmptyThenARefusal() async throws {

@@ -202,6 +202,12 @@ final class EngineBehavior: NodeBehavior {
             peerTableWanted(table)
             connection.subscribe([table])
         }
+        // A table no peer served that the rules no longer read (its rule was
+        // deleted, or its service became a policy here) is no reason to wait.
+        for table in Set(unavailable.keys).subtracting(wanted).sorted() {
+            unavailable[table] = nil
+            peerTableDropped(table)
+        }
         for table in remote.subtracting(wanted).sorted() {
             remote.remove(table)
             peerTableDropped(table)
