@@ -53,8 +53,10 @@ import Testing
         try engine.apply(setup)
         let before = try state(engine)
         let firedBefore = firings()
+        let interned = engine.pool.count
         let error = refusal(engine, text, facts: [("c:e", [3, 4]), ("c:e", [4, 1])], budget: budget)
         #expect(error?.code == .tooExpensive)
+        #expect(engine.pool.count == interned, "the refused change's values are forgotten")
         #expect(error?.message.contains(resource.rawValue) == true, "\(String(describing: error))")
         #expect(try state(engine) == before)
         #expect(firings() == firedBefore)
@@ -97,6 +99,30 @@ import Testing
         #expect(engine.rows(of: TableID("c:n")!) == [[0]])
     }
 
+    /// A transaction refused for any reason leaves no value behind in the pool,
+    /// and the values that stay keep their ids.
+    @Test func refusedTransactionsLeaveThePoolAsItWas() throws {
+        let (engine, _) = try engine()
+        let interned = engine.pool.count
+        var wide = Transaction()
+        for index in 0..<1000 { wide.insert([.string("new-\(index)")], into: TableID("c:fresh")!) }
+        wide.insert([1, 2, 3], into: TableID("c:fresh")!)  // arity-mismatch, found last
+        #expect(throws: PolicyError.self) { try engine.apply(wide) }
+        #expect(engine.pool.count == interned)
+        struct Full: Error {}
+        var hooked = Transaction()
+        hooked.insert([.string("kept out")], into: TableID("c:other")!)
+        #expect(throws: Full.self) { try engine.apply(hooked) { throw Full() } }
+        #expect(engine.pool.count == interned)
+        var accepted = Transaction()
+        accepted.insert([.string("in")], into: TableID("c:other")!)
+        accepted.insert([4, 1], into: TableID("c:e")!)
+        try engine.apply(accepted)
+        #expect(engine.rows(of: TableID("c:other")!) == [[.string("in")]])
+        #expect(Set(engine.rows(of: TableID("c:path")!)).isSuperset(of: [[4, 1], [4, 2], [4, 3]]))
+        #expect(engine.rows(of: TableID("c:s")!) == [[.string("a")]])
+    }
+
     /// `load` (eval) takes the same budget.
     @Test func offlineEvaluationTakesTheBudget() throws {
         let policies = [OfflineEvaluation.PolicySource(name: "c", text: "n(0).\nn(y) :- n(x), y = x + 1")]
@@ -104,5 +130,18 @@ import Testing
             try OfflineEvaluation.load(policies: policies, facts: [], budget: TransactionBudget(derivedRows: 1000))
         }
         #expect(error?.code == .tooExpensive)
+    }
+}
+
+extension EngineBudgetTests {
+    /// `simulate` rolls back through the same path: its values go too.
+    @Test func simulateLeavesThePoolAsItWas() throws {
+        let (engine, _) = try engine()
+        let interned = engine.pool.count
+        var change = Transaction()
+        change.insert([.string("only simulated")], into: TableID("c:other")!)
+        let deltas = try engine.simulate(change, tables: [TableID("c:other")!])
+        #expect(deltas.first?.added == [[.string("only simulated")]])
+        #expect(engine.pool.count == interned)
     }
 }

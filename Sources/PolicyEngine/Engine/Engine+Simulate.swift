@@ -2,8 +2,7 @@
 extension Engine {
     /// The net delta each of `tables` would get from `transaction`, with the
     /// engine left exactly as it was: no trigger fires, no row, rule or
-    /// table changes (only the value pool may keep values the change named,
-    /// which no query can see).
+    /// table changes, and the value pool forgets the values the change named.
     ///
     /// The transaction is applied as `apply(_:budget:)` would (validated,
     /// committed, maintained within `budget`), its deltas are read, and then

@@ -78,6 +78,20 @@ extension Engine {
         _ change: LoweredTransaction, returningDeltas: Bool = true, budget: TransactionBudget = .unlimited,
         beforeCommit: () throws(PolicyError) -> Void = {}
     ) throws(PolicyError) -> [TableDelta] {
+        // Values interned from here on are the transaction's alone until it succeeds.
+        let interned = pool.count
+        do {
+            return try applyInterned(change, returningDeltas: returningDeltas, budget: budget, beforeCommit: beforeCommit)
+        } catch {
+            pool.truncate(to: interned)
+            throw error
+        }
+    }
+
+    private func applyInterned(
+        _ change: LoweredTransaction, returningDeltas: Bool, budget: TransactionBudget,
+        beforeCommit: () throws(PolicyError) -> Void
+    ) throws(PolicyError) -> [TableDelta] {
         // 1. Validate. New tables live only in `newTables` until the commit.
         var newTables: [TableID: TableState] = [:]
         var lastTable: TableState?  // bulk loads name one table a million times

@@ -65,6 +65,23 @@ final class ValuePool {
         }
     }
 
+    /// Forgets every value interned after the first `count`: those of a
+    /// transaction that was refused or rolled back, which no stored row or
+    /// rule holds, so that refused requests cannot grow the pool. Costs a
+    /// pass over the slots; no value is hashed again.
+    func truncate(to count: Int) {
+        guard count < values.count else { return }
+        values.removeSubrange(count...)
+        let mask = slots.count - 1
+        var kept = [UInt64](repeating: 0, count: slots.count)
+        for entry in slots where entry != 0 && Int(UInt32(truncatingIfNeeded: entry)) - 1 < count {
+            var slot = Int(entry >> 32) & mask
+            while kept[slot] != 0 { slot = (slot + 1) & mask }
+            kept[slot] = entry
+        }
+        slots = kept
+    }
+
     /// Doubles the table. A slot's home comes from the kept hash bits, so no
     /// value is hashed again. (Tables stay far below 2^32 slots.)
     private func grow() {
