@@ -61,7 +61,8 @@ public final class PollLoop {
     private var poller = Poller()
     private var itemsChanged = true
     private var timers: [Int: TimerEntry] = [:]
-    private var inboxes: [() -> Void] = []
+    /// Each received inbox's drain.
+    @usableFromInline var inboxes: [() -> Void] = []
     private var nextID = 0
 
     /// Creates a loop with its waker (an eventfd).
@@ -112,6 +113,7 @@ public final class PollLoop {
     /// Runs each job submitted to `inbox` (from any thread) on the loop's
     /// thread, in order, through `run`: the loop's owner hands each job
     /// what it works on. Jobs submitted before this call run too.
+    @inlinable
     public func receive<Target>(_ inbox: LoopInbox<Target>, _ run: @escaping (@Sendable (Target) -> Void) -> Void) {
         precondition(inbox.remote === remote, "an inbox is received by the loop it was made for")
         inboxes.append {
@@ -258,6 +260,7 @@ extension PollLoop {
         /// Whether the loop was asked to stop.
         public var isStopping: Bool { stopping.load(ordering: .acquiring) }
 
+        @usableFromInline
         func wake() {
             waker.wake()
         }
