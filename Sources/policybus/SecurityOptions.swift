@@ -75,11 +75,18 @@ struct BudgetArguments: ParsableArguments {
     @Option(name: .customLong("max-computed-bytes"), help: "Most bytes of strings one change may compute with builtins such as concat (too-expensive).")
     var maxComputedBytes = TransactionBudget().computedBytes
 
+    @Option(name: .customLong("max-transaction-ms"), help: "Most milliseconds one change's rules may take (too-expensive).")
+    var maxTransactionMilliseconds = TransactionBudget().milliseconds
+
     func validate() throws {
-        guard maxDerivedRows > 0, maxComputedBytes > 0 else { throw ValidationError("--max-derived-rows and --max-computed-bytes must be positive") }
+        guard maxDerivedRows > 0, maxComputedBytes > 0, maxTransactionMilliseconds > 0 else {
+            throw ValidationError("--max-derived-rows, --max-computed-bytes and --max-transaction-ms must be positive")
+        }
     }
 
-    var budget: TransactionBudget { TransactionBudget(derivedRows: maxDerivedRows, computedBytes: maxComputedBytes) }
+    var budget: TransactionBudget {
+        TransactionBudget(derivedRows: maxDerivedRows, computedBytes: maxComputedBytes, milliseconds: maxTransactionMilliseconds)
+    }
 }
 
 /// CURVE on a node's sockets: `--curve-secret-key FILE [--authorized-keys DIR]`.

@@ -81,6 +81,12 @@ extension ProcessSuites {
             let fine = try await runPolicybus(["eval", bounded, "--max-derived-rows", "101", "--table", "n"])
             #expect(fine.status == 0, "\(fine.stderr)")
             #expect(fine.stdout.split(separator: "\n").count > 100)
+            // A join that scans 300³ combinations and derives nothing runs out of time.
+            let scanning = try temporaryFile((0..<300).map { "q(\($0))." }.joined(separator: "\n") + "\nnone(x) :- q(x), q(y), q(z), lt(x, y), lt(y, z), lt(z, x)\n")
+            defer { try? FileManager.default.removeItem(atPath: scanning) }
+            let slow = try await runPolicybus(["eval", scanning, "--max-transaction-ms", "50"])
+            #expect(slow.status == 1)
+            #expect(slow.stderr.contains("error[too-expensive]") && slow.stderr.contains("milliseconds"), "\(slow.stderr)")
         }
     }
 }

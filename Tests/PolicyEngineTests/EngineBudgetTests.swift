@@ -70,6 +70,23 @@ import Testing
         #expect(firings() == firedBefore + 1)
     }
 
+    /// A join that scans much and derives nothing is bounded by time: 300³
+    /// combinations take seconds, the budget is 50 ms.
+    @Test func aJoinThatDerivesLittleRunsOutOfTime() throws {
+        let (engine, firings) = try engine()
+        var setup = Transaction()
+        for value in 0..<300 { setup.insert([.int(Int64(value))], into: TableID("c:q")!) }
+        try engine.apply(setup)
+        let before = try state(engine)
+        let start = ContinuousClock.now
+        let error = refusal(engine, "none(x) :- q(x), q(y), q(z), lt(x, y), lt(y, z), lt(z, x)", budget: TransactionBudget(milliseconds: 50))
+        print("EngineBudgetTests: the scanning join was refused after \(ContinuousClock.now - start)")
+        #expect(error?.code == .tooExpensive)
+        #expect(error?.message.contains("milliseconds") == true, "\(String(describing: error))")
+        #expect(try state(engine) == before)
+        #expect(firings() == 0)
+    }
+
     /// A change that needs less than its budget is not refused, and neither is
     /// any change without a budget.
     @Test func aChangeWithinItsBudgetGoesThrough() throws {

@@ -210,6 +210,7 @@ extension Engine {
         let hint = switch resource {
         case .derivedRows: "a rule that derives without end, such as n(y) :- n(x), y = x + 1, or a large cross product?"
         case .computedBytes: "a concat that lengthens its strings without end?"
+        case .time: "a join over large tables that derives little, or a busy machine?"
         }
         return "the change needs more than \(budget.limit(of: resource)) \(resource.rawValue), the budget of one transaction; "
             + "it was rolled back and nothing changed (\(hint))"

@@ -26,6 +26,10 @@ final class Executor {
     /// What the running transaction may still derive (`arm(_:)`); `.max` when unbounded.
     @exclusivity(unchecked) private var derivationsLeft = Int.max
     @exclusivity(unchecked) private var bytesLeft = Int.max
+    /// Rows to scan before the clock is read again, and when time runs out.
+    @exclusivity(unchecked) private var ticksUntilClock = Int.max
+    private var deadline: ContinuousClock.Instant?
+    private static let ticksPerClockRead = 4096
     /// Set once the budget is spent: every run then returns at once, so the
     /// maintenance under way ends quickly, and the engine rolls it back.
     private(set) var exhausted: TransactionBudget.Resource?
@@ -41,6 +45,10 @@ final class Executor {
         derivationsLeft = budget.derivedRows
         bytesLeft = budget.computedBytes
         exhausted = nil
+        guard budget.milliseconds < TransactionBudget.unlimited.milliseconds else { return }
+        // At most a year: a bigger Duration would overflow.
+        deadline = ContinuousClock.now + .milliseconds(min(budget.milliseconds, 365 * 86_400_000))
+        ticksUntilClock = Self.ticksPerClockRead
     }
 
     /// Lifts the bound. - Returns: what ran out since `arm(_:)`, if anything.
@@ -48,6 +56,8 @@ final class Executor {
         defer {
             derivationsLeft = .max
             bytesLeft = .max
+            ticksUntilClock = .max
+            deadline = nil
             exhausted = nil
         }
         return exhausted
@@ -56,6 +66,21 @@ final class Executor {
     private func exhaust(_ resource: TransactionBudget.Resource) {
         exhausted = resource
         stopped = true
+    }
+
+    /// Counts one row scanned or derived; reads the clock every
+    /// `ticksPerClockRead`. - Returns: false once time has run out.
+    @inline(__always)
+    private func tick() -> Bool {
+        ticksUntilClock -= 1
+        return ticksUntilClock > 0 || clockAllows()
+    }
+
+    private func clockAllows() -> Bool {
+        ticksUntilClock = Self.ticksPerClockRead
+        guard let deadline, ContinuousClock.now >= deadline else { return true }
+        exhaust(.time)
+        return false
     }
 
     // MARK: - Entry points
@@ -164,6 +189,7 @@ final class Executor {
             fillKey(index, key)
             let view = views[literal]
             table.forEach(view, columns: keyColumns, key: keyBuffers[index]) { store, row in
+                guard tick() else { return false }
                 for bind in binds { bindings[bind.slot] = store.cell(row, bind.column) }
                 for check in checks where bindings[check.slot] != store.cell(row, check.column) { return true }
                 matched[literal] = row
@@ -227,6 +253,7 @@ final class Executor {
     private func emitHead() {
         derivationsLeft -= 1
         if derivationsLeft < 0 { return exhaust(.derivedRows) }
+        guard tick() else { return }
         let arguments = rule.headArguments
         if headRow.count != arguments.count { headRow = [UInt32](repeating: 0, count: arguments.count) }
         for (column, argument) in arguments.enumerated() {

@@ -14,6 +14,7 @@ public struct TransactionBudget: Hashable, Sendable {
     public enum Resource: String, Sendable {
         case derivedRows = "derived rows"
         case computedBytes = "bytes of computed strings"
+        case time = "milliseconds"
     }
 
     /// Rows the rules may derive: every derivation counts, also one of a row
@@ -21,19 +22,25 @@ public struct TransactionBudget: Hashable, Sendable {
     public var derivedRows: Int
     /// Bytes of strings that builtins such as `concat` may compute.
     public var computedBytes: Int
+    /// Time the rules may take, in milliseconds: bounds joins that scan much
+    /// and derive little, which the row count does not see. Read every few
+    /// thousand rows scanned, so the bound is that coarse.
+    public var milliseconds: Int
 
-    public init(derivedRows: Int = 1_000_000, computedBytes: Int = 64 << 20) {
+    public init(derivedRows: Int = 1_000_000, computedBytes: Int = 64 << 20, milliseconds: Int = 10_000) {
         self.derivedRows = derivedRows
         self.computedBytes = computedBytes
+        self.milliseconds = milliseconds
     }
 
     /// No bound: for trusted input (policy files at start, a peer's data, a log replay).
-    public static let unlimited = TransactionBudget(derivedRows: .max, computedBytes: .max)
+    public static let unlimited = TransactionBudget(derivedRows: .max, computedBytes: .max, milliseconds: .max)
 
     func limit(of resource: Resource) -> Int {
         switch resource {
         case .derivedRows: derivedRows
         case .computedBytes: computedBytes
+        case .time: milliseconds
         }
     }
 }
