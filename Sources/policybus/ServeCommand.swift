@@ -23,7 +23,13 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Which node serves a service: SERVICE=CONTROL_ENDPOINT. Repeatable.")
     var peer: [String] = []
 
+    @Option(name: .customLong("sync-wait-ms"), help: ArgumentHelp(
+        "How long a subscribe waits for the first snapshot of the peer tables its tables read; then the reply is not-ready.",
+        valueName: "MS"))
+    var syncWaitMilliseconds = 10_000
+
     func validate() throws {
+        guard syncWaitMilliseconds >= 0 else { throw ValidationError("--sync-wait-ms must be 0 or more") }
         for item in peer {
             let (service, endpoint) = try NameValueOption.parse(item, "--peer")
             try EndpointSyntax.check(endpoint, flag: "--peer \(service)")
@@ -56,6 +62,7 @@ struct ServeCommand: AsyncParsableCommand {
             setup.peers[service] = endpoint
         }
         setup.peerCurve = try peerCurve.configurations()
+        setup.syncWaitMilliseconds = syncWaitMilliseconds
         setup.dataDirectory = data.directory(name: arguments.name)
         setup.compactLogAbove = data.compactAbove
         let context = try Context()

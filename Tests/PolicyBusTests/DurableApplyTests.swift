@@ -41,7 +41,7 @@ import ZeroMQ
                 outcome.seqBefore = Int(node.publisher.seq(table) ?? 0)
                 outcome.rowsBefore = engine.rows(of: table)
                 outcome.rulesBefore = (try? engine.rules(in: "c")) ?? []
-                outcome.reply = (try? JSON.parse(node.answer(Array(request.utf8), peer: [1], key: nil))) ?? .null
+                outcome.reply = (try? JSON.parse(node.answer(Array(request.utf8), peer: [1], key: nil) ?? [])) ?? .null
                 outcome.seqAfter = Int(node.publisher.seq(table) ?? 0)
                 outcome.rowsAfter = engine.rows(of: table)
                 outcome.rulesAfter = (try? engine.rules(in: "c")) ?? []

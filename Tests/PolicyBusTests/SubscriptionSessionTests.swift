@@ -56,6 +56,31 @@ import ZeroMQ
         #expect(sentRequests(&session).contains { $0.op == "subscribe" && $0.id != first.id })
     }
 
+    /// An engine whose inputs are still syncing answers `not-ready`: the
+    /// table stays subscribed and is asked for again after a request timeout,
+    /// not at once, and the snapshot that follows is taken.
+    @Test func notReadyIsAskedAgainAfterARequestTimeout() throws {
+        var session = helloed()
+        let first = try #require(sentRequests(&session).first { $0.op == "subscribe" })
+        let refusal = Array(#"{"ok":false,"id":\#(first.id),"error":{"code":"not-ready","message":"no snapshot yet"}}"#.utf8)
+        #expect(session.receiveReply(refusal, now: Self.second).isEmpty)
+        #expect(session.subscriptions[Self.table] != nil)
+        var again: [(op: String, id: Int64)] = []
+        var now = Self.second
+        while again.isEmpty && now < 10 * Self.second {
+            now += Self.second / 10
+            _ = session.tick(now: now)
+            again = sentRequests(&session).filter { $0.op == "subscribe" }
+        }
+        #expect(now - Self.second >= UInt64(session.requestTimeoutMilliseconds) * 1_000_000, "asked again after \(now - Self.second) ns")
+        let retry = try #require(again.first)
+        let events = session.receiveReply(snapshotReply(to: retry.id), now: now)
+        #expect(events.contains { event in
+            if case .table(Self.table, .snapshot(let rows, seq: 1)) = event { return rows.count == 1 }
+            return false
+        })
+    }
+
     /// Issue 13's livelock: a node slower than the request timeout to send a
     /// large snapshot was asked for it again every 2 s, and each late reply
     /// was thrown away. Now each repeat waits twice as long (up to 32 s), and

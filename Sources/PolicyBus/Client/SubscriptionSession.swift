@@ -69,6 +69,8 @@ public struct SubscriptionSession: Sendable {
     /// Per table, the snapshot requests that timed out in a row; the next
     /// request's timeout doubles with each.
     var timeouts: [TableID: Int] = [:]
+    /// No snapshot request before this time: the node said `not-ready`.
+    var notReadyUntil: UInt64 = 0
     /// When each table started waiting for its snapshot, for the log.
     var syncStarted: [TableID: UInt64] = [:]
     var nextRenew: UInt64 = 0
@@ -243,7 +245,7 @@ public struct SubscriptionSession: Sendable {
             }
             return
         }
-        guard !needsSnapshot.isEmpty, !isJoiningData(now: now) else { return }
+        guard !needsSnapshot.isEmpty, !isJoiningData(now: now), now >= notReadyUntil else { return }
         let due = needsSnapshot.filter { subscriptions[$0] != nil && !hasRequestInTime($0) }.sorted()
         needsSnapshot.removeAll()
         guard !due.isEmpty else { return }
@@ -353,6 +355,9 @@ public struct SubscriptionSession: Sendable {
             reply = try ControlReply.parse(frame)
         } catch {
             switch request.kind {
+            case .subscribe(let tables) where error.code == .notReady:
+                notReady(tables, id: id, now: now)
+                return []
             case .subscribe(let tables):
                 var events: [Event] = []
                 for table in tables where awaiting[table]?.contains(id) == true && subscriptions.removeValue(forKey: table) != nil {
@@ -389,6 +394,17 @@ public struct SubscriptionSession: Sendable {
             return events
         case .unsubscribe:
             return []
+        }
+    }
+
+    /// An engine's tables are not ready (their peer inputs are still
+    /// syncing): the tables are asked for again after a request timeout.
+    mutating func notReady(_ tables: [TableID], id: Int64, now: UInt64) {
+        logger.debug("node not ready; asking again", metadata: ["tables": "\(tables)"])
+        notReadyUntil = now + .milliseconds(requestTimeoutMilliseconds)
+        for table in tables where awaiting[table]?.remove(id) != nil && !hasRequestInTime(table) {
+            if awaiting[table]?.isEmpty == true { awaiting[table] = nil }
+            needsSnapshot.insert(table)
         }
     }
 

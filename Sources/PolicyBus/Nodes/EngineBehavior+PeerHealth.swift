@@ -31,6 +31,7 @@ extension EngineBehavior {
     /// The rules no longer read `table`.
     func peerTableDropped(_ table: TableID) {
         peerHealth[table] = nil
+        syncedOnce.remove(table)
         context.monitor.peerTableDropped(table.description)
     }
 
@@ -47,6 +48,7 @@ extension EngineBehavior {
             case .synced, nil: break
             }
             peerHealth[table] = .synced
+            syncedOnce.insert(table)
             context.monitor.peerTable(table.description, synced: true)
         case .resync(let reason):
             context.monitor.peerTableResynced(table.description)
@@ -64,6 +66,24 @@ extension EngineBehavior {
         case .delta:
             break
         }
+    }
+
+    /// The peer tables `table` reads, subscribed at a peer, with no snapshot
+    /// yet. Tables no peer serves, or refused, are not waited for: they
+    /// would not come (the log, `status` and `/readyz` say why).
+    func unsyncedInputs(of table: TableID) -> [TableID] {
+        engine.remoteInputs(of: table).filter { remote.contains($0) && !syncedOnce.contains($0) }.sorted()
+    }
+
+    /// The peer tables `table` reads that were synced and are lost or
+    /// resyncing now: `table` keeps its last contents, possibly out of date.
+    func staleInputs(of table: TableID) -> [TableID] {
+        engine.remoteInputs(of: table).filter { input in
+            switch peerHealth[input] {
+            case .lost?, .resyncing?: true
+            case .waiting?, .synced?, nil: false
+            }
+        }.sorted()
     }
 
     /// The seq lag of every peer table, each tick.

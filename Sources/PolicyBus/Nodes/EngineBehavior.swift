@@ -27,6 +27,10 @@ final class EngineBehavior: NodeBehavior {
     var peerHandshakeFailures: [String: String] = [:]
     /// Each peer table's health, for its logs and readiness (`EngineBehavior+PeerHealth.swift`).
     var peerHealth: [TableID: PeerTableHealth] = [:]
+    /// Peer tables that have had a snapshot since the engine started: the
+    /// tables reading only these are complete (`EngineBehavior+PeerHealth.swift`).
+    var syncedOnce: Set<TableID> = []
+    private(set) var syncWaitMilliseconds = 10_000
 
     init(engine: Engine, context: NodeContext) {
         self.engine = engine
@@ -282,6 +286,7 @@ final class EngineBehavior: NodeBehavior {
 
     /// Learns peers' column names (bounded retry), then loads the policies.
     func start(_ setup: EngineSetup) throws(BusError) {
+        syncWaitMilliseconds = setup.syncWaitMilliseconds
         for (service, endpoint) in setup.peers.sorted(by: { $0.key < $1.key }) {
             // The epoch makes the id unique; the name, cut short, keeps it
             // within the peers' client id limit (128 bytes by default).

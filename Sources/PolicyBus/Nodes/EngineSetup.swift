@@ -14,6 +14,9 @@ public struct EngineSetup: Sendable {
     public var peerCurve: [String: CurveClientConfiguration] = [:]
     /// How long to keep asking peers for their tables' columns at start.
     public var peerStartupMilliseconds = 5000
+    /// How long a `subscribe` to a table waits for the first snapshot of the
+    /// peer tables it reads before the reply is `not-ready`.
+    public var syncWaitMilliseconds = 10_000
 
     public init(policies: [(name: String, text: String)] = [], peers: [String: String] = [:]) {
         self.policies = policies

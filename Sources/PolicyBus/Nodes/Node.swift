@@ -26,6 +26,8 @@ public final class Node {
     let behavior: any NodeBehavior
     public private(set) var registry = SubscriptionRegistry()
     public internal(set) var counters: [String: Int] = [:]
+    /// Subscribe requests waiting for their tables' peer inputs (`Node+HeldSubscribes.swift`).
+    var heldSubscribes: [HeldSubscribe] = []
 
     /// The node's published tables.
     public var publisher: TablePublisher { nodeContext.publisher }
@@ -74,6 +76,7 @@ public final class Node {
             expireLeases(now: now)
             behavior.tick(now: now)
             refreshGauges(now: now)
+            releaseHeldSubscribes(now: now)
         }
         monitor.health.loopTurned(now: monotonicNanoseconds())
         sendHeartbeats()
@@ -122,19 +125,23 @@ public final class Node {
                 envelope.append([])
                 body = body.dropFirst()
             }
-            let reply: [UInt8]
+            let reply: [UInt8]?
             if frames.count > options.limits.maxFramesPerMessage {
                 reply = refuse(op: nil, id: nil, BusError(.badFrames, "\(frames.count) frames; the limit is \(options.limits.maxFramesPerMessage)"))
             } else if body.count != 1 {
                 reply = refuse(op: nil, id: nil, BusError(.badFrames, "a request is one JSON frame (after an optional empty delimiter); got \(body.count) frames"))
             } else {
-                reply = answer(body.first!, peer: frames[0], key: userID.flatMap { $0.isEmpty ? nil : $0 })
+                reply = answer(body.first!, peer: frames[0], key: userID.flatMap { $0.isEmpty ? nil : $0 }, envelope: envelope)
             }
-            do {
-                try router.send(envelope + [reply])
-            } catch {
-                logger.warning("reply failed", metadata: ["error": "\(error)"])
-            }
+            if let reply { send(reply, to: envelope) }
+        }
+    }
+
+    func send(_ reply: [UInt8], to envelope: [[UInt8]]) {
+        do {
+            try router.send(envelope + [reply])
+        } catch {
+            logger.warning("reply failed", metadata: ["error": "\(error)"])
         }
     }
 
@@ -144,7 +151,9 @@ public final class Node {
     /// - Parameters:
     ///   - peer: the ROUTER's routing id of the connection.
     ///   - key: the sender's CURVE public key, if the ZAP handler gave it.
-    func answer(_ frame: [UInt8], peer: [UInt8], key: String?) -> [UInt8] {
+    ///   - envelope: where the reply goes; given, a `subscribe` whose tables'
+    ///     peer inputs are not synced yet is held (nil returned) and answered later.
+    func answer(_ frame: [UInt8], peer: [UInt8], key: String?, envelope: [[UInt8]]? = nil) -> [UInt8]? {
         counters["requests", default: 0] += 1
         let request: ControlRequest
         do {
@@ -156,11 +165,21 @@ public final class Node {
         registry.renew(client, until: leaseDeadline)
         do {
             let command = try ControlCommand(request, limits: options.limits)
-            let reply = try ControlReply.ok(id: request.id, try perform(command, client: client), to: command, limits: options.limits)
+            if let envelope, try hold(command, id: request.id, client: client, envelope: envelope) { return nil }
+            return reply(to: command, id: request.id, client: client)
+        } catch {
+            return refuse(op: request.op, id: request.id, error, client: client)
+        }
+    }
+
+    /// Performs a command and encodes its reply, or its refusal.
+    func reply(to command: ControlCommand, id: JSON?, client: ClientIdentity) -> [UInt8] {
+        do {
+            let reply = try ControlReply.ok(id: id, try perform(command, client: client), to: command, limits: options.limits)
             accepted(command, reply: reply, client: client)
             return reply
         } catch {
-            return refuse(op: request.op, id: request.id, error, client: client)
+            return refuse(op: command.op, id: id, error, client: client)
         }
     }
 
@@ -251,7 +270,8 @@ public final class Node {
         var tables: [TableID: ControlReply.Status.Table] = [:]
         for table in open {
             tables[table] = .init(
-                seq: publisher.seq(table) ?? 0, rows: behavior.rowCount(of: table), subscribers: registry.subscriberCount(table))
+                seq: publisher.seq(table) ?? 0, rows: behavior.rowCount(of: table), subscribers: registry.subscriberCount(table),
+                staleInputs: behavior.staleInputs(of: table))
         }
         let (clients, subscriptionsMore) = page.slice(registry.clients.keys.sorted(), defaultLimit: limit)
         let subscriptions = clients.map { client in

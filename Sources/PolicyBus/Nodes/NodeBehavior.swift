@@ -25,6 +25,13 @@ protocol NodeBehavior: AnyObject {
     func rows(of table: TableID) -> [Row]
     /// How many rows `rows(of:)` would return, without building them.
     func rowCount(of table: TableID) -> Int
+    /// The peer tables `table` reads that have had no snapshot yet since the
+    /// node started: a `subscribe` to `table` waits for them.
+    func unsyncedInputs(of table: TableID) -> [TableID]
+    /// The peer tables `table` reads that are lost or resyncing now.
+    func staleInputs(of table: TableID) -> [TableID]
+    /// How long a `subscribe` waits for unsynced inputs before `not-ready`.
+    var syncWaitMilliseconds: Int { get }
     /// Kind-specific parts of `status`, if any; long lists paged by `page`.
     func status(_ page: ControlCommand.Page) -> (any ControlReplyBody)?
     /// Applies fact changes from the node's owner (`Node.applyFacts`).
@@ -36,4 +43,11 @@ protocol NodeBehavior: AnyObject {
     func tick(now: UInt64)
     /// Called once before the loop stops.
     func shutdown()
+}
+
+extension NodeBehavior {
+    /// A data source's tables are its own: always complete.
+    func unsyncedInputs(of table: TableID) -> [TableID] { [] }
+    func staleInputs(of table: TableID) -> [TableID] { [] }
+    var syncWaitMilliseconds: Int { 0 }
 }

@@ -38,6 +38,10 @@ public struct BusError: Error, Hashable, Sendable {
         public static let tooLarge = Code(rawValue: "too-large")
         /// The reply would be larger than `BusLimits.maxReplyBytes`: ask for a page.
         public static let replyTooLarge = Code(rawValue: "reply-too-large")
+        /// (engines) a `subscribe` to a table whose peer inputs have not had
+        /// their first snapshot within the engine's wait (`--sync-wait-ms`):
+        /// ask again later. Its snapshot would be partial.
+        public static let notReady = Code(rawValue: "not-ready")
         /// The op exists but this kind of node does not do it.
         public static let notSupported = Code(rawValue: "not-supported")
         public static let `internal` = Code(rawValue: "internal")

@@ -167,6 +167,9 @@ extension ControlReply {
             var seq: UInt64
             var rows: Int
             var subscribers: Int
+            /// (engines) The peer tables it reads that are lost or resyncing:
+            /// it keeps its last contents, which may be out of date.
+            var staleInputs: [TableID] = []
         }
 
         var name: String
@@ -198,9 +201,12 @@ extension ControlReply {
                     return .object(fields)
                 }),
                 "tables": .object(Dictionary(uniqueKeysWithValues: tables.map { table, status in
-                    (table.description, JSON.object([
+                    var fields: [String: JSON] = [
                         "seq": .int(Int64(status.seq)), "rows": .int(Int64(status.rows)), "subscribers": .int(Int64(status.subscribers)),
-                    ]))
+                        "stale": .bool(!status.staleInputs.isEmpty),
+                    ]
+                    if !status.staleInputs.isEmpty { fields["stale_inputs"] = .array(status.staleInputs.map { .string($0.description) }) }
+                    return (table.description, JSON.object(fields))
                 })),
                 "subscriptions_more": .int(Int64(subscriptionsMore)),
                 "tables_more": .int(Int64(tablesMore)),

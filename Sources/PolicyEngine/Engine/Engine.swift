@@ -86,6 +86,26 @@ public final class Engine {
         return result
     }
 
+    /// The remote tables (see `remoteTables`) that `table`'s rows come
+    /// from, through any chain of rules: a table is only as complete as these.
+    public func remoteInputs(of table: TableID) -> Set<TableID> {
+        var bodies: [TableID: Set<TableID>] = [:]
+        for rule in rulesByKey.values {
+            for literal in rule.literals {
+                if let body = literal.table { bodies[rule.head.id, default: []].insert(body.id) }
+            }
+        }
+        var result = Set<TableID>()
+        var seen: Set<TableID> = [table]
+        var pending = [table]
+        while let next = pending.popLast() {
+            for body in bodies[next] ?? [] where seen.insert(body).inserted {
+                if policySet.contains(body.service) { pending.append(body) } else { result.insert(body) }
+            }
+        }
+        return result
+    }
+
     // MARK: - Triggers
 
     /// Calls `callback` with the table's net delta after every transaction that changes it.

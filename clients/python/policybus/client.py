@@ -16,7 +16,7 @@ from . import calls, sockets
 from .calls import Call, checked
 from .errors import PolicyBusError, PolicyBusTimeout
 from .keys import Curve, Key
-from .protocol import Change, Reply, Request, Row, Session
+from .protocol import Change, Reply, Request, Row, Session, error_code
 from .sockets import zmq_errors
 
 _monotonic = time.monotonic
@@ -214,7 +214,9 @@ class Subscriber(Client):
 
         The snapshots are the first changes the iteration yields. Raises
         ``PolicyBusError`` (e.g. code ``unknown-policy``) and follows none of
-        ``tables`` if the node refuses them.
+        ``tables`` if the node refuses them. An engine whose tables' peer
+        inputs are still syncing answers ``not-ready``: asked again until
+        ``timeout``.
         """
         self._check_open()
         session = self._session
@@ -226,10 +228,16 @@ class Subscriber(Client):
         with zmq_errors(self.endpoint):
             for prefix in session.add_tables(names):
                 sub.setsockopt(zmq.SUBSCRIBE, prefix)  # before the snapshot (rule 1)
-            rid, frame = session.subscribe_request(names)
+            deadline = _monotonic() + (self.timeout if timeout is None else timeout)
             try:
-                self._send_request(rid, frame)
-                checked(self._wait(rid, self.timeout if timeout is None else timeout), self.endpoint)
+                while True:
+                    rid, frame = session.subscribe_request(names)
+                    self._send_request(rid, frame)
+                    reply = self._wait(rid, max(deadline - _monotonic(), 0.0))
+                    if error_code(reply) != "not-ready" or _monotonic() + session.request_timeout >= deadline:
+                        break
+                    self._pump(session.request_timeout)
+                checked(reply, self.endpoint)
             except PolicyBusError:
                 for prefix in session.remove_tables(names):
                     sub.setsockopt(zmq.UNSUBSCRIBE, prefix)

@@ -66,6 +66,13 @@ _new_change: Callable[[Iterable[Any]], Change] = Change._make  # a tuple constru
 _loads = json.loads
 
 
+def error_code(reply: Reply) -> Optional[str]:
+    """The code of an error reply, else None."""
+    error = reply.get("error") if not reply.get("ok") else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None
+
+
 def topic(table: str) -> bytes:
     """The SUB subscription prefix for a table: its name and one space."""
     return table.encode() + b" "
@@ -163,6 +170,7 @@ class Session:
         self._inflight: dict[int, tuple[str, list[str], float]] = {}
         self._next_id = 1
         self._last_request = -math.inf
+        self._not_ready_until = -math.inf  # a node said not-ready: resync later
 
     # MARK: - Requests
 
@@ -462,7 +470,10 @@ class Session:
             st.late.clear()
             if entry is None:
                 # Failed: retry later unless this was the first subscribe
-                # (then the caller raises and removes the table).
+                # (then the caller raises and removes the table). An engine
+                # whose peer inputs are still syncing says not-ready: wait.
+                if error_code(reply) == "not-ready":
+                    self._not_ready_until = self.now + self.request_timeout
                 if st.ever_synced:
                     self._resync.add(name.encode())
                     self.wants_send = True
@@ -528,7 +539,7 @@ class Session:
                 st.synced = False
                 st.buffer = []
                 self._resync.add(key)
-        if self._resync:
+        if self._resync and now >= self._not_ready_until:
             names = [self._tables[k].name for k in self._resync if k in self._tables]
             self._resync.clear()
             if names:

@@ -271,6 +271,22 @@ def test_failed_resync_is_retried_failed_first_subscribe_is_not():
     assert sent_ops(s.tick()) == [("subscribe", ["a:error"])]
 
 
+def test_not_ready_resync_is_asked_again_after_a_request_timeout():
+    s = subscribed(rows=[(1,)])
+    s.on_data(delta("a:error", 3))  # a gap: resync
+    requests = s.tick()
+    s.on_reply(error_reply(requests[0][0], "not-ready"))
+    assert s.rows("a:error") == {(1,)}  # the rows stay until a snapshot
+    assert [op for op, _ in sent_ops(s.tick())] in ([], ["renew"])
+    s.now += s.request_timeout / 2
+    assert "subscribe" not in [op for op, _ in sent_ops(s.tick())]
+    s.now += s.request_timeout / 2 + 0.01
+    requests = [r for r in s.tick() if json.loads(r[1])["op"] == "subscribe"]
+    assert sent_ops(requests) == [("subscribe", ["a:error"])]
+    _, _, changes = s.on_reply(snapshot_reply(requests[0][0], {"a:error": (3, [(1,), (2,)])}))
+    assert [(c.kind, c.added, c.removed) for c in changes] == [("resync", [(2,)], [])]
+
+
 # MARK: - Topics, unsubscribe, lease
 
 def test_topics_match_exactly():

@@ -1,0 +1,63 @@
+import PolicyEngine
+import ZeroMQ
+
+/// A `subscribe` waiting for the first snapshot of the peer tables its
+/// tables read: answered before, its snapshot would be partial, and a
+/// subscriber that had the table before the engine restarted would see rows
+/// vanish and come back.
+struct HeldSubscribe {
+    let envelope: [[UInt8]]
+    let id: JSON?
+    let command: ControlCommand
+    let tables: [TableID]
+    let client: ClientIdentity
+    /// When the reply becomes `not-ready`.
+    let deadline: UInt64
+}
+
+extension Node {
+    /// Held requests beyond this many are refused at once.
+    static let maxHeldSubscribes = 1000
+
+    /// Holds a `subscribe` whose tables read unsynced peer tables.
+    /// - Returns: whether it was held (its reply comes later).
+    func hold(_ command: ControlCommand, id: JSON?, client: ClientIdentity, envelope: [[UInt8]]) throws(BusError) -> Bool {
+        guard case .subscribe(let tables) = command else { return false }
+        // An unknown table is refused now, not after the wait.
+        for table in tables { try behavior.validate(table) }
+        let waiting = unsyncedInputs(of: tables)
+        guard !waiting.isEmpty else { return false }
+        guard heldSubscribes.count < Self.maxHeldSubscribes, behavior.syncWaitMilliseconds > 0 else { throw notReady(waiting) }
+        heldSubscribes.append(HeldSubscribe(
+            envelope: envelope, id: id, command: command, tables: tables, client: client,
+            deadline: monotonicNanoseconds() + .milliseconds(behavior.syncWaitMilliseconds)))
+        logger.debug("subscribe held until its peer inputs are synced", metadata: ["client.id": "\(client.id)", "waiting": "\(waiting)"])
+        return true
+    }
+
+    /// Answers the held requests whose inputs are synced now, and refuses
+    /// those past their wait with `not-ready`.
+    func releaseHeldSubscribes(now: UInt64) {
+        guard !heldSubscribes.isEmpty else { return }
+        var still: [HeldSubscribe] = []
+        for held in heldSubscribes {
+            let waiting = unsyncedInputs(of: held.tables)
+            if waiting.isEmpty {
+                send(reply(to: held.command, id: held.id, client: held.client), to: held.envelope)
+            } else if now >= held.deadline {
+                send(refuse(op: held.command.op, id: held.id, notReady(waiting), client: held.client), to: held.envelope)
+            } else {
+                still.append(held)
+            }
+        }
+        heldSubscribes = still
+    }
+
+    func unsyncedInputs(of tables: [TableID]) -> [TableID] {
+        Set(tables.flatMap { behavior.unsyncedInputs(of: $0) }).sorted()
+    }
+
+    func notReady(_ waiting: [TableID]) -> BusError {
+        BusError(.notReady, "no snapshot yet of \(waiting.map(\.description).joined(separator: ", ")), which the tables read; ask again later")
+    }
+}
