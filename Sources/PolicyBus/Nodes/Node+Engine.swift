@@ -7,7 +7,9 @@ extension Node {
     /// the same thread.
     /// - Throws: `BusError`: a bind failure, or the language's error for a policy.
     public static func engine(_ options: NodeOptions, setup: EngineSetup, context: Context) throws(BusError) -> Node {
-        try Node(options: options, context: context) { nodeContext throws(BusError) in
+        var options = options
+        if options.dataEndpointDirectory == nil { options.dataEndpointDirectory = setup.dataDirectory }
+        return try Node(options: options, context: context) { nodeContext throws(BusError) in
             let behavior = EngineBehavior(engine: Engine(), context: nodeContext)
             try behavior.start(setup)
             return behavior

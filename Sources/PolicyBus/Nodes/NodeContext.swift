@@ -43,9 +43,34 @@ final class NodeContext {
         pub = try Socket(zmq, .pub)
         try pub.set(.sendHighWaterMark, options.sendHighWaterMark)
         try options.curve?.apply(to: pub)
-        try pub.bind(options.data ?? NodeOptions.defaultData(for: options.control))
         publisher = TablePublisher(node: options.name)
         monitor = NodeMonitor(health: options.health, factory: options.metricsFactory ?? MetricsSystem.factory)
+        try bindData()
+    }
+
+    /// Binds the PUB: `--data`, else the port recorded in the data directory
+    /// (another one, with a warning, if that is taken), else any free port.
+    private func bindData() throws(ZMQError) {
+        if let data = options.data { return try pub.bind(data) }
+        let wildcard = NodeOptions.defaultData(for: options.control)
+        guard let directory = options.dataEndpointDirectory else { return try pub.bind(wildcard) }
+        let file = DataEndpointFile(directory: directory)
+        if let recorded = file.recorded(matching: wildcard) {
+            do {
+                return try pub.bind(recorded)
+            } catch {
+                logger.warning("cannot bind the data endpoint of the last run; binding another port: subscribers follow it from the next reply", metadata: [
+                    "endpoint": "\(recorded)", "error": "\(error)",
+                ])
+            }
+        }
+        try pub.bind(wildcard)
+        guard wildcard.hasSuffix(":*") else { return }
+        do {
+            try file.record(try pub.lastEndpoint)
+        } catch {
+            logger.warning("cannot record the data endpoint; the next start binds another port", metadata: ["path": "\(file.path)", "error": "\(error)"])
+        }
     }
 
     /// The bound data endpoint (wildcard port resolved).

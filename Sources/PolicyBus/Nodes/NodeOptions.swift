@@ -11,6 +11,9 @@ public struct NodeOptions: Sendable {
     /// The PUB endpoint to bind; by default the control endpoint's host with
     /// any free port (ipc/inproc: the control path + `.data`).
     public var data: String?
+    /// With no `data`: the directory where the bound data endpoint is kept,
+    /// to bind the same port at the next start (an engine's data directory).
+    public var dataEndpointDirectory: String?
     /// Heartbeat interval for every published table.
     public var heartbeatMilliseconds: Int = 1000
     /// How long a client's subscriptions live without a request from it.

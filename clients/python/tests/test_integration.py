@@ -268,7 +268,7 @@ def test_publisher_restart_new_epoch_resyncs(nodes):
 
 def test_engine_restart_new_epoch_resyncs(nodes):
     data = nodes.publish("data", {"q": [[3]]}, schema={"q": ["x"]})
-    # The restart keeps the control port; the data port is a new one.
+    # The restart keeps both ports: the data port is kept in the data directory.
     engine = nodes.serve("engine", {"classification": CLASSIFICATION}, peers={"data": data})
     with policybus.Subscriber(engine.control) as sub:
         sub.subscribe("classification:p")
@@ -431,3 +431,13 @@ def test_pages_of_rows_tables_and_clients(nodes):
         status = node.status(offset=1, limit=1)
         assert [s["client"] for s in status["subscriptions"]] == ["c1"]
         assert status["subscriptions_more"] == 1
+
+
+# MARK: - The data port across restarts
+
+def test_an_engine_with_a_data_directory_keeps_its_data_port(nodes, tmp_path):
+    engine = nodes.serve("engine", {"k": "p(x) :- q(x)\nq(1)\n"})
+    again = nodes.restart(engine)  # same --control and data directory, no --data
+    assert again.data == engine.data
+    assert (tmp_path / "engine.state" / "data-endpoint").read_text().strip() == engine.data
+
