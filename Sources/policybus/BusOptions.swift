@@ -4,7 +4,6 @@ import Foundation
 import Logging
 import Monitoring
 import PolicyBus
-import Synchronization
 import ZeroMQ
 
 /// Options every client command shares.
@@ -102,50 +101,6 @@ enum Output {
     static func announce(_ node: Node, _ logging: LoggingArguments, metrics: HTTPListener?) {
         let metrics = metrics.map { " metrics=\($0.address)" } ?? ""
         logging.announce("policybus: \(node.options.name) listening control=\(node.controlEndpoint) data=\(node.dataEndpoint)\(metrics)")
-    }
-}
-
-/// Stops the node on SIGINT or SIGTERM. `install()` runs first thing, before
-/// the node is built (an engine can wait seconds for its peers); a signal that
-/// arrives before `attach(_:)` is remembered and stops the node as soon as it
-/// exists, so the process always shuts down cleanly. A command without a node
-/// (`subscribe`) reads `received` in its own loop instead.
-enum SignalStop {
-    /// Keeps the signal sources alive for the process's life. Written only by
-    /// `install`, once, on the command's thread before the node is built and
-    /// before any other thread reads it (it is never read afterwards), so the
-    /// unchecked access cannot race.
-    nonisolated(unsafe) static var sources: [DispatchSourceSignal] = []
-    /// The node to stop, once attached, and the first signal received.
-    static let target = Mutex<(control: NodeControl?, signal: Int32?)>((nil, nil))
-
-    /// The first of SIGINT and SIGTERM received, if any.
-    static var received: Int32? { target.withLock { $0.signal } }
-
-    /// Installs the handlers; keep them for the process's life.
-    static func install() {
-        for signalNumber in [SIGINT, SIGTERM] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler {
-                let control = target.withLock { target in
-                    target.signal = target.signal ?? signalNumber
-                    return target.control
-                }
-                control?.stop()
-            }
-            source.resume()
-            sources.append(source)
-        }
-    }
-
-    /// Sends later signals to `control`, and stops it at once if one came already.
-    static func attach(_ control: NodeControl) {
-        let signalled = target.withLock { target in
-            target.control = control
-            return target.signal != nil
-        }
-        if signalled { control.stop() }
     }
 }
 
