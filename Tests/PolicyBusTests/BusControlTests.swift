@@ -148,3 +148,32 @@ import ZeroMQ
         }
     }
 }
+
+extension BusControlTests {
+    /// `tables` says what PROTOCOL.md section 4 says: seq 0 once a table is
+    /// no longer published, and no columns for an engine's derived table.
+    @Test func tablesShowsSeqZeroForUnpublishedTablesAndNoColumnsForDerivedOnes() async throws {
+        try await withProcesses { processes in
+            let (_, engine) = try await processes.engine("engine", policies: [("k", "p(x, y) :- q(x, y)")], peers: [])
+            // One client for the subscribe and the unsubscribe (`request` makes a new id each time).
+            let subscription = try await offPool { () throws -> (subscribed: JSON, unsubscribed: JSON) in
+                let context = try Context()
+                let client = try ControlClient(context: context, endpoint: engine, timeoutMilliseconds: 30_000)
+                defer { client.close() }
+                let tables: [String: JSON] = ["tables": .array([.string("k:p")])]
+                _ = try client.request("subscribe", tables)
+                _ = try client.request("facts", ["action": .string("insert"), "table": .string("k:q"), "rows": .array([.array([.int(1), .int(2)])])])
+                let subscribed = try client.request("tables")
+                _ = try client.request("unsubscribe", tables)
+                return (subscribed, try client.request("tables"))
+            }
+            let entry = { (reply: JSON) in reply["tables"]?.arrayValue?.first { $0["name"] == .string("k:p") } }
+            let published = try #require(entry(subscription.subscribed))
+            #expect(published["seq"] == .int(1))
+            #expect(published["columns"] == .null)
+            let unpublished = try #require(entry(subscription.unsubscribed))
+            #expect(unpublished["seq"] == .int(0))
+            #expect(unpublished["rows"] == .int(1))
+        }
+    }
+}

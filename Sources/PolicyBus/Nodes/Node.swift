@@ -255,7 +255,9 @@ public final class Node {
         let (listed, more) = page.slice(behavior.listedTables)
         return ControlReply.TableList(tables: listed.map { table in
             .init(
-                name: table, columns: behavior.columns(of: table), seq: publisher.seq(table) ?? 0,
+                // The publisher remembers a closed table's seq (a reopened
+                // table goes on from it), but an unpublished table's seq is 0.
+                name: table, columns: behavior.columns(of: table), seq: publisher.isOpen(table) ? publisher.seq(table) ?? 0 : 0,
                 rows: behavior.rowCount(of: table), subscribers: registry.subscriberCount(table))
         }, more: more)
     }
