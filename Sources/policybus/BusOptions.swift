@@ -117,9 +117,9 @@ func readJSONFile(_ path: String) throws -> JSON {
 }
 
 extension BusError {
-    /// Exit with the error printed as `error[code]: message`.
+    /// Exit with the error printed as `policybus: error[code]: message`.
     var exit: ExitCode {
-        Output.error(description)
+        Output.error(ErrorReport.line(self))
         return ExitCode(1)
     }
 }

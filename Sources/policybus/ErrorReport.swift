@@ -16,6 +16,11 @@ enum ErrorReport {
         return "\(file):\(location.line):\(location.column): " + head
     }
 
+    /// A bus error as a line: `policybus: error[CODE]: message`.
+    static func line(_ error: BusError) -> String {
+        "policybus: error[\(error.code)]: \(error.message)"
+    }
+
     /// One diagnostic as a JSON object: severity, code, message, and file, line, column (null when unknown).
     static func json(_ diagnostic: Diagnostic, files: [String: String] = [:]) -> JSON {
         let location = diagnostic.location

@@ -42,6 +42,9 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "With --explain, every derivation of each row (up to 20), not one.")
     var all = false
 
+    @Flag(help: "Load facts for tables no rule reads (else they are error[unknown-table], as a misspelt key would be).")
+    var allowUnknownFacts = false
+
     @Option(name: .customLong("fail-defined"), help: "Exit with status 2 when this table is non-empty (repeatable).")
     var failDefined: [String] = []
 
@@ -64,13 +67,14 @@ struct EvalCommand: ParsableCommand {
             }
             if let explain {
                 let engine = try OfflineEvaluation.load(
-                    policies: files.sources, facts: factRows, schemas: try PolicyFiles.schemas(schemas), budget: budget.budget)
+                    policies: files.sources, facts: factRows, schemas: try PolicyFiles.schemas(schemas), budget: budget.budget,
+                    allowUnknownFacts: allowUnknownFacts)
                 try ExplainOutput.print(engine.explain(explain, defaultPolicy: files.sources.first?.name, all: all), query: explain, json: json)
                 return
             }
             let result = try OfflineEvaluation.evaluate(
                 policies: files.sources, facts: factRows, tables: tables.isEmpty ? [] : tables + failDefined,
-                schemas: try PolicyFiles.schemas(schemas), budget: budget.budget)
+                schemas: try PolicyFiles.schemas(schemas), budget: budget.budget, allowUnknownFacts: allowUnknownFacts)
             let printed = tables.isEmpty ? result : Array(result.prefix(tables.count))
             print(json ? OfflineEvaluation.json(printed) : OfflineEvaluation.text(printed), terminator: json ? "\n" : "")
             isFailing = try failing(result, printed: printed, defaultPolicy: files.sources.first?.name)

@@ -73,7 +73,7 @@ struct PublishCommand: AsyncParsableCommand {
             do {
                 parsed = try FactLine(parsing: line)
             } catch {
-                Output.error("\(error) in line: \(line)")
+                Output.error(ErrorReport.line(error) + " in line: \(line)")
                 if group != nil && groupError == nil { groupError = "\(error) in line: \(line)" }
                 control.submit { node in node.countRejectedFacts(1) }
                 continue
@@ -83,7 +83,7 @@ struct PublishCommand: AsyncParsableCommand {
             case .begin: group = group ?? []
             case .commit:
                 if let groupError {
-                    Output.error("error[bad-transaction]: transaction rejected, nothing applied: \(groupError)")
+                    Output.error("policybus: error[bad-transaction]: transaction rejected, nothing applied: \(groupError)")
                 } else if let changes = group {
                     submit(changes, control)
                 }
@@ -98,10 +98,10 @@ struct PublishCommand: AsyncParsableCommand {
 
     static func submit(_ changes: [FactChange], _ control: NodeControl) {
         control.submit { node in
-            do {
+            do throws(BusError) {
                 try node.applyFacts(changes)
             } catch {
-                Output.error("\(error)")
+                Output.error(ErrorReport.line(error))
             }
         }
     }

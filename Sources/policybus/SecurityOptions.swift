@@ -212,7 +212,7 @@ struct NoAnswer {
     var cause: String
 
     var exit: ExitCode {
-        Output.error("error[timeout]: no reply from \(endpoint) within \(seconds) s; \(cause)")
+        Output.error("policybus: error[timeout]: no reply from \(endpoint) within \(seconds) s; \(cause)")
         return ExitCode(1)
     }
 }

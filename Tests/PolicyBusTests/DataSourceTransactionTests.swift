@@ -59,7 +59,7 @@ import ZeroMQ
 
     @Test func anEmptyTableOpenedBySubscribingIsClosedByTheLastUnsubscribe() async throws {
         try await withProcesses { processes in
-            let (_, control) = try await processes.dataSource("data", extra: ["--schema", try temporaryFile(#"{"s": ["a"]}"#, suffix: ".json")])
+            let (_, control) = try await processes.dataSource("data", extra: ["--facts", try temporaryFile(#"{"s": [["a"]]}"#, suffix: ".json")])
             let names = try await offPool { () throws -> (during: [String], after: [String]) in
                 let context = try ZeroMQ.Context()
                 let client = try ControlClient(context: context, endpoint: control, timeoutMilliseconds: 5000)
@@ -71,7 +71,7 @@ import ZeroMQ
             }
             #expect(names.during.contains("data:zzz"))
             #expect(!names.after.contains("data:zzz"))
-            #expect(names.after.contains("data:s"), "a table with a schema stays")
+            #expect(names.after.contains("data:s"), "a table with rows stays")
         }
     }
 

@@ -23,12 +23,19 @@ final class DataSourceBehavior: NodeBehavior {
 
     func table(_ name: String) throws(BusError) -> TableID {
         guard TableID.isIdentifier(name) else { throw BusError(.badTableName, "'\(name)' is not a table name") }
-        return TableID(service: context.name, name: name)
+        let table = TableID(service: context.name, name: name)
+        try validate(table)
+        return table
     }
 
+    /// A table this source can have: its own service's, and with a schema,
+    /// one the schema names (a typo would otherwise create a table no one reads).
     func validate(_ table: TableID) throws(BusError) {
         guard table.service == context.name else {
             throw BusError(.unknownTable, "this data source serves \(context.name):*, not \(table)")
+        }
+        guard schema.isEmpty || schema[table.name] != nil else {
+            throw BusError(.unknownTable, "\(table) is not in this data source's schema (\(schema.keys.sorted().joined(separator: ", ")))")
         }
     }
 

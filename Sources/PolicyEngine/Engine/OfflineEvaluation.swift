@@ -24,9 +24,9 @@ public enum OfflineEvaluation {
     /// names the columns of data source tables, for rules that use column names.
     public static func evaluate(
         policies: [PolicySource], facts: [(table: String, rows: [[Value]])], tables: [String],
-        schemas: [TableID: [String]] = [:], budget: TransactionBudget = .unlimited
+        schemas: [TableID: [String]] = [:], budget: TransactionBudget = .unlimited, allowUnknownFacts: Bool = true
     ) throws(PolicyError) -> [(table: TableID, rows: [[Value]])] {
-        let engine = try load(policies: policies, facts: facts, schemas: schemas, budget: budget)
+        let engine = try load(policies: policies, facts: facts, schemas: schemas, budget: budget, allowUnknownFacts: allowUnknownFacts)
         let defaultPolicy = policies.first?.name
         if tables.isEmpty { return engine.tables.map { ($0, engine.rows(of: $0)) } }
         var result: [(table: TableID, rows: [[Value]])] = []
@@ -42,9 +42,12 @@ public enum OfflineEvaluation {
 
     /// A fresh engine with the policies (all rules in one transaction), then
     /// the facts, loaded; each of the two transactions within `budget`.
+    /// Without `allowUnknownFacts`, facts for a table that no rule refers to
+    /// and no schema declares are `unknown-table` (a misspelt key would
+    /// otherwise pass unnoticed, and its rules see nothing).
     public static func load(
         policies: [PolicySource], facts: [(table: String, rows: [[Value]])], schemas: [TableID: [String]] = [:],
-        budget: TransactionBudget = .unlimited
+        budget: TransactionBudget = .unlimited, allowUnknownFacts: Bool = true
     ) throws(PolicyError) -> Engine {
         let engine = Engine()
         for (table, columns) in schemas { engine.declareColumns(columns, for: table) }
@@ -55,6 +58,9 @@ public enum OfflineEvaluation {
         var factTransaction = Transaction()
         for (name, rows) in facts {
             let table = try tableID(name, defaultPolicy: policies.first?.name)
+            guard allowUnknownFacts || engine.contains(table) else {
+                throw PolicyError(.unknownTable, "facts for \(table), which no rule reads; give --allow-unknown-facts to load them anyway")
+            }
             for row in rows { factTransaction.insert(row, into: table) }
         }
         try engine.load(factTransaction, budget: budget)
