@@ -1,8 +1,26 @@
 /// What both JSON writers offer, for code that writes through either.
 package protocol JSONSink {
+    mutating func byte(_ value: UInt8)
     mutating func raw(_ text: StaticString)
     mutating func uint(_ value: UInt64)
+    mutating func row(_ row: [Value])
     mutating func rows(_ rows: some Collection<[Value]>)
+}
+
+extension JSONSink {
+    /// `[e1,e2,...]`, each element written by `element`: the one array loop
+    /// of both writers.
+    @inline(__always)
+    mutating func array<Elements: Collection>(_ elements: Elements, _ element: (inout Self, Elements.Element) -> Void) {
+        byte(UInt8(ascii: "["))
+        var first = true
+        for item in elements {
+            if !first { byte(UInt8(ascii: ",")) }
+            first = false
+            element(&self, item)
+        }
+        byte(UInt8(ascii: "]"))
+    }
 }
 
 /// Writes JSON values through a raw pointer into memory sized beforehand.
@@ -177,25 +195,11 @@ package struct JSONOutput: JSONSink {
 
     /// `[v1,v2,...]`
     package mutating func row(_ row: [Value]) {
-        byte(UInt8(ascii: "["))
-        var first = true
-        for element in row {
-            if !first { byte(UInt8(ascii: ",")) }
-            first = false
-            value(element)
-        }
-        byte(UInt8(ascii: "]"))
+        array(row) { $0.value($1) }
     }
 
     /// `[[...],[...]]`
     package mutating func rows(_ rows: some Collection<[Value]>) {
-        byte(UInt8(ascii: "["))
-        var first = true
-        for element in rows {
-            if !first { byte(UInt8(ascii: ",")) }
-            first = false
-            row(element)
-        }
-        byte(UInt8(ascii: "]"))
+        array(rows) { $0.row($1) }
     }
 }

@@ -80,14 +80,7 @@ public struct JSONWriter: JSONSink {
             write(bound: bound) { $0.rows(rows) }
             return
         }
-        byte(UInt8(ascii: "["))
-        var first = true
-        for element in rows {
-            if !first { byte(UInt8(ascii: ",")) }
-            first = false
-            row(element)
-        }
-        byte(UInt8(ascii: "]"))
+        array(rows) { $0.row($1) }
     }
 
     public mutating func json(_ json: JSON) {
