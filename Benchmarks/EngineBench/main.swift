@@ -118,8 +118,7 @@ func w1(n: Int, updates: Int) throws {
 // MARK: - Simulate
 
 /// W1's engine: one server inserted (and deleted again) for real, and the
-/// same change simulated (applied, read, rolled back: the roll-back derives
-/// the changed stratum again, so it costs the size of `error`'s inputs).
+/// same change simulated (applied and undone by its inverse, both incremental).
 func simulateWorkload(n: Int, samples: Int) throws {
     let engine = try errorEngine()
     try load(engine, n: n, batch: 100_000)

@@ -3,9 +3,9 @@ import PolicyEngine
 /// `simulate`: what a change would do, with the engine left as it was.
 extension EngineBehavior {
     /// Each of `tables`' net delta from `changes` as one transaction. Nothing
-    /// is logged, published or committed, and no seq moves: the engine
-    /// rolls the transaction back before any trigger fires. The forward work
-    /// is bounded by the request budget (`too-expensive`), as a real change is.
+    /// is logged or published, and no seq moves: the engine applies the
+    /// change and its inverse with its triggers held (`Engine.simulate`). The
+    /// work is bounded by the request budget (`too-expensive`), as a real change is.
     ///
     /// Facts may go into the tables of the engine's policies, and also into
     /// the peers' tables its rules read (the question is often "what if this

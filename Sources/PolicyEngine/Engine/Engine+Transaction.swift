@@ -76,12 +76,13 @@ extension Engine {
     @discardableResult
     func applyLowered(
         _ change: LoweredTransaction, returningDeltas: Bool = true, budget: TransactionBudget = .unlimited,
-        beforeCommit: () throws(PolicyError) -> Void = {}
+        firingTriggers: Bool = true, beforeCommit: () throws(PolicyError) -> Void = {}
     ) throws(PolicyError) -> [TableDelta] {
         // Values interned from here on are the transaction's alone until it succeeds.
         let interned = pool.count
         do {
-            return try applyInterned(change, returningDeltas: returningDeltas, budget: budget, beforeCommit: beforeCommit)
+            return try applyInterned(
+                change, returningDeltas: returningDeltas, budget: budget, firingTriggers: firingTriggers, beforeCommit: beforeCommit)
         } catch {
             pool.truncate(to: interned)
             throw error
@@ -89,7 +90,7 @@ extension Engine {
     }
 
     private func applyInterned(
-        _ change: LoweredTransaction, returningDeltas: Bool, budget: TransactionBudget,
+        _ change: LoweredTransaction, returningDeltas: Bool, budget: TransactionBudget, firingTriggers: Bool,
         beforeCommit: () throws(PolicyError) -> Void
     ) throws(PolicyError) -> [TableDelta] {
         // 1. Validate. New tables live only in `newTables` until the commit.
@@ -203,7 +204,7 @@ extension Engine {
             rollBack(undo)
             throw error
         }
-        return finishTransaction(returningDeltas: returningDeltas)
+        return finishTransaction(returningDeltas: returningDeltas, firingTriggers: firingTriggers)
     }
 
     private static func overBudget(_ resource: TransactionBudget.Resource, _ budget: TransactionBudget) -> String {
@@ -353,7 +354,7 @@ extension Engine {
 
     /// Collects the net deltas (of every changed table, or only of those
     /// triggers watch), resets the transaction state and fires the triggers.
-    private func finishTransaction(returningDeltas: Bool) -> [TableDelta] {
+    private func finishTransaction(returningDeltas: Bool, firingTriggers: Bool) -> [TableDelta] {
         var deltas: [TableDelta] = []
         let watched = returningDeltas ? [] : Set(triggerList.map(\.table))
         for state in tableStates.values {
@@ -361,7 +362,7 @@ extension Engine {
             state.clearTransaction()
         }
         deltas.sort { $0.table < $1.table }
-        if !triggerList.isEmpty {
+        if firingTriggers && !triggerList.isEmpty {
             let byTable = Dictionary(uniqueKeysWithValues: deltas.map { ($0.table, $0) })
             // Copy: a callback may add or remove triggers.
             for trigger in triggerList {

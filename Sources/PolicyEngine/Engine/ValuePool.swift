@@ -66,11 +66,17 @@ final class ValuePool {
     }
 
     /// Forgets every value interned after the first `count`: those of a
-    /// transaction that was refused or rolled back, which no stored row or
-    /// rule holds, so that refused requests cannot grow the pool. Costs a
-    /// pass over the slots; no value is hashed again.
+    /// transaction that was refused, rolled back or simulated, which no
+    /// stored row or rule holds, so that such requests cannot grow the pool.
+    /// A few values are taken out of their slots one by one (a simulated
+    /// change names a few); more cost a pass over the slots, no value hashed again.
     func truncate(to count: Int) {
         guard count < values.count else { return }
+        if (values.count - count) * 64 < slots.count {
+            for id in (count..<values.count).reversed() { removeSlot(of: UInt32(id)) }
+            values.removeSubrange(count...)
+            return
+        }
         values.removeSubrange(count...)
         let mask = slots.count - 1
         var kept = [UInt64](repeating: 0, count: slots.count)
@@ -80,6 +86,26 @@ final class ValuePool {
             kept[slot] = entry
         }
         slots = kept
+    }
+
+    /// Empties the slot of the value with id `id` by backward-shift
+    /// deletion: each later entry of the probe run whose home is at or
+    /// before the hole moves into it, so that no probe chain breaks.
+    private func removeSlot(of id: UInt32) {
+        let mask = slots.count - 1
+        var hole = Int(UInt64(truncatingIfNeeded: values[Int(id)].hashValue) >> 32) & mask
+        while UInt32(truncatingIfNeeded: slots[hole]) != id + 1 { hole = (hole + 1) & mask }
+        var next = (hole + 1) & mask
+        while slots[next] != 0 {
+            let home = Int(slots[next] >> 32) & mask
+            // The hole is on the entry's probe path from its home to `next`.
+            if (next - home) & mask >= (next - hole) & mask {
+                slots[hole] = slots[next]
+                hole = next
+            }
+            next = (next + 1) & mask
+        }
+        slots[hole] = 0
     }
 
     /// Doubles the table. A slot's home comes from the kept hash bits, so no
