@@ -8,7 +8,8 @@ struct PolicyCommand: AsyncParsableCommand {
         commandName: "policy",
         abstract: "Create, delete or list the policies of a running engine.",
         discussion: """
-            create makes an empty policy (load its rules with 'rules insert'); delete removes a policy \
+            create makes a policy, empty or (--file) with a policy file's rules and facts in the same \
+            transaction; 'rules insert' adds more. delete removes a policy \
             with its rules and facts in one transaction, refused while another policy's rules read its \
             tables. Both are durable like rules (--data-dir). list prints each policy and its rule count.
             """
@@ -26,12 +27,16 @@ struct PolicyCommand: AsyncParsableCommand {
     @Argument(help: "The policy (create and delete).")
     var name: String?
 
+    @Option(help: "create: a policy file whose rules and facts the new policy starts with (one transaction).")
+    var file: String?
+
     @Flag(name: .long, help: "Print the reply as JSON.")
     var json = false
 
     func validate() throws {
         if action != .list, name == nil { throw ValidationError("\(action.rawValue) needs the policy name") }
         if action == .list, name != nil { throw ValidationError("list takes no policy name") }
+        if action != .create, file != nil { throw ValidationError("only create takes --file") }
     }
 
     func run() async throws {
@@ -41,9 +46,13 @@ struct PolicyCommand: AsyncParsableCommand {
 
     /// The command's work; it blocks, so it runs on its own thread.
     func runBlocking() throws {
+        var rules: String?
+        if let file {
+            do throws(PolicyError) { rules = try PolicyFiles.read(file) } catch { throw ErrorReport.fail(error) }
+        }
         let command: ControlCommand =
             switch action {
-            case .create: .policyCreate(name: name ?? "")
+            case .create: .policyCreate(name: name ?? "", rules: rules)
             case .delete: .policyDelete(name: name ?? "")
             case .list: .policyList
             }

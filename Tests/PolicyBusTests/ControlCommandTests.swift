@@ -49,7 +49,7 @@ import TestSupport
         case 7: return .rules(.list(policy: policy))
         case 8: return .rules(Bool.random(using: &generator) ? .insert(policy: policy, text: text) : .delete(policy: policy, text: text))
         case 9: return .explain(query: "\(randomTable(&generator))(x, 1)", all: Bool.random(using: &generator))
-        case 10: return .policyCreate(name: policy)
+        case 10: return .policyCreate(name: policy, rules: Bool.random(using: &generator) ? text : nil)
         case 11: return .policyDelete(name: policy)
         case 12: return .policyList
         case 13:

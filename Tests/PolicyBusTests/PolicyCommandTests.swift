@@ -28,10 +28,9 @@ extension ProcessSuites {
         @Test func theCommandCreatesListsAndDeletesAndRulesListShowsIdsAndLines() async throws {
             try await withProcesses { processes in
                 let (_, endpoint) = try await processes.engine("E", policies: [("base", Self.base)], peers: [])
-                let created = try await runPolicybus(["policy", "create", "fresh", "--connect", endpoint])
+                let file = try temporaryFile("s(1)\n\nr(x) :- s(x)")
+                let created = try await runPolicybus(["policy", "create", "fresh", "--file", file, "--connect", endpoint])
                 #expect(created.status == 0, "\(created.stderr)")
-                _ = try await request(
-                    endpoint, "rules", ["action": .string("insert"), "policy": .string("fresh"), "rule": .string("s(1)\n\nr(x) :- s(x)")])
                 #expect(try await queryRows(endpoint, "fresh:r") == [[.int(1)]])
 
                 let list = try await runPolicybus(["policy", "list", "--connect", endpoint])
@@ -75,6 +74,9 @@ extension ProcessSuites {
                     (["name": .string("base")], "policy-create", "policy-exists"),
                     (["name": .string("nova")], "policy-create", "bad-policy-name"),
                     (["name": .string("nosuch")], "policy-delete", "unknown-policy"),
+                    (["name": .string("new1"), "rule": .string("r(x) :- ")], "policy-create", "syntax-error"),
+                    (["name": .string("new1"), "rule": .string("r(x) :- q(x)\nr(1, 2)")], "policy-create", "arity-mismatch"),
+                    (["name": .string("new1"), "rule": .int(5)], "policy-create", "bad-request"),
                     (["name": .string("base")], "policy-delete", "policy-in-use"),
                 ]
                 for (fields, op, code) in cases {
@@ -154,9 +156,7 @@ extension ProcessSuites {
                 _ = try await request(endpoint, "policy-create", ["name": .string("gone")])
                 _ = try await request(endpoint, "facts", ["action": .string("insert"), "table": .string("gone:t"), "rows": .array([.array([.int(1)])])])
                 _ = try await request(endpoint, "policy-delete", ["name": .string("gone")])
-                _ = try await request(endpoint, "policy-create", ["name": .string("fresh")])
-                _ = try await request(
-                    endpoint, "rules", ["action": .string("insert"), "policy": .string("fresh"), "rule": .string("r(x) :- s(x)\ns(5)")])
+                _ = try await request(endpoint, "policy-create", ["name": .string("fresh"), "rule": .string("r(x) :- s(x)\ns(5)")])
                 _ = try await request(endpoint, "policy-delete", ["name": .string("base")])
                 let before = try await state(endpoint)
                 #expect(before["policies"] == .array([.string("fresh")]))

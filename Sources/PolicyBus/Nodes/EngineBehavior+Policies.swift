@@ -6,27 +6,38 @@ import ZeroMQ
 /// engine runs, durable like rules (a `create-policy` or `delete-policy`
 /// record, fsync'd before the reply) and audited like them (`Node.accepted`).
 extension EngineBehavior {
+    /// Creates the policy, with `rules` (policy text) loaded in the same
+    /// transaction when given: both or neither, and both in the log.
     /// - Throws: `policy-exists`; `bad-policy-name` for a peer's service (its
-    ///   tables would stop coming from the peer); `internal` when the log
-    ///   cannot be written (nothing changed).
-    func createPolicy(_ name: String) throws(BusError) {
+    ///   tables would stop coming from the peer); the language's codes for
+    ///   `rules`; `internal` when the log cannot be written (nothing changed).
+    func createPolicy(_ name: String, rules: String?) throws(BusError) {
         guard !engine.policies.contains(name) else {
             throw BusError(.policyExists, "engine \(context.name) has a policy '\(name)' already")
         }
         guard !peers.contains(where: { $0.service == name }) else {
             throw BusError(.badPolicyName, "'\(name)' is the service of one of this engine's peers; its tables come from there")
         }
-        if let log = durability?.log {
+        if let rules, rules.contains(where: { !$0.isWhitespace }) {
+            do { try engine.createPolicy(name) } catch { throw BusError(error) }
+            var transaction = Transaction()
+            transaction.insertRules(rules, policy: name)
             do {
-                try log.append([.createPolicy(name: name)])
+                try applyDurably(transaction, records: [.createPolicy(name: name), .insertRules(policy: name, text: rules)])
             } catch {
-                throw BusError(.internal, "cannot make the change durable, so nothing changed: \(error)")
+                // Still empty: nothing to undo but the name.
+                try? engine.deletePolicy(name)
+                throw error
             }
-        }
-        do {
-            try engine.createPolicy(name)
-        } catch {
-            throw BusError(error)
+        } else {
+            if let log = durability?.log {
+                do {
+                    try log.append([.createPolicy(name: name)])
+                } catch {
+                    throw BusError(.internal, "cannot make the change durable, so nothing changed: \(error)")
+                }
+            }
+            do { try engine.createPolicy(name) } catch { throw BusError(error) }
         }
         // Its tables, read by rules as a peer's until now, are local from here on.
         updateRemote(now: monotonicNanoseconds())

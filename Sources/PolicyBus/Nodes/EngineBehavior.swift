@@ -105,8 +105,8 @@ final class EngineBehavior: NodeBehavior {
             } catch {
                 throw BusError(error)
             }
-        case .policyCreate(let name):
-            try createPolicy(name)
+        case .policyCreate(let name, let rules):
+            try createPolicy(name, rules: rules)
             return ControlReply.Done()
         case .policyDelete(let name):
             try deletePolicy(name)

@@ -32,8 +32,9 @@ extension Node {
             audit = ["op": "rules delete", "policy": "\(policy)", "rule": "\(text)"]
         case .facts(let facts):
             audit = ["op": "facts \(facts.action.rawValue)", "table": "\(facts.table)", "rows": "\(facts.rows.count)"]
-        case .policyCreate(let name):
+        case .policyCreate(let name, let rules):
             audit = ["op": "policy create", "policy": "\(name)"]
+            if let rules { audit["rule"] = "\(rules)" }
         case .policyDelete(let name):
             audit = ["op": "policy delete", "policy": "\(name)"]
         default:

@@ -23,8 +23,9 @@ public enum ControlCommand: Hashable, Sendable {
     case facts(Facts)
     /// Why the rows matching the query hold (engines): one derivation each, or all up to a limit.
     case explain(query: String, all: Bool)
-    /// A new, empty policy (engines), durable like rules.
-    case policyCreate(name: String)
+    /// A new policy (engines), empty or with its first rules and facts in
+    /// the same transaction; durable like rules.
+    case policyCreate(name: String, rules: String?)
     /// A policy gone with its rules and facts, as one transaction (engines).
     case policyDelete(name: String)
     /// The engine's policies with their rule counts.
@@ -121,7 +122,10 @@ public enum ControlCommand: Hashable, Sendable {
         case "rules": self = .rules(try Rules(request, limits: limits))
         case "facts": self = .facts(try Facts(request, limits: limits))
         case "explain": self = .explain(query: try request.query("query", limits: limits), all: try request.optionalBool("all") ?? false)
-        case "policy-create": self = .policyCreate(name: try request.policyName("name", limits: limits))
+        case "policy-create":
+            let name = try request.policyName("name", limits: limits)
+            let rules = request.body["rule"] == nil ? nil : try Rules.text(request, policy: name, limits: limits)
+            self = .policyCreate(name: name, rules: rules)
         case "policy-delete": self = .policyDelete(name: try request.policyName("name", limits: limits))
         case "policy-list": self = .policyList
         case "simulate": self = .simulate(changes: try Change.list(request, limits: limits), tables: try request.tables("tables", limits: limits))
@@ -163,7 +167,8 @@ public enum ControlCommand: Hashable, Sendable {
         case .facts(let facts):
             ["action": .string(facts.action.rawValue), "table": .string(facts.table.description), "rows": JSON(rows: facts.rows)]
         case .explain(let query, let all): ["query": .string(query), "all": .bool(all)]
-        case .policyCreate(let name), .policyDelete(let name): ["name": .string(name)]
+        case .policyCreate(let name, let rules): ["name": .string(name)].merging(rules.map { ["rule": .string($0)] } ?? [:]) { $1 }
+        case .policyDelete(let name): ["name": .string(name)]
         case .simulate(let changes, let tables):
             ["changes": .array(changes.map(\.json)), "tables": .array(tables.map { .string($0.description) })]
         }

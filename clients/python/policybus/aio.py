@@ -159,8 +159,8 @@ class Client:
     async def delete_rule(self, policy: str, rule: str) -> Reply:
         return await self._call(calls.delete_rule(policy, rule))
 
-    async def create_policy(self, name: str) -> Reply:
-        return await self._call(calls.create_policy(name))
+    async def create_policy(self, name: str, rules: Optional[str] = None) -> Reply:
+        return await self._call(calls.create_policy(name, rules))
 
     async def delete_policy(self, name: str) -> Reply:
         return await self._call(calls.delete_policy(name))

@@ -110,10 +110,12 @@ def delete_rule(policy: str, rule: str) -> Call[Reply]:
     return Call("rules", _whole, action="delete", policy=policy, rule=rule)
 
 
-def create_policy(name: str) -> Call[Reply]:
-    """Creates an empty policy at an engine (durable like rules);
-    ``policy-exists`` if it is there already."""
-    return Call("policy-create", _whole, name=name)
+def create_policy(name: str, rules: Optional[str] = None) -> Call[Reply]:
+    """Creates a policy at an engine (durable like rules), empty or starting
+    with ``rules`` (policy text) in the same transaction; ``policy-exists``
+    if it is there already."""
+    fields = {"rule": rules} if rules is not None else {}
+    return Call("policy-create", _whole, name=name, **fields)
 
 
 def delete_policy(name: str) -> Call[Reply]:

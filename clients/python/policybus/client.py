@@ -115,9 +115,10 @@ class Client:
         """Deletes a rule (text, or the id the node gave it) from a policy."""
         return self._call(calls.delete_rule(policy, rule))
 
-    def create_policy(self, name: str) -> Reply:
-        """Creates an empty policy at an engine (durable like rules)."""
-        return self._call(calls.create_policy(name))
+    def create_policy(self, name: str, rules: Optional[str] = None) -> Reply:
+        """Creates a policy at an engine (durable like rules), empty or with
+        ``rules`` (policy text) loaded in the same transaction."""
+        return self._call(calls.create_policy(name, rules))
 
     def delete_policy(self, name: str) -> Reply:
         """Deletes a policy with its rules and facts, in one transaction."""

@@ -103,8 +103,7 @@ def test_rules_and_query(data_and_engine):
 def test_policies_come_and_go(data_and_engine):
     _, engine = data_and_engine
     with policybus.Client(engine.control) as node:
-        node.create_policy("fresh")
-        node.insert_rule("fresh", "r(x) :- s(x)\ns(1)")
+        node.create_policy("fresh", "r(x) :- s(x)\ns(1)")
         assert {"name": "fresh", "rules": 1} in node.policies()
         assert node.query("fresh:r") == {(1,)}
         with pytest.raises(policybus.PolicyBusError) as err:
@@ -113,6 +112,10 @@ def test_policies_come_and_go(data_and_engine):
         with pytest.raises(policybus.PolicyBusError) as err:
             node.create_policy("1bad")
         assert err.value.code == "bad-policy-name"
+        with pytest.raises(policybus.PolicyBusError) as err:
+            node.create_policy("broken", "r(x) :- ")
+        assert err.value.code == "syntax-error"
+        assert "broken" not in [p["name"] for p in node.policies()]
         node.delete_policy("fresh")
         assert [p["name"] for p in node.policies()] == ["classification"]
         with pytest.raises(policybus.PolicyBusError) as err:
