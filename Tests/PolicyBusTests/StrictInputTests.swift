@@ -81,5 +81,18 @@ extension ProcessSuites {
             #expect(allowed.status == 0, "\(allowed)")
             #expect(allowed.stdout.contains(#"error("vm1")"#), "\(allowed.stdout)")
         }
+
+        @Test func anEngineQueryOfATableNoRuleDefinesOrReadsIsUnknownTable() async throws {
+            try await withProcesses { processes in
+                let (engine, endpoint) = try await processes.engine("e", policies: [("ops", "e(1).\nr(x) :- q(x).")], peers: [])
+                let cli = try processes.start("query", ["query", "--connect", endpoint, "ops:nosuch"])
+                #expect(try await cli.exit() == 1)
+                #expect(cli.stderrText.contains("policybus: error[unknown-table]: no rule of policy 'ops'"), "\(cli.stderrText)")
+                // A base table a rule reads is empty, not unknown; what the engine held is unchanged.
+                #expect(try await queryRows(endpoint, "ops:q") == [])
+                #expect(try await queryRows(endpoint, "ops:e") == [[.int(1)]])
+                #expect(engine.isRunning)
+            }
+        }
     }
 }

@@ -155,15 +155,19 @@ final class EngineBehavior: NodeBehavior {
     var policyEngine: Engine? { engine }
 
     /// Evaluates `table`, `table(args)` or `table(col=x)` against the engine's contents.
-    /// A table of an existing policy that no rule defines yet is empty, not unknown.
+    /// A peer table the rules read that has no rows yet is empty. A table of
+    /// a policy that no rule defines or reads is `unknown-table`: a query
+    /// cannot wait for rules, and 0 rows would hide a misspelt name.
     func query(_ text: String) throws(BusError) -> [Row] {
         do {
             return try engine.query(text)
         } catch {
-            if error.code == .unknownTable, let syntax = try? PolicyParser.parseQuery(text, defaultPolicy: nil),
-                engine.policies.contains(syntax.table.service) || remote.contains(syntax.table)
-            {
-                return []
+            guard error.code == .unknownTable, let syntax = try? PolicyParser.parseQuery(text, defaultPolicy: nil) else {
+                throw BusError(error)
+            }
+            if remote.contains(syntax.table) { return [] }
+            if engine.policies.contains(syntax.table.service) {
+                throw BusError(.unknownTable, "no rule of policy '\(syntax.table.service)' at engine \(context.name) defines or reads \(syntax.table)")
             }
             throw BusError(error)
         }
