@@ -34,7 +34,7 @@ extension ProcessSuites {
                     defer { client.close() }
                     _ = try client.request(.hello)
                     // The node's loop stops, as when one request holds it; the connection stays.
-                    node.signal(SIGSTOP)
+                    node.suspend()
                     defer { node.signal(SIGCONT) }
                     client.timeoutMilliseconds = 1000
                     do {

@@ -90,6 +90,28 @@ final class BusProcess: Sendable {
         }
     }
 
+    /// Sends SIGSTOP and blocks (call it off the pool) until every thread of
+    /// the process is stopped, as /proc shows it: kill(2) returns before a
+    /// busy thread on another CPU has stopped, and until then it may still
+    /// answer. Gives up after 30 s.
+    func suspend() {
+        signal(SIGSTOP)
+        guard let pid = state.withLock({ $0.process?.processIdentifier }) else { return }
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, !Self.allThreadsStopped(pid) { usleep(5_000) }
+    }
+
+    private static func allThreadsStopped(_ pid: Int32) -> Bool {
+        let tasks = "/proc/\(pid)/task"
+        guard let threads = try? FileManager.default.contentsOfDirectory(atPath: tasks) else { return false }
+        return threads.allSatisfy { thread in
+            // The state is the field after the parenthesised command name.
+            guard let stat = try? String(contentsOfFile: "\(tasks)/\(thread)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            return stat[close...].dropFirst(2).first == "T"
+        }
+    }
+
     /// Writes lines to the process's stdin.
     func write(_ lines: String...) {
         let data = Data(lines.map { $0 + "\n" }.joined().utf8)
