@@ -63,6 +63,12 @@ struct NodeArguments: ParsableArguments {
     @Option(name: .customLong("sndhwm"), help: "The data socket's send high-water mark per subscriber.")
     var sendHighWaterMark: Int32 = 10_000
 
+    @Option(name: .customLong("history-deltas"), help: "Recent deltas each published table keeps, so that a client that missed some resumes without a snapshot (0: none).")
+    var historyDeltas = DeltaHistory.Bounds().deltas
+
+    @Option(name: .customLong("history-bytes"), help: "The most bytes of recent deltas each published table keeps.")
+    var historyBytes = DeltaHistory.Bounds().bytes
+
     @OptionGroup var logging: LoggingArguments
 
     @OptionGroup var metrics: MetricsArguments
@@ -73,6 +79,7 @@ struct NodeArguments: ParsableArguments {
         }
         try EndpointSyntax.check(control, flag: "--control")
         if let data { try EndpointSyntax.check(data, flag: "--data") }
+        guard historyDeltas >= 0, historyBytes >= 0 else { throw ValidationError("--history-deltas and --history-bytes must be 0 or more") }
     }
 
     func nodeOptions(label: String) -> NodeOptions {
@@ -82,6 +89,7 @@ struct NodeArguments: ParsableArguments {
         options.heartbeatMilliseconds = heartbeatMilliseconds
         options.leaseMilliseconds = leaseMilliseconds
         options.sendHighWaterMark = sendHighWaterMark
+        options.history = DeltaHistory.Bounds(deltas: historyDeltas, bytes: historyBytes)
         return options
     }
 }

@@ -12,7 +12,7 @@ struct SubscribeCommand: AsyncParsableCommand {
         discussion: """
             With --json, one object per line: {"table":T,"kind":"snapshot","seq":N,"rows":[...]} \
             or {"table":T,"kind":"delta","seq":N,"added":[...],"removed":[...]}. A resync prints a \
-            fresh snapshot line.
+            fresh snapshot line, or, when the node still had them, the missed deltas.
 
             Exit status: 0, or 3 when --timeout passes before --count lines. On SIGINT or SIGTERM it \
             unsubscribes (waiting at most 0.5 s for the node) and exits 130 or 143, so the node drops \
@@ -161,6 +161,9 @@ struct SubscribeCommand: AsyncParsableCommand {
                 .joined(separator: "\n")
         case .resync(let reason):
             Output.error("\(table): resync (\(reason.rawValue))")
+            return nil
+        case .resumed(let seq):
+            Output.error("\(table): resumed at seq \(seq) (the missed deltas follow)")
             return nil
         }
     }

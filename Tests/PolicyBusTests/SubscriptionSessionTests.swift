@@ -81,6 +81,71 @@ import ZeroMQ
         })
     }
 
+    /// A resync after a gap asks with `since` (the epoch and seq the
+    /// contents stand at); a resumed reply's deltas are applied on top, as
+    /// deltas, with no snapshot.
+    @Test func aResyncResumesFromTheContentsWithSince() throws {
+        var session = helloed()
+        let first = try #require(sentRequests(&session).first { $0.op == "subscribe" })
+        _ = session.receiveReply(snapshotReply(to: first.id, seq: 1), now: 0)
+        var events: [SubscriptionSession.Event] = []
+        let ahead = DataMessage.delta(.init(table: Self.table, publisher: "n", epoch: "e1", seq: 3, added: [[.int(3)]], removed: []))
+        session.receiveData(ahead.encoded(), now: 0, into: &events)
+        #expect(events == [.table(Self.table, .resync(.gap))])
+        let actions = session.takeActions()
+        let frames = actions.compactMap { action -> JSON? in
+            guard case .send(let frame) = action else { return nil }
+            return try? JSON.parse(frame)
+        }
+        let resync = try #require(frames.first { $0["op"] == .string("subscribe") })
+        #expect(resync["since"] == .object(["epoch": .string("e1"), "seq": .int(1)]))
+        let id = try #require(resync["id"]?.intValue)
+        let resumed = reply(to: id, [
+            "epoch": .string("e1"), "data": .string("inproc://data"),
+            "tables": .object([Self.table.description: .object([
+                "seq": .int(3), "columns": .null, "resumed": .bool(true),
+                "deltas": .array([
+                    .object(["seq": .int(2), "added": .array([.array([.int(2)])]), "removed": .array([.array([.int(1)])])]),
+                    .object(["seq": .int(3), "added": .array([.array([.int(3)])]), "removed": .array([])]),
+                ]),
+            ])]),
+        ])
+        let applied = session.receiveReply(resumed, now: 0).filter { if case .columns = $0 { false } else { true } }
+        #expect(applied == [
+            .table(Self.table, .resumed(seq: 3)),
+            .table(Self.table, .delta(added: [[.int(2)]], removed: [[.int(1)]], seq: 2)),
+            .table(Self.table, .delta(added: [[.int(3)]], removed: [], seq: 3)),
+        ])
+        #expect(session.rows(of: Self.table) == [[.int(2)], [.int(3)]])
+        #expect(session.seq(of: Self.table) == 3)
+    }
+
+    /// Resumed deltas that do not follow the contents are not applied: the
+    /// table asks again, for a snapshot (no `since`).
+    @Test func aResumeThatDoesNotFitAsksForASnapshot() throws {
+        var session = helloed()
+        let first = try #require(sentRequests(&session).first { $0.op == "subscribe" })
+        _ = session.receiveReply(snapshotReply(to: first.id, seq: 1), now: 0)
+        var events: [SubscriptionSession.Event] = []
+        let ahead = DataMessage.delta(.init(table: Self.table, publisher: "n", epoch: "e1", seq: 5, added: [], removed: [[.int(1)]]))
+        session.receiveData(ahead.encoded(), now: 0, into: &events)
+        let resync = try #require(sentRequests(&session).first { $0.op == "subscribe" })
+        let skipping = reply(to: resync.id, [
+            "epoch": .string("e1"),
+            "tables": .object([Self.table.description: .object([
+                "seq": .int(5), "resumed": .bool(true),
+                "deltas": .array([.object(["seq": .int(5), "added": .array([]), "removed": .array([.array([.int(1)])])])]),
+            ])]),
+        ])
+        #expect(session.receiveReply(skipping, now: 0).isEmpty)
+        let frames = session.takeActions().compactMap { action -> JSON? in
+            guard case .send(let frame) = action else { return nil }
+            return try? JSON.parse(frame)
+        }
+        let again = try #require(frames.first { $0["op"] == .string("subscribe") })
+        #expect(again["since"] == nil)
+    }
+
     /// Issue 13's livelock: a node slower than the request timeout to send a
     /// large snapshot was asked for it again every 2 s, and each late reply
     /// was thrown away. Now each repeat waits twice as long (up to 32 s), and

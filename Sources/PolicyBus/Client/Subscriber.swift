@@ -27,7 +27,8 @@ public final class Subscriber: Sendable {
         case snapshot(TableID, rows: Set<Row>, seq: UInt64)
         /// A change on top of the contents.
         case delta(TableID, added: [Row], removed: [Row], seq: UInt64)
-        /// The contents went stale; a fresh `.snapshot` follows.
+        /// The contents went stale; a fresh `.snapshot` follows, or, when the
+        /// node still had them, the missed `.delta`s.
         case resync(TableID, reason: TableSubscription.ResyncReason)
         /// The node refused the subscription (e.g. `unknown-policy`), or the
         /// security handshake failed (`transport`, naming the cause); a
@@ -172,7 +173,7 @@ final class SubscriberState: Sendable {
             case .table(let table, .resync(let reason)):
                 changed.insert(table)
                 changes.append(.resync(table, reason: reason))
-            case .columns:
+            case .columns, .table(_, .resumed):
                 continue
             case .failed(let table, let error):
                 changed.insert(table)

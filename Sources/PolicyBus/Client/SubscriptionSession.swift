@@ -69,6 +69,9 @@ public struct SubscriptionSession: Sendable {
     /// Per table, the snapshot requests that timed out in a row; the next
     /// request's timeout doubles with each.
     var timeouts: [TableID: Int] = [:]
+    /// Tables whose resume did not fit their contents: their next request
+    /// asks for a snapshot.
+    var snapshotOnly: Set<TableID> = []
     /// No snapshot request before this time: the node said `not-ready`.
     var notReadyUntil: UInt64 = 0
     /// When each table started waiting for its snapshot, for the log.
@@ -248,10 +251,24 @@ public struct SubscriptionSession: Sendable {
         guard !needsSnapshot.isEmpty, !isJoiningData(now: now), now >= notReadyUntil else { return }
         let due = needsSnapshot.filter { subscriptions[$0] != nil && !hasRequestInTime($0) }.sorted()
         needsSnapshot.removeAll()
-        guard !due.isEmpty else { return }
-        let timeout = due.map(snapshotTimeout).max()!
-        let id = send("subscribe", ["tables": .array(due.map { .string($0.description) })], as: .subscribe(due), now: now, timeoutMilliseconds: timeout)
-        for table in due { awaiting[table, default: []].insert(id) }
+        // A table held before resumes from where it stands: a request of its
+        // own, with `since` (the node sends the missed deltas if it has them).
+        var batch: [TableID] = []
+        for table in due {
+            if !snapshotOnly.contains(table), let point = subscriptions[table]?.resumePoint {
+                requestSnapshot([table], since: ControlCommand.Since(epoch: point.epoch, seq: point.seq), now: now)
+            } else {
+                batch.append(table)
+            }
+        }
+        if !batch.isEmpty { requestSnapshot(batch, since: nil, now: now) }
+    }
+
+    mutating func requestSnapshot(_ tables: [TableID], since: ControlCommand.Since?, now: UInt64) {
+        let timeout = tables.map(snapshotTimeout).max()!
+        let fields = ControlCommand.subscribe(tables: tables, since: since).fields
+        let id = send("subscribe", fields, as: .subscribe(tables), now: now, timeoutMilliseconds: timeout)
+        for table in tables { awaiting[table, default: []].insert(id) }
     }
 
     /// The timeout of the next snapshot request for `table`: doubled for each
@@ -435,14 +452,27 @@ public struct SubscriptionSession: Sendable {
         }
         var events: [Event] = []
         for table in tables where subscriptions[table] != nil {
-            guard let snapshot = reply["tables"]?[table.description],
-                let seq = snapshot["seq"]?.intValue,
-                let rowsJSON = snapshot["rows"], let rows = try? RowCodec.rows(rowsJSON)
-            else {
+            guard let snapshot = reply["tables"]?[table.description], let seq = snapshot["seq"]?.intValue, seq >= 0 else {
                 needsSnapshot.insert(table)
                 continue
             }
             let columns = snapshot["columns"]?.arrayValue?.compactMap(\.stringValue)
+            if snapshot["resumed"] == .bool(true) {
+                guard let resumed = resume(table, snapshot["deltas"], current: UInt64(seq), epoch: epoch, now: now) else {
+                    snapshotOnly.insert(table)
+                    needsSnapshot.insert(table)
+                    continue
+                }
+                events.append(.columns(table, columns))
+                logSync(table, rows: subscriptions[table]!.rows.count, now: now)
+                for event in resumed { events.append(noting(event, for: table, now: now)) }
+                continue
+            }
+            guard let rowsJSON = snapshot["rows"], let rows = try? RowCodec.rows(rowsJSON) else {
+                needsSnapshot.insert(table)
+                continue
+            }
+            snapshotOnly.remove(table)
             events.append(.columns(table, columns))
             logSync(table, rows: rows.count, now: now)
             for event in subscriptions[table]!.applySnapshot(rows: Set(rows), seq: UInt64(seq), epoch: epoch, now: now) {
@@ -450,6 +480,20 @@ public struct SubscriptionSession: Sendable {
             }
         }
         return events
+    }
+
+    /// Applies the deltas of a resumed subscribe reply; nil when they are
+    /// malformed or do not follow the table's contents.
+    mutating func resume(_ table: TableID, _ json: JSON?, current: UInt64, epoch: String, now: UInt64) -> [TableSubscription.Event]? {
+        guard let list = json?.arrayValue else { return nil }
+        var deltas: [(seq: UInt64, added: [Row], removed: [Row])] = []
+        for delta in list {
+            guard let seq = delta["seq"]?.intValue, seq >= 0, let added = delta["added"], let removed = delta["removed"],
+                let addedRows = try? RowCodec.rows(added), let removedRows = try? RowCodec.rows(removed)
+            else { return nil }
+            deltas.append((UInt64(seq), addedRows, removedRows))
+        }
+        return subscriptions[table]!.applyResume(deltas, current: current, epoch: epoch, now: now)
     }
 
     /// Logs how long a table waited for its snapshot: at info when a

@@ -15,6 +15,10 @@ public struct TableSubscription: Sendable {
         case snapshot(rows: Set<Row>, seq: UInt64)
         /// A change applied on top of the contents.
         case delta(added: [Row], removed: [Row], seq: UInt64)
+        /// A resync was answered with the missed deltas (`subscribe` with
+        /// `since`) rather than a snapshot: the contents are in step again;
+        /// those deltas follow as `.delta`s.
+        case resumed(seq: UInt64)
         /// The contents can no longer be trusted: the owner must request a
         /// fresh snapshot (`subscribe`) and feed it to `applySnapshot`.
         case resync(ResyncReason)
@@ -124,7 +128,39 @@ public struct TableSubscription: Sendable {
         self.epoch = epoch
         self.isSynced = true
         self.lastHeard = now
-        var events: [Event] = [.snapshot(rows: rows, seq: seq)]
+        return [.snapshot(rows: rows, seq: seq)] + applyBuffered(epoch: epoch)
+    }
+
+    /// Where a resync can resume from: the epoch and seq of the contents,
+    /// once a snapshot was applied.
+    public var resumePoint: (epoch: String, seq: UInt64)? { epoch.map { ($0, seq) } }
+
+    /// Applies a resume from a `subscribe` reply: the deltas after `seq`
+    /// (the `resumePoint` asked from) up to `current`, then the buffered ones.
+    /// - Returns: nil, changing nothing, when they do not follow the
+    ///   contents (ask for a snapshot); else `.resumed` and the `.delta`s.
+    public mutating func applyResume(
+        _ deltas: [(seq: UInt64, added: [Row], removed: [Row])], current: UInt64, epoch: String, now: UInt64
+    ) -> [Event]? {
+        guard !isSynced, epoch == self.epoch, (deltas.last?.seq ?? seq) == current,
+            deltas.enumerated().allSatisfy({ $0.element.seq == seq + UInt64($0.offset) + 1 })
+        else { return nil }
+        isSynced = true
+        lastHeard = now
+        announcedSeq = max(announcedSeq, current)
+        var events: [Event] = [.resumed(seq: current)]
+        for delta in deltas {
+            for row in delta.removed { rows.remove(row) }
+            for row in delta.added { rows.insert(row) }
+            seq = delta.seq
+            events.append(.delta(added: delta.added, removed: delta.removed, seq: delta.seq))
+        }
+        return events + applyBuffered(epoch: epoch)
+    }
+
+    /// Applies the deltas buffered while waiting, those after `seq`.
+    mutating func applyBuffered(epoch: String) -> [Event] {
+        var events: [Event] = []
         let pending = buffer
         buffer.removeAll()
         for (position, delta) in pending.enumerated() where delta.epoch == epoch && delta.seq > self.seq {

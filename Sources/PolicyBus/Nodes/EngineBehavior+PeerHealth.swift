@@ -40,7 +40,7 @@ extension EngineBehavior {
     func peerTableChanged(_ table: TableID, _ change: TableSubscription.Event) {
         let metadata: Logger.Metadata = ["table": "\(table)", "peer": "\(table.service)"]
         switch change {
-        case .snapshot:
+        case .snapshot, .resumed:
             switch peerHealth[table] {
             case .lost: logger.notice("peer table regained", metadata: metadata)
             case .resyncing(let reason): logger.notice("peer table resynced", metadata: metadata.merging(["reason": "\(reason)"]) { $1 })

@@ -252,7 +252,7 @@ final class EngineBehavior: NodeBehavior {
                     one.insert(row, into: table)
                     transaction.insert(row, into: table)
                 }
-            case .table(_, .resync):
+            case .table(_, .resync), .table(_, .resumed):
                 continue
             case .columns(let table, let columns):
                 if let columns, engine.columns(of: table) != columns { engine.declareColumns(columns, for: table) }

@@ -22,7 +22,7 @@ extension Node {
     /// Holds a `subscribe` whose tables read unsynced peer tables.
     /// - Returns: whether it was held (its reply comes later).
     func hold(_ command: ControlCommand, id: JSON?, client: ClientIdentity, envelope: [[UInt8]]) throws(BusError) -> Bool {
-        guard case .subscribe(let tables) = command else { return false }
+        guard case .subscribe(let tables, _) = command else { return false }
         // An unknown table is refused now, not after the wait.
         for table in tables { try behavior.validate(table) }
         let waiting = unsyncedInputs(of: tables)

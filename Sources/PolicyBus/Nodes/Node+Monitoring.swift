@@ -23,7 +23,7 @@ extension Node {
         monitor.request(op: command.op, code: "ok")
         var audit: Logger.Metadata
         switch command {
-        case .subscribe(let tables):
+        case .subscribe(let tables, _):
             monitor.snapshotSent(count: tables.count, bytes: reply.count)
             return
         case .rules(.insert(let policy, let text)):

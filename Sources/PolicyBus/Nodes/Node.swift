@@ -190,8 +190,8 @@ public final class Node {
         switch command {
         case .hello:
             return hello()
-        case .subscribe(let tables):
-            return try subscribe(tables, client: client)
+        case .subscribe(let tables, let since):
+            return try subscribe(tables, since: since, client: client)
         case .unsubscribe(let tables):
             for table in registry.unsubscribe(client, from: tables) { behavior.close(table) }
             subscriptionsChanged()
@@ -220,7 +220,7 @@ public final class Node {
             heartbeatMilliseconds: options.heartbeatMilliseconds, leaseMilliseconds: options.leaseMilliseconds)
     }
 
-    func subscribe(_ tables: [TableID], client: ClientIdentity) throws(BusError) -> ControlReply.Subscribed {
+    func subscribe(_ tables: [TableID], since: ControlCommand.Since? = nil, client: ClientIdentity) throws(BusError) -> ControlReply.Subscribed {
         let current = registry.tables(of: client)
         let total = current.union(tables).count
         let limit = options.limits.maxSubscriptionsPerClient
@@ -245,7 +245,13 @@ public final class Node {
         var snapshots: [TableID: ControlReply.Subscribed.Snapshot] = [:]
         for table in tables {
             let snapshot = publisher.snapshot(table)
-            snapshots[table] = .init(seq: snapshot?.seq ?? 0, columns: snapshot?.columns, rows: behavior.rows(of: table))
+            // A resume: the deltas the client missed, if the table's history has them all.
+            if let since, let deltas = publisher.deltas(of: table, since: since.seq, epoch: since.epoch) {
+                snapshots[table] = .init(seq: snapshot?.seq ?? 0, columns: snapshot?.columns, contents: .deltas(deltas))
+            } else {
+                snapshots[table] = .init(
+                    seq: snapshot?.seq ?? 0, columns: snapshot?.columns, contents: .rows(behavior.rows(of: table)), sinceGiven: since != nil)
+            }
         }
         return ControlReply.Subscribed(hello: hello(), snapshots: snapshots)
     }

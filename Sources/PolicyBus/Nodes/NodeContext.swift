@@ -43,7 +43,7 @@ final class NodeContext {
         pub = try Socket(zmq, .pub)
         try pub.set(.sendHighWaterMark, options.sendHighWaterMark)
         try options.curve?.apply(to: pub)
-        publisher = TablePublisher(node: options.name)
+        publisher = TablePublisher(node: options.name, history: options.history)
         monitor = NodeMonitor(health: options.health, factory: options.metricsFactory ?? MetricsSystem.factory)
         try bindData()
     }

@@ -22,6 +22,9 @@ public struct NodeOptions: Sendable {
     /// drops them (the subscriber then resyncs).
     public var sendHighWaterMark: Int32 = 10_000
     public var limits = BusLimits()
+    /// How many recent deltas each published table keeps for `subscribe`
+    /// with `since` (by count and by bytes).
+    public var history = DeltaHistory.Bounds()
     /// CURVE on both server sockets; nil for plaintext.
     public var curve: CurveServerConfiguration?
     public var logger: Logger

@@ -9,7 +9,9 @@ import PolicyEngine
 /// behaviours' `handle`.
 public enum ControlCommand: Hashable, Sendable {
     case hello
-    case subscribe(tables: [TableID])
+    /// With `since`, one table, which the client holds at that epoch and
+    /// seq: the missed deltas will do if the node still has them.
+    case subscribe(tables: [TableID], since: Since? = nil)
     case unsubscribe(tables: [TableID])
     case renew
     /// A page of the node's clients, published tables and triggers.
@@ -113,7 +115,11 @@ public enum ControlCommand: Hashable, Sendable {
         }
         switch request.op {
         case "hello": self = .hello
-        case "subscribe": self = .subscribe(tables: try request.tables("tables", limits: limits))
+        case "subscribe":
+            let tables = try request.tables("tables", limits: limits)
+            let since = try Since(request)
+            if since != nil, tables.count != 1 { throw BusError(.badRequest, "\"since\" goes with exactly one table; got \(tables.count)") }
+            self = .subscribe(tables: tables, since: since)
         case "unsubscribe": self = .unsubscribe(tables: try request.tables("tables", limits: limits))
         case "renew": self = .renew
         case "status": self = .status(try Page(request))
@@ -159,7 +165,9 @@ public enum ControlCommand: Hashable, Sendable {
         switch self {
         case .hello, .renew, .policyList: [:]
         case .status(let page), .tables(let page): page.fields
-        case .subscribe(let tables), .unsubscribe(let tables): ["tables": .array(tables.map { .string($0.description) })]
+        case .subscribe(let tables, let since):
+            ["tables": .array(tables.map { .string($0.description) })].merging(since.map { ["since": $0.json] } ?? [:]) { $1 }
+        case .unsubscribe(let tables): ["tables": .array(tables.map { .string($0.description) })]
         case .query(let text, let page): page.fields.merging(["query": .string(text)]) { $1 }
         case .rules(.list(let policy)): ["action": .string("list"), "policy": .string(policy)]
         case .rules(.insert(let policy, let text)): ["action": .string("insert"), "policy": .string(policy), "rule": .string(text)]
@@ -353,5 +361,29 @@ extension ControlRequest {
             throw BusError(.tooLarge, "a pattern of \(arguments.count) columns; the limit is \(limits.maxArity)")
         }
         return text
+    }
+}
+
+extension ControlCommand {
+    /// Where a resyncing client's copy of a table stands: `{"epoch": E, "seq": S}`.
+    public struct Since: Hashable, Sendable {
+        public var epoch: String
+        public var seq: UInt64
+
+        public init(epoch: String, seq: UInt64) {
+            self.epoch = epoch
+            self.seq = seq
+        }
+
+        /// The request's `since`, if any.
+        init?(_ request: ControlRequest) throws(BusError) {
+            guard let json = request.body["since"] else { return nil }
+            guard let epoch = json["epoch"]?.stringValue, case .int(let seq)? = json["seq"], seq >= 0 else {
+                throw BusError(.badRequest, "\"since\" must be {\"epoch\": STRING, \"seq\": INT >= 0}")
+            }
+            self.init(epoch: epoch, seq: UInt64(seq))
+        }
+
+        var json: JSON { .object(["epoch": .string(epoch), "seq": .int(Int64(seq))]) }
     }
 }

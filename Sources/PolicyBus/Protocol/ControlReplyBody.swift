@@ -51,9 +51,18 @@ extension ControlReply {
     /// `subscribe`: `hello`'s fields and a snapshot per table.
     struct Subscribed: ControlReplyBody {
         struct Snapshot {
+            enum Contents {
+                /// Every row: a snapshot.
+                case rows([Row])
+                /// The deltas after the request's `since`, in order: a resume.
+                case deltas([DeltaHistory.Delta])
+            }
+
             var seq: UInt64
             var columns: [String]?
-            var rows: [Row]
+            var contents: Contents
+            /// Whether the request had `since`: a snapshot then says it is not a resume.
+            var sinceGiven = false
         }
 
         var hello: Hello
@@ -62,9 +71,18 @@ extension ControlReply {
         var fields: [String: JSON] {
             var fields = hello.fields
             fields["tables"] = .object(Dictionary(uniqueKeysWithValues: snapshots.map { table, snapshot in
-                (table.description, JSON.object([
-                    "seq": .int(Int64(snapshot.seq)), "columns": JSON(columns: snapshot.columns), "rows": JSON(rows: snapshot.rows),
-                ]))
+                var entry: [String: JSON] = ["seq": .int(Int64(snapshot.seq)), "columns": JSON(columns: snapshot.columns)]
+                switch snapshot.contents {
+                case .rows(let rows):
+                    entry["rows"] = JSON(rows: rows)
+                    if snapshot.sinceGiven { entry["resumed"] = .bool(false) }
+                case .deltas(let deltas):
+                    entry["resumed"] = .bool(true)
+                    entry["deltas"] = .array(deltas.map { delta in
+                        .object(["seq": .int(Int64(delta.seq)), "added": JSON(rows: delta.added), "removed": JSON(rows: delta.removed)])
+                    })
+                }
+                return (table.description, JSON.object(entry))
             }))
             return fields
         }

@@ -11,6 +11,8 @@ public struct TablePublisher: Sendable {
     public let node: String
     /// Changes whenever the publisher restarts: 16 random hex digits.
     public let epoch: String
+    /// How many recent deltas each table keeps.
+    public let historyBounds: DeltaHistory.Bounds
 
     struct Table: Sendable {
         var rows: Set<Row> = []
@@ -24,6 +26,8 @@ public struct TablePublisher: Sendable {
         /// engine has every row already), so publishing skips the copy.
         var tracksContents = true
         let deltaPrefix: [UInt8]
+        /// Recent deltas, for `subscribe` with `since`.
+        var history: DeltaHistory
     }
 
     /// Tables live in `slots`, found through `index`: the publish path looks
@@ -38,9 +42,10 @@ public struct TablePublisher: Sendable {
     /// - Parameters:
     ///   - node: the node's name.
     ///   - epoch: the epoch; a fresh random one by default.
-    public init(node: String, epoch: String = TablePublisher.newEpoch()) {
+    public init(node: String, epoch: String = TablePublisher.newEpoch(), history: DeltaHistory.Bounds = .init()) {
         self.node = node
         self.epoch = epoch
+        self.historyBounds = history
         scratch.reserveCapacity(1024)
     }
 
@@ -56,7 +61,10 @@ public struct TablePublisher: Sendable {
     /// the old contents sees a heartbeat ahead of it and resyncs.
     public mutating func open(_ table: TableID, rows: some Sequence<Row> = [], columns: [String]? = nil) {
         if let slot = index[table] {
-            if !slots[slot].isLive { slots[slot].seq += 1 }
+            if !slots[slot].isLive {
+                slots[slot].seq += 1
+                slots[slot].history.removeAll()
+            }
             slots[slot].rows = Set(rows)
             slots[slot].isLive = true
             if let columns { slots[slot].columns = columns }
@@ -64,7 +72,7 @@ public struct TablePublisher: Sendable {
             index[table] = slots.count
             slots.append(Table(
                 rows: Set(rows), columns: columns,
-                deltaPrefix: DataMessage.deltaPrefix(table: table, publisher: node, epoch: epoch)))
+                deltaPrefix: DataMessage.deltaPrefix(table: table, publisher: node, epoch: epoch), history: DeltaHistory(bounds: historyBounds)))
         }
     }
 
@@ -87,6 +95,7 @@ public struct TablePublisher: Sendable {
         guard let slot = index[table] else { return }
         slots[slot].isLive = false
         slots[slot].rows = []
+        slots[slot].history.removeAll()
     }
 
     func live(_ table: TableID) -> Int? {
@@ -158,6 +167,7 @@ public struct TablePublisher: Sendable {
         writer.bytes.append(contentsOf: slots[slot].deltaPrefix)
         DataMessage.finishDelta(&writer, seq: slots[slot].seq, added: added, removed: removed)
         scratch = writer.bytes
+        slots[slot].history.append(.init(seq: slots[slot].seq, added: added, removed: removed), size: scratch.count)
         return scratch
     }
 
@@ -189,6 +199,14 @@ public struct TablePublisher: Sendable {
     public func snapshot(_ table: TableID) -> (seq: UInt64, rows: Set<Row>, columns: [String]?)? {
         guard let slot = live(table) else { return nil }
         return (slots[slot].seq, slots[slot].rows, slots[slot].columns)
+    }
+
+    /// The deltas of a published table after `seq` in `epoch`, if its
+    /// history holds every one of them (none when `seq` is current); nil
+    /// when a snapshot is needed (another epoch, a seq ahead, deltas gone).
+    public func deltas(of table: TableID, since seq: UInt64, epoch: String) -> [DeltaHistory.Delta]? {
+        guard epoch == self.epoch, let slot = live(table) else { return nil }
+        return slots[slot].history.deltas(after: seq, current: slots[slot].seq)
     }
 
     /// The table's seq, live or not.

@@ -269,6 +269,12 @@ class Subscriber(Client):
         """How many resyncs have happened (all tables)."""
         return self._session.resyncs
 
+    @property
+    def resumes(self) -> int:
+        """How many of the resyncs were answered with the missed deltas
+        (``subscribe`` with ``since``) rather than a snapshot."""
+        return self._session.resumes
+
     def _open_data(self) -> zmq.Socket[bytes]:
         hello = self.hello()
         data = self._session.data

@@ -115,7 +115,7 @@ class _Table:
     """What the client knows about one subscribed table."""
 
     __slots__ = ("name", "rows", "seq", "epoch", "synced", "ever_synced",
-                 "buffer", "last", "requested", "live", "synced_by", "late", "timeouts")
+                 "buffer", "last", "requested", "live", "synced_by", "late", "timeouts", "snapshot_only")
 
     def __init__(self, name: str, now: float) -> None:
         self.name = name
@@ -131,6 +131,7 @@ class _Table:
         self.synced_by = 0        # id of the subscribe request whose snapshot is applied
         self.late: set[int] = set()  # earlier, timed-out requests whose reply still counts
         self.timeouts = 0         # resync requests timed out in a row: the next waits longer
+        self.snapshot_only = False  # a resume did not fit: ask for a snapshot next
 
 
 class Session:
@@ -162,6 +163,7 @@ class Session:
         self.sub_endpoint: Optional[str] = None  # where the caller's SUB is connected
         self.wants_send = False   # a resync is wanted: call tick() soon
         self.resyncs = 0          # how many resyncs so far (all tables)
+        self.resumes = 0          # of which answered with the missed deltas (``since``)
         self.dropped = 0          # data frames for tables we do not follow
         self.bad_frames = 0       # malformed data frames (ignored, table resynced)
         self._tables: dict[bytes, _Table] = {}  # topic bytes (no space) -> _Table
@@ -222,9 +224,11 @@ class Session:
                 prefixes.append(key + b" ")
         return prefixes
 
-    def subscribe_request(self, names: list[str]) -> Request:
-        """The ``subscribe`` request for tables already added; ``(id, frame)``."""
-        rid, frame = self.request("subscribe", tables=names)
+    def subscribe_request(self, names: list[str], since: Optional[dict[str, Any]] = None) -> Request:
+        """The ``subscribe`` request for tables already added; ``(id, frame)``.
+        ``since`` (one table): ``{"epoch": E, "seq": S}``, where its rows stand."""
+        fields = {} if since is None else {"since": since}
+        rid, frame = self.request("subscribe", tables=names, **fields)
         for name in names:
             st = self._tables[name.encode()]
             st.requested = rid
@@ -479,21 +483,52 @@ class Session:
                     self.wants_send = True
                 continue
             try:
-                change = self._apply_snapshot(st, entry, reply.get("epoch"))
-            except (TypeError, AttributeError):
+                if isinstance(entry, dict) and entry.get("resumed") is True:
+                    resumed = self._apply_resume(st, entry, reply.get("epoch"))
+                    if resumed is None:
+                        st.snapshot_only = True  # the deltas do not follow our rows
+                        self._resync.add(name.encode())
+                        self.wants_send = True
+                        continue
+                    changes.extend(resumed)
+                else:
+                    changes.append(self._apply_snapshot(st, entry, reply.get("epoch")))
+                    st.snapshot_only = False
+            except (TypeError, AttributeError, ValueError, KeyError):
                 self.bad_frames += 1  # a malformed snapshot: ask again later
                 self._resync.add(name.encode())
                 self.wants_send = True
                 continue
             st.synced_by = rid
             st.timeouts = 0
-            changes.append(change)
             buffered, st.buffer = st.buffer, []
             st.live = bool(buffered)
             for msg in buffered:
                 later = self._apply_buffered(st, msg)
                 if later is not None:
                     changes.append(later)
+        return changes
+
+    def _apply_resume(self, st: _Table, entry: Any, epoch: Any) -> Optional[list[Change]]:
+        """The missed deltas of a resumed reply, applied on top of the rows
+        (one ``delta`` change each); None, changing nothing, if they do not
+        follow the rows (then ask for a snapshot)."""
+        deltas = entry["deltas"]
+        seqs = [d["seq"] for d in deltas]
+        if (epoch != st.epoch or seqs != list(range(st.seq + 1, st.seq + 1 + len(seqs)))
+                or (seqs[-1] if seqs else st.seq) != entry.get("seq")):
+            return None
+        parsed = [(d["seq"], list(map(tuple, d["added"])), list(map(tuple, d["removed"]))) for d in deltas]
+        changes = []
+        for seq, added, removed in parsed:
+            st.rows.difference_update(removed)
+            st.rows.update(added)
+            st.seq = seq
+            changes.append(_new_change((st.name, DELTA, added, removed, None, seq)))
+        st.synced = True
+        st.last = self.now
+        self.resyncs += 1
+        self.resumes += 1
         return changes
 
     def _apply_snapshot(self, st: _Table, entry: Any, epoch: Any) -> Change:
@@ -540,7 +575,17 @@ class Session:
                 st.buffer = []
                 self._resync.add(key)
         if self._resync and now >= self._not_ready_until:
-            names = [self._tables[k].name for k in self._resync if k in self._tables]
+            names = []
+            for k in self._resync:
+                resyncing = self._tables.get(k)
+                if resyncing is None:
+                    continue
+                if resyncing.ever_synced and not resyncing.snapshot_only:
+                    # Resume from where the rows stand: a request of its own.
+                    since = {"epoch": resyncing.epoch, "seq": resyncing.seq}
+                    out.append(self.subscribe_request([resyncing.name], since))
+                else:
+                    names.append(resyncing.name)
             self._resync.clear()
             if names:
                 out.append(self.subscribe_request(names))

@@ -249,11 +249,11 @@ def test_timed_out_resync_of_several_tables_asks_for_all_of_them_again():
     s.add_tables(["p:a", "p:b"])
     rid, _ = s.subscribe_request(["p:a", "p:b"])
     s.on_reply(snapshot_reply(rid, {"p:a": (0, []), "p:b": (0, [])}, lease_ms=600000))
-    s.now += 3.1  # both silent: one resync request for both
-    assert sorted(sent_ops(s.tick())[0][1]) == ["p:a", "p:b"]
+    s.now += 3.1  # both silent: a resync request for each (each resumes from its own seq)
+    assert sorted(t for op, ts in sent_ops(s.tick()) if op == "subscribe" for t in ts) == ["p:a", "p:b"]
     s.now += s.request_timeout + 0.1  # the node never answered
-    again = [tables for op, tables in sent_ops(s.tick()) if op == "subscribe"]
-    assert [sorted(t) for t in again] == [["p:a", "p:b"]]
+    again = [t for op, ts in sent_ops(s.tick()) if op == "subscribe" for t in ts]
+    assert sorted(again) == ["p:a", "p:b"]
 
 
 def test_failed_resync_is_retried_failed_first_subscribe_is_not():
@@ -285,6 +285,38 @@ def test_not_ready_resync_is_asked_again_after_a_request_timeout():
     assert sent_ops(requests) == [("subscribe", ["a:error"])]
     _, _, changes = s.on_reply(snapshot_reply(requests[0][0], {"a:error": (3, [(1,), (2,)])}))
     assert [(c.kind, c.added, c.removed) for c in changes] == [("resync", [(2,)], [])]
+
+
+def resumed_reply(rid, table, seq, deltas, epoch=EPOCH):
+    """``deltas``: (seq, added, removed) each."""
+    return json.dumps({"ok": True, "id": rid, "data": "tcp://*:7001", "epoch": epoch,
+                       "tables": {table: {"seq": seq, "columns": None, "resumed": True, "deltas": [
+                           {"seq": s, "added": [list(r) for r in a], "removed": [list(r) for r in r_]}
+                           for s, a, r_ in deltas]}}}).encode()
+
+
+def test_resync_asks_since_and_applies_the_missed_deltas():
+    s = subscribed(seq=1, rows=[(1,)])
+    s.on_data(delta("a:error", 3, added=[(3,)]))  # seq 2 lost
+    requests = s.tick()
+    body = json.loads(requests[0][1])
+    assert (body["op"], body["tables"], body["since"]) == ("subscribe", ["a:error"], {"epoch": EPOCH, "seq": 1})
+    _, _, changes = s.on_reply(resumed_reply(requests[0][0], "a:error", 3, [(2, [(2,)], [(1,)]), (3, [(3,)], [])]))
+    assert [(c.kind, c.added, c.removed, c.seq) for c in changes] == [
+        ("delta", [(2,)], [(1,)], 2), ("delta", [(3,)], [], 3)]
+    assert s.rows("a:error") == {(2,), (3,)} and s.is_synced("a:error")
+    assert (s.resyncs, s.resumes) == (1, 1)
+    assert s.on_data(delta("a:error", 4, added=[(4,)])).seq == 4  # live again
+
+
+def test_a_resume_that_does_not_follow_the_rows_asks_for_a_snapshot():
+    s = subscribed(seq=1, rows=[(1,)])
+    s.on_data(delta("a:error", 5))
+    requests = s.tick()
+    _, _, changes = s.on_reply(resumed_reply(requests[0][0], "a:error", 5, [(5, [], [(1,)])]))
+    assert changes == [] and s.rows("a:error") == {(1,)}
+    again = json.loads(s.tick()[0][1])
+    assert again["op"] == "subscribe" and "since" not in again
 
 
 # MARK: - Topics, unsubscribe, lease
@@ -379,7 +411,7 @@ def test_resync_all_asks_again_for_every_table():
     s.resync_all()
     assert not s.all_synced() and s.wants_send
     ops = sent_ops(s.tick())
-    assert ops[0][0] == "subscribe" and sorted(ops[0][1]) == ["a:error", "a:warn"]
+    assert sorted(t for op, ts in ops if op == "subscribe" for t in ts) == ["a:error", "a:warn"]
 
 
 def test_subscribe_reply_with_a_new_data_endpoint_moves_the_sub_and_resyncs():
