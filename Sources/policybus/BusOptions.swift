@@ -104,6 +104,15 @@ enum Output {
         FileHandle.standardError.write(Data((text + "\n").utf8))
     }
 
+    /// A node's reply under `--json`, without the protocol's envelope
+    /// (`id`, `ok`): the command's output, not the wire's.
+    static func reply(_ reply: JSON) {
+        guard case .object(var members) = reply else { return line(reply.text) }
+        members["id"] = nil
+        members["ok"] = nil
+        line(JSON.object(members).text)
+    }
+
     /// `policybus: NAME listening control=... data=... [metrics=HOST:PORT]`,
     /// the one startup line; tests read ports from it.
     static func announce(_ node: Node, _ logging: LoggingArguments, metrics: HTTPListener?) {
@@ -115,7 +124,7 @@ enum Output {
 /// Reads a JSON file.
 func readJSONFile(_ path: String) throws -> JSON {
     guard let data = FileManager.default.contents(atPath: path) else {
-        throw ValidationError("cannot read \(path)")
+        throw ErrorReport.fail(PolicyError(.unreadableFile, "cannot read '\(path)'"))
     }
     do {
         return try JSON.parse(Array(data))
@@ -127,8 +136,7 @@ func readJSONFile(_ path: String) throws -> JSON {
 extension BusError {
     /// Exit with the error printed as `policybus: error[code]: message`.
     var exit: ExitCode {
-        Output.error(ErrorReport.line(self))
-        return ExitCode(1)
+        ErrorReport.fail(self, json: false)
     }
 }
 

@@ -6,6 +6,7 @@ import PolicyEngine
 /// The one shape of the CLI's errors and warnings, for every command:
 /// `FILE:LINE:COLUMN: error[CODE]: message` for policy text (the file in
 /// place of the policy's name), `policybus: error[CODE]: message` otherwise.
+/// Under `--json`, an error is `{"error": {"code", "message", ...}}` on stdout.
 /// Runtime errors exit 1; argument errors exit 64 (ArgumentParser's own).
 enum ErrorReport {
     /// One diagnostic as a line; `files` maps policy names to their files.
@@ -19,6 +20,22 @@ enum ErrorReport {
     /// A bus error as a line: `policybus: error[CODE]: message`.
     static func line(_ error: BusError) -> String {
         "policybus: error[\(error.code)]: \(error.message)"
+    }
+
+    /// A bus error in the `--json` shape: `{"error": {"code", "message"}}`.
+    static func json(_ error: BusError) -> JSON {
+        .object(["error": .object(["code": .string(error.code.rawValue), "message": .string(error.message)])])
+    }
+
+    /// Writes a bus error in the one shape: as JSON on stdout under `--json`
+    /// (where a script reads), else as a line on stderr; returns exit status 1 to throw.
+    static func fail(_ error: BusError, json: Bool) -> ExitCode {
+        if json {
+            FileHandle.standardOutput.write(Data((Self.json(error).text + "\n").utf8))
+        } else {
+            printError(line(error))
+        }
+        return ExitCode(1)
     }
 
     /// One diagnostic as a JSON object: severity, code, message, and file, line, column (null when unknown).

@@ -32,12 +32,12 @@ struct ExplainCommand: AsyncParsableCommand {
 
     /// The command's work; it blocks, so it runs on its own thread.
     func runBlocking() throws {
-        let reply = try ClientCall.request(connection, "explain", ControlCommand.explain(query: query, all: all).fields)
+        let reply = try ClientCall.request(connection, "explain", ControlCommand.explain(query: query, all: all).fields, json: json)
         let explanations: [Explanation]
         do throws(BusError) {
             explanations = try (reply["explanations"]?.arrayValue ?? []).map { (node) throws(BusError) in try Explanation(json: node) }
         } catch {
-            throw error.exit
+            throw ErrorReport.fail(error, json: json)
         }
         do throws(PolicyError) {
             try ExplainOutput.print(explanations, query: query, json: json)

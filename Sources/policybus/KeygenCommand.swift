@@ -23,7 +23,7 @@ struct KeygenCommand: ParsableCommand {
 
     func run() throws {
         guard CurveKeyPair.isAvailable else {
-            throw ValidationError("this libzmq was built without CURVE support")
+            throw BusError(.notSupported, "this libzmq was built without CURVE support").exit
         }
         let keys = try CurveKeyPair.generate()
         do {
@@ -33,16 +33,8 @@ struct KeygenCommand: ParsableCommand {
             print("public key: \(paths.publicPath) \(keys.publicKey)")
         } catch let error as BusError {
             // Not a usage mistake, so no usage text: say what failed and exit 1.
-            var standardError = StandardError()
-            print("policybus keygen: \(error)", to: &standardError)
-            throw ExitCode.failure
+            throw error.exit
         }
     }
 }
 
-/// Standard error as a `TextOutputStream`, for `print(_:to:)`.
-private struct StandardError: TextOutputStream {
-    mutating func write(_ string: String) {
-        FileHandle.standardError.write(Data(string.utf8))
-    }
-}

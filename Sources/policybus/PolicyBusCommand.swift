@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// The `policybus` command: one subcommand per file in this folder.
 @main
@@ -13,4 +14,19 @@ struct PolicyBusCommand: AsyncParsableCommand {
             CheckCommand.self, FmtCommand.self, TestCommand.self, ExplainCommand.self, PolicyCommand.self, SimulateCommand.self,
         ]
     )
+
+    /// ArgumentParser's `help NAME` prints the top-level help for a name it
+    /// does not know and exits 0; a script asking for a misspelt command's
+    /// help should fail instead.
+    static func main() async {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first == "help", let name = arguments.dropFirst().first,
+            !configuration.subcommands.contains(where: { $0._commandName == name })
+        {
+            ErrorReport.printError("policybus: error[unknown-command]: no command '\(name)'; 'policybus help' lists them")
+            ErrorReport.printError("Usage: " + usageString())
+            Foundation.exit(ExitCode.validationFailure.rawValue)
+        }
+        await main(nil)
+    }
 }

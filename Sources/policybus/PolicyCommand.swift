@@ -56,9 +56,9 @@ struct PolicyCommand: AsyncParsableCommand {
             case .delete: .policyDelete(name: name ?? "")
             case .list: .policyList
             }
-        let reply = try ClientCall.request(connection, command)
+        let reply = try ClientCall.request(connection, command, json: json)
         if json {
-            Output.line(reply.text)
+            Output.reply(reply)
             return
         }
         for policy in reply["policies"]?.arrayValue ?? [] {

@@ -108,14 +108,14 @@ struct PublishCommand: AsyncParsableCommand {
 
     static func readFacts(_ path: String) throws -> [String: [Row]] {
         guard case .object(let members) = try readJSONFile(path) else {
-            throw ValidationError("\(path): facts must be an object of table name to rows")
+            throw ErrorReport.fail(PolicyError(.invalidFacts, "\(path): facts must be an object of table name to rows"))
         }
         var tables: [String: [Row]] = [:]
         for (name, rows) in members {
             do {
                 tables[name] = try RowCodec.rows(rows)
             } catch {
-                throw ValidationError("\(path): table \(name): \(error.message)")
+                throw ErrorReport.fail(PolicyError(.invalidFacts, "\(path): table \(name): \(error.message)"))
             }
         }
         return tables
@@ -123,12 +123,12 @@ struct PublishCommand: AsyncParsableCommand {
 
     static func readSchema(_ path: String) throws -> [String: [String]] {
         guard case .object(let members) = try readJSONFile(path) else {
-            throw ValidationError("\(path): schema must be an object of table name to column names")
+            throw ErrorReport.fail(PolicyError(.invalidFacts, "\(path): schema must be an object of table name to column names"))
         }
         var schema: [String: [String]] = [:]
         for (name, columns) in members {
             guard let names = columns.arrayValue?.compactMap(\.stringValue), names.count == columns.arrayValue?.count else {
-                throw ValidationError("\(path): columns of \(name) must be an array of strings")
+                throw ErrorReport.fail(PolicyError(.invalidFacts, "\(path): columns of \(name) must be an array of strings"))
             }
             schema[name] = names
         }

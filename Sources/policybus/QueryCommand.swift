@@ -27,7 +27,7 @@ struct QueryCommand: AsyncParsableCommand {
 
     /// The command's work; it blocks, so it runs on its own thread.
     func runBlocking() throws {
-        let reply = try ClientCall.request(connection, .query(query, paging.page))
+        let reply = try ClientCall.request(connection, .query(query, paging.page), json: json)
         let rows = reply["rows"] ?? .array([])
         let more = reply["more"] ?? .int(0)
         if json {
@@ -43,11 +43,12 @@ struct QueryCommand: AsyncParsableCommand {
 
 /// One request from a CLI command, with errors turned into exit codes.
 enum ClientCall {
-    static func request(_ connection: ConnectOptions, _ command: ControlCommand) throws -> JSON {
-        try request(connection, command.op, command.fields)
+    static func request(_ connection: ConnectOptions, _ command: ControlCommand, json: Bool) throws -> JSON {
+        try request(connection, command.op, command.fields, json: json)
     }
 
-    static func request(_ connection: ConnectOptions, _ op: String, _ fields: [String: JSON]) throws -> JSON {
+    /// The reply; an error reply or none is printed in the one shape (as JSON on stdout under `--json`).
+    static func request(_ connection: ConnectOptions, _ op: String, _ fields: [String: JSON], json: Bool) throws -> JSON {
         let context = try Context()
         let curve = try connection.curve.configuration()
         do {
@@ -57,7 +58,7 @@ enum ClientCall {
             defer { client.close() }
             return try client.request(op, fields)
         } catch {
-            throw error.exit
+            throw ErrorReport.fail(error, json: json)
         }
     }
 }

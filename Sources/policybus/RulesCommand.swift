@@ -40,9 +40,9 @@ struct RulesCommand: AsyncParsableCommand {
     func runBlocking() throws {
         var fields: [String: JSON] = ["action": .string(action.rawValue), "policy": .string(policy)]
         if let rule { fields["rule"] = .string(rule) }
-        let reply = try ClientCall.request(connection, "rules", fields)
+        let reply = try ClientCall.request(connection, "rules", fields, json: json)
         if json {
-            Output.line(reply.text)
+            Output.reply(reply)
             return
         }
         // ID  POLICY:LINE  TEXT: the id names the rule in logs and reviews, the line its source.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PolicyBus
+import PolicyEngine
 import ZeroMQ
 
 /// `policybus serve`: run a policy engine on the bus.
@@ -30,6 +31,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard syncWaitMilliseconds >= 0 else { throw ValidationError("--sync-wait-ms must be 0 or more") }
+        for item in policy { _ = try NameValueOption.parse(item, "--policy") }
         for item in peer {
             let (service, endpoint) = try NameValueOption.parse(item, "--peer")
             try EndpointSyntax.check(endpoint, flag: "--peer \(service)")
@@ -52,7 +54,8 @@ struct ServeCommand: AsyncParsableCommand {
         for item in policy {
             let (name, path) = try NameValueOption.parse(item, "--policy")
             guard let data = FileManager.default.contents(atPath: path) else {
-                throw ValidationError("cannot read policy file \(path)")
+                // Not a usage mistake: no usage text, exit 1.
+                throw ErrorReport.fail(PolicyError(.unreadableFile, "cannot read policy file '\(path)'"))
             }
             setup.policies.append((name, String(decoding: data, as: UTF8.self)))
             fileOfPolicy[name] = path

@@ -44,11 +44,11 @@ struct SimulateCommand: AsyncParsableCommand {
     func runBlocking() throws {
         let file = try readJSONFile(changes)
         guard file.arrayValue != nil else {
-            throw BusError(.badRequest, "\(changes): the changes must be a JSON array of rules and facts changes").exit
+            throw ErrorReport.fail(BusError(.badRequest, "\(changes): the changes must be a JSON array of rules and facts changes"), json: json)
         }
-        let reply = try ClientCall.request(connection, "simulate", ["changes": file, "tables": .array(tables.map(JSON.string))])
+        let reply = try ClientCall.request(connection, "simulate", ["changes": file, "tables": .array(tables.map(JSON.string))], json: json)
         if json {
-            Output.line(reply.text)
+            Output.reply(reply)
             return
         }
         for delta in reply["deltas"]?.arrayValue ?? [] {

@@ -31,12 +31,12 @@ struct StatusCommand: AsyncParsableCommand {
 
     /// The command's work; it blocks, so it runs on its own thread.
     func runBlocking() throws {
-        let reply = try ClientCall.request(connection, .status(paging.page))
+        let reply = try ClientCall.request(connection, .status(paging.page), json: json)
         if ready {
             return try reportReadiness(reply)
         }
         if json {
-            Output.line(reply.text)
+            Output.reply(reply)
             return
         }
         Output.line("\(reply["kind"]?.stringValue ?? "node") \(reply["name"]?.stringValue ?? "") epoch \(reply["epoch"]?.stringValue ?? "")")

@@ -94,7 +94,8 @@ struct SubscribeCommand: AsyncParsableCommand {
                 case .columns:
                     continue
                 case .failed(let table, let error):
-                    Output.error("\(table): \(error)")
+                    // One table refused; the others go on, so no exit yet.
+                    _ = ErrorReport.fail(BusError(error.code, "\(table): \(error.message)"), json: json)
                     live.remove(table)
                     if live.isEmpty {
                         ending = .failed(ExitCode(1))

@@ -125,7 +125,10 @@ extension ProcessSuites {
                 #expect(delta["kind"] == .string("delta"))
                 #expect(try contents(from: subscriber.stdoutLines, table: "base:p") == [])
                 #expect(try await subscriber.exit() == 1)
-                #expect(subscriber.stderrText.contains("base:p: error[unknown-policy]"), "\(subscriber.stderrText)")
+                // Under --json the refusal is a line of the output, in the one error shape.
+                let refusal = try #require(subscriber.stdoutLines.last.map { try JSON.parse($0) })
+                #expect(refusal["error"]?["code"] == .string("unknown-policy"), "\(subscriber.stdoutText)")
+                #expect(refusal["error"]?["message"]?.stringValue?.hasPrefix("base:p: ") == true, "\(subscriber.stdoutText)")
                 let status = try await request(endpoint, "status")
                 #expect(status["subscriptions"] == .array([]))
                 #expect(status["triggers"] == .array([]))
