@@ -1,6 +1,7 @@
 import ArgumentParser
 import CoreMetrics
 import Monitoring
+import PolicyBus
 import Prometheus
 
 /// `--metrics HOST:PORT` on every node command: `/metrics`, `/livez` and
@@ -40,9 +41,8 @@ struct MetricsArguments: ParsableArguments {
                 return bytes
             }
             return try HTTPListener(address: address, handler: endpoints.respond)
-        } catch {
-            Output.error("policybus: --metrics \(metrics): \(error)")
-            throw ExitCode(1)
+        } catch let error as MonitoringError {
+            throw BusError(BusError.Code(rawValue: error.code.rawValue), "--metrics \(metrics): \(error.message)").exit
         }
     }
 

@@ -151,7 +151,8 @@ enum KeyFiles {
         do {
             return try body()
         } catch let error as BusError {
-            throw ValidationError("\(error)")
+            // A key file that is missing, malformed or readable by others is not a usage mistake.
+            throw error.exit
         }
     }
 
