@@ -287,14 +287,22 @@ func publishPath(messages: Int, rounds: Int) throws {
     let deltas: [TableDelta] = (0..<messages).map { index in
         TableDelta(table: table, added: [row(live + index)], removed: [row(index)])
     }
-    var external = TablePublisher(node: "engine")
+    // `--no-history`: the publish path without the delta history (resumes), to see its cost.
+    let history = CommandLine.arguments.contains("--no-history") ? DeltaHistory.Bounds(deltas: 0) : DeltaHistory.Bounds()
+    var external = TablePublisher(node: "engine", history: history)
     external.openExternal(table)
     var probe = external
     let sample = probe.publishExact(table, added: deltas[0].added, removed: deltas[0].removed)!
     // The data source variant keeps the rows too (a 1000-row table).
     var owning = TablePublisher(node: "engine")
     owning.open(table, rows: (0..<live).map(row))
-    for (label, publisher) in [("engine table (seq + encoding)", external), ("data source table (rows + seq + encoding)", owning)] {
+    // What the delta history (for resumes) costs: the engine table without one.
+    var historyless = TablePublisher(node: "engine", history: .init(deltas: 0))
+    historyless.openExternal(table)
+    for (label, publisher) in [
+        ("engine table (seq + encoding\(history.deltas > 0 ? " + history" : ""))", external), ("engine table, no history", historyless),
+        ("data source table (rows + seq + encoding + history)", owning),
+    ] {
         var alone = publisher
         var bytes = 0
         let start = monotonicNanoseconds()
@@ -379,6 +387,15 @@ if arguments.contains("--metrics") {
         print("BusBench failed: \(error)")
         exit(1)
     }
+}
+if arguments.contains("--resume") || arguments.contains("--resume-only") {
+    do {
+        try resumeComparison(rows: quick ? 100_000 : 1_000_000, gap: 100, rounds: quick ? 1 : 3)
+    } catch {
+        print("BusBench failed: \(error)")
+        exit(1)
+    }
+    if arguments.contains("--resume-only") { exit(0) }
 }
 print("BusBench (\(quick ? "quick" : "full")): loopback tcp, one data source, one engine rule, one subscriber")
 do {
