@@ -58,6 +58,17 @@ enum ErrorReport {
         return ExitCode(1)
     }
 
+    /// `fail(_:files:)`, or under `--json` on stdout: `{"error": {...}}` with
+    /// the first error and, when there are more, `"errors": [...]` with each.
+    static func fail(_ error: PolicyError, files: [String: String] = [:], json: Bool) -> ExitCode {
+        guard json else { return fail(error, files: files) }
+        let all = error.all.map { Self.json(Diagnostic($0), files: files) }
+        var members: [String: JSON] = ["error": all[0]]
+        if all.count > 1 { members["errors"] = .array(all) }
+        FileHandle.standardOutput.write(Data((JSON.object(members).text + "\n").utf8))
+        return ExitCode(1)
+    }
+
     static func printError(_ text: String) {
         FileHandle.standardError.write(Data((text + "\n").utf8))
     }

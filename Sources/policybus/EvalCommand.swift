@@ -79,12 +79,7 @@ struct EvalCommand: ParsableCommand {
             print(json ? OfflineEvaluation.json(printed) : OfflineEvaluation.text(printed), terminator: json ? "\n" : "")
             isFailing = try failing(result, printed: printed, defaultPolicy: files.sources.first?.name)
         } catch {
-            if json {
-                print(OfflineEvaluation.json(error))
-            } else {
-                throw ErrorReport.fail(error, files: fileOfPolicy)
-            }
-            throw ExitCode(1)
+            throw ErrorReport.fail(error, files: fileOfPolicy, json: json)
         }
         if isFailing { throw ExitCode(2) }
     }

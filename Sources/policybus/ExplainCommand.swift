@@ -42,7 +42,7 @@ struct ExplainCommand: AsyncParsableCommand {
         do throws(PolicyError) {
             try ExplainOutput.print(explanations, query: query, json: json)
         } catch {
-            throw ErrorReport.fail(error)
+            throw ErrorReport.fail(error, json: json)
         }
     }
 }

@@ -48,7 +48,7 @@ struct PolicyCommand: AsyncParsableCommand {
     func runBlocking() throws {
         var rules: String?
         if let file {
-            do throws(PolicyError) { rules = try PolicyFiles.read(file) } catch { throw ErrorReport.fail(error) }
+            do throws(PolicyError) { rules = try PolicyFiles.read(file) } catch { throw ErrorReport.fail(error, json: json) }
         }
         let command: ControlCommand =
             switch action {

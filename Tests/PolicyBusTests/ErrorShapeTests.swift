@@ -59,6 +59,8 @@ extension ProcessSuites {
             // The policy error names the file, not the policy.
             let run = try await runPolicybus(serve + ["--policy", "x=\(broken)"])
             #expect(run.stderr.contains("\(broken):2:1: error[syntax-error]"), "\(run.stderr)")
+            let json = try JSON.parse(try await runPolicybus(["eval", "--json", broken]).stdout)
+            #expect(json["error"]?["file"] == .string(broken) && json["error"]?["line"] == .int(2), "\(json)")
             // A malformed option is an argument error: usage, exit 64.
             let usage = try await runPolicybus(serve + ["--policy", "nofile"])
             #expect(usage.status == 64 && usage.stderr.contains("Usage:"), "\(usage)")
