@@ -30,7 +30,7 @@ from . import calls, sockets
 from .calls import Call, checked
 from .errors import PolicyBusError, PolicyBusTimeout
 from .keys import Curve, Key
-from .protocol import Change, Reply, Row, Session
+from .protocol import Change, Reply, Row, Session, error_code
 from .sockets import zmq_errors
 
 _monotonic = time.monotonic
@@ -265,7 +265,9 @@ class Subscriber(Client):
 
     async def subscribe(self, *tables: str, timeout: Optional[float] = None) -> None:
         """Follows tables; returns when their snapshots are in (they are the
-        first changes the iteration yields)."""
+        first changes the iteration yields). An engine whose tables' peer
+        inputs are still syncing answers ``not-ready``: asked again until
+        ``timeout``."""
         session = self._session
         names = [t for t in dict.fromkeys(tables) if t not in session.tables]
         if not names:
@@ -275,9 +277,15 @@ class Subscriber(Client):
         with zmq_errors(self.endpoint):
             for prefix in session.add_tables(names):
                 sub.setsockopt(zmq.SUBSCRIBE, prefix)  # before the snapshot (rule 1)
-        rid, frame = session.subscribe_request(names)
+        deadline = _monotonic() + (self.timeout if timeout is None else timeout)
         try:
-            checked(await self._await_reply(rid, frame, timeout), self.endpoint)
+            while True:
+                rid, frame = session.subscribe_request(names)
+                reply = await self._await_reply(rid, frame, max(deadline - _monotonic(), 0.0))
+                if error_code(reply) != "not-ready" or _monotonic() + session.request_timeout >= deadline:
+                    break
+                await asyncio.sleep(session.request_timeout)  # the node's own wait has passed: ask again later
+            checked(reply, self.endpoint)
         except PolicyBusError:
             with zmq_errors(self.endpoint):
                 for prefix in session.remove_tables(names):

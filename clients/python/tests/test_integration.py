@@ -445,3 +445,27 @@ def test_an_engine_with_a_data_directory_keeps_its_data_port(nodes, tmp_path):
     assert again.data == engine.data
     assert (tmp_path / "engine.state" / "data-endpoint").read_text().strip() == engine.data
 
+
+
+# MARK: - Truthful snapshots: not-ready
+
+def test_subscribe_is_not_ready_until_the_peer_is_up_then_gets_every_row(nodes):
+    data = nodes.publish("data", {"q": [[3], [4]]}, schema={"q": ["x"]})
+    data.stop()
+    engine = nodes.serve("engine", {"classification": CLASSIFICATION}, peers={"data": data},
+                         extra=["--sync-wait-ms", "300"])
+    with policybus.Client(engine.control) as client:
+        with pytest.raises(policybus.PolicyBusError) as err:
+            client.request("subscribe", tables=["classification:p"])
+        assert err.value.code == "not-ready"
+
+    async def main():
+        async with policybus.aio.Subscriber(engine.control, timeout=5) as sub:
+            subscribing = asyncio.ensure_future(sub.subscribe("classification:p", timeout=60))
+            await asyncio.get_running_loop().run_in_executor(None, nodes.restart, data)
+            await subscribing
+            first = await sub.next_change(10)
+            # The one snapshot is the whole table: nothing partial came first.
+            assert (first.kind, first.rows) == ("snapshot", {(3,), (4,)})
+
+    asyncio.run(main())
