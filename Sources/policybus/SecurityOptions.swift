@@ -212,8 +212,8 @@ struct NoAnswer {
     /// Why, as the client's handshake events tell it (`SubscriptionSession.noAnswerCause`).
     var cause: String
 
-    var exit: ExitCode {
-        Output.error("policybus: error[timeout]: no reply from \(endpoint) within \(seconds) s; \(cause)")
-        return ExitCode(1)
+    /// Exit status 1, the error printed in the one shape (on stdout under `--json`).
+    func exit(json: Bool) -> ExitCode {
+        ErrorReport.fail(BusError(.timeout, "no reply from \(endpoint) within \(seconds) s; \(cause)"), json: json)
     }
 }

@@ -107,7 +107,7 @@ struct SubscribeCommand: AsyncParsableCommand {
         if let timeout { loop.at(monotonicNanoseconds() + UInt64(timeout * 1e9)) { _ in loop.stop() } }
         loop.at(monotonicNanoseconds() + UInt64(connectTimeout * 1e9)) { [unowned connection] _ in
             guard connection.session.repliesReceived == 0 else { return }
-            ending = .failed(NoAnswer(endpoint: connect, seconds: connectTimeout, cause: connection.noAnswerCause).exit)
+            ending = .failed(NoAnswer(endpoint: connect, seconds: connectTimeout, cause: connection.noAnswerCause).exit(json: json))
             loop.stop()
         }
         // A signal is seen within one tick.

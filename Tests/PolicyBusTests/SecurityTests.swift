@@ -154,8 +154,10 @@ extension ProcessSuites {
                     (try? contents(from: process.stdoutLines, table: "classification:p"))?.contains([.int(7)]) == true ? true : nil
                 }
                 #expect(try await mallory.exit() == 1)
-                #expect(mallory.stdoutLines.isEmpty)
-                #expect(try await mallory.stderrContains("the node refused this client's key"), "\(mallory.stderrText)")
+                // No rows: only the error, which --json puts on stdout.
+                let refusal = try #require(mallory.stdoutLines.count == 1 ? try JSON.parse(mallory.stdoutLines[0]) : nil, "\(mallory.stdoutText)")
+                #expect(refusal["error"]?["code"] == .string("timeout"))
+                #expect(refusal["error"]?["message"]?.stringValue?.contains("the node refused this client's key") == true, "\(refusal)")
                 #expect(try await leaked == 0)
             }
         }
@@ -172,7 +174,7 @@ extension ProcessSuites {
                 #expect(try await plain.stderrContains("the node requires CURVE"), "\(plain.stderrText)")
                 let sub = try processes.subscriber(engine, ["classification:p"], extra: ["--connect-timeout", "3"])
                 #expect(try await sub.exit() == 1)
-                #expect(sub.stdoutLines.isEmpty)
+                #expect(sub.stdoutLines.count == 1 && sub.stdoutText.contains(#""code":"timeout""#), "only the error: \(sub.stdoutText)")
                 #expect(try await offPool { try countDataMessages(engineData, curve: nil, forMilliseconds: 1000) } == 0)
             }
         }
@@ -187,7 +189,7 @@ extension ProcessSuites {
                 let sub = try processes.subscriber(
                     engine, ["classification:p"], extra: curveArguments(keys, client: "alice", server: "mallory") + ["--connect-timeout", "3"])
                 #expect(try await sub.exit(timeout: 10) == 1)
-                #expect(try await sub.stderrContains("wrong --server-key"), "\(sub.stderrText)")
+                #expect(sub.stdoutText.contains("wrong --server-key"), "\(sub.stdoutText)")
             }
         }
 

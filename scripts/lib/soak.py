@@ -484,7 +484,8 @@ class Soak:
         path = os.path.join(self.work, "check.facts.json")
         with open(path, "w") as f:
             json.dump({t: sorted(list(r) for r in rows) for t, rows in facts.items()}, f)
-        out = self.cli(["eval", "--json", "--facts", path] + self.eval_policies, timeout=60)
+        # Every data source table goes in, whether or not a rule reads it.
+        out = self.cli(["eval", "--json", "--allow-unknown-facts", "--facts", path] + self.eval_policies, timeout=60)
         if out is None:
             return None
         tables = json.loads(out).get("tables", {})
