@@ -49,7 +49,13 @@ extension ProcessSuites {
                 #expect(engine.isRunning)
                 #expect(try await queryRows(endpoint, "c:n") == [[.int(0)]])
                 #expect(try await queryRows(endpoint, "c:s") == [[.string("a")]])
-                #expect(try await queryRows(endpoint, "c:big").isEmpty)
+                // The refused rule left no trace: no rule defines c:big, so it is no table at all.
+                do {
+                    let big = try await request(endpoint, "query", ["query": .string("c:big")])
+                    Issue.record("c:big answered \(big): the refused rule left a table")
+                } catch let error as BusError {
+                    #expect(error.code == .unknownTable, "\(error)")
+                }
                 #expect(try await queryRows(endpoint, "c:w").count == 40)
                 #expect(try await queryRows(endpoint, "c:pair").count == 40)
                 #expect(try await queryRows(endpoint, "c:v") == [[.int(1)]])
