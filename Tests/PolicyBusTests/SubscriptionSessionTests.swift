@@ -120,6 +120,24 @@ import ZeroMQ
         #expect(session.seq(of: Self.table) == 3)
     }
 
+    /// A new epoch (the node restarted) cannot resume: the resync asks
+    /// for a snapshot, without `since`.
+    @Test func aNewEpochAsksForASnapshotWithoutSince() throws {
+        var session = helloed()
+        let first = try #require(sentRequests(&session).first { $0.op == "subscribe" })
+        _ = session.receiveReply(snapshotReply(to: first.id, seq: 1), now: 0)
+        var events: [SubscriptionSession.Event] = []
+        let restarted = DataMessage.heartbeat(.init(table: Self.table, publisher: "n", epoch: "e2", seq: 0))
+        session.receiveData(restarted.encoded(), now: 0, into: &events)
+        #expect(events == [.table(Self.table, .resync(.newEpoch))])
+        let frames = session.takeActions().compactMap { action -> JSON? in
+            guard case .send(let frame) = action else { return nil }
+            return try? JSON.parse(frame)
+        }
+        let resync = try #require(frames.first { $0["op"] == .string("subscribe") })
+        #expect(resync["since"] == nil)
+    }
+
     /// Resumed deltas that do not follow the contents are not applied: the
     /// table asks again, for a snapshot (no `since`).
     @Test func aResumeThatDoesNotFitAsksForASnapshot() throws {

@@ -357,6 +357,9 @@ public struct SubscriptionSession: Sendable {
     mutating func noting(_ event: TableSubscription.Event, for table: TableID, now: UInt64) -> Event {
         if case .resync(let reason) = event {
             logger.debug("resync", metadata: ["table": "\(table)", "reason": "\(reason.rawValue)"])
+            // A new epoch has none of the old deltas: no `since`, so the
+            // tables of a restarted node go in one request.
+            if reason == .newEpoch { snapshotOnly.insert(table) }
             needsSnapshot.insert(table)
             syncStarted[table] = now
             flush(now: now)
