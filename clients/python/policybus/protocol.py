@@ -366,6 +366,9 @@ class Session:
         if kind not in ("delta", "hb"):
             return None  # a message type from a later version: ignore it
         if msg.get("epoch") != st.epoch:
+            # A restarted node has none of the old deltas: a snapshot, and
+            # the tables of one node go in one request.
+            st.snapshot_only = True
             self._want_resync(st)
             return None
         seq = msg.get("seq")

@@ -309,6 +309,13 @@ def test_resync_asks_since_and_applies_the_missed_deltas():
     assert s.on_data(delta("a:error", 4, added=[(4,)])).seq == 4  # live again
 
 
+def test_a_new_epoch_asks_for_a_snapshot_without_since():
+    s = subscribed(seq=1, rows=[(1,)])
+    s.on_data(hb("a:error", 0, epoch="e2"))
+    body = json.loads(s.tick()[0][1])
+    assert body["op"] == "subscribe" and "since" not in body
+
+
 def test_a_resume_that_does_not_follow_the_rows_asks_for_a_snapshot():
     s = subscribed(seq=1, rows=[(1,)])
     s.on_data(delta("a:error", 5))
