@@ -50,7 +50,7 @@ enum ClientCall {
     /// The reply; an error reply or none is printed in the one shape (as JSON on stdout under `--json`).
     static func request(_ connection: ConnectOptions, _ op: String, _ fields: [String: JSON], json: Bool) throws -> JSON {
         let context = try Context()
-        let curve = try connection.curve.configuration()
+        let curve = try connection.curve.configuration(json: json)
         do {
             let client = try ControlClient(
                 context: context, endpoint: connection.connect, timeoutMilliseconds: Int(connection.timeout * 1000),

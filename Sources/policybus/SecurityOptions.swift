@@ -138,34 +138,35 @@ struct CurveClientArguments: ParsableArguments {
         if clientKey != nil, serverKey == nil { throw ValidationError("--client-key needs --server-key") }
     }
 
-    /// The client configuration, or nil for plaintext.
-    func configuration() throws -> CurveClientConfiguration? {
+    /// The client configuration, or nil for plaintext; a key file's error
+    /// is printed in the one shape (on stdout under `--json`).
+    func configuration(json: Bool) throws -> CurveClientConfiguration? {
         guard let serverKey else { return nil }
-        return try KeyFiles.client(serverKeyFile: serverKey, clientPrefix: clientKey)
+        return try KeyFiles.client(serverKeyFile: serverKey, clientPrefix: clientKey, json: json)
     }
 }
 
 /// Reading key files with errors a person can act on.
 enum KeyFiles {
-    static func run<T>(_ body: () throws -> T) throws -> T {
+    static func run<T>(json: Bool = false, _ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch let error as BusError {
             // A key file that is missing, malformed or readable by others is not a usage mistake.
-            throw error.exit
+            throw ErrorReport.fail(error, json: json)
         }
     }
 
     /// The pair whose secret key is in `secretFile`; the public key is derived.
-    static func keyPair(secretFile: String) throws -> CurveKeyPair {
-        let secret = try run { try KeyFile.readSecretKey(secretFile) }
+    static func keyPair(secretFile: String, json: Bool = false) throws -> CurveKeyPair {
+        let secret = try run(json: json) { try KeyFile.readSecretKey(secretFile) }
         let publicKey = try CurveKeyPair.publicKey(forSecretKey: secret)
         return try CurveKeyPair(publicKey: publicKey, secretKey: secret)
     }
 
-    static func client(serverKeyFile: String, clientPrefix: String?) throws -> CurveClientConfiguration {
-        let server = try run { try KeyFile.readPublicKey(serverKeyFile) }
-        let keys = try clientPrefix.map { try keyPair(secretFile: $0 + ".key") }
+    static func client(serverKeyFile: String, clientPrefix: String?, json: Bool = false) throws -> CurveClientConfiguration {
+        let server = try run(json: json) { try KeyFile.readPublicKey(serverKeyFile) }
+        let keys = try clientPrefix.map { try keyPair(secretFile: $0 + ".key", json: json) }
         return try CurveClientConfiguration(serverKey: server, keys: keys)
     }
 }

@@ -68,7 +68,7 @@ struct SubscribeCommand: AsyncParsableCommand {
         let context = try Context()
         let loop = try PollLoop()
         let connection: SubscriptionConnection
-        let curveConfiguration = try curve.configuration()
+        let curveConfiguration = try curve.configuration(json: json)
         do {
             connection = try SubscriptionConnection(
                 loop: loop, context: context, controlEndpoint: connect, receiveHighWaterMark: receiveHighWaterMark,

@@ -54,6 +54,7 @@ extension ProcessSuites {
                 Case(arguments: ["query", "--connect", "tcp://127.0.0.1:1", "--timeout", "0.5", "a:b"], status: 1, code: "timeout"),
                 Case(arguments: ["query", "--json", "--connect", "tcp://127.0.0.1:1", "--timeout", "0.5", "a:b"], status: 1, code: "timeout", json: true),
                 Case(arguments: ["query", "--connect", "tcp://127.0.0.1:1", "--server-key", "/no/such/key", "a:b"], status: 1, code: "io"),
+                Case(arguments: ["status", "--json", "--connect", "tcp://127.0.0.1:1", "--server-key", "/no/such/key"], status: 1, code: "io", json: true),
             ]
             for expected in cases { try check(try await runPolicybus(expected.arguments), expected) }
             // The policy error names the file, not the policy.
