@@ -94,6 +94,30 @@ struct NodeArguments: ParsableArguments {
     }
 }
 
+extension NodeArguments {
+    /// What `serve` and `publish` share once their own inputs are read: the
+    /// context, the node's options and limits, the metrics listener, CURVE,
+    /// the startup line and the signals. `make` builds the node; `started`
+    /// runs just before its loop, which returns when the node stops.
+    func runNode(
+        label: String, limits: LimitArguments, curve: CurveServerArguments,
+        make: (NodeOptions, Context) throws -> Node, started: (Node) -> Void = { _ in }
+    ) throws {
+        let context = try Context()
+        var options = nodeOptions(label: label)
+        limits.apply(to: &options)
+        let listener = try metrics.start(health: options.health)
+        defer { listener?.stop() }
+        let zap = try curve.configure(&options, context: context)
+        defer { zap?.stop() }
+        let node = try make(options, context)
+        Output.announce(node, logging, metrics: listener)
+        SignalStop.attach(node.control)
+        started(node)
+        node.run()
+    }
+}
+
 /// Output helpers for the CLI.
 enum Output {
     static func line(_ text: String) {

@@ -40,27 +40,19 @@ struct PublishCommand: AsyncParsableCommand {
         SignalStop.install()
         let tables = try facts.map(Self.readFacts) ?? [:]
         let columns = try schema.map(Self.readSchema) ?? [:]
-        let context = try Context()
-        var options = arguments.nodeOptions(label: "policybus.publish")
-        limits.apply(to: &options)
-        let listener = try arguments.metrics.start(health: options.health)
-        defer { listener?.stop() }
-        let zap = try curve.configure(&options, context: context)
-        defer { zap?.stop() }
-        let node: Node
-        do {
-            node = try Node.dataSource(options, tables: tables, schema: columns, context: context)
-        } catch {
-            throw error.exit
-        }
-        Output.announce(node, arguments.logging, metrics: listener)
-        SignalStop.attach(node.control)
-        let control = node.control
         let exitOnEOF = exitOnEOF
-        _ = BlockingThread(name: "stdin") {
-            Self.readStdin(control, exitOnEOF: exitOnEOF)
+        try arguments.runNode(label: "policybus.publish", limits: limits, curve: curve) { options, context in
+            do {
+                return try Node.dataSource(options, tables: tables, schema: columns, context: context)
+            } catch let error as BusError {
+                throw error.exit
+            }
+        } started: { node in
+            let control = node.control
+            _ = BlockingThread(name: "stdin") {
+                Self.readStdin(control, exitOnEOF: exitOnEOF)
+            }
         }
-        node.run()
     }
 
     /// Turns stdin lines into transactions on the node's thread.

@@ -68,23 +68,14 @@ struct ServeCommand: AsyncParsableCommand {
         setup.syncWaitMilliseconds = syncWaitMilliseconds
         setup.dataDirectory = data.directory(name: arguments.name)
         setup.compactLogAbove = data.compactAbove
-        let context = try Context()
-        var options = arguments.nodeOptions(label: "policybus.serve")
-        limits.apply(to: &options)
-        let listener = try arguments.metrics.start(health: options.health)
-        defer { listener?.stop() }
-        let zap = try curve.configure(&options, context: context)
-        defer { zap?.stop() }
-        let node: Node
-        do {
-            node = try Node.engine(options, setup: setup, context: context)
-        } catch {
-            // A policy file's errors, every one, at FILE:LINE:COLUMN.
-            if let policyError = error.policyError { throw ErrorReport.fail(policyError, files: fileOfPolicy) }
-            throw error.exit
+        try arguments.runNode(label: "policybus.serve", limits: limits, curve: curve) { options, context in
+            do {
+                return try Node.engine(options, setup: setup, context: context)
+            } catch let error as BusError {
+                // A policy file's errors, every one, at FILE:LINE:COLUMN.
+                if let policyError = error.policyError { throw ErrorReport.fail(policyError, files: fileOfPolicy) }
+                throw error.exit
+            }
         }
-        Output.announce(node, arguments.logging, metrics: listener)
-        SignalStop.attach(node.control)
-        node.run()
     }
 }
