@@ -127,7 +127,7 @@ public struct ProgramChecker: Sendable {
         guard table.service != BuiltinName.service,
             let arity = program.arities[table] ?? factArities[table] ?? schemas[table]?.count
         else {
-            throw PolicyError(.unknownTable, "no table \(table); list the tables to see which exist", at: query.location)
+            throw PolicyError(.unknownTable, "no table \(table): no rule defines or reads it and no facts or schema name it", at: query.location)
         }
         guard let arguments = query.arguments else {
             return CheckedQuery(table: table, patterns: Array(repeating: .wildcard, count: arity), variableNames: [])
