@@ -26,6 +26,7 @@ public final class NodeMonitor {
     private let factory: any MetricsFactory
     private let subscriptions: Gauge
     private let triggers: Gauge
+    private let longestStall: Gauge
     private let leaseExpiries: Counter
     private let snapshots: Counter
     private let snapshotBytes: Counter
@@ -48,6 +49,7 @@ public final class NodeMonitor {
         self.factory = factory
         subscriptions = Gauge(label: "policybus_subscriptions", factory: factory)
         triggers = Gauge(label: "policybus_triggers", factory: factory)
+        longestStall = Gauge(label: "policybus_loop_longest_stall_seconds", factory: factory)
         leaseExpiries = Counter(label: "policybus_lease_expiries_total", factory: factory)
         snapshots = Counter(label: "policybus_snapshots_total", factory: factory)
         snapshotBytes = Counter(label: "policybus_snapshot_bytes_total", factory: factory)
@@ -125,6 +127,12 @@ public final class NodeMonitor {
     public func facts(accepted: Int = 0, rejected: Int = 0) {
         if accepted > 0 { factsAccepted.increment(by: Int64(accepted)) }
         if rejected > 0 { factsRejected.increment(by: Int64(rejected)) }
+    }
+
+    /// The longest the node's poll loop has been held by one turn's work
+    /// since it started: how long heartbeats and other clients waited.
+    public func loopLongestStall(nanoseconds: UInt64) {
+        longestStall.record(Double(nanoseconds) / 1e9)
     }
 
     // MARK: - Subscriptions

@@ -65,6 +65,11 @@ public final class PollLoop {
     @usableFromInline var inboxes: [() -> Void] = []
     private var nextID = 0
 
+    /// The longest a turn's work (inbox jobs, handlers, due timers) has held
+    /// the loop since it started, in nanoseconds: how long everything else
+    /// it serves (heartbeats, other clients) waited. The wait itself is not counted.
+    public private(set) var longestTurnNanoseconds: UInt64 = 0
+
     /// Creates a loop with its waker (an eventfd).
     /// - Throws: `ZMQError` if the eventfd cannot be created.
     public init() throws(ZMQError) {
@@ -181,6 +186,8 @@ public final class PollLoop {
     private func turn() throws(ZMQError) {
         if itemsChanged { rebuildPoller() }
         try poller.poll(timeout: timeout(now: monotonicNanoseconds()))
+        let start = monotonicNanoseconds()
+        defer { longestTurnNanoseconds = Swift.max(longestTurnNanoseconds, monotonicNanoseconds() - start) }
         if poller.isReadable(0) {
             remote.waker.drain()
             for drain in inboxes { drain() }

@@ -59,6 +59,9 @@ struct StatusCommand: AsyncParsableCommand {
             if let next = paging.next(more: Int(reply[field]?.intValue ?? 0), of: what) { Output.line(next) }
         }
         printPeerHealth(reply)
+        if let stall = reply["loop_longest_stall_us"]?.intValue {
+            Output.line("loop: longest stall \(Double(stall) / 1000) ms")
+        }
         if case .object(let counters)? = reply["counters"] {
             Output.line("counters: " + counters.keys.sorted().map { "\($0)=\(counters[$0]!.text)" }.joined(separator: " "))
         }

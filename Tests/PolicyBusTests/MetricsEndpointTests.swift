@@ -86,6 +86,7 @@ extension ProcessSuites {
                 #expect(after["policybus_peer_table_resyncs_total", ["table": "d:vm"]] != nil)
                 #expect(after["policybus_peer_table_seq_lag", ["table": "d:vm"]] != nil)
                 #expect(moved("policybus_transaction_apply_seconds_count") >= 1)
+                #expect(after["policybus_loop_longest_stall_seconds"] ?? 0 > 0)
 
                 // The data source counts its facts: three rows went in; the one of the wrong arity and the line that does not parse did not.
                 let sourceSamples = try await eventually("the data source's fact counts and rows gauge") { () async throws -> PrometheusSamples? in

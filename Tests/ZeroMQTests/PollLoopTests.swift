@@ -121,6 +121,25 @@ struct PollLoopTests {
         #expect(firedAt >= deadline)
     }
 
+    /// The loop keeps the longest time one turn's work held it: a timer that
+    /// holds the loop 30 ms counts at least that, and the 500 ms idle wait does not.
+    @Test func theLongestTurnCountsAHandlersWorkNotTheWait() async throws {
+        let (idle, busy) = try await onBlockingThread { () throws -> (UInt64, UInt64) in
+            let loop = try PollLoop()
+            var idle: UInt64 = 0
+            loop.at(monotonicNanoseconds() + .milliseconds(500)) { _ in
+                idle = loop.longestTurnNanoseconds
+                let start = monotonicNanoseconds()
+                while monotonicNanoseconds() - start < .milliseconds(30) {}
+            }
+            loop.at(monotonicNanoseconds() + .milliseconds(550)) { _ in loop.stop() }
+            try loop.run()
+            return (idle, loop.longestTurnNanoseconds)
+        }
+        #expect(idle < .milliseconds(500))
+        #expect(busy >= .milliseconds(30))
+    }
+
     /// Another thread's stop ends `run()` even when nothing else happens,
     /// and the loop forgets its handlers, releasing what they capture.
     @Test func aRemoteStopEndsTheLoopAndReleasesItsHandlers() async throws {

@@ -56,5 +56,6 @@ extension Node {
         guard now >= nextGaugeRefresh else { return }
         nextGaugeRefresh = now + .milliseconds(1000)
         for table in behavior.listedTables { monitor.rows(of: table.description, count: behavior.rowCount(of: table)) }
+        monitor.loopLongestStall(nanoseconds: loop.longestTurnNanoseconds)
     }
 }

@@ -291,6 +291,6 @@ public final class Node {
             name: options.name, kind: behavior.kind, epoch: publisher.epoch, subscriptions: subscriptions,
             subscriptionsMore: subscriptionsMore, tables: tables, tablesMore: tablesMore,
             counters: counters.merging(["deltas": nodeContext.deltasSent]) { $1 }, notReady: monitor.health.readinessFailures(),
-            kindSpecific: behavior.status(page))
+            longestStallMicroseconds: loop.longestTurnNanoseconds / 1000, kindSpecific: behavior.status(page))
     }
 }

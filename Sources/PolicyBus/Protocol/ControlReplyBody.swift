@@ -204,6 +204,8 @@ extension ControlReply {
         var counters: [String: Int]
         /// Why the node is not ready (what `/readyz` reports); empty when ready.
         var notReady: [HealthState.Failure]
+        /// The longest one poll-loop turn's work has held the node since it started.
+        var longestStallMicroseconds: UInt64
         var kindSpecific: (any ControlReplyBody)?
 
         var fields: [String: JSON] {
@@ -228,6 +230,7 @@ extension ControlReply {
                 })),
                 "subscriptions_more": .int(Int64(subscriptionsMore)),
                 "tables_more": .int(Int64(tablesMore)),
+                "loop_longest_stall_us": .int(Int64(clamping: longestStallMicroseconds)),
                 "counters": .object(counters.mapValues { .int(Int64($0)) }),
                 "ready": .bool(notReady.isEmpty),
                 "not_ready": .array(notReady.map { failure in
