@@ -39,7 +39,8 @@ private func recordingCost() {
     }
 }
 
-private func threadCPUNanoseconds() -> UInt64 {
+/// CPU time used so far by the calling thread.
+func threadCPUNanoseconds() -> UInt64 {
     var spec = timespec()
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec)
     return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)

@@ -113,15 +113,17 @@ final class LatencyProbe: Sendable {
     let remote: PollLoop.Remote
     let thread: Mutex<BlockingThread?> = Mutex(nil)
 
-    init(endpoint: String) {
+    /// - Parameter context: shared by many probes (`--fanout`), so that 500
+    ///   of them do not start 500 libzmq I/O threads; nil: a context of its own.
+    init(endpoint: String, context: Context? = nil) {
         let loop = try! PollLoop()
         remote = loop.remote
-        let started = BlockingThread(name: "bench-probe") { [self] in run(endpoint, on: loop) }
+        let started = BlockingThread(name: "bench-probe") { [self] in run(endpoint, context: context, on: loop) }
         thread.withLock { $0 = started }
     }
 
-    func run(_ endpoint: String, on loop: PollLoop) {
-        guard let context = try? Context(),
+    func run(_ endpoint: String, context shared: Context?, on loop: PollLoop) {
+        guard let context = shared ?? (try? Context()),
             let connection = try? SubscriptionConnection(loop: loop, context: context, controlEndpoint: endpoint, receiveHighWaterMark: 1_000_000)
         else { return }
         let table = TableID("bench:p")!
@@ -167,17 +169,23 @@ final class LatencyProbe: Sendable {
 
 // MARK: - 1. Latency
 
-func latency(cluster: Cluster, probe: LatencyProbe, rate: Int, seconds: Double, base: Int64, label: String = "") -> Int64 {
-    let count = Int(Double(rate) * seconds)
+/// Inserts rows `base..<base + count` at `rate` per second, each stamped
+/// with its submission time.
+func sendPaced(cluster: Cluster, rate: Int, count: Int, base: Int64) {
     let interval = UInt64(1e9 / Double(rate))
-    _ = probe.take()
-    let cpuBefore = processCPUMicroseconds()
     var next = monotonicNanoseconds()
     for index in 0..<count {
         pace(until: next)
         cluster.insert(base + Int64(index), stamp: monotonicNanoseconds())
         next += interval
     }
+}
+
+func latency(cluster: Cluster, probe: LatencyProbe, rate: Int, seconds: Double, base: Int64, label: String = "") -> Int64 {
+    let count = Int(Double(rate) * seconds)
+    _ = probe.take()
+    let cpuBefore = processCPUMicroseconds()
+    sendPaced(cluster: cluster, rate: rate, count: count, base: base)
     let converged = probe.waitForRows(Int(base) + count, timeout: 10)
     let cpu = (processCPUMicroseconds() - cpuBefore) / Double(count)
     let sorted = probe.take().sorted()
@@ -382,6 +390,17 @@ let quick = arguments.contains("--quick")
 if arguments.contains("--metrics") {
     do {
         try metricsComparison(rounds: quick ? 1 : 5, seconds: quick ? 1 : 3)
+        exit(0)
+    } catch {
+        print("BusBench failed: \(error)")
+        exit(1)
+    }
+}
+if let index = arguments.firstIndex(of: "--fanout") {
+    let listed = arguments.dropFirst(index + 1).first?.split(separator: ",").compactMap { Int($0) } ?? []
+    let counts = listed.isEmpty ? [1, 10, 100, 500] : listed
+    do {
+        try fanOut(subscriberCounts: counts, rate: 10_000, seconds: quick ? 1 : 2)
         exit(0)
     } catch {
         print("BusBench failed: \(error)")
