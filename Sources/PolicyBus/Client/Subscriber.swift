@@ -51,7 +51,9 @@ public final class Subscriber: Sendable {
     /// - Parameters:
     ///   - endpoint: the node's control endpoint.
     ///   - tables: qualified table names.
-    ///   - context: a ZeroMQ context (a new one by default).
+    ///   - context: a ZeroMQ context (a new one by default). A subscriber
+    ///     holds four sockets, and libzmq allows 1023 per context, so share
+    ///     one context among at most about 250 subscribers.
     ///   - receiveHighWaterMark: the SUB socket's RCVHWM.
     ///   - logger: where resyncs and failures are logged (debug/warning).
     ///   - curve: the node's public key and this client's key pair, for a CURVE node.
