@@ -37,9 +37,12 @@ enum SignalStop {
         }
         var action = sigaction()
         action.__sigaction_handler.sa_handler = { number in
-            // Only async-signal-safe calls here: write(2) of a word.
+            // Only async-signal-safe calls here: write(2) of a word, keeping
+            // the errno of the code it interrupted.
+            let interrupted = errno
             var number = number
             _ = write(signalPipe, &number, MemoryLayout<Int32>.size)
+            errno = interrupted
         }
         sigemptyset(&action.sa_mask)
         action.sa_flags = SA_RESTART
