@@ -17,6 +17,7 @@ public final class NodeMonitor {
     /// sending random ops cannot grow the series without bound.
     public static let knownOps: Set<String> = [
         "hello", "subscribe", "unsubscribe", "renew", "query", "status", "tables", "facts", "rules", "explain",
+        "simulate", "policy-create", "policy-delete", "policy-list",
     ]
 
     private var requests: [String: Counter] = [:]

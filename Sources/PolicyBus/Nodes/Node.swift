@@ -72,13 +72,13 @@ public final class Node {
         loop.receive(control.inbox) { [unowned self] work in work(self) }
         loop.every(milliseconds: min(options.heartbeatMilliseconds, 100)) { [unowned self] now in
             // The stall check's turn: a loop busy in a handler misses its timers too.
-            monitor.health.loopTurned(now: now)
+            monitor.health.loopTurned()
             expireLeases(now: now)
             behavior.tick(now: now)
             refreshGauges(now: now)
             releaseHeldSubscribes(now: now)
         }
-        monitor.health.loopTurned(now: monotonicNanoseconds())
+        monitor.health.loopTurned()
         sendHeartbeats()
         loop.every(milliseconds: options.heartbeatMilliseconds) { [unowned self] _ in sendHeartbeats() }
         do {

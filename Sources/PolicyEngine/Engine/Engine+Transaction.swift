@@ -220,8 +220,8 @@ extension Engine {
     /// Undoes a committed, maintained transaction whose triggers have not
     /// fired: the rules, graph and front end as they were, the facts as they
     /// were, then every stratum that changed derived again from scratch (in
-    /// order, so each reads lower strata already restored). Values the
-    /// transaction interned stay in the pool.
+    /// order, so each reads lower strata already restored). The values the
+    /// transaction interned are the caller's to forget (`ValuePool.truncate`).
     private func rollBack(_ undo: TransactionUndo) {
         for rule in undo.added { rulesByKey[rule.key] = nil }
         for rule in undo.removed { rulesByKey[rule.key] = rule }

@@ -32,7 +32,7 @@ final class Executor {
     private static let ticksPerClockRead = 4096
     /// Set once the budget is spent: every run then returns at once, so the
     /// maintenance under way ends quickly, and the engine rolls it back.
-    private(set) var exhausted: TransactionBudget.Resource?
+    @exclusivity(unchecked) private(set) var exhausted: TransactionBudget.Resource?
 
     init(pool: ValuePool) {
         self.pool = pool

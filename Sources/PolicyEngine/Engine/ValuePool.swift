@@ -1,7 +1,9 @@
 /// Interns values to small integer ids, so that a stored row is a few `UInt32`s.
 ///
 /// Equal values (by `Value ==`) get the same id, so row equality is id equality.
-/// Ids are never reused: a value stays interned for the engine's lifetime.
+/// A value stays interned for the engine's lifetime, except the values of a
+/// refused, rolled-back or simulated transaction, which `truncate` forgets
+/// (their ids are then given again).
 ///
 /// Its storage properties are marked `@exclusivity(unchecked)`: Swift's
 /// run-time exclusivity checks on them cost about a fifth of a bulk load. It
