@@ -10,7 +10,7 @@ import Synchronization
 ///
 /// ```swift
 /// let loop = try PollLoop()
-/// loop.add(router) { [unowned server] _ in server.serveRequests() }
+/// loop.add(router) { [unowned server] _ in server.readRequests() }
 /// loop.receive(control.inbox) { [unowned server] job in job(server) }
 /// loop.every(milliseconds: 1000) { [unowned server] now in server.sendHeartbeats(now: now) }
 /// try loop.run()

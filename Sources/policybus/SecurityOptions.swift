@@ -43,9 +43,16 @@ struct LimitArguments: ParsableArguments {
     @Option(name: .customLong("max-clients"), help: "Most clients holding subscriptions at once (too-many-subscriptions).")
     var maxClients = BusLimits().maxClients
 
+    @Option(name: .customLong("max-queued-requests"), help: "Most requests one connection may have waiting; they are served round-robin across connections (busy).")
+    var maxQueuedRequests = BusLimits().maxQueuedRequests
+
+    @Option(name: .customLong("loop-budget-ms"), help: "How long the loop serves queued requests before it sends heartbeats and reads new ones.")
+    var loopBudgetMilliseconds = BusLimits().loopBudgetMilliseconds
+
     func validate() throws {
         guard maxMessageSize > 0, maxFrames >= 2, maxRows > 0, maxTableNameLength > 2, maxSubscriptions > 0, maxClients > 0,
-            maxClientIDLength > 0, maxRuleBytes > 0, maxQueryBytes > 0, maxArity > 0, maxReplyBytes > 0
+            maxClientIDLength > 0, maxRuleBytes > 0, maxQueryBytes > 0, maxArity > 0, maxReplyBytes > 0,
+            maxQueuedRequests > 0, loopBudgetMilliseconds > 0
         else {
             throw ValidationError("limits must be positive (--max-frames at least 2, --max-table-name-length at least 3)")
         }
@@ -64,6 +71,8 @@ struct LimitArguments: ParsableArguments {
         options.limits.transactionBudget = budget.budget
         options.limits.maxSubscriptionsPerClient = maxSubscriptions
         options.limits.maxClients = maxClients
+        options.limits.maxQueuedRequests = maxQueuedRequests
+        options.limits.loopBudgetMilliseconds = loopBudgetMilliseconds
     }
 }
 

@@ -28,6 +28,10 @@ public final class Node {
     public internal(set) var counters: [String: Int] = [:]
     /// Subscribe requests waiting for their tables' peer inputs (`Node+HeldSubscribes.swift`).
     var heldSubscribes: [HeldSubscribe] = []
+    /// Requests read and not served yet, per connection.
+    var requestQueue: RequestQueue
+    /// The timer that serves the queue next, while one is due.
+    var serving: PollLoop.Timer?
 
     /// The node's published tables.
     public var publisher: TablePublisher { nodeContext.publisher }
@@ -43,6 +47,7 @@ public final class Node {
     ) throws(BusError) {
         self.options = options
         self.context = context
+        requestQueue = RequestQueue(limit: options.limits.maxQueuedRequests)
         do {
             loop = try PollLoop()
             control = NodeControl(loop.remote)
@@ -68,7 +73,7 @@ public final class Node {
     /// Serves until `control.stop()`.
     public func run() {
         logger.debug("node started", metadata: ["node": "\(options.name)", "kind": "\(behavior.kind)", "control": "\(controlEndpoint)", "data": "\(dataEndpoint)"])
-        loop.add(router) { [unowned self] _ in serveRequests() }
+        loop.add(router) { [unowned self] _ in readRequests() }
         loop.receive(control.inbox) { [unowned self] work in work(self) }
         loop.every(milliseconds: min(options.heartbeatMilliseconds, 100)) { [unowned self] now in
             // The stall check's turn: a loop busy in a handler misses its timers too.
@@ -105,8 +110,12 @@ public final class Node {
 
     // MARK: - Requests
 
-    /// Serves every request waiting on the ROUTER.
-    func serveRequests() {
+    /// Reads what the ROUTER has (at most 1000 messages a turn) into the
+    /// per-connection queues, and refuses a request over its connection's
+    /// bound with `busy`. The requests are served by a loop timer due at once
+    /// (`serveQueued`), a budget's worth a turn, so that between slices the
+    /// loop sends heartbeats, runs its timers and reads other clients.
+    func readRequests() {
         for _ in 0..<1000 {
             let message: (frames: [[UInt8]], value: String?)?
             do {
@@ -115,26 +124,60 @@ public final class Node {
                 message = try router.tryReceive(reading: .userID)
             } catch {
                 logger.warning("receive failed", metadata: ["error": "\(error)"])
-                return
+                break
             }
-            guard let (frames, userID) = message else { return }
+            guard let (frames, userID) = message else { break }
             guard frames.count >= 2 else { continue }
-            var envelope = [frames[0]]
-            var body = frames[1...]
-            if body.count >= 2, body.first!.isEmpty {
-                envelope.append([])
-                body = body.dropFirst()
+            let request = RequestQueue.Request(frames: frames, userID: userID.flatMap { $0.isEmpty ? nil : $0 })
+            guard requestQueue.add(request) else {
+                let limit = requestQueue.limit
+                let error = BusError(.busy, "\(limit) requests from this connection are waiting already (the limit): wait for their replies before sending more")
+                send(refuse(op: nil, id: frames.last.flatMap(ControlRequest.bestEffortID), error), to: envelope(of: frames))
+                continue
             }
-            let reply: [UInt8]?
-            if frames.count > options.limits.maxFramesPerMessage {
-                reply = refuse(op: nil, id: nil, BusError(.badFrames, "\(frames.count) frames; the limit is \(options.limits.maxFramesPerMessage)"))
-            } else if body.count != 1 {
-                reply = refuse(op: nil, id: nil, BusError(.badFrames, "a request is one JSON frame (after an optional empty delimiter); got \(body.count) frames"))
-            } else {
-                reply = answer(body.first!, peer: frames[0], key: userID.flatMap { $0.isEmpty ? nil : $0 }, envelope: envelope)
-            }
-            if let reply { send(reply, to: envelope) }
         }
+        scheduleServing()
+    }
+
+    /// Makes the loop serve the queued requests in its next round of timers.
+    func scheduleServing() {
+        guard serving == nil, !requestQueue.isEmpty else { return }
+        serving = loop.at(monotonicNanoseconds()) { [unowned self] now in serveQueued(since: now) }
+    }
+
+    /// Serves queued requests, one per connection in turn, until none is
+    /// left or the loop budget (`BusLimits.loopBudgetMilliseconds`) since
+    /// `start` is spent; the rest wait for the next turn.
+    func serveQueued(since start: UInt64) {
+        serving = nil
+        let deadline = start + .milliseconds(options.limits.loopBudgetMilliseconds)
+        repeat {
+            guard let request = requestQueue.next() else { break }
+            serve(request)
+        } while monotonicNanoseconds() < deadline
+        scheduleServing()
+    }
+
+    /// Answers one request, unless it is held (a `subscribe` waiting for its peer inputs).
+    func serve(_ request: RequestQueue.Request) {
+        let frames = request.frames
+        let envelope = envelope(of: frames)
+        let body = frames.dropFirst(envelope.count)
+        let reply: [UInt8]?
+        if frames.count > options.limits.maxFramesPerMessage {
+            reply = refuse(op: nil, id: nil, BusError(.badFrames, "\(frames.count) frames; the limit is \(options.limits.maxFramesPerMessage)"))
+        } else if body.count != 1 {
+            reply = refuse(op: nil, id: nil, BusError(.badFrames, "a request is one JSON frame (after an optional empty delimiter); got \(body.count) frames"))
+        } else {
+            reply = answer(body.first!, peer: frames[0], key: request.userID, envelope: envelope)
+        }
+        if let reply { send(reply, to: envelope) }
+    }
+
+    /// Where a reply to `frames` goes: the routing id, and the empty
+    /// delimiter when the request had one (a REQ client).
+    func envelope(of frames: [[UInt8]]) -> [[UInt8]] {
+        frames.count >= 3 && frames[1].isEmpty ? [frames[0], []] : [frames[0]]
     }
 
     func send(_ reply: [UInt8], to envelope: [[UInt8]]) {

@@ -38,6 +38,9 @@ public struct BusError: Error, Hashable, Sendable {
         public static let tooLarge = Code(rawValue: "too-large")
         /// The reply would be larger than `BusLimits.maxReplyBytes`: ask for a page.
         public static let replyTooLarge = Code(rawValue: "reply-too-large")
+        /// The connection has as many requests waiting at the node as it may
+        /// (`BusLimits.maxQueuedRequests`): wait for replies before sending more.
+        public static let busy = Code(rawValue: "busy")
         /// (engines) a `subscribe` to a table whose peer inputs have not had
         /// their first snapshot within the engine's wait (`--sync-wait-ms`):
         /// ask again later. Its snapshot would be partial.

@@ -27,6 +27,13 @@ public struct BusLimits: Hashable, Sendable {
     /// What one `rules` or `facts` request may make an engine derive before
     /// it is refused (`too-expensive`) and rolled back whole.
     public var transactionBudget = TransactionBudget()
+    /// How long the node's loop serves queued requests before it turns to
+    /// its heartbeats, timers and newly arrived requests, in milliseconds.
+    /// One request is never cut short: this bounds how many are served in a row.
+    public var loopBudgetMilliseconds: Int = 50
+    /// Most requests one connection may have waiting at the node; the
+    /// connections' queues are served round-robin. Over it: `busy`.
+    public var maxQueuedRequests: Int = 100
     /// Most tables one client may subscribe to at a node.
     public var maxSubscriptionsPerClient: Int = 1024
     /// Most clients holding subscriptions at once: with the per-client limit
