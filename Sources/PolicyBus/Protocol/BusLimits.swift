@@ -32,8 +32,9 @@ public struct BusLimits: Hashable, Sendable {
     /// One request is never cut short: this bounds how many are served in a row.
     public var loopBudgetMilliseconds: Int = 50
     /// Most requests one connection may have waiting at the node; the
-    /// connections' queues are served round-robin. Over it: `busy`.
-    public var maxQueuedRequests: Int = 100
+    /// connections' queues are served round-robin. Over it: `busy`. As many
+    /// as libzmq's receive high-water mark queues per connection by default.
+    public var maxQueuedRequests: Int = 1000
     /// Most tables one client may subscribe to at a node.
     public var maxSubscriptionsPerClient: Int = 1024
     /// Most clients holding subscriptions at once: with the per-client limit
