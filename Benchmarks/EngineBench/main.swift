@@ -13,6 +13,7 @@
 //     edge inserted or deleted. Thread CPU times, as W3.
 // Memory: resident set growth per stored row at N = 1M.
 // Facts: eval's facts file of 1M rows through the shared JSON reader (FactsLoad.swift).
+// Ratios: the workloads compared with DuckDB (Ratios.swift, Benchmarks/duckdb/ratios.py).
 
 #if canImport(Glibc)
     import Glibc
@@ -206,17 +207,24 @@ struct Random {
     }
 }
 
-func w3(nodes: Int, edges: Int, samples: Int) throws {
-    let edge = TableID(service: "g", name: "edge")
-    let path = TableID(service: "g", name: "path")
-    var random = Random(state: 42)
+/// W3's graph: `edges` distinct edges between `nodes` nodes, no self-loops,
+/// sorted, drawn from `random` (W3 and the DuckDB ratios share it).
+func randomGraph(nodes: Int, edges: Int, random: inout Random) -> [[Int]] {
     var edgeSet = Set<[Int]>()
     while edgeSet.count < edges {
         let a = random.next(nodes)
         let b = random.next(nodes)
         if a != b { edgeSet.insert([a, b]) }
     }
-    let edgeList = edgeSet.sorted { $0.lexicographicallyPrecedes($1) }
+    return edgeSet.sorted { $0.lexicographicallyPrecedes($1) }
+}
+
+func w3(nodes: Int, edges: Int, samples: Int) throws {
+    let edge = TableID(service: "g", name: "edge")
+    let path = TableID(service: "g", name: "path")
+    var random = Random(state: 42)
+    let edgeList = randomGraph(nodes: nodes, edges: edges, random: &random)
+    let edgeSet = Set(edgeList)
 
     func fullEvaluation(_ edges: [[Int]]) throws -> (Engine, UInt64) {
         let engine = Engine()
@@ -393,8 +401,11 @@ func w4(scale: Int, samples: Int) throws {
             + "delete an original edge: p50 \(micros(percentile(originalDeletes, 50))), p99 \(micros(percentile(originalDeletes, 99)))")
 }
 
-// `EngineBench [--quick] [w1] [w2] [memory] [facts] [w3] [w4] [simulate]`: all workloads unless some are named.
-let named = Set(arguments.dropFirst().filter { !$0.hasPrefix("--") })
+// `EngineBench [--quick] [w1] [w2] [memory] [facts] [w3] [w4] [simulate] [ratios [--inputs DIR]]`:
+// all workloads but ratios unless some are named (scripts/bench engine runs ratios through Benchmarks/duckdb).
+let inputsIndex = arguments.firstIndex(of: "--inputs")
+let inputs = inputsIndex.flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
+let named = Set(arguments.indices.dropFirst().filter { !arguments[$0].hasPrefix("--") && $0 != inputsIndex.map { $0 + 1 } }.map { arguments[$0] })
 func selected(_ name: String) -> Bool { named.isEmpty || named.contains(name) }
 let sizes = quick ? [10_000] : [10_000, 100_000, 1_000_000]
 if selected("w1") { for n in sizes { try w1(n: n, updates: quick ? 2_000 : 20_000) } }
@@ -404,3 +415,4 @@ if selected("facts") { try factsLoad(rows: quick ? 100_000 : 1_000_000) }
 if selected("w3") { try w3(nodes: quick ? 1_000 : 2_000, edges: quick ? 3_000 : 6_000, samples: quick ? 3 : 10) }
 if selected("simulate") { for n in sizes { try simulateWorkload(n: n, samples: quick ? 20 : 50) } }
 if selected("w4") { try w4(scale: quick ? 4 : 1, samples: quick ? 5 : 20) }
+if named.contains("ratios") { try ratios(quick: quick, inputs: inputs) }
