@@ -70,8 +70,10 @@ let package = Package(
         .target(
             name: "Monitoring",
             dependencies: [
-                .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Logging", package: "swift-log"),
+                "CMalloc", .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Logging", package: "swift-log"),
             ]),
+        // glibc's malloc.h (mallinfo2, malloc_trim), seen only by Monitoring's ProcessMemory.
+        .systemLibrary(name: "CMalloc"),
         .testTarget(
             name: "MonitoringTests",
             dependencies: [

@@ -28,6 +28,8 @@ public final class NodeMonitor {
     private let subscriptions: Gauge
     private let triggers: Gauge
     private let longestStall: Gauge
+    private let heapBytes: Gauge
+    private let residentBytes: Gauge
     private let leaseExpiries: Counter
     private let snapshots: Counter
     private let snapshotBytes: Counter
@@ -51,6 +53,8 @@ public final class NodeMonitor {
         subscriptions = Gauge(label: "policybus_subscriptions", factory: factory)
         triggers = Gauge(label: "policybus_triggers", factory: factory)
         longestStall = Gauge(label: "policybus_loop_longest_stall_seconds", factory: factory)
+        heapBytes = Gauge(label: "policybus_heap_bytes", factory: factory)
+        residentBytes = Gauge(label: "policybus_resident_bytes", factory: factory)
         leaseExpiries = Counter(label: "policybus_lease_expiries_total", factory: factory)
         snapshots = Counter(label: "policybus_snapshots_total", factory: factory)
         snapshotBytes = Counter(label: "policybus_snapshot_bytes_total", factory: factory)
@@ -134,6 +138,12 @@ public final class NodeMonitor {
     /// since it started: how long heartbeats and other clients waited.
     public func loopLongestStall(nanoseconds: UInt64) {
         longestStall.record(Double(nanoseconds) / 1e9)
+    }
+
+    /// The process's live heap and resident set (`ProcessMemory`), once a second.
+    public func memory(heapBytes heap: Int?, residentBytes resident: Int?) {
+        if let heap { heapBytes.record(heap) }
+        if let resident { residentBytes.record(resident) }
     }
 
     // MARK: - Subscriptions

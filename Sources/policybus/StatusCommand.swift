@@ -62,6 +62,9 @@ struct StatusCommand: AsyncParsableCommand {
         if let stall = reply["loop_longest_stall_us"]?.intValue {
             Output.line("loop: longest stall \(Double(stall) / 1000) ms")
         }
+        if let heap = reply["heap_bytes"]?.intValue, let resident = reply["resident_bytes"]?.intValue {
+            Output.line("memory: heap \(heap / 1024) KiB, resident \(resident / 1024) KiB")
+        }
         if case .object(let counters)? = reply["counters"] {
             Output.line("counters: " + counters.keys.sorted().map { "\($0)=\(counters[$0]!.text)" }.joined(separator: " "))
         }

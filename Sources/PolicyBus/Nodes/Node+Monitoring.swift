@@ -57,5 +57,27 @@ extension Node {
         nextGaugeRefresh = now + .milliseconds(1000)
         for table in behavior.listedTables { monitor.rows(of: table.description, count: behavior.rowCount(of: table)) }
         monitor.loopLongestStall(nanoseconds: loop.longestTurnNanoseconds)
+        monitor.memory(heapBytes: ProcessMemory.liveHeapBytes, residentBytes: ProcessMemory.residentBytes)
+    }
+
+    /// Closes the tables that lost their last subscriber; their state goes.
+    func close(_ tables: [TableID]) {
+        for table in tables { behavior.close(table) }
+        if !tables.isEmpty { memoryFreed() }
+    }
+
+    /// Big state went (clients' leases, closed tables): the allocator is
+    /// trimmed at the next tick, so that the resident set follows the heap down.
+    func memoryFreed() {
+        trimDue = true
+    }
+
+    /// Trims the allocator when state went, at most once a second: a trim
+    /// walks every arena, and churning clients would otherwise trim at every tick.
+    func trimMemory(now: UInt64) {
+        guard trimDue, now >= nextTrim else { return }
+        trimDue = false
+        nextTrim = now + .milliseconds(1000)
+        ProcessMemory.trim()
     }
 }

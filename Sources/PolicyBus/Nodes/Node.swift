@@ -39,6 +39,10 @@ public final class Node {
     var monitor: NodeMonitor { nodeContext.monitor }
     /// When the row gauges are next refreshed (`Node+Monitoring.swift`).
     var nextGaugeRefresh: UInt64 = 0
+    /// Whether big state went since the allocator was last trimmed, and
+    /// when it may be trimmed next (`Node+Monitoring.swift`).
+    var trimDue = false
+    var nextTrim: UInt64 = 0
 
     /// Binds both sockets, then makes the behaviour, which sees the node only
     /// through a `NodeContext`.
@@ -82,6 +86,7 @@ public final class Node {
             behavior.tick(now: now)
             refreshGauges(now: now)
             releaseHeldSubscribes(now: now)
+            trimMemory(now: now)
         }
         monitor.health.loopTurned()
         sendHeartbeats()
@@ -104,8 +109,11 @@ public final class Node {
             counters["lease_expiries", default: 0] += 1
             monitor.leaseExpired()
         }
-        for table in closed { behavior.close(table) }
-        if !clients.isEmpty { subscriptionsChanged() }
+        close(closed)
+        if !clients.isEmpty {
+            subscriptionsChanged()
+            memoryFreed()
+        }
     }
 
     // MARK: - Requests
@@ -236,7 +244,7 @@ public final class Node {
         case .subscribe(let tables, let since):
             return try subscribe(tables, since: since, client: client)
         case .unsubscribe(let tables):
-            for table in registry.unsubscribe(client, from: tables) { behavior.close(table) }
+            close(registry.unsubscribe(client, from: tables))
             subscriptionsChanged()
             return ControlReply.HeldTables(tables: registry.tables(of: client).sorted())
         case .renew:
@@ -249,7 +257,7 @@ public final class Node {
             let reply = try behavior.handle(command)
             // Its tables' subscribers got their deltas to empty; their next
             // renew shows the tables gone, and their resubscribe is refused.
-            for table in registry.drop(where: { $0.service == name }) { behavior.close(table) }
+            close(registry.drop(where: { $0.service == name }))
             subscriptionsChanged()
             return reply
         case .query, .rules, .facts, .explain, .policyCreate, .policyList, .simulate:
@@ -334,6 +342,7 @@ public final class Node {
             name: options.name, kind: behavior.kind, epoch: publisher.epoch, subscriptions: subscriptions,
             subscriptionsMore: subscriptionsMore, tables: tables, tablesMore: tablesMore,
             counters: counters.merging(["deltas": nodeContext.deltasSent]) { $1 }, notReady: monitor.health.readinessFailures(),
-            longestStallMicroseconds: loop.longestTurnNanoseconds / 1000, kindSpecific: behavior.status(page))
+            longestStallMicroseconds: loop.longestTurnNanoseconds / 1000, heapBytes: ProcessMemory.liveHeapBytes,
+            residentBytes: ProcessMemory.residentBytes, kindSpecific: behavior.status(page))
     }
 }

@@ -206,6 +206,9 @@ extension ControlReply {
         var notReady: [HealthState.Failure]
         /// The longest one poll-loop turn's work has held the node since it started.
         var longestStallMicroseconds: UInt64
+        /// The process's live heap and resident set (`ProcessMemory`), when the platform tells.
+        var heapBytes: Int?
+        var residentBytes: Int?
         var kindSpecific: (any ControlReplyBody)?
 
         var fields: [String: JSON] {
@@ -239,6 +242,8 @@ extension ControlReply {
                     return .object(fields)
                 }),
             ]
+            if let heapBytes { fields["heap_bytes"] = .int(Int64(heapBytes)) }
+            if let residentBytes { fields["resident_bytes"] = .int(Int64(residentBytes)) }
             for (key, value) in kindSpecific?.fields ?? [:] { fields[key] = value }
             return fields
         }
