@@ -133,6 +133,30 @@ final class RowStore {
     /// Every stored row id.
     var ids: [UInt32] { (0..<alive.count).compactMap { alive[$0] ? UInt32($0) : nil } }
 
+    /// Whether most ids are free: deleted rows keep their cells, flags and
+    /// index buckets (ids are reused, the arrays never shrink), so a table
+    /// that shrank for good holds the memory of its largest size.
+    var isSparse: Bool { alive.count >= 1024 && count * 4 <= alive.count && heldIDs.isEmpty }
+
+    /// Renumbers the rows densely and rebuilds the storage at their size;
+    /// secondary indexes are built again on first use. Every id held outside
+    /// the store becomes wrong: call it only when none is (between transactions).
+    /// - Returns: the old id of each row, by new id.
+    func compact() -> [UInt32] {
+        let kept = ids
+        var packed: [UInt32] = []
+        packed.reserveCapacity(kept.count * arity)
+        for id in kept { packed.append(contentsOf: cells[Int(id) * arity..<(Int(id) + 1) * arity]) }
+        cells = []
+        alive = []
+        freeIDs = []
+        count = 0
+        indexes = []
+        primary = HashIndex(columns: Array(0..<arity), unique: true)
+        for position in kept.indices { insert(Array(packed[position * arity..<(position + 1) * arity])) }
+        return kept
+    }
+
     /// Bytes held, for memory reports.
     var byteCount: Int {
         cells.capacity * 4 + alive.capacity + freeIDs.capacity * 4 + primary.byteCount

@@ -184,11 +184,22 @@ final class TableState {
             addedCount = 0
         }
         rows.releaseHeldIDs()
+        if rows.isSparse { compact() }
         if !removed.isEmpty { removed = RowStore(arity: arity) }
         if !pendingFacts.isEmpty {
             pendingFacts = RowStore(arity: arity)
             pendingFactState = []
         }
+    }
+
+    /// Gives back the memory of deleted rows: renumbers the rows and their
+    /// counts and fact flags. Between transactions no row id is held outside
+    /// the table (ranks are in `counts`, which move with their rows).
+    private func compact() {
+        let kept = rows.compact()
+        counts = kept.map { counts[Int($0)] }
+        facts = kept.map { facts[Int($0)] }
+        addedFlags = Array(repeating: false, count: kept.count)
     }
 
     /// Forgets the transaction's requested fact changes (a roll-back).
