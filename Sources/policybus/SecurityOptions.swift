@@ -46,13 +46,16 @@ struct LimitArguments: ParsableArguments {
     @Option(name: .customLong("max-queued-requests"), help: "Most requests one connection may have waiting; they are served round-robin across connections (busy).")
     var maxQueuedRequests = BusLimits().maxQueuedRequests
 
+    @Option(name: .customLong("max-request-ms"), help: "Most milliseconds one explain or simulate may take (too-expensive).")
+    var maxRequestMilliseconds = BusLimits().maxRequestMilliseconds
+
     @Option(name: .customLong("loop-budget-ms"), help: "How long the loop serves queued requests before it sends heartbeats and reads new ones.")
     var loopBudgetMilliseconds = BusLimits().loopBudgetMilliseconds
 
     func validate() throws {
         guard maxMessageSize > 0, maxFrames >= 2, maxRows > 0, maxTableNameLength > 2, maxSubscriptions > 0, maxClients > 0,
             maxClientIDLength > 0, maxRuleBytes > 0, maxQueryBytes > 0, maxArity > 0, maxReplyBytes > 0,
-            maxQueuedRequests > 0, loopBudgetMilliseconds > 0
+            maxQueuedRequests > 0, loopBudgetMilliseconds > 0, maxRequestMilliseconds > 0
         else {
             throw ValidationError("limits must be positive (--max-frames at least 2, --max-table-name-length at least 3)")
         }
@@ -73,6 +76,7 @@ struct LimitArguments: ParsableArguments {
         options.limits.maxClients = maxClients
         options.limits.maxQueuedRequests = maxQueuedRequests
         options.limits.loopBudgetMilliseconds = loopBudgetMilliseconds
+        options.limits.maxRequestMilliseconds = maxRequestMilliseconds
     }
 }
 

@@ -76,6 +76,32 @@ extension ProcessSuites {
             }
         }
 
+        /// Questions hold the loop less long than changes: an `explain` or
+        /// `simulate` past `--max-request-ms` is `too-expensive`, says what
+        /// ran out, and changes nothing.
+        @Test func questionsPastTheirTimeAreTooExpensiveAndChangeNothing() async throws {
+            try await withProcesses { processes in
+                let chain = (0..<99).map { "e(\($0), \($0 + 1))." }.joined(separator: "\n")
+                let wide = (0..<300).map { "m(\($0))." }.joined(separator: "\n")
+                let policy = chain + "\n" + wide + "\nreach(x, y) :- e(x, y).\nreach(x, z) :- reach(x, y), e(y, z).\nx(a, b) :- n(a), m(b)."
+                let (engine, endpoint) = try await processes.engine("e", policies: [("c", policy)], peers: [], extra: ["--max-request-ms", "1"])
+                // About 4,000 rows examined (20 rows, each a 99-deep chain).
+                let explain = try await offPool { try exchange(endpoint, [[Array(#"{"op":"explain","query":"c:reach(x, 99)","id":1}"#.utf8)]], timeout: 60) }
+                #expect(explain.first??["error"]?["code"]?.stringValue == "too-expensive", "\(String(describing: explain))")
+                #expect(explain.first??["error"]?["message"]?.stringValue?.contains("time") == true)
+                // 90,000 derivations of a cross product.
+                let rows = (0..<300).map { "[\($0)]" }.joined(separator: ",")
+                let simulate = #"{"op":"simulate","id":2,"tables":["c:x"],"changes":[{"op":"facts","action":"insert","table":"c:n","rows":[\#(rows)]}]}"#
+                let simulated = try await offPool { try exchange(endpoint, [[Array(simulate.utf8)]], timeout: 60) }
+                #expect(simulated.first??["error"]?["code"]?.stringValue == "too-expensive", "\(String(describing: simulated))")
+                #expect(simulated.first??["error"]?["message"]?.stringValue?.contains("milliseconds") == true)
+                #expect(engine.isRunning)
+                #expect(try await queryRows(endpoint, "c:n").isEmpty)
+                #expect(try await queryRows(endpoint, "c:x").isEmpty)
+                #expect(try await queryRows(endpoint, "c:reach").count == 99 * 100 / 2)
+            }
+        }
+
         @Test func evalRefusesAnEndlessRuleWithItsBudget() async throws {
             let policy = try temporaryFile("n(0).\nn(y) :- n(x), y = x + 1\n")
             defer { try? FileManager.default.removeItem(atPath: policy) }

@@ -136,4 +136,17 @@ import TestSupport
             }
         }
     }
+
+    /// An explain past its time is refused whole (`too-expensive`, with what
+    /// ran out), not cut to a partial answer; with time, the same question is answered.
+    @Test func anExplainPastItsTimeIsTooExpensive() throws {
+        let chain = (0..<99).map { "e(\($0), \($0 + 1))." }.joined(separator: "\n")
+        let engine = try engine(["p": chain + "\nreach(x, y) :- e(x, y).\nreach(x, z) :- reach(x, y), e(y, z)."])
+        let error = #expect(throws: PolicyError.self) { try engine.explain("p:reach(x, 99)", limits: ExplainLimits(milliseconds: 0)) }
+        #expect(error?.code.rawValue == "too-expensive")
+        #expect(error?.message.contains("ran out of time") == true, "\(String(describing: error))")
+        let explained = try engine.explain("p:reach(x, 99)", limits: ExplainLimits(milliseconds: 60_000))
+        #expect(explained.count == 20)
+        #expect(explained.allSatisfy { $0.complete })
+    }
 }

@@ -15,6 +15,10 @@ final class DataSourceBehavior: NodeBehavior {
     /// Tables opened only because a client subscribed: closed again when the
     /// last subscriber goes while they are still empty. Writing makes a table the source's own.
     var openedBySubscribe: Set<TableID> = []
+    /// The last table sorted, at its seq: a client paging through a table
+    /// (`query` with `offset`), or many subscribers taking its snapshot,
+    /// sort it once, not once a page. One table's copy at most.
+    var sorted: (table: TableID, seq: UInt64, rows: [Row])?
 
     init(schema: [String: [String]], context: NodeContext) {
         self.schema = schema
@@ -141,8 +145,8 @@ final class DataSourceBehavior: NodeBehavior {
             let text = text.trimmingCharacters(in: " ")
             let table = try ControlRequest.tableID(text.contains(":") ? text : "\(context.name):\(text)", limits: context.limits)
             try validate(table)
-            guard let snapshot = context.publisher.snapshot(table) else { throw BusError(.unknownTable, "no table \(table)") }
-            return ControlReply.Rows(snapshot.rows.sorted { $0.lexicographicallyPrecedes($1) }, page: page)
+            guard context.publisher.isOpen(table) else { throw BusError(.unknownTable, "no table \(table)") }
+            return ControlReply.Rows(rows(of: table), page: page)
         case .facts(let facts):
             try validate(facts.table)
             let changes: [FactChange] = switch facts.action {
@@ -168,7 +172,13 @@ final class DataSourceBehavior: NodeBehavior {
 
     var listedTables: [TableID] { context.publisher.openTables }
     func columns(of table: TableID) -> [String]? { context.publisher.snapshot(table)?.columns }
-    func rows(of table: TableID) -> [Row] { (context.publisher.snapshot(table)?.rows ?? []).sorted { $0.lexicographicallyPrecedes($1) } }
+    func rows(of table: TableID) -> [Row] {
+        guard let snapshot = context.publisher.snapshot(table) else { return [] }
+        if let sorted, sorted.table == table, sorted.seq == snapshot.seq { return sorted.rows }
+        let rows = snapshot.rows.sorted { $0.lexicographicallyPrecedes($1) }
+        sorted = (table, snapshot.seq, rows)
+        return rows
+    }
     func rowCount(of table: TableID) -> Int { context.publisher.snapshot(table)?.rows.count ?? 0 }
     func status(_ page: ControlCommand.Page) -> (any ControlReplyBody)? { nil }
     var policyEngine: Engine? { nil }

@@ -5,7 +5,8 @@ extension EngineBehavior {
     /// Each of `tables`' net delta from `changes` as one transaction. Nothing
     /// is logged or published, and no seq moves: the engine applies the
     /// change and its inverse with its triggers held (`Engine.simulate`). The
-    /// work is bounded by the request budget (`too-expensive`), as a real change is.
+    /// work is bounded by the request budget (`too-expensive`), as a real
+    /// change is, and its time also by `--max-request-ms`: a question holds the loop less long than a change may.
     ///
     /// Facts may go into the tables of the engine's policies, and also into
     /// the peers' tables its rules read (the question is often "what if this
@@ -40,7 +41,9 @@ extension EngineBehavior {
             }
         }
         do {
-            return try engine.simulate(transaction, tables: tables, budget: context.limits.transactionBudget)
+            var budget = context.limits.transactionBudget
+            budget.milliseconds = min(budget.milliseconds, context.limits.maxRequestMilliseconds)
+            return try engine.simulate(transaction, tables: tables, budget: budget)
         } catch {
             throw BusError(error)
         }

@@ -101,7 +101,8 @@ final class EngineBehavior: NodeBehavior {
             return ControlReply.Done()
         case .explain(let query, let all):
             do {
-                return ControlReply.Explanations(explanations: try engine.explain(query, all: all))
+                let limits = ExplainLimits(milliseconds: context.limits.maxRequestMilliseconds)
+                return ControlReply.Explanations(explanations: try engine.explain(query, all: all, limits: limits))
             } catch {
                 throw BusError(error)
             }

@@ -31,6 +31,10 @@ public struct BusLimits: Hashable, Sendable {
     /// its heartbeats, timers and newly arrived requests, in milliseconds.
     /// One request is never cut short: this bounds how many are served in a row.
     public var loopBudgetMilliseconds: Int = 50
+    /// Most milliseconds one `explain` or `simulate` may take (read every few
+    /// rows): over it, `too-expensive`. A question holds the loop less long
+    /// than a change may (`transactionBudget`).
+    public var maxRequestMilliseconds: Int = 1000
     /// Most requests one connection may have waiting at the node; the
     /// connections' queues are served round-robin. Over it: `busy`. As many
     /// as libzmq's receive high-water mark queues per connection by default.

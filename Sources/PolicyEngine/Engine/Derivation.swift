@@ -53,11 +53,15 @@ public struct ExplainLimits: Sendable {
     public var depth: Int
     /// Derivations per row with `all`, and rows per query.
     public var derivations: Int
+    /// Time the whole `explain` may take, in milliseconds (read every 64
+    /// rows examined); nil for no bound. Over it: `too-expensive`.
+    public var milliseconds: Int?
 
-    public init(rowsVisited: Int = 10_000, depth: Int = 100, derivations: Int = 20) {
+    public init(rowsVisited: Int = 10_000, depth: Int = 100, derivations: Int = 20, milliseconds: Int? = nil) {
         self.rowsVisited = rowsVisited
         self.depth = depth
         self.derivations = derivations
+        self.milliseconds = milliseconds
     }
 }
 

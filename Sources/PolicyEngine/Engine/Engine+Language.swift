@@ -100,6 +100,16 @@ extension Engine {
         var checker = makeChecker()
         for (id, state) in tableStates { checker.factArities[id] = state.arity }
         let query = try checker.checkQuery(syntax, program: frontEnd.program)
+        // A bare table, or distinct variables: every row, without copying them.
+        var slots: Set<Int> = []
+        let matchesEveryRow = query.patterns.allSatisfy { pattern in
+            switch pattern {
+            case .wildcard: true
+            case .constant: false
+            case .variable(let slot): slots.insert(slot).inserted
+            }
+        }
+        if matchesEveryRow { return rows(of: query.table) }
         return rows(of: query.table).filter { row in
             var bindings = [Value?](repeating: nil, count: query.variableNames.count)
             for (pattern, value) in zip(query.patterns, row) {

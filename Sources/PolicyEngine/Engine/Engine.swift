@@ -33,6 +33,10 @@ public final class Engine {
     var frontEnd = FrontEndState()
     /// Tables of the strata the running transaction's maintenance visited (for a roll-back).
     var maintainedTables: Set<ObjectIdentifier> = []
+    /// The last table `rows(of:)` sorted, at its version: a client paging
+    /// through a table (`query` with `offset`), or many subscribers taking
+    /// its snapshot, sort it once, not once a page. One table's copy at most.
+    var sortedRows: (table: TableState, version: Int, rows: [[Value]])?
 
     public init() {}
 
@@ -54,7 +58,10 @@ public final class Engine {
     /// The table's rows, sorted. Empty for an unknown table.
     public func rows(of table: TableID) -> [[Value]] {
         guard let state = tableStates[table] else { return [] }
-        return state.rows.ids.map { values(state.rows.row($0)) }.sorted(by: rowPrecedes)
+        if let sorted = sortedRows, sorted.table === state, sorted.version == state.version { return sorted.rows }
+        let rows = state.rows.ids.map { values(state.rows.row($0)) }.sorted(by: rowPrecedes)
+        sortedRows = (state, state.version, rows)
+        return rows
     }
 
     /// Calls `body` with each row of the table, in no particular order: cheaper

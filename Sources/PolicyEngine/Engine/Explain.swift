@@ -5,14 +5,19 @@ extension Engine {
     ///   - query: A query such as `alice:error("vm4", x, y)`.
     ///   - defaultPolicy: The policy unqualified table names belong to.
     ///   - all: Every derivation of each row (up to `limits.derivations`), not just one.
-    /// - Throws: The query's errors: `syntax-error`, `unknown-table`, `arity-mismatch`, `unknown-column`.
+    /// - Throws: The query's errors: `syntax-error`, `unknown-table`,
+    ///   `arity-mismatch`, `unknown-column`; `too-expensive` past `limits.milliseconds`.
     public func explain(
         _ query: String, defaultPolicy: String? = nil, all: Bool = false, limits: ExplainLimits = ExplainLimits()
     ) throws(PolicyError) -> [Explanation] {
         let table = try PolicyParser.parseQuery(query, defaultPolicy: defaultPolicy).table
         let rows = try self.query(query, defaultPolicy: defaultPolicy)
         var explainer = Explainer(engine: self, limits: limits)
-        return rows.prefix(limits.derivations).compactMap { explainer.explain($0, in: table, all: all) }
+        let explanations = rows.prefix(limits.derivations).compactMap { explainer.explain($0, in: table, all: all) }
+        if explainer.outOfTime, let milliseconds = limits.milliseconds {
+            throw PolicyError(.tooExpensive, "explain ran out of time (\(milliseconds) ms) after \(explainer.visited) rows examined; ask about fewer rows")
+        }
+        return explanations
     }
 }
 
@@ -37,14 +42,18 @@ struct Explainer {
 
     let engine: Engine
     let limits: ExplainLimits
-    private var visited = 0
+    private(set) var visited = 0
     private var reachedBound = false
+    private let deadline: ContinuousClock.Instant?
+    /// Whether `limits.milliseconds` ran out: every search since stopped at once.
+    private(set) var outOfTime = false
     private var explained: [Key: Derivation] = [:]
     private var path: Set<Key> = []
 
     init(engine: Engine, limits: ExplainLimits) {
         self.engine = engine
         self.limits = limits
+        deadline = limits.milliseconds.map { ContinuousClock.now + .milliseconds(min($0, 365 * 86_400_000)) }
     }
 
     mutating func explain(_ values: [Value], in id: TableID, all: Bool) -> Explanation? {
@@ -73,7 +82,8 @@ struct Explainer {
         if let known = explained[key] { return known }
         let values = engine.values(row).map(Optional.some)
         visited += 1
-        guard visited <= limits.rowsVisited, depth <= limits.depth else {
+        if visited % 64 == 0, let deadline, ContinuousClock.now >= deadline { outOfTime = true }
+        guard !outOfTime, visited <= limits.rowsVisited, depth <= limits.depth else {
             reachedBound = true
             return Derivation(table: table.id, row: values, reason: .bound)
         }

@@ -51,6 +51,9 @@ final class TableState {
     var rankToken: RankToken?
     /// Set while a recursive stratum's deletions are being proved.
     var proof: ProofSets?
+    /// Grows at the end of every transaction that changed the rows (what
+    /// `Engine.rows(of:)` caches its sorted copy by).
+    private(set) var version = 0
 
     // MARK: Transaction state. Empty between transactions.
 
@@ -178,6 +181,7 @@ final class TableState {
 
     /// Ends the transaction's bookkeeping.
     func clearTransaction() {
+        if hasDelta { version += 1 }
         if !addedList.isEmpty {
             for id in addedList { addedFlags[Int(id)] = false }
             addedList = []
