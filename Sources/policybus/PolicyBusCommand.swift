@@ -11,7 +11,7 @@ struct PolicyBusCommand: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, PublishCommand.self, SubscribeCommand.self, QueryCommand.self, RulesCommand.self, StatusCommand.self,
             EvalCommand.self, KeygenCommand.self,
-            CheckCommand.self, FmtCommand.self, TestCommand.self, ExplainCommand.self, PolicyCommand.self, SimulateCommand.self,
+            CheckCommand.self, FmtCommand.self, TestCommand.self, ExplainCommand.self, PolicyCommand.self, SimulateCommand.self, RelayCommand.self,
         ]
     )
 

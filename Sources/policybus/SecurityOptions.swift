@@ -121,21 +121,29 @@ struct CurveServerArguments: ParsableArguments {
     /// client's key, and scopes its client ids by it.
     /// - Returns: the handler; keep it for the process's life.
     func configure(_ options: inout NodeOptions, context: Context) throws -> ZAPHandler? {
-        guard let curveSecretKey else { return nil }
+        let (curve, zap) = try start(context: context, logger: options.logger)
+        options.curve = curve
+        return zap
+    }
+
+    /// The server configuration and its ZAP handler (keep it for the
+    /// process's life); nil without `--curve-secret-key`.
+    func start(context: Context, logger: Logger) throws -> (CurveServerConfiguration?, ZAPHandler?) {
+        guard let curveSecretKey else { return (nil, nil) }
         let keys = try KeyFiles.keyPair(secretFile: curveSecretKey)
-        options.curve = CurveServerConfiguration(keys: keys)
+        let curve = CurveServerConfiguration(keys: keys)
         guard let authorizedKeys else {
-            options.logger.warning(
+            logger.warning(
                 "CURVE without --authorized-keys: traffic is encrypted, but ANY client that knows the server's public key is admitted",
                 metadata: ["server.key": "\(keys.publicKey)"])
-            return try ZAPHandler(admittingAnyKeyIn: context)
+            return (curve, try ZAPHandler(admittingAnyKeyIn: context))
         }
         let listed = try KeyFiles.run { try KeyFile.readAuthorizedKeys(directory: authorizedKeys) }
         if listed.isEmpty {
-            options.logger.warning("--authorized-keys directory is empty: no client will be admitted", metadata: ["dir": "\(authorizedKeys)"])
+            logger.warning("--authorized-keys directory is empty: no client will be admitted", metadata: ["dir": "\(authorizedKeys)"])
         }
-        options.logger.info("CURVE with an allow-list", metadata: ["clients": "\(listed.count)", "server.key": "\(keys.publicKey)"])
-        return try ZAPHandler(context: context, allowedClientKeys: Set(listed.map(\.key)))
+        logger.info("CURVE with an allow-list", metadata: ["clients": "\(listed.count)", "server.key": "\(keys.publicKey)"])
+        return (curve, try ZAPHandler(context: context, allowedClientKeys: Set(listed.map(\.key))))
     }
 }
 
@@ -181,6 +189,24 @@ enum KeyFiles {
         let server = try run(json: json) { try KeyFile.readPublicKey(serverKeyFile) }
         let keys = try clientPrefix.map { try keyPair(secretFile: $0 + ".key", json: json) }
         return try CurveClientConfiguration(serverKey: server, keys: keys)
+    }
+}
+
+/// CURVE toward a relay's upstream node: `--upstream-server-key FILE`, `--upstream-client-key PREFIX`.
+struct UpstreamCurveArguments: ParsableArguments {
+    @Option(name: .customLong("upstream-server-key"), help: "The upstream node's CURVE public key file (NAME.pub); turns CURVE on upstream.")
+    var upstreamServerKey: String?
+
+    @Option(name: .customLong("upstream-client-key"), help: "The relay's key pair toward the node: PREFIX.key and PREFIX.pub. Default: a fresh pair.")
+    var upstreamClientKey: String?
+
+    func validate() throws {
+        if upstreamClientKey != nil, upstreamServerKey == nil { throw ValidationError("--upstream-client-key needs --upstream-server-key") }
+    }
+
+    func configuration() throws -> CurveClientConfiguration? {
+        guard let upstreamServerKey else { return nil }
+        return try KeyFiles.client(serverKeyFile: upstreamServerKey, clientPrefix: upstreamClientKey)
     }
 }
 

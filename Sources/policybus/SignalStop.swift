@@ -15,8 +15,8 @@ import ZeroMQ
 /// `install()` returns, and it sees the signal whichever thread the kernel
 /// delivers it to, so no signal is lost to a registration still under way.
 enum SignalStop {
-    /// The node to stop, once attached, and the first signal received.
-    static let target = Mutex<(control: NodeControl?, signal: Int32?)>((nil, nil))
+    /// How to stop the node (or relay), once attached, and the first signal received.
+    static let target = Mutex<(stop: (@Sendable () -> Void)?, signal: Int32?)>((nil, nil))
 
     /// The first of SIGINT and SIGTERM received, if any.
     static var received: Int32? { target.withLock { $0.signal } }
@@ -51,19 +51,24 @@ enum SignalStop {
 
     /// Sends later signals to `control`, and stops it at once if one came already.
     static func attach(_ control: NodeControl) {
+        attach(stop: control.stop)
+    }
+
+    /// Calls `stop` on a later signal, or at once if one came already.
+    static func attach(stop: @escaping @Sendable () -> Void) {
         let signalled = target.withLock { target in
-            target.control = control
+            target.stop = stop
             return target.signal != nil
         }
-        if signalled { control.stop() }
+        if signalled { stop() }
     }
 
     private static func deliver(_ number: Int32) {
-        let control = target.withLock { target in
+        let stop = target.withLock { target in
             target.signal = target.signal ?? number
-            return target.control
+            return target.stop
         }
-        control?.stop()
+        stop?()
     }
 }
 

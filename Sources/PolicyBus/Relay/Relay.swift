@@ -1,0 +1,157 @@
+import Logging
+import ZeroMQ
+
+/// `policybus relay`: a node's control and data endpoints served again,
+/// somewhere else, so that subscribers use it exactly as they use the node.
+///
+/// - **Data**: an XSUB connected upstream and an XPUB bound downstream.
+///   Subscriptions pass upstream; every data frame (deltas, heartbeats, with
+///   their seq and epoch) passes down unchanged.
+/// - **Control**: a ROUTER bound downstream and, per downstream connection,
+///   one DEALER upstream. Each request goes up on its client's own DEALER
+///   and its replies come back to that client, so ids, ordering, envelopes,
+///   held replies and multi-message replies need no bookkeeping, and a
+///   client without a `client` id is still one connection to the node. The
+///   one change: a reply's top-level `data` (hello, subscribe) becomes the
+///   relay's data endpoint, since that is where its subscriber listens.
+///
+/// One `PollLoop` on one thread owns every socket. Not `Sendable`: create
+/// it, and call ``run()``, on that thread; stop it through ``remote``.
+public final class Relay {
+    public let options: RelayOptions
+    /// The bound control endpoint (wildcard port resolved).
+    public let controlEndpoint: String
+    /// The bound data endpoint (wildcard port resolved); replies advertise it.
+    public let dataEndpoint: String
+    /// Stops the relay from any thread.
+    public var remote: PollLoop.Remote { loop.remote }
+    var logger: Logger { options.logger }
+
+    let context: Context
+    let loop: PollLoop
+    let router: Socket
+    let xpub: Socket
+    let xsub: Socket
+    /// The upstream data endpoint the XSUB is connected to.
+    private(set) var upstreamData: String?
+    /// Each downstream connection's DEALER, by its ROUTER routing id.
+    var upstreams: [[UInt8]: Upstream] = [:]
+    /// What passed, for the stop log.
+    var counts = Counts()
+
+    /// Binds the downstream sockets and connects the XSUB (when the upstream
+    /// data endpoint is given).
+    /// - Throws: `BusError` `transport` when a socket cannot be set up.
+    public init(options: RelayOptions, context: Context) throws(BusError) {
+        self.options = options
+        self.context = context
+        do {
+            loop = try PollLoop()
+            router = try Socket(context, .router)
+            try router.set(.maxMessageSize, Int64(options.maxMessageSize))
+            try options.curve?.apply(to: router)
+            try router.bind(options.control)
+            controlEndpoint = try router.lastEndpoint
+            xpub = try Socket(context, .xpub)
+            try xpub.set(.sendHighWaterMark, options.sendHighWaterMark)
+            try options.curve?.apply(to: xpub)
+            try xpub.bind(options.data ?? NodeOptions.defaultData(for: options.control))
+            dataEndpoint = try xpub.lastEndpoint
+            xsub = try Socket(context, .xsub)
+            try xsub.set(.receiveHighWaterMark, options.sendHighWaterMark)
+            try options.upstreamCurve?.apply(to: xsub)
+        } catch {
+            throw BusError(.transport, "cannot bind: \(error)")
+        }
+        if let data = options.upstreamData { followUpstreamData(data) }
+    }
+
+    // MARK: - Loop
+
+    /// Forwards until stopped through ``remote``.
+    public func run() {
+        logger.info("relay started", metadata: [
+            "relay": "\(options.name)", "control": "\(controlEndpoint)", "data": "\(dataEndpoint)",
+            "upstream.control": "\(options.upstreamControl)", "upstream.data": "\(upstreamData ?? "-")",
+        ])
+        loop.add(xsub) { [unowned self] _ in forwardData() }
+        loop.add(xpub) { [unowned self] _ in forwardSubscriptions() }
+        loop.add(router) { [unowned self] _ in forwardRequests() }
+        loop.every(milliseconds: 1000) { [unowned self] now in closeIdle(now: now) }
+        do {
+            try loop.run()
+        } catch {
+            logger.error("poll failed", metadata: ["error": "\(error)"])
+        }
+        for upstream in upstreams.values { upstream.socket.close() }
+        upstreams.removeAll()
+        for socket in [router, xpub, xsub] { socket.close() }
+        logger.info("relay stopped", metadata: [
+            "relay": "\(options.name)", "requests": "\(counts.requests)", "replies": "\(counts.replies)",
+            "data.frames": "\(counts.dataFrames)", "clients.opened": "\(counts.clientsOpened)",
+        ])
+    }
+
+    // MARK: - Data
+
+    /// Upstream data frames, down to every downstream subscriber. The XPUB
+    /// never blocks: a subscriber past its high-water mark loses frames, and
+    /// its seq check makes it resync, as at a node's PUB.
+    func forwardData() {
+        var frames: [[UInt8]] = []
+        for _ in 0..<1000 {
+            do {
+                guard try xsub.receive(into: &frames, dontWait: true) else { return }
+                _ = try xpub.trySend(frames)
+                counts.dataFrames += 1
+            } catch {
+                logger.warning("data forward failed", metadata: ["error": "\(error)"])
+                return
+            }
+        }
+    }
+
+    /// Downstream (un)subscriptions, up to the node. The XPUB passes a topic's
+    /// first subscribe and last unsubscribe; the XSUB keeps its set, and
+    /// sends it again when it reconnects (a restarted node).
+    func forwardSubscriptions() {
+        var frames: [[UInt8]] = []
+        for _ in 0..<1000 {
+            do {
+                guard try xpub.receive(into: &frames, dontWait: true) else { return }
+                _ = try xsub.trySend(frames)
+            } catch {
+                logger.warning("subscription forward failed", metadata: ["error": "\(error)"])
+                return
+            }
+        }
+    }
+
+    /// Connects the XSUB to `advertised` (a wildcard host means the upstream
+    /// control host, PROTOCOL.md §1), leaving the endpoint it had.
+    func followUpstreamData(_ advertised: String) {
+        let endpoint = DataEndpoint.resolve(advertised, control: options.upstreamControl)
+        guard endpoint != upstreamData else { return }
+        do {
+            if let upstreamData { try xsub.disconnect(upstreamData) }
+            try xsub.connect(endpoint)
+            logger.info("upstream data endpoint", metadata: ["endpoint": "\(endpoint)", "was": "\(upstreamData ?? "-")"])
+            upstreamData = endpoint
+        } catch {
+            logger.warning("cannot connect to the upstream data endpoint", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
+        }
+    }
+}
+
+@available(*, unavailable)
+extension Relay: Sendable {}
+
+extension Relay {
+    /// What passed through a relay.
+    struct Counts {
+        var requests = 0
+        var replies = 0
+        var dataFrames = 0
+        var clientsOpened = 0
+    }
+}

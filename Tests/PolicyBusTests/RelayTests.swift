@@ -1,0 +1,200 @@
+import Foundation
+import PolicyBus
+import PolicyEngine
+import Testing
+import TestSupport
+import ZeroMQ
+
+extension ProcessSuites {
+    /// `policybus relay` with real processes: node → relay → relay →
+    /// subscribers, which must see what direct subscribers see (issue 13).
+    @Suite(.serialized) struct RelayTests {
+        /// `relay` in front of `upstream`, on a loopback wildcard port.
+        func relay(_ processes: Processes, _ name: String, upstream: String, extra: [String] = []) async throws -> (BusProcess, String) {
+            let process = try processes.start(name, ["relay", "--name", name, "--upstream-control", upstream, "--control", "tcp://127.0.0.1:*"] + extra)
+            return (process, try await process.endpoints().control)
+        }
+
+        /// Every delta line of `table` in `subscribe --json` output follows
+        /// the line before it by one seq: no gap, nothing twice, nothing out
+        /// of order. Returns the first offending pair.
+        func seqBreak(in lines: [String], table: String) throws -> (Int64, Int64)? {
+            var last: Int64?
+            for line in lines {
+                let json = try JSON.parse(line)
+                guard json["table"]?.stringValue == table, let seq = json["seq"]?.intValue else { continue }
+                if json["kind"]?.stringValue == "delta", let previous = last, seq != previous + 1 { return (previous, seq) }
+                last = seq
+            }
+            return nil
+        }
+
+        /// Random changes at a data source under an engine; a `subscribe`
+        /// and a Swift `Subscriber` two relays away end equal to the engine's
+        /// `query` (asked directly, and through the relays), their deltas in
+        /// seq order.
+        @Test func subscribersTwoRelaysAwayConvergeToQuery() async throws {
+            let seed = UInt64.random(in: 0...UInt64.max)
+            print("RelayTests.subscribersTwoRelaysAwayConvergeToQuery seed \(seed)")
+            var random = SeededRandom(seed: seed)
+            try await withProcesses { processes in
+                let (data, dataControl) = try await processes.dataSource("data")
+                let policy = "big(x, y) :- data:q(x, y), y > 5"
+                let (_, engine) = try await processes.engine("engine", policies: [("k", policy)], peers: [("data", dataControl)])
+                let (_, first) = try await relay(processes, "relay-1", upstream: engine)
+                let (secondRelay, second) = try await relay(processes, "relay-2", upstream: first)
+                // Clients are sent to the nearest relay's XPUB, not the node's PUB.
+                let advertised = try await secondRelay.endpoints().data
+                #expect(try await request(second, "hello")["data"] == .string(advertised))
+                #expect(try await request(second, "subscribe", ["client": .string("probe"), "tables": .array([.string("k:big")])])["data"] == .string(advertised))
+                let cli = try processes.subscriber(second, ["k:big"], extra: ["--timeout", "300"])
+                let table = try #require(TableID("k:big"))
+                let swift = try Subscriber(connect: second, tables: [table])
+                defer { swift.close() }
+                let seqs = Task { () -> [(kind: String, seq: UInt64)] in
+                    var seen: [(kind: String, seq: UInt64)] = []
+                    for await change in swift.changes {
+                        switch change {
+                        case .snapshot(_, _, let seq): seen.append(("snapshot", seq))
+                        case .delta(_, _, _, let seq): seen.append(("delta", seq))
+                        case .resync: seen.append(("resync", 0))
+                        case .failed: seen.append(("failed", 0))
+                        }
+                    }
+                    return seen
+                }
+                _ = try await cli.jsonLine(0)
+                var present: Set<[Int]> = []
+                for round in 0..<4 {
+                    var lines: [String] = []
+                    for _ in 0..<100 {
+                        let row = [Int(random.next() % 10), Int(random.next() % 10)]
+                        if present.contains(row), random.next() % 2 == 0 {
+                            present.remove(row)
+                            lines.append("-q(\(row[0]), \(row[1]))")
+                        } else {
+                            present.insert(row)
+                            lines.append("+q(\(row[0]), \(row[1]))")
+                        }
+                    }
+                    data.write(lines.joined(separator: "\n"))
+                    let expected = Set(present.filter { $0[1] > 5 }.map { $0.map { JSON.int(Int64($0)) } })
+                    _ = try await eventually("k:big at the engine after round \(round) (seed \(seed))") {
+                        try await queryRows(engine, "k:big") == expected ? true : nil
+                    }
+                    #expect(try await queryRows(second, "k:big") == expected, "query through two relays (seed \(seed))")
+                    _ = try await cli.waitFor("the CLI subscriber to converge after round \(round) (seed \(seed))") { process in
+                        (try? contents(from: process.stdoutLines, table: "k:big")) == expected ? true : nil
+                    }
+                    let rows = Set(present.filter { $0[1] > 5 }.map { $0.map { Value.int(Int64($0)) } })
+                    _ = try await eventually("the Swift subscriber to converge after round \(round) (seed \(seed))") {
+                        swift.rows(of: table) == rows ? true : nil
+                    }
+                }
+                #expect(try seqBreak(in: cli.stdoutLines, table: "k:big") == nil, "seq order at the CLI subscriber (seed \(seed))")
+                // The node sees each downstream client as its own: two subscribers and the probe, three leases.
+                let status = try await request(engine, "status")
+                #expect(status["subscriptions"]?.arrayValue?.count == 3, "\(status)")
+                swift.close()
+                let seen = await seqs.value
+                var last: UInt64?
+                for (kind, seq) in seen {
+                    if kind == "delta", let previous = last { #expect(seq == previous + 1, "Swift subscriber: delta \(seq) after \(previous) (seed \(seed))") }
+                    last = kind == "resync" ? nil : seq
+                }
+                #expect(!seen.contains { $0.kind == "failed" })
+            }
+        }
+
+        /// The engine restarts on the same control endpoint but a new data
+        /// port (no data directory), with other rows: the relays follow the
+        /// `data` of the replies passing through, the new epoch passes down,
+        /// and the subscriber resyncs to the new contents.
+        @Test func aChainFollowsARestartedEngineToItsNewDataPort() async throws {
+            try await withProcesses { processes in
+                let arguments = ["serve", "--name", "engine", "--no-data-dir", "--heartbeat-ms", "200", "--lease-ms", "3000"]
+                let before = try temporaryFile("p(1)\np(2)")
+                let engine = try processes.start("engine", arguments + ["--policy", "k=\(before)", "--control", "tcp://127.0.0.1:*"])
+                let endpoints = try await engine.endpoints()
+                let (firstRelay, first) = try await relay(processes, "relay-1", upstream: endpoints.control, extra: ["--upstream-data", endpoints.data])
+                let (_, second) = try await relay(processes, "relay-2", upstream: first)
+                let subscriber = try processes.subscriber(second, ["k:p"], extra: ["--timeout", "300"])
+                _ = try await subscriber.waitFor("p = {1, 2}") { process in
+                    (try? contents(from: process.stdoutLines, table: "k:p")) == [[.int(1)], [.int(2)]] ? true : nil
+                }
+                _ = try await offPool { engine.stop() }
+                let after = try temporaryFile("p(2)\np(5)")
+                let restarted = try processes.start("engine again", arguments + ["--policy", "k=\(after)", "--control", endpoints.control])
+                let moved = try await restarted.endpoints().data
+                _ = try await subscriber.waitFor("p = {2, 5} from the restarted engine") { process in
+                    (try? contents(from: process.stdoutLines, table: "k:p")) == [[.int(2)], [.int(5)]] ? true : nil
+                }
+                #expect(try await subscriber.stderrContains("resync"))
+                #expect(try seqBreak(in: subscriber.stdoutLines, table: "k:p") == nil)
+                if moved != endpoints.data {
+                    #expect(firstRelay.stderrText.contains("upstream data endpoint endpoint=\(moved)"), "\(firstRelay.stderrText)")
+                }
+                // Deltas still flow after the move.
+                let insert = try processes.start("rules", ["rules", "--connect", first, "insert", "k", "p(7)"])
+                #expect(try await insert.exit() == 0, "\(insert.stderrText)")
+                _ = try await subscriber.waitFor("p(7) through both relays") { process in
+                    (try? contents(from: process.stdoutLines, table: "k:p"))?.contains([.int(7)]) == true ? true : nil
+                }
+            }
+        }
+
+        /// CURVE on both sides of both relays: the engine admits relay-1,
+        /// relay-1 admits relay-2, relay-2 admits alice. Alice gets the
+        /// snapshot and a delta; mallory, unlisted at relay-2, gets nothing.
+        @Test func aCurveChainAdmitsOnlyItsAllowList() async throws {
+            let keys = try SecurityTests.Keys()
+            defer { keys.remove() }
+            for name in ["server", "relay-1", "relay-2", "alice", "mallory"] { try keys.pair(name) }
+            try await withProcesses { processes in
+                let (_, engine) = try await processes.engine(
+                    "secure", policies: [("k", "p(1)")], peers: [],
+                    extra: ["--curve-secret-key", keys.path("server.key"), "--authorized-keys", try keys.allowList("server", ["relay-1"])])
+                let (_, first) = try await relay(processes, "relay-1", upstream: engine, extra: [
+                    "--curve-secret-key", keys.path("relay-1.key"), "--authorized-keys", try keys.allowList("relay-1", ["relay-2"]),
+                    "--upstream-server-key", keys.path("server.pub"), "--upstream-client-key", keys.path("relay-1"),
+                ])
+                let (_, second) = try await relay(processes, "relay-2", upstream: first, extra: [
+                    "--curve-secret-key", keys.path("relay-2.key"), "--authorized-keys", try keys.allowList("relay-2", ["alice"]),
+                    "--upstream-server-key", keys.path("relay-1.pub"), "--upstream-client-key", keys.path("relay-2"),
+                ])
+                func curve(_ client: String) -> [String] { ["--server-key", keys.path("relay-2.pub"), "--client-key", keys.path(client)] }
+                let alice = try processes.subscriber(second, ["k:p"], extra: curve("alice"))
+                _ = try await alice.waitFor("alice's snapshot") { process in
+                    (try? contents(from: process.stdoutLines, table: "k:p")) == [[.int(1)]] ? true : nil
+                }
+                let insert = try processes.start("rules", ["rules", "--connect", second, "insert", "k", "p(2)"] + curve("alice"))
+                #expect(try await insert.exit() == 0, "\(insert.stderrText)")
+                _ = try await alice.waitFor("alice's delta p(2)") { process in
+                    (try? contents(from: process.stdoutLines, table: "k:p")) == [[.int(1)], [.int(2)]] ? true : nil
+                }
+                let mallory = try processes.subscriber(second, ["k:p"], extra: curve("mallory") + ["--connect-timeout", "3"])
+                #expect(try await mallory.exit() == 1)
+                #expect(mallory.stdoutLines.count == 1 && mallory.stdoutText.contains(#""code":"timeout""#), "only the error: \(mallory.stdoutText)")
+                let plain = try processes.start("plain query", ["query", "--connect", second, "--timeout", "3", "k:p"])
+                #expect(try await plain.exit() == 1)
+                #expect(plain.stdoutLines.isEmpty)
+            }
+        }
+
+        @Test func badArgumentsGetTheOneErrorShape() async throws {
+            for arguments in [
+                ["relay", "--upstream-control", "nowhere", "--control", "tcp://127.0.0.1:*"],
+                ["relay", "--upstream-control", "tcp://127.0.0.1:1", "--control", "tcp://127.0.0.1:99999"],
+                ["relay", "--upstream-control", "tcp://127.0.0.1:1", "--control", "tcp://127.0.0.1:*", "--upstream-client-key", "k"],
+                ["relay", "--control", "tcp://127.0.0.1:*"],
+            ] {
+                let run = try await runPolicybus(arguments)
+                #expect(run.status == 64, "\(arguments): \(run)")
+                #expect(run.stderr.contains("Usage: policybus relay") && run.stderr.contains("Error: "), "\(arguments): \(run.stderr)")
+            }
+            let run = try await runPolicybus(["relay", "--upstream-control", "tcp://127.0.0.1:1", "--control", "tcp://127.0.0.1:*", "--curve-secret-key", "/no/such/key"])
+            #expect(run.status == 1, "\(run)")
+            #expect(run.stderr.contains("error[io]"), "\(run.stderr)")
+        }
+    }
+}
