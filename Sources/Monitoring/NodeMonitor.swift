@@ -106,6 +106,18 @@ public final class NodeMonitor {
         series(ofTable: table).published(rowCount: rowCount)
     }
 
+    /// `table` is no longer published: its series (deltas, rows published,
+    /// the rows gauge) go from the registry, so that tables clients open and
+    /// leave (a data source's, by subscribing to names) cannot grow it.
+    /// Published again, its counters start from zero.
+    public func forget(table: String) {
+        if let series = tables.removeValue(forKey: table) {
+            series.deltas.destroy()
+            series.rows.destroy()
+        }
+        rows.removeValue(forKey: table)?.destroy()
+    }
+
     /// `table` now holds `count` rows; the node calls this for the tables a
     /// change touched, with a count it keeps anyway.
     public func rows(of table: String, count: Int) {

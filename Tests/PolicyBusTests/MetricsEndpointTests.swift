@@ -1,8 +1,10 @@
 import Foundation
 import Monitoring
 import PolicyBus
+import PolicyEngine
 import Testing
 import TestSupport
+import ZeroMQ
 
 extension ProcessSuites {
     /// `--metrics`: real `serve` and `publish` processes scraped over real
@@ -115,6 +117,31 @@ extension ProcessSuites {
                 _ = try await readyz(metrics, is: 200, "the peer is back")
                 #expect(try await engine.waitFor("the notice") { $0.stderrText.contains("notice policybus.serve: peer table regained") ? true : nil })
                 #expect(try await httpGet(metrics, "/livez").status == 200)
+            }
+        }
+
+        /// A table's series go when it closes: a client subscribing to
+        /// made-up names at a data source (which opens them empty) and
+        /// leaving cannot grow the registry.
+        @Test func theSeriesOfAClosedTableGo() async throws {
+            try await withProcesses { processes in
+                let (source, control) = try await processes.dataSource("d", extra: ["--metrics", "127.0.0.1:*"])
+                let metrics = try await source.metricsAddress()
+                let tables: [JSON] = (0..<30).map { .string("d:made\($0)") }
+                // One client id for both requests (`request` makes a new one each time).
+                func send(_ op: String) async throws {
+                    _ = try await offPool {
+                        let client = try ControlClient(context: try ZeroMQ.Context(), endpoint: control, clientID: "series-test", timeoutMilliseconds: 30_000)
+                        defer { client.close() }
+                        return try client.request(op, ["tables": .array(tables)])
+                    }
+                }
+                try await send("subscribe")
+                let opened = try await scrape(metrics)
+                #expect(opened["policybus_deltas_published_total", ["table": "d:made7"]] == 0, "\(opened.values.keys.filter { $0.contains("made7") })")
+                try await send("unsubscribe")
+                let closed = try await scrape(metrics)
+                #expect(!closed.values.keys.contains { $0.contains("d:made") }, "\(closed.values.keys.filter { $0.contains("d:made") }.sorted())")
             }
         }
 

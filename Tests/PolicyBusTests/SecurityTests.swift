@@ -1,6 +1,7 @@
 import Foundation
 import PolicyBus
 import PolicyEngine
+import Synchronization
 import Testing
 import ZeroMQ
 
@@ -145,10 +146,11 @@ extension ProcessSuites {
                 // Mallory also tries the data socket directly, with the right server key.
                 // Heartbeats flow every 200 ms and a delta follows: anything that leaked would show.
                 let serverKey = try keys.publicKey("server")
+                let connected = ConnectedFlag()
                 async let leaked = offPool {
-                    try countDataMessages(engineData, curve: try CurveClientConfiguration(serverKey: serverKey), forMilliseconds: 1500)
+                    try countDataMessages(engineData, curve: try CurveClientConfiguration(serverKey: serverKey), forMilliseconds: 1500, connected: connected)
                 }
-                try await Task.sleep(for: .milliseconds(300))
+                _ = try await eventually("mallory's SUB connected to the data socket") { connected.value.load(ordering: .acquiring) ? true : nil }
                 source.write("+q(7)")
                 _ = try await alice.waitFor("alice's delta with p(7)") { process in
                     (try? contents(from: process.stdoutLines, table: "classification:p"))?.contains([.int(7)]) == true ? true : nil
@@ -205,23 +207,44 @@ extension ProcessSuites {
     }
 }
 
+/// Set once by `countDataMessages` when its SUB's TCP connection is up.
+final class ConnectedFlag: Sendable {
+    let value = Atomic(false)
+}
+
 /// How many data messages a SUB subscribed to everything receives from
-/// `endpoint` within `window` ms. Blocks: call it through `offPool`.
-func countDataMessages(_ endpoint: String, curve: CurveClientConfiguration?, forMilliseconds window: Int) throws -> Int {
+/// `endpoint` within `window` ms of its TCP connection (its monitor's
+/// connected event, which `connected` reports; a CURVE handshake the node
+/// refuses comes after it). Blocks: call it through `offPool`.
+func countDataMessages(_ endpoint: String, curve: CurveClientConfiguration?, forMilliseconds window: Int, connected: ConnectedFlag = ConnectedFlag()) throws -> Int {
     let context = try ZeroMQ.Context()
     let socket = try Socket(context, .sub)
-    defer { socket.close() }
+    let events = try Socket(context, .pair)
+    defer {
+        socket.close()
+        events.close()
+    }
     try socket.set(.linger, 0)
+    try events.set(.linger, 0)
     if let curve { try socket.makeCurveClient(serverKey: curve.serverKey, keys: curve.keys) }
     try socket.set(.subscribe, [UInt8]())
+    let monitor = "inproc://count-data-\(UUID().uuidString)"
+    try socket.monitor(monitor, events: .connected)
+    try events.connect(monitor)
     try socket.connect(endpoint)
     var count = 0
-    let deadline = Date().addingTimeInterval(Double(window) / 1000)
+    // Until the connection is up, the wait is the test's (60 s at most).
+    var deadline = Date().addingTimeInterval(60)
     var poller = Poller()
     poller.add(socket)
+    poller.add(events)
     while Date() < deadline {
         _ = try? poller.poll(timeout: 50)
         while (try? socket.tryReceive()) != nil { count += 1 }
+        while let frames = try? events.tryReceive(), MonitorEvent(frames: frames)?.event == .connected, !connected.value.load(ordering: .acquiring) {
+            connected.value.store(true, ordering: .releasing)
+            deadline = Date().addingTimeInterval(Double(window) / 1000)
+        }
     }
     return count
 }

@@ -212,4 +212,21 @@ import Testing
         try engine.apply(again)
         #expect(try engine.query("alice:q") == [[.int(1), .int(2)]])
     }
+
+    /// `remoteInputs(of:)` keeps its map of rule bodies between calls; it
+    /// follows every change of the rules and of the policies.
+    @Test func remoteInputsFollowRuleAndPolicyChanges() throws {
+        let engine = Engine()
+        try engine.createPolicy("p")
+        let a = RuleBuilder.table("p:a")
+        try engine.change { $0.insertRules("a(x) :- b(x).\nb(x) :- d:t(x).", policy: "p") }
+        #expect(engine.remoteInputs(of: a) == [RuleBuilder.table("d:t")])
+        try engine.change { $0.insertRules("b(x) :- e:u(x).", policy: "p") }
+        #expect(engine.remoteInputs(of: a) == [RuleBuilder.table("d:t"), RuleBuilder.table("e:u")])
+        try engine.change { $0.deleteRules("b(x) :- d:t(x).", policy: "p") }
+        #expect(engine.remoteInputs(of: a) == [RuleBuilder.table("e:u")])
+        // A policy named like the service: its tables are the engine's own now.
+        try engine.createPolicy("e")
+        #expect(engine.remoteInputs(of: a).isEmpty)
+    }
 }

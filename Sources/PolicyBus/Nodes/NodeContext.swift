@@ -27,9 +27,10 @@ final class NodeContext {
     private(set) var deltasSent = 0
     /// The node's metrics and health, written on the node's thread.
     let monitor: NodeMonitor
-    /// Each published table's series, by table: the publish path records
-    /// without building the table's name.
-    private var tableSeries: [TableID: NodeMonitor.TableSeries] = [:]
+    /// Each open table's series, by its publisher slot: made when the table
+    /// opens and dropped when it closes, so the publish path records with
+    /// an array read, and the tables clients open and leave leave no series.
+    private var tableSeries: [NodeMonitor.TableSeries?] = []
 
     var name: String { options.name }
     var limits: BusLimits { options.limits }
@@ -87,7 +88,9 @@ final class NodeContext {
         do {
             try pub.sendFrame(frame, more: false)
             deltasSent += 1
-            series(of: delta.table).published(rowCount: delta.added.count + delta.removed.count)
+            if let slot = publisher.lastPublishedSlot, slot < tableSeries.count {
+                tableSeries[slot]?.published(rowCount: delta.added.count + delta.removed.count)
+            }
         } catch {
             logger.warning("publish failed", metadata: ["error": "\(error)"])
         }
@@ -96,23 +99,27 @@ final class NodeContext {
     /// Starts publishing a table whose rows the publisher keeps.
     func open(_ table: TableID, columns: [String]?) {
         publisher.open(table, columns: columns)
+        makeSeries(of: table)
     }
 
     /// Starts publishing a table whose rows the behaviour keeps (an engine's).
     func openExternal(_ table: TableID, columns: [String]?) {
         publisher.openExternal(table, columns: columns)
+        makeSeries(of: table)
     }
 
-    /// Stops publishing a table (its seq is remembered).
+    /// Stops publishing a table (its seq is remembered); its series go.
     func close(_ table: TableID) {
         publisher.close(table)
+        guard let slot = publisher.slot(of: table), slot < tableSeries.count, tableSeries[slot] != nil else { return }
+        tableSeries[slot] = nil
+        monitor.forget(table: table.description)
     }
 
-    private func series(of table: TableID) -> NodeMonitor.TableSeries {
-        if let series = tableSeries[table] { return series }
-        let series = monitor.series(ofTable: table.description)
-        tableSeries[table] = series
-        return series
+    private func makeSeries(of table: TableID) {
+        guard let slot = publisher.slot(of: table) else { return }
+        if tableSeries.count <= slot { tableSeries += Array(repeating: nil, count: slot + 1 - tableSeries.count) }
+        if tableSeries[slot] == nil { tableSeries[slot] = monitor.series(ofTable: table.description) }
     }
 
     // MARK: - For the node

@@ -116,6 +116,13 @@ public struct TablePublisher: Sendable {
     /// Whether `table` is published.
     public func isOpen(_ table: TableID) -> Bool { live(table) != nil }
 
+    /// Where `table` is kept: a small integer, the same for the table's
+    /// life in this publisher, for state its owner keeps beside it.
+    func slot(of table: TableID) -> Int? { index[table] }
+
+    /// The slot of the table `publishExact` published last.
+    var lastPublishedSlot: Int? { lastLookup?.slot }
+
     /// The published tables, sorted.
     public var openTables: [TableID] { index.filter { slots[$0.value].isLive }.keys.sorted() }
 

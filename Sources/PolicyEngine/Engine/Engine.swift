@@ -21,10 +21,14 @@
 public final class Engine {
     let pool = ValuePool()
     lazy var executor = Executor(pool: pool)
-    var policySet: Set<String> = []
+    var policySet: Set<String> = [] { didSet { ruleBodies = nil } }
     var tableStates: [TableID: TableState] = [:]
     var columnNames: [TableID: [String]] = [:]
-    var rulesByKey: [RuleKey: CompiledRule] = [:]
+    var rulesByKey: [RuleKey: CompiledRule] = [:] { didSet { ruleBodies = nil } }
+    /// The tables each head's rules read, for `remoteInputs(of:)`: asked for
+    /// each held subscribe every tick and each table in `status`, so built
+    /// once per change of the rules or policies, not per call.
+    private var ruleBodies: [TableID: Set<TableID>]?
     var graph = ProgramGraph()
     var graphIsStale = false
     var triggerList: [(id: TriggerID, table: TableID, callback: (TableDelta) -> Void)] = []
@@ -96,12 +100,16 @@ public final class Engine {
     /// The remote tables (see `remoteTables`) that `table`'s rows come
     /// from, through any chain of rules: a table is only as complete as these.
     public func remoteInputs(of table: TableID) -> Set<TableID> {
-        var bodies: [TableID: Set<TableID>] = [:]
-        for rule in rulesByKey.values {
-            for literal in rule.literals {
-                if let body = literal.table { bodies[rule.head.id, default: []].insert(body.id) }
+        let bodies = ruleBodies ?? {
+            var bodies: [TableID: Set<TableID>] = [:]
+            for rule in rulesByKey.values {
+                for literal in rule.literals {
+                    if let body = literal.table { bodies[rule.head.id, default: []].insert(body.id) }
+                }
             }
-        }
+            ruleBodies = bodies
+            return bodies
+        }()
         var result = Set<TableID>()
         var seen: Set<TableID> = [table]
         var pending = [table]
