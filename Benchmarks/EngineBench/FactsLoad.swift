@@ -1,11 +1,12 @@
 import Foundation
 import PolicyEngine
 
-// Facts: `eval`'s facts file of N rows (nova:servers(vm, host, cores)), read by
-// the shared JSON reader, against the loader it replaced (JSONSerialization,
-// telling ints from floats by objCType) in the same run. Then the peak
-// resident growth of reading and loading it into an engine, against the
-// engine's own footprint for those rows.
+// Facts: `eval`'s facts file of N rows (nova:servers(vm, host, cores)), read
+// straight into an engine's ids (eval's path), into rows of values, and by the
+// loader the shared reader replaced (JSONSerialization, telling ints from
+// floats by objCType), in the same run. Then eval's read and load into an
+// engine: its CPU time, and its peak resident growth against the engine's own
+// footprint for those rows.
 
 func factsText(rows: Int) -> [UInt8] {
     var text = "{\"nova:servers\": ["
@@ -56,17 +57,30 @@ func resetPeak() {
 }
 
 func factsLoad(rows: Int) throws {
-    func megabytes(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / 1_048_576) }
-    func rate(_ nanos: UInt64) -> String { String(format: "%.2fM rows/s", Double(rows) / Double(nanos) * 1000) }
+    try factsRead(rows: rows)
+    try factsLoadAndPeak(rows: rows)
+}
+
+func megabytes(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / 1_048_576) }
+
+func rowRate(_ rows: Int, _ nanos: UInt64) -> String { String(format: "%.2fM rows/s", Double(rows) / Double(nanos) * 1000) }
+
+/// Reading alone: into the engine's ids, into rows of values, and the JSONSerialization baseline.
+func factsRead(rows: Int) throws {
+    func rate(_ nanos: UInt64) -> String { rowRate(rows, nanos) }
     let bytes = factsText(rows: rows)
-    let policy = OfflineEvaluation.PolicySource(name: "alice", text: "big(vm) :- nova:servers(vm, host, cores), cores > 60")
 
     // Reading alone, each reader twice; the second run counts. Thread CPU
     // time, so that other processes on a busy machine do not inflate it.
+    var interned: UInt64 = 0
     var shared: UInt64 = 0
     var baseline: UInt64 = 0
     for _ in 0..<2 {
         var start = cpuNow()
+        let read = try OfflineEvaluation.readFacts(bytes)
+        interned = cpuNow() - start
+        precondition(read.rowCount == rows)
+        start = cpuNow()
         let facts = try OfflineEvaluation.parseFacts(bytes)
         shared = cpuNow() - start
         precondition(facts[0].rows.count == rows)
@@ -76,28 +90,55 @@ func factsLoad(rows: Int) throws {
         baseline = cpuNow() - start
         precondition(old[0].rows == facts[0].rows)
     }
-    print("facts    read \(rows) rows (\(megabytes(bytes.count)), CPU time): shared reader \(millis(shared)), \(rate(shared)); "
-        + "baseline JSONSerialization \(millis(baseline)), \(rate(baseline)) (\(String(format: "%.1f", Double(baseline) / Double(shared)))x slower)")
+    print("facts    read \(rows) rows (\(megabytes(bytes.count)), CPU time): into the engine's ids (eval's path) \(millis(interned)), \(rate(interned)); "
+        + "into rows of values \(millis(shared)), \(rate(shared)); "
+        + "baseline JSONSerialization \(millis(baseline)), \(rate(baseline)) (\(String(format: "%.1f", Double(baseline) / Double(interned)))x slower)")
+}
 
-    // The engine's own footprint for the rows: its resident growth while the parsed rows stay alive.
-    var facts = try OfflineEvaluation.parseFacts(bytes)
-    let before = residentBytes()
-    var engine: Engine? = Engine()
-    var transaction = Transaction()
-    for row in facts[0].rows { transaction.insert(row, into: servers) }
-    try engine!.apply(transaction)
-    transaction = Transaction()
-    let footprint = residentBytes() - before
-    withExtendedLifetime(engine) {}
-    engine = nil
-    facts = []
+/// Reading and loading into an engine, and the peak memory of eval's path against the engine's own footprint.
+func factsLoadAndPeak(rows: Int) throws {
+    func rate(_ nanos: UInt64) -> String { rowRate(rows, nanos) }
+    let policy = OfflineEvaluation.PolicySource(name: "alice", text: "big(vm) :- nova:servers(vm, host, cores), cores > 60")
+    var footprint = 0
+    do {
+        let bytes = factsText(rows: rows)
+        // The engine's own footprint for the rows: its resident growth while the parsed rows stay alive.
+        let facts = try OfflineEvaluation.parseFacts(bytes)
+        let before = residentBytes()
+        let engine = Engine()
+        var transaction = Transaction()
+        for row in facts[0].rows { transaction.insert(row, into: servers) }
+        try engine.apply(transaction)
+        transaction = Transaction()
+        footprint = residentBytes() - before
+        withExtendedLifetime((engine, facts)) {}
 
-    // What eval does: parse the file's bytes and evaluate. The file's bytes
-    // are counted as well, as eval reads them.
+        // Reading and loading alone: no rule reads the table.
+        var loadTime: UInt64 = 0
+        for _ in 0..<2 {
+            let start = cpuNow()
+            let loaded = try OfflineEvaluation.load(policies: [], facts: try OfflineEvaluation.readFacts(bytes))
+            loadTime = cpuNow() - start
+            precondition(loaded.count(of: servers) == rows)
+        }
+        print("facts    read and load into an engine (no rules), CPU time \(millis(loadTime)), \(rate(loadTime))")
+    }
+
+    // What eval does: read the file's bytes into the engine, free them, and
+    // evaluate. The file's bytes count from the start, as eval reads them.
+    // (Freed heap is given back first, so that the peak counts what the load takes.)
+    var file: [UInt8]? = factsText(rows: rows)
+    let fileSize = file!.count
+    _ = residentBytes()
     resetPeak()
     let peakBase = peakResidentBytes()
-    let result = try OfflineEvaluation.evaluate(policies: [policy], facts: try OfflineEvaluation.parseFacts(bytes), tables: ["big"])
-    let peak = peakResidentBytes() - peakBase + bytes.count
-    print("facts    parse and evaluate (\(result[0].rows.count) results): peak resident growth \(megabytes(peak)) including the file, "
+    let start = cpuNow()
+    let read = try OfflineEvaluation.readFacts(file!)
+    file = nil
+    let engine = try OfflineEvaluation.load(policies: [policy], facts: read)
+    let loaded = cpuNow() - start
+    let peak = peakResidentBytes() - peakBase + fileSize
+    let big = engine.count(of: TableID(service: "alice", name: "big"))
+    print("facts    read, load and evaluate (\(big) results), CPU time \(millis(loaded)), \(rate(loaded)); peak resident growth \(megabytes(peak)) including the file, "
         + "the engine's own footprint for the rows \(megabytes(footprint)), ratio \(String(format: "%.2f", Double(peak) / Double(max(footprint, 1))))")
 }

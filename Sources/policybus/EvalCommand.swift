@@ -58,26 +58,26 @@ struct EvalCommand: ParsableCommand {
         do throws(PolicyError) {
             let files = try PolicyFiles(policyFiles, firstName: policyName)
             fileOfPolicy = files.fileOfPolicy
-            var factRows: [(table: String, rows: [[Value]])] = []
-            if let facts {
-                guard let data = FileManager.default.contents(atPath: facts) else {
-                    throw PolicyError(.unreadableFile, "cannot read facts file '\(facts)'")
+            let factRows = try facts.map { path throws(PolicyError) in
+                // Read and parsed in a scope of their own: the file's bytes are freed before evaluation.
+                guard let bytes = PolicyFiles.bytes(path) else {
+                    throw PolicyError(.unreadableFile, "cannot read facts file '\(path)'")
                 }
-                factRows = try OfflineEvaluation.parseFacts(data)
-            }
+                return try OfflineEvaluation.readFacts(bytes)
+            } ?? OfflineEvaluation.Facts()
+            let engine = try OfflineEvaluation.load(
+                policies: files.sources, facts: factRows, schemas: try PolicyFiles.schemas(schemas), budget: budget.budget,
+                allowUnknownFacts: allowUnknownFacts)
+            let defaultPolicy = files.sources.first?.name
             if let explain {
-                let engine = try OfflineEvaluation.load(
-                    policies: files.sources, facts: factRows, schemas: try PolicyFiles.schemas(schemas), budget: budget.budget,
-                    allowUnknownFacts: allowUnknownFacts)
-                try ExplainOutput.print(engine.explain(explain, defaultPolicy: files.sources.first?.name, all: all), query: explain, json: json)
+                try ExplainOutput.print(engine.explain(explain, defaultPolicy: defaultPolicy, all: all), query: explain, json: json)
                 return
             }
-            let result = try OfflineEvaluation.evaluate(
-                policies: files.sources, facts: factRows, tables: tables.isEmpty ? [] : tables + failDefined,
-                schemas: try PolicyFiles.schemas(schemas), budget: budget.budget, allowUnknownFacts: allowUnknownFacts)
+            let result = try OfflineEvaluation.select(tables.isEmpty ? [] : tables + failDefined, in: engine, defaultPolicy: defaultPolicy)
             let printed = tables.isEmpty ? result : Array(result.prefix(tables.count))
-            print(json ? OfflineEvaluation.json(printed) : OfflineEvaluation.text(printed), terminator: json ? "\n" : "")
-            isFailing = try failing(result, printed: printed, defaultPolicy: files.sources.first?.name)
+            OfflineEvaluation.write(printed, of: engine, json: json) { standardOutput($0) }
+            if json { standardOutput([UInt8(ascii: "\n")]) }
+            isFailing = try failing(engine, result, printed: printed, defaultPolicy: defaultPolicy)
         } catch {
             throw ErrorReport.fail(error, files: fileOfPolicy, json: json)
         }
@@ -85,18 +85,21 @@ struct EvalCommand: ParsableCommand {
     }
 
     /// Whether `--fail` or `--fail-defined` asks for exit status 2.
-    private func failing(
-        _ result: [(table: TableID, rows: [[Value]])], printed: [(table: TableID, rows: [[Value]])], defaultPolicy: String?
-    ) throws(PolicyError) -> Bool {
-        if fail && printed.contains(where: { !$0.rows.isEmpty }) { return true }
+    private func failing(_ engine: Engine, _ result: [TableID], printed: [TableID], defaultPolicy: String?) throws(PolicyError) -> Bool {
+        if fail && printed.contains(where: { engine.count(of: $0) > 0 }) { return true }
         var isFailing = false
         for name in failDefined {
             let table = name.contains(":") ? TableID(name) : defaultPolicy.map { TableID(service: $0, name: name) }
-            guard let table, let entry = result.first(where: { $0.table == table }) else {
+            guard let table, result.contains(table) else {
                 throw PolicyError(.unknownTable, "no table \(name) for --fail-defined; run without --table to list every table")
             }
-            isFailing = isFailing || !entry.rows.isEmpty
+            isFailing = isFailing || engine.count(of: table) > 0
         }
         return isFailing
     }
+}
+
+/// Writes bytes to standard output, unbuffered as the error reports are.
+func standardOutput(_ bytes: [UInt8]) {
+    FileHandle.standardOutput.write(Data(bytes))
 }

@@ -27,6 +27,29 @@ struct PolicyFiles {
         return text
     }
 
+    /// A file's bytes, read into one array (no `Data` copied again): facts files can be large.
+    static func bytes(_ path: String) -> [UInt8]? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
+        // One byte more than the size, so that the read that finds the end needs no room of its own.
+        var bytes = [UInt8](repeating: 0, count: Int(status.st_size) + 1)
+        var filled = 0
+        while true {
+            // The file may grow under us: read until its end.
+            if filled == bytes.count { bytes += [UInt8](repeating: 0, count: 1 << 16) }
+            let count = bytes.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress! + filled, $0.count - filled) }
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else { return nil }
+            if count == 0 { break }
+            filled += count
+        }
+        bytes.removeSubrange(filled...)
+        return bytes
+    }
+
     /// Reads `--schema SERVICE=FILE` options into qualified column lists.
     static func schemas(_ options: SchemaOptions) throws(PolicyError) -> [TableID: [String]] {
         var schemas: [TableID: [String]] = [:]

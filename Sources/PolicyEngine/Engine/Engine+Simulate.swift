@@ -79,6 +79,8 @@ extension Engine {
             case .replace(let table, let rows):
                 forEachFact(of: table) { note(table, $0) }
                 for row in rows { note(table, row) }
+            case .insertInterned(let table, let rows, let cells):
+                LoweredTransaction.forEachRow(rows: rows, cells: cells) { note(table, values($0)) }
             }
         }
         return states

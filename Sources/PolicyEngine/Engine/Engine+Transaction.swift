@@ -4,6 +4,16 @@ struct LoweredTransaction {
         case insert(TableID, [Value])
         case delete(TableID, [Value])
         case replace(TableID, [[Value]])
+        /// `rows` rows of values already interned in this engine's pool,
+        /// stored flat (row i is `cells[i * arity ..< (i + 1) * arity]`):
+        /// a large facts file, read without an array per row (`OfflineEvaluation.readFacts`).
+        case insertInterned(TableID, rows: Int, cells: [UInt32])
+    }
+
+    /// The rows of an `insertInterned` operation, one array at a time.
+    static func forEachRow(rows: Int, cells: [UInt32], _ body: ([UInt32]) -> Void) {
+        let arity = rows == 0 ? 0 : cells.count / rows
+        for row in 0..<rows { body(Array(cells[row * arity..<(row + 1) * arity])) }
     }
 
     var addedRules: [CheckedRule] = []
@@ -39,6 +49,7 @@ extension Engine {
         case insert(TableState, [UInt32])
         case delete(TableState, [UInt32])
         case replace(TableState, [[UInt32]])
+        case insertInterned(TableState, rows: Int, cells: [UInt32])
     }
 
     /// Applies a transaction all-or-nothing, like `apply(_:budget:)`, and
@@ -147,6 +158,9 @@ extension Engine {
                     throw PolicyError(.arityMismatch, "\(id) has \(state.arity) columns, but a row has \(row.count)")
                 }
                 operations.append(.replace(state, rows.map { $0.map(pool.intern) }))
+            case .insertInterned(let id, let rows, let cells):
+                guard rows > 0 else { continue }
+                operations.append(.insertInterned(try table(id, arity: cells.count / rows, at: nil), rows: rows, cells: cells))
             }
         }
 
@@ -187,6 +201,8 @@ extension Engine {
             case .insert(let state, let row): request(state, row, true)
             case .delete(let state, let row): request(state, row, false)
             case .replace(let state, let rows): requestReplace(state, rows) { request(state, $0, $1) }
+            case .insertInterned(let state, let rows, let cells):
+                LoweredTransaction.forEachRow(rows: rows, cells: cells) { request(state, $0, true) }
             }
         }
 

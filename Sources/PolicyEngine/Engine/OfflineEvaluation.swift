@@ -27,15 +27,20 @@ public enum OfflineEvaluation {
         schemas: [TableID: [String]] = [:], budget: TransactionBudget = .unlimited, allowUnknownFacts: Bool = true
     ) throws(PolicyError) -> [(table: TableID, rows: [[Value]])] {
         let engine = try load(policies: policies, facts: facts, schemas: schemas, budget: budget, allowUnknownFacts: allowUnknownFacts)
-        let defaultPolicy = policies.first?.name
-        if tables.isEmpty { return engine.tables.map { ($0, engine.rows(of: $0)) } }
-        var result: [(table: TableID, rows: [[Value]])] = []
-        for name in tables {
+        return try select(tables, in: engine, defaultPolicy: policies.first?.name).map { ($0, engine.rows(of: $0)) }
+    }
+
+    /// The tables named (every table, sorted, when `names` is empty); unqualified names belong to `defaultPolicy`.
+    /// - Throws: `unknown-table` for a name the engine does not know.
+    public static func select(_ names: [String], in engine: Engine, defaultPolicy: String?) throws(PolicyError) -> [TableID] {
+        if names.isEmpty { return engine.tables }
+        var result: [TableID] = []
+        for name in names {
             let table = try tableID(name, defaultPolicy: defaultPolicy)
             guard engine.contains(table) else {
                 throw PolicyError(.unknownTable, "no table \(table); run without --table to list every table")
             }
-            result.append((table, engine.rows(of: table)))
+            result.append(table)
         }
         return result
     }
@@ -49,22 +54,7 @@ public enum OfflineEvaluation {
         policies: [PolicySource], facts: [(table: String, rows: [[Value]])], schemas: [TableID: [String]] = [:],
         budget: TransactionBudget = .unlimited, allowUnknownFacts: Bool = true
     ) throws(PolicyError) -> Engine {
-        let engine = Engine()
-        for (table, columns) in schemas { engine.declareColumns(columns, for: table) }
-        for policy in policies { try engine.createPolicy(policy.name) }
-        var transaction = Transaction()
-        for policy in policies { transaction.insertRules(policy.text, policy: policy.name) }
-        try engine.load(transaction, budget: budget)
-        var factTransaction = Transaction()
-        for (name, rows) in facts {
-            let table = try tableID(name, defaultPolicy: policies.first?.name)
-            guard allowUnknownFacts || engine.contains(table) else {
-                throw PolicyError(.unknownTable, "facts for \(table), which no rule reads; give --allow-unknown-facts to load them anyway")
-            }
-            for row in rows { factTransaction.insert(row, into: table) }
-        }
-        try engine.load(factTransaction, budget: budget)
-        return engine
+        try load(policies: policies, facts: Facts(facts), schemas: schemas, budget: budget, allowUnknownFacts: allowUnknownFacts)
     }
 
     static func tableID(_ name: String, defaultPolicy: String?) throws(PolicyError) -> TableID {
@@ -78,17 +68,5 @@ public enum OfflineEvaluation {
             throw PolicyError(.invalidFacts, "'\(name)' is not a table name: write name or service:name")
         }
         return TableID(service: defaultPolicy, name: name)
-    }
-
-    // MARK: - Output
-
-    /// Readable output: each table's rows as facts, one per line.
-    public static func text(_ tables: [(table: TableID, rows: [[Value]])]) -> String {
-        var out = ""
-        for (table, rows) in tables.sorted(by: { $0.table < $1.table }) {
-            out += "# \(table): \(rows.count) \(rows.count == 1 ? "row" : "rows")\n"
-            for row in rows { out += "\(table)(\(row.map(\.description).joined(separator: ", ")))\n" }
-        }
-        return out
     }
 }
