@@ -5,15 +5,19 @@ struct LoweredTransaction {
         case delete(TableID, [Value])
         case replace(TableID, [[Value]])
         /// `rows` rows of values already interned in this engine's pool,
-        /// stored flat (row i is `cells[i * arity ..< (i + 1) * arity]`):
-        /// a large facts file, read without an array per row (`OfflineEvaluation.readFacts`).
-        case insertInterned(TableID, rows: Int, cells: [UInt32])
+        /// stored flat, one after the other: a large facts file, read
+        /// without an array per row (`OfflineEvaluation.readFacts`).
+        case insertInterned(TableID, rows: Int, cells: ArraySlice<UInt32>)
     }
 
     /// The rows of an `insertInterned` operation, one array at a time.
-    static func forEachRow(rows: Int, cells: [UInt32], _ body: ([UInt32]) -> Void) {
+    static func forEachRow(rows: Int, cells: ArraySlice<UInt32>, _ body: ([UInt32]) -> Void) {
         let arity = rows == 0 ? 0 : cells.count / rows
-        for row in 0..<rows { body(Array(cells[row * arity..<(row + 1) * arity])) }
+        var start = cells.startIndex
+        for _ in 0..<rows {
+            body(Array(cells[start..<start + arity]))
+            start += arity
+        }
     }
 
     var addedRules: [CheckedRule] = []
@@ -49,7 +53,7 @@ extension Engine {
         case insert(TableState, [UInt32])
         case delete(TableState, [UInt32])
         case replace(TableState, [[UInt32]])
-        case insertInterned(TableState, rows: Int, cells: [UInt32])
+        case insertInterned(TableState, rows: Int, cells: ArraySlice<UInt32>)
     }
 
     /// Applies a transaction all-or-nothing, like `apply(_:budget:)`, and

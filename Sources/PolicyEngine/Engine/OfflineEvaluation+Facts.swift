@@ -17,8 +17,8 @@ extension OfflineEvaluation {
             var arity = 0
             /// The first row length other than `arity`, if any: the load's arity error.
             var otherArity: Int?
-            /// Row i is `cells[i * arity ..< (i + 1) * arity]` (when `otherArity` is nil).
-            var cells: [UInt32] = []
+            /// The rows one after the other (a slice of one array all tables share).
+            var cells: ArraySlice<UInt32> = []
         }
 
         /// How many rows the file holds.
@@ -37,7 +37,7 @@ extension OfflineEvaluation {
         /// Rows given as values (tests, `policybus test`), interned into a fresh engine.
         public init(_ facts: [(table: String, rows: [[Value]])]) {
             let engine = Engine()
-            var sink = InternedSink(pool: engine.pool)
+            var sink = InternedSink(pool: engine.pool, estimate: 0)
             for (name, rows) in facts {
                 sink.startTable(name)
                 for row in rows {
@@ -54,7 +54,7 @@ extension OfflineEvaluation {
     /// - Throws: `invalid-facts`, naming the line and column of what is wrong.
     public static func readFacts(_ bytes: [UInt8]) throws(PolicyError) -> Facts {
         let engine = Engine()
-        var sink = InternedSink(pool: engine.pool)
+        var sink = InternedSink(pool: engine.pool, estimate: bytes.count / 2)
         var parser = JSONParser(bytes: bytes)
         try readFacts(&parser, into: &sink)
         return Facts(engine: engine, tables: sink.finish())
@@ -187,21 +187,34 @@ private struct RowsSink: FactsSink {
     }
 }
 
-/// Rows as ids interned in an engine's pool, stored flat per table.
+/// Rows as ids interned in an engine's pool, stored flat: one array for
+/// every table, so that it grows once rather than per table.
 private struct InternedSink: FactsSink {
     let pool: ValuePool
+    private var cells: [UInt32] = []
     private var tables: [String: OfflineEvaluation.Facts.Table] = [:]
+    /// Each table's cells; the slices are taken at the end, as a slice taken
+    /// earlier would make the next append copy the array.
+    private var ranges: [String: Range<Int>] = [:]
     private var current: OfflineEvaluation.Facts.Table?
+    private var start = 0
 
-    init(pool: ValuePool) { self.pool = pool }
+    /// `estimate` is room for that many cells: reserved, not touched, so an
+    /// overestimate costs address space only (every cell of a facts file
+    /// takes at least two bytes), and the array is never copied to grow.
+    init(pool: ValuePool, estimate: Int) {
+        self.pool = pool
+        cells.reserveCapacity(estimate)
+    }
 
     mutating func startTable(_ name: String) {
-        if let current { tables[current.name] = current }
+        endTable()
         current = OfflineEvaluation.Facts.Table(name: name)
+        start = cells.count
     }
 
     @inline(__always)
-    mutating func append(_ value: Value) { current!.cells.append(pool.intern(value)) }
+    mutating func append(_ value: Value) { cells.append(pool.intern(value)) }
 
     mutating func endRow(values: Int) {
         if current!.rows == 0 {
@@ -212,10 +225,20 @@ private struct InternedSink: FactsSink {
         current!.rows += 1
     }
 
+    private mutating func endTable() {
+        guard let current else { return }
+        tables[current.name] = current
+        ranges[current.name] = start..<cells.count
+        self.current = nil
+    }
+
     /// The tables in name order.
     mutating func finish() -> [OfflineEvaluation.Facts.Table] {
-        startTable("")
-        current = nil
-        return tables.keys.sorted().map { tables[$0]! }
+        endTable()
+        return tables.keys.sorted().map { name in
+            var table = tables[name]!
+            table.cells = cells[ranges[name]!]
+            return table
+        }
     }
 }
