@@ -77,10 +77,10 @@ private struct SortedTable {
                 }
             }
         }
-        distinct.sort { pool[$0] < pool[$1] }
+        SortedTable.sort(&distinct, pool: pool)
         for (rank, value) in distinct.enumerated() {
             ranks[Int(value)] = UInt32(rank)
-            arena += TableOutput.render(pool[value], json: json)
+            TableOutput.render(pool[value], json: json, into: &arena)
             starts.append(arena.count)
         }
         func rank(_ id: Int, _ column: Int) -> UInt32 { ranks[Int(rows.cell(UInt32(id), column))] }
@@ -104,6 +104,36 @@ private struct SortedTable {
             }
         }
         for value in distinct { ranks[Int(value)] = .max }
+    }
+
+    /// Sorts value ids by `Value`'s order. Strings (after every number)
+    /// compare by their first eight UTF-8 bytes first, which orders them as
+    /// their scalars do, so most comparisons of a million strings read no string.
+    static func sort(_ ids: inout [UInt32], pool: ValuePool) {
+        struct Entry {
+            var id: UInt32
+            /// Nil for a number.
+            var prefix: UInt64?
+        }
+        var entries = ids.map { id in
+            guard case .string(let text) = pool[id] else { return Entry(id: id, prefix: nil) }
+            var prefix: UInt64 = 0
+            var count = 0
+            for byte in text.utf8.prefix(8) {
+                prefix |= UInt64(byte) << (56 - 8 * count)
+                count += 1
+            }
+            return Entry(id: id, prefix: prefix)
+        }
+        entries.sort { a, b in
+            switch (a.prefix, b.prefix) {
+            case (nil, .some): return true
+            case (.some, nil): return false
+            case (.some(let x), .some(let y)) where x != y: return x < y
+            default: return pool[a.id] < pool[b.id]
+            }
+        }
+        ids = entries.map(\.id)
     }
 
     func write(to output: inout TableOutput) {
@@ -137,10 +167,21 @@ struct TableOutput {
 
     /// A value as a cell of the output: JSON, or policy text.
     static func render(_ value: Value, json: Bool) -> [UInt8] {
-        guard json else { return Array(value.description.utf8) }
-        var writer = JSONWriter(capacity: 16)
+        var bytes: [UInt8] = []
+        render(value, json: json, into: &bytes)
+        return bytes
+    }
+
+    /// Appends the rendered value to `bytes`, with no buffer of its own.
+    static func render(_ value: Value, json: Bool, into bytes: inout [UInt8]) {
+        guard json else {
+            bytes += value.description.utf8
+            return
+        }
+        var writer = JSONWriter(capacity: 0)
+        swap(&writer.bytes, &bytes)
         writer.value(value)
-        return writer.bytes
+        swap(&writer.bytes, &bytes)
     }
 
     mutating func startTable(_ table: TableID, rows count: Int) {
