@@ -10,12 +10,15 @@ struct LoweredTransaction {
         case insertInterned(TableID, rows: Int, cells: ArraySlice<UInt32>)
     }
 
-    /// The rows of an `insertInterned` operation, one array at a time.
+    /// The rows of an `insertInterned` operation, one at a time, in one
+    /// reused array (a row `body` keeps is copied when the next one is written).
     static func forEachRow(rows: Int, cells: ArraySlice<UInt32>, _ body: ([UInt32]) -> Void) {
         let arity = rows == 0 ? 0 : cells.count / rows
+        var row = [UInt32](repeating: 0, count: arity)
         var start = cells.startIndex
         for _ in 0..<rows {
-            body(Array(cells[start..<start + arity]))
+            for column in 0..<arity { row[column] = cells[start + column] }
+            body(row)
             start += arity
         }
     }
@@ -206,7 +209,12 @@ extension Engine {
             case .delete(let state, let row): request(state, row, false)
             case .replace(let state, let rows): requestReplace(state, rows) { request(state, $0, $1) }
             case .insertInterned(let state, let rows, let cells):
-                LoweredTransaction.forEachRow(rows: rows, cells: cells) { request(state, $0, true) }
+                // Whether the table was derived, once for all its rows.
+                if wasDerived(state) {
+                    LoweredTransaction.forEachRow(rows: rows, cells: cells) { request(state, $0, true) }
+                } else {
+                    LoweredTransaction.forEachRow(rows: rows, cells: cells) { requestFact(state, $0, true) }
+                }
             }
         }
 
