@@ -83,6 +83,18 @@ import TestSupport
         try engine.load(transaction)
     }
 
+    /// Rows given as values load as before: every list, a name given twice included.
+    @Test func rowsGivenTwiceUnderOneNameAllLoad() throws {
+        let policy = OfflineEvaluation.PolicySource(name: "a", text: "")
+        let tables = try OfflineEvaluation.evaluate(policies: [policy], facts: [("t", [[1]]), ("u", [["x"]]), ("t", [[2], [1]])], tables: ["t"])
+        #expect(tables.map(\.rows) == [[[1], [2]]])
+        let fast = #expect(throws: PolicyError.self) {
+            try OfflineEvaluation.load(policies: [policy], facts: [("t", [[1]]), ("t", [[2, 3]])])
+        }
+        let plain = #expect(throws: PolicyError.self) { try Self.plainLoad(policy, [("t", [[1]]), ("t", [[2, 3]])]) }
+        #expect(fast?.message == plain?.message)
+    }
+
     @Test func arityErrorsMatchTheEngines() throws {
         let policy = OfflineEvaluation.PolicySource(name: "a", text: "p(x) :- q(x, y)")
         for text in [#"{"q": [[1]]}"#, #"{"q": [[1, 2], [3]]}"#, #"{"r": [[1], [2, 3]]}"#, #"{"r": [[1]], "a:r": [[1, 2]]}"#] {

@@ -35,14 +35,17 @@ extension OfflineEvaluation {
         }
 
         /// Rows given as values (tests, `policybus test`), interned into a fresh engine.
+        /// A name given twice loads both lists of rows.
         public init(_ facts: [(table: String, rows: [[Value]])]) {
             let engine = Engine()
             var sink = InternedSink(pool: engine.pool, estimate: 0)
-            for (name, rows) in facts {
+            for name in Set(facts.map(\.table)) {
                 sink.startTable(name)
-                for row in rows {
-                    for value in row { sink.append(value) }
-                    sink.endRow(values: row.count)
+                for (table, rows) in facts where table == name {
+                    for row in rows {
+                        for value in row { sink.append(value) }
+                        sink.endRow(values: row.count)
+                    }
                 }
             }
             self.init(engine: engine, tables: sink.finish())
