@@ -67,6 +67,15 @@ final class RowStore {
         return (id, true)
     }
 
+    /// Brings into cache what inserting the `count` rows laid out flat in
+    /// `rows` will probe (see `HashIndex.touch`), for a batch about to be inserted.
+    func touch(rows: UnsafePointer<UInt32>, count: Int) {
+        touched &+= primary.touch(keys: rows, count: count, cells: cells, arity: arity)
+    }
+
+    /// Keeps `touch`'s loads alive.
+    private var touched: UInt32 = 0
+
     /// Removes the row with id `id`. Its cells stay readable until the id is
     /// reused; with `reuse: false` the id is held back until `releaseHeldIDs()`.
     func remove(_ id: UInt32, reuse: Bool = true) {

@@ -71,6 +71,9 @@ struct SemiNaiveInsertion {
         delta[position].append(tables[position].add(row, count: rank, fact: fact))
     }
 
+    /// Rows whose probes are brought into cache together before they are stored.
+    private static let touchBatch = 16
+
     /// Runs rounds until no table gains a row.
     mutating func run() {
         let executor = engine.executor
@@ -113,11 +116,20 @@ struct SemiNaiveInsertion {
             let table = tables[position]
             let arity = table.arity
             var row = [UInt32](repeating: 0, count: arity)
-            for (index, rank) in ranks[position].enumerated() {
-                for column in 0..<arity { row[column] = cells[position][index * arity + column] }
-                guard let id = table.addIfAbsent(row, count: rank, fact: false) else { continue }
-                if rank > Int32.max / 2 { needsRerank = true }
-                delta[position].append(id)
+            let flat = cells[position]
+            let rowRanks = ranks[position]
+            var start = 0
+            while start < rowRanks.count {
+                let end = min(start + SemiNaiveInsertion.touchBatch, rowRanks.count)
+                flat.withUnsafeBufferPointer { table.rows.touch(rows: $0.baseAddress! + start * arity, count: end - start) }
+                for index in start..<end {
+                    for column in 0..<arity { row[column] = flat[index * arity + column] }
+                    let rank = rowRanks[index]
+                    guard let id = table.addIfAbsent(row, count: rank, fact: false) else { continue }
+                    if rank > Int32.max / 2 { needsRerank = true }
+                    delta[position].append(id)
+                }
+                start = end
             }
         }
     }
