@@ -93,7 +93,7 @@ final class CompiledRule {
     /// Variable slots: the rule's variables, then one per `_` in a positive literal.
     let slotCount: Int
     /// Cached plans with the table sizes they were made for.
-    private var plans: [Int: (steps: [PlanStep], sizes: [Int])] = [:]
+    private var plans: [Int: (flat: FlatPlan, sizes: [Int])] = [:]
 
     /// Plan key for a full evaluation with nothing bound.
     static let fullPlan = -1
@@ -130,8 +130,11 @@ final class CompiledRule {
 
     /// The plan for evaluating the body when the literal at `seed` (or nothing,
     /// or the head) has bound its variables first.
-    func plan(seed: Int) throws(PolicyError) -> [PlanStep] {
-        if let plan = plans[seed], !sizesChanged(since: plan.sizes) { return plan.steps }
+    func plan(seed: Int) throws(PolicyError) -> [PlanStep] { try flatPlan(seed: seed).original }
+
+    /// `plan(seed:)` laid out for the executor.
+    func flatPlan(seed: Int) throws(PolicyError) -> FlatPlan {
+        if let plan = plans[seed], !sizesChanged(since: plan.sizes) { return plan.flat }
         var bound = Set<Int>()
         var skip: Int?
         if seed >= 0 {
@@ -140,9 +143,9 @@ final class CompiledRule {
         } else if seed == CompiledRule.headBoundPlan {
             bound = Set(headArguments.compactMap(\.loneVariable))
         }
-        let plan = try Planner.plan(literals, bound: bound, skip: skip, rule: rule)
-        plans[seed] = (plan, currentSizes)
-        return plan
+        let flat = FlatPlan(try Planner.plan(literals, bound: bound, skip: skip, rule: rule), rule: self)
+        plans[seed] = (flat, currentSizes)
+        return flat
     }
 
     private var currentSizes: [Int] { literals.map { $0.table?.rows.count ?? 0 } }

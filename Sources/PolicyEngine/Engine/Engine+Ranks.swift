@@ -26,8 +26,9 @@ extension Engine {
             executor.run(rule, seed: CompiledRule.headBoundPlan, views: rule.currentViews, seedBind: { bindings in
                 Executor.bindHead(rule.headArguments, row: row, into: &bindings)
             }) { head in
-                guard head == row, let rank = bodyRank(rule, members: members) else { return true }
-                best = min(best ?? Int32.max, rank + 1)
+                guard head == row else { return true }
+                // Head-bound plan in the current view: the matched ids are the body rows.
+                best = min(best ?? Int32.max, matchedRank(rule, members: members) + 1)
                 return best != 0
             }
         }

@@ -10,19 +10,29 @@ final class Executor {
     static let unbound = UInt32.max
 
     let pool: ValuePool
+    /// What `seedBind` writes into; copied to `slots` before the steps run.
     @exclusivity(unchecked) private var bindings: [UInt32] = []
     @exclusivity(unchecked) private var views: [View] = []
-    @exclusivity(unchecked) private var steps: [PlanStep] = []
+    @exclusivity(unchecked) private var plan: FlatPlan!
     private var rule: CompiledRule!
+    /// The hot loop's state in memory the executor allocates itself (plain
+    /// loads and stores; arrays would check uniqueness on every write).
+    /// `slots`: the value bound to each rule variable; `keys`: each step's
+    /// lookup key (`FlatPlan.Step.keyOffset`); `matched`: see `matchedRow`;
+    /// `current`: whether literal `i` reads the `.current` view. Grown in `run`.
+    @exclusivity(unchecked) private var slots = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
+    @exclusivity(unchecked) private var slotCapacity = 1
+    @exclusivity(unchecked) private var keys = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
+    @exclusivity(unchecked) private var keyCapacity = 1
+    @exclusivity(unchecked) private var matched = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
+    @exclusivity(unchecked) private var current = UnsafeMutablePointer<Bool>.allocate(capacity: 1)
+    @exclusivity(unchecked) private var literalCapacity = 1
     private var emit: ([UInt32]) -> Bool = Executor.ignore
     @exclusivity(unchecked) private var stopped = false
     @exclusivity(unchecked) private var keyBuffers: [[UInt32]] = []
     /// The head row being emitted, reused: a callback that only reads it costs
     /// no allocation (one that keeps it makes the next emit copy on write).
     @exclusivity(unchecked) private var headRow: [UInt32] = []
-    /// Per literal, the id of the row its scan matched in the derivation being
-    /// emitted (in the store its view read: `rows` for `.current`).
-    @exclusivity(unchecked) private var matched: [UInt32] = []
     /// What the running transaction may still derive (`arm(_:)`); `.max` when unbounded.
     @exclusivity(unchecked) private var derivationsLeft = Int.max
     @exclusivity(unchecked) private var bytesLeft = Int.max
@@ -36,6 +46,34 @@ final class Executor {
 
     init(pool: ValuePool) {
         self.pool = pool
+    }
+
+    deinit {
+        slots.deallocate()
+        keys.deallocate()
+        matched.deallocate()
+        current.deallocate()
+    }
+
+    /// Makes the buffers big enough for `rule` and `plan`.
+    private func reserve(_ rule: CompiledRule, _ plan: FlatPlan) {
+        if slotCapacity < rule.slotCount {
+            slots.deallocate()
+            slotCapacity = rule.slotCount
+            slots = .allocate(capacity: slotCapacity)
+        }
+        if keyCapacity < plan.keyWidth {
+            keys.deallocate()
+            keyCapacity = plan.keyWidth
+            keys = .allocate(capacity: keyCapacity)
+        }
+        if literalCapacity < rule.literals.count {
+            matched.deallocate()
+            current.deallocate()
+            literalCapacity = rule.literals.count
+            matched = .allocate(capacity: literalCapacity)
+            current = .allocate(capacity: literalCapacity)
+        }
     }
 
     // MARK: - Budget
@@ -101,30 +139,37 @@ final class Executor {
         _ rule: CompiledRule, seed: Int, views: [View], seeds: Seeds, seedBind: (inout [UInt32], UInt32) -> Bool,
         emit: ([UInt32]) -> Bool
     ) {
-        guard exhausted == nil, let plan = try? rule.plan(seed: seed) else { return }
+        guard exhausted == nil, let plan = try? rule.flatPlan(seed: seed) else { return }
         self.rule = rule
         self.views = views
-        self.steps = plan
+        self.plan = plan
+        reserve(rule, plan)
         let variables = rule.slotCount
         if bindings.count != variables { bindings = [UInt32](repeating: Executor.unbound, count: variables) }
         if keyBuffers.count < plan.count { keyBuffers = Array(repeating: [], count: plan.count) }
-        if matched.count < rule.literals.count { matched = [UInt32](repeating: Executor.unbound, count: rule.literals.count) }
+        for literal in rule.literals.indices {
+            matched[literal] = Executor.unbound
+            current[literal] = views[literal] == .current
+        }
         // The closure is only stored for the duration of this call.
         withoutActuallyEscaping(emit) { emit in
             self.emit = emit
             for row in seeds where exhausted == nil {
                 stopped = false
                 for slot in 0..<variables { bindings[slot] = Executor.unbound }
-                if seedBind(&bindings, row) { step(0) }
+                guard seedBind(&bindings, row) else { continue }
+                for slot in 0..<variables { slots[slot] = bindings[slot] }
+                step(0)
             }
             self.emit = Executor.ignore
         }
         self.rule = nil
+        self.plan = nil
     }
 
     /// The value bound to `slot`, for `emit` callbacks that read a derivation's body.
     @inline(__always)
-    func value(of slot: Int) -> UInt32 { bindings[slot] }
+    func value(of slot: Int) -> UInt32 { slots[slot] }
 
     /// The id of the row that the scan of positive literal `literal` matched in
     /// the derivation being emitted (not set for the seed literal).
@@ -179,28 +224,105 @@ final class Executor {
 
     private func step(_ index: Int) {
         if stopped { return }
-        guard index < steps.count else {
+        guard index < plan.count else {
             emitHead()
             return
         }
-        switch steps[index] {
-        case .scan(let literal, let keyColumns, let key, let binds, let checks):
-            guard let table = rule.literals[literal].table else { return }
-            fillKey(index, key)
-            let view = views[literal]
-            table.forEach(view, columns: keyColumns, key: keyBuffers[index]) { store, row in
-                guard tick() else { return false }
-                for bind in binds { bindings[bind.slot] = store.cell(row, bind.column) }
-                for check in checks where bindings[check.slot] != store.cell(row, check.column) { return true }
-                matched[literal] = row
-                step(index + 1)
-                return !stopped
+        let step = plan.steps + index
+        switch step.pointee.kind {
+        case .scan:
+            fillKey(step.pointee)
+            if current[step.pointee.literal], let rows = step.pointee.rows {
+                scanCurrent(step, index, rows.takeUnretainedValue())
+            } else {
+                scanView(step.pointee, index)
             }
-            for bind in binds { bindings[bind.slot] = Executor.unbound }
-        case .absent(let literal, let keyColumns, let key):
-            guard let table = rule.literals[literal].table else { return }
-            fillKey(index, key)
-            if !table.exists(views[literal], columns: keyColumns, key: keyBuffers[index]) { step(index + 1) }
+        case .absent:
+            fillKey(step.pointee)
+            if !exists(step) { self.step(index + 1) }
+        case .other:
+            other(plan.original[index], index)
+        }
+    }
+
+    /// A scan of the stored rows (the `.current` view), without closures:
+    /// the same cases as `RowStore.forEach`.
+    @inline(__always)
+    private func scanCurrent(_ step: UnsafeMutablePointer<FlatPlan.Step>, _ index: Int, _ store: RowStore) {
+        let keyCount = step.pointee.keyCount
+        let key = keys + step.pointee.keyOffset
+        let columns = plan.ints + step.pointee.keyStart
+        if keyCount == store.arity {
+            if let id = store.find(key: key) { _ = visit(step.pointee, index, store, id) }
+        } else if store.scans(keyCount: keyCount) {
+            for id in 0..<store.idLimit where store.matches(id, columns: columns, key: key, count: keyCount) {
+                if !visit(step.pointee, index, store, UInt32(id)) { break }
+            }
+        } else {
+            let position = store.index(columns: columns, count: keyCount, hint: &step.pointee.index)
+            var cursor = store.first(index: position, key: key)
+            while let id = cursor {
+                cursor = store.next(index: position, after: id)
+                if !visit(step.pointee, index, store, id) { break }
+            }
+        }
+        unbind(step.pointee)
+    }
+
+    /// A scan of another view, through `TableState.forEach`.
+    private func scanView(_ step: FlatPlan.Step, _ index: Int) {
+        guard let table = rule.literals[step.literal].table else { return }
+        let keyColumns = Array(UnsafeBufferPointer(start: plan.ints + step.keyStart, count: step.keyCount))
+        table.forEach(views[step.literal], columns: keyColumns, key: keyArray(step, index)) { store, row in
+            visit(step, index, store, row)
+        }
+        unbind(step)
+    }
+
+    /// Binds and checks one matched row, then runs the rest of the plan.
+    /// - Returns: false to stop the scan.
+    @inline(__always)
+    private func visit(_ step: FlatPlan.Step, _ index: Int, _ store: RowStore, _ row: UInt32) -> Bool {
+        guard tick() else { return false }
+        let pairs = plan.ints + step.bindStart
+        for bind in 0..<step.bindCount { slots[pairs[bind * 2 + 1]] = store.cell(row, pairs[bind * 2]) }
+        for check in step.bindCount..<step.bindCount + step.checkCount
+        where slots[pairs[check * 2 + 1]] != store.cell(row, pairs[check * 2]) {
+            return true
+        }
+        matched[step.literal] = row
+        self.step(index + 1)
+        return !stopped
+    }
+
+    @inline(__always)
+    private func unbind(_ step: FlatPlan.Step) {
+        let pairs = plan.ints + step.bindStart
+        for bind in 0..<step.bindCount { slots[pairs[bind * 2 + 1]] = Executor.unbound }
+    }
+
+    /// Whether a negated literal's key matches a row of its view.
+    private func exists(_ step: UnsafeMutablePointer<FlatPlan.Step>) -> Bool {
+        let literal = step.pointee.literal
+        guard current[literal], let rows = step.pointee.rows else {
+            guard let table = rule.literals[literal].table else { return false }
+            let keyColumns = Array(UnsafeBufferPointer(start: plan.ints + step.pointee.keyStart, count: step.pointee.keyCount))
+            return table.exists(views[literal], columns: keyColumns, key: keyArray(step.pointee, -1))
+        }
+        let store = rows.takeUnretainedValue()
+        let keyCount = step.pointee.keyCount
+        let key = keys + step.pointee.keyOffset
+        let columns = plan.ints + step.pointee.keyStart
+        if keyCount == store.arity { return store.find(key: key) != nil }
+        if store.scans(keyCount: keyCount) {
+            return (0..<store.idLimit).contains { store.matches($0, columns: columns, key: key, count: keyCount) }
+        }
+        return store.first(index: store.index(columns: columns, count: keyCount, hint: &step.pointee.index), key: key) != nil
+    }
+
+    /// Builtins, comparisons and `x = e`: from the plan's `PlanStep`.
+    private func other(_ planStep: PlanStep, _ index: Int) {
+        switch planStep {
         case .function(let literal, let bind):
             guard case .function(let builtin, let inputs, let output) = rule.literals[literal] else { return }
             var values: [Value] = []
@@ -215,15 +337,15 @@ final class Executor {
                 if bytesLeft < 0 { return exhaust(.computedBytes) }
             }
             if let bind {
-                bindings[bind] = pool.intern(result)
+                slots[bind] = pool.intern(result)
                 step(index + 1)
-                bindings[bind] = Executor.unbound
+                slots[bind] = Executor.unbound
                 return
             }
             switch output {
             case .wildcard: break
             case .constant(let id): guard BuiltinEvaluation.compare(.equal, result, pool[id]) else { return }
-            case .variable(let slot): guard BuiltinEvaluation.compare(.equal, result, pool[bindings[slot]]) else { return }
+            case .variable(let slot): guard BuiltinEvaluation.compare(.equal, result, pool[slots[slot]]) else { return }
             }
             step(index + 1)
         case .compare(let literal):
@@ -233,39 +355,59 @@ final class Executor {
             step(index + 1)
         case .bindEqual(let slot, let expression):
             guard let id = evaluateID(expression) else { return }
-            bindings[slot] = id
+            slots[slot] = id
             step(index + 1)
-            bindings[slot] = Executor.unbound
+            slots[slot] = Executor.unbound
+        case .scan, .absent:
+            return
         }
     }
 
+    /// Writes a step's key values (from the bound slots and constants) into `keys`.
     @inline(__always)
-    private func fillKey(_ index: Int, _ key: [KeySource]) {
-        if keyBuffers[index].count != key.count { keyBuffers[index] = [UInt32](repeating: 0, count: key.count) }
-        for (position, source) in key.enumerated() {
-            switch source {
-            case .slot(let slot): keyBuffers[index][position] = bindings[slot]
-            case .constant(let id): keyBuffers[index][position] = id
-            }
+    private func fillKey(_ step: FlatPlan.Step) {
+        let sources = plan.ints + step.keyStart + step.keyCount
+        let key = keys + step.keyOffset
+        for position in 0..<step.keyCount {
+            let source = sources[position]
+            key[position] = source >= 0 ? slots[source] : UInt32(-(source + 1))
         }
+    }
+
+    /// A step's key as an array, for the views that go through `TableState`
+    /// (`index` -1: a scratch buffer, not kept per step).
+    private func keyArray(_ step: FlatPlan.Step, _ index: Int) -> [UInt32] {
+        let key = UnsafeBufferPointer(start: keys + step.keyOffset, count: step.keyCount)
+        guard index >= 0 else { return Array(key) }
+        if keyBuffers[index].count != step.keyCount { keyBuffers[index] = [UInt32](repeating: 0, count: step.keyCount) }
+        for position in 0..<step.keyCount { keyBuffers[index][position] = key[position] }
+        return keyBuffers[index]
     }
 
     private func emitHead() {
         derivationsLeft -= 1
         if derivationsLeft < 0 { return exhaust(.derivedRows) }
         guard tick() else { return }
-        let arguments = rule.headArguments
-        if headRow.count != arguments.count { headRow = [UInt32](repeating: 0, count: arguments.count) }
-        for (column, argument) in arguments.enumerated() {
-            guard let id = evaluateID(argument) else { return }
-            headRow[column] = id
+        if let head = plan.head {
+            if headRow.count != plan.headCount { headRow = [UInt32](repeating: 0, count: plan.headCount) }
+            for column in 0..<plan.headCount {
+                let source = head[column]
+                headRow[column] = source >= 0 ? slots[source] : UInt32(-(source + 1))
+            }
+        } else {
+            let arguments = rule.headArguments
+            if headRow.count != arguments.count { headRow = [UInt32](repeating: 0, count: arguments.count) }
+            for (column, argument) in arguments.enumerated() {
+                guard let id = evaluateID(argument) else { return }
+                headRow[column] = id
+            }
         }
         if !emit(headRow) { stopped = true }
     }
 
     private func evaluateID(_ expression: SlotExpression) -> UInt32? {
         switch expression {
-        case .variable(let slot): return bindings[slot]
+        case .variable(let slot): return slots[slot]
         case .constant(let id): return id
         case .arithmetic:
             guard let value = evaluate(expression) else { return nil }
@@ -275,7 +417,7 @@ final class Executor {
 
     private func evaluate(_ expression: SlotExpression) -> Value? {
         switch expression {
-        case .variable(let slot): return pool[bindings[slot]]
+        case .variable(let slot): return pool[slots[slot]]
         case .constant(let id): return pool[id]
         case .arithmetic(let op, let lhs, let rhs):
             guard let left = evaluate(lhs), let right = evaluate(rhs) else { return nil }

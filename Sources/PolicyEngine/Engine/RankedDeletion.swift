@@ -70,13 +70,12 @@ struct RankedDeletion {
                 Executor.bindHead(rule.headArguments, row: row, into: &bindings)
             }) { head in
                 guard head == row else { return true }
-                for literal in rule.literals {
-                    guard case .positive(let body, let patterns) = literal, members.contains(ObjectIdentifier(body)) else {
-                        continue
-                    }
-                    guard let id = body.rows.find(executor.values(of: patterns)), body.counts[Int(id)] < rank,
-                        deleted[ObjectIdentifier(body)]?.contains(id) != true
-                    else { return true }
+                // Every positive literal was scanned in the current view (no
+                // seed literal), so the matched ids are the body rows' ids.
+                for (position, literal) in rule.literals.enumerated() {
+                    guard case .positive(let body, _) = literal, members.contains(ObjectIdentifier(body)) else { continue }
+                    let id = executor.matchedRow(position)
+                    guard body.counts[Int(id)] < rank, deleted[ObjectIdentifier(body)]?.contains(id) != true else { return true }
                 }
                 found = true
                 return false

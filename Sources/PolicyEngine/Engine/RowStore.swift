@@ -61,7 +61,7 @@ final class RowStore {
             cells.append(contentsOf: values)
             alive.append(true)
         }
-        primary.fill(slot, with: id, cells: cells, arity: arity)
+        primary.fill(slot, with: id, cells: cells, arity: arity, alive: alive)
         for position in indexes.indices { indexes[position].insert(id, cells: cells, arity: arity) }
         count += 1
         return (id, true)
@@ -124,6 +124,42 @@ final class RowStore {
             if !body(id) { return }
         }
     }
+
+    /// The id of the row whose every column equals `key` (`arity` values), if stored.
+    @inline(__always)
+    func find(key: UnsafePointer<UInt32>) -> UInt32? {
+        count == 0 ? nil : primary.first(key: key, cells: cells, arity: arity)
+    }
+
+    /// Whether a lookup on `keyCount` columns scans the rows instead of using an index.
+    @inline(__always)
+    func scans(keyCount: Int) -> Bool { keyCount == 0 || count <= RowStore.scanLimit }
+
+    /// Whether row `id` is stored and its `columns` equal `key`: the test of a scan.
+    @inline(__always)
+    func matches(_ id: Int, columns: UnsafePointer<Int>, key: UnsafePointer<UInt32>, count keyCount: Int) -> Bool {
+        guard alive[id] else { return false }
+        let base = id * arity
+        for position in 0..<keyCount where cells[base + columns[position]] != key[position] { return false }
+        return true
+    }
+
+    /// The position of the secondary index on `columns` (ascending), built on
+    /// first use; `hint` caches it for the caller (indexes are never dropped).
+    @inline(__always)
+    func index(columns: UnsafePointer<Int>, count keyCount: Int, hint: inout Int) -> Int {
+        if hint >= 0 { return hint }
+        hint = indexPosition(for: Array(UnsafeBufferPointer(start: columns, count: keyCount)))
+        return hint
+    }
+
+    /// The first row of secondary index `index` whose key equals `key`.
+    @inline(__always)
+    func first(index: Int, key: UnsafePointer<UInt32>) -> UInt32? { indexes[index].first(key: key, cells: cells, arity: arity) }
+
+    /// The row after `id` in secondary index `index` with the same key.
+    @inline(__always)
+    func next(index: Int, after id: UInt32) -> UInt32? { indexes[index].next(after: id) }
 
     private func fullKey(columns: [Int], key: [UInt32]) -> [UInt32] {
         var full = [UInt32](repeating: 0, count: arity)

@@ -86,6 +86,9 @@ struct SemiNaiveInsertion {
                 let seedTable = tables[position]
                 for use in uses[position] {
                     var seedRank: Int32 = 0
+                    // Local buffers: appending to `cells[use.head]` checked two arrays' uniqueness per row.
+                    var headCells: [UInt32] = []
+                    var headRanks: [Int32] = []
                     executor.run(
                         use.rule, seed: use.literal, views: use.rule.currentViews, seeds: seeds,
                         seedBind: { bindings, id in
@@ -98,10 +101,12 @@ struct SemiNaiveInsertion {
                             guard let body = use.rule.literals[literal].table else { continue }
                             rank = max(rank, body.counts[Int(executor.matchedRow(literal))])
                         }
-                        cells[use.head].append(contentsOf: row)
-                        ranks[use.head].append(rank + 1)
+                        headCells.append(contentsOf: row)
+                        headRanks.append(rank + 1)
                         return true
                     }
+                    cells[use.head].append(contentsOf: headCells)
+                    ranks[use.head].append(contentsOf: headRanks)
                 }
             }
             storeRound(cells, ranks)
