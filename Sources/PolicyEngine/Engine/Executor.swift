@@ -233,7 +233,8 @@ final class Executor {
         case .scan:
             fillKey(step.pointee)
             if current[step.pointee.literal], let rows = step.pointee.rows {
-                scanCurrent(step, index, rows.takeUnretainedValue())
+                // Guaranteed: the rule's literal holds the table, and so the store, for the whole scan.
+                rows._withUnsafeGuaranteedRef { scanCurrent(step, index, $0) }
             } else {
                 scanView(step.pointee, index)
             }
