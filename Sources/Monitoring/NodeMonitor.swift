@@ -16,7 +16,7 @@ public final class NodeMonitor {
     /// The control ops counted by name; any other is `other`, so a client
     /// sending random ops cannot grow the series without bound.
     public static let knownOps: Set<String> = [
-        "hello", "subscribe", "unsubscribe", "renew", "query", "status", "tables", "facts", "rules", "explain",
+        "hello", "subscribe", "unsubscribe", "renew", "snapshot-chunk", "query", "status", "tables", "facts", "rules", "explain",
         "simulate", "policy-create", "policy-delete", "policy-list",
     ]
 

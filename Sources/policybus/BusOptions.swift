@@ -69,6 +69,9 @@ struct NodeArguments: ParsableArguments {
     @Option(name: .customLong("history-bytes"), help: "The most bytes of recent deltas each published table keeps.")
     var historyBytes = DeltaHistory.Bounds().bytes
 
+    @Option(name: .customLong("snapshot-chunk-bytes"), help: "The most bytes of rows in one snapshot reply; a larger snapshot goes in chunks of this size.")
+    var snapshotChunkBytes = 256 << 10
+
     @OptionGroup var logging: LoggingArguments
 
     @OptionGroup var metrics: MetricsArguments
@@ -80,6 +83,7 @@ struct NodeArguments: ParsableArguments {
         try EndpointSyntax.check(control, flag: "--control")
         if let data { try EndpointSyntax.check(data, flag: "--data") }
         guard historyDeltas >= 0, historyBytes >= 0 else { throw ValidationError("--history-deltas and --history-bytes must be 0 or more") }
+        guard snapshotChunkBytes >= 1024, snapshotChunkBytes <= 8 << 20 else { throw ValidationError("--snapshot-chunk-bytes must be from 1024 to 8388608") }
     }
 
     func nodeOptions(label: String) -> NodeOptions {
@@ -90,6 +94,7 @@ struct NodeArguments: ParsableArguments {
         options.leaseMilliseconds = leaseMilliseconds
         options.sendHighWaterMark = sendHighWaterMark
         options.history = DeltaHistory.Bounds(deltas: historyDeltas, bytes: historyBytes)
+        options.snapshotChunkBytes = snapshotChunkBytes
         return options
     }
 }

@@ -38,7 +38,7 @@ import TestSupport
         }
         let policy = randomName(&generator)
         let text = "p(x) :- q(x, \"\(randomName(&generator))\")"
-        switch Int.random(in: 0..<17, using: &generator) {
+        switch Int.random(in: 0..<18, using: &generator) {
         case 0: return .hello
         case 1: return .subscribe(tables: tables(&generator))
         case 2: return .unsubscribe(tables: tables(&generator))
@@ -52,6 +52,7 @@ import TestSupport
         case 10: return .policyCreate(name: policy, rules: Bool.random(using: &generator) ? text : nil)
         case 11: return .policyDelete(name: policy)
         case 12: return .policyList
+        case 17: return .snapshotChunk(snapshot: randomName(&generator), offset: Int.random(in: 0..<1_000_000, using: &generator))
         case 13:
             let changes: [ControlCommand.Change] = (0..<Int.random(in: 0..<3, using: &generator)).map { _ in
                 Bool.random(using: &generator)

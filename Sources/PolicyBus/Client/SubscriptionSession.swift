@@ -16,6 +16,11 @@ import PolicyEngine
 /// time is asked again with a doubled timeout (2 s up to 32 s), and a reply
 /// to any request still outstanding is taken: a node slow to build a large
 /// snapshot is not asked for it again and again (issue 13's livelock).
+///
+/// A snapshot larger than one chunk comes as a `chunked` entry; the session
+/// reads it one `snapshot-chunk` at a time (one request in flight per
+/// table, so the node queues nothing for a slow client), buffering the
+/// table's deltas meanwhile, and applies it once whole.
 public struct SubscriptionSession: Sendable {
     public enum Event: Hashable, Sendable {
         /// A change to a subscribed table.
@@ -74,6 +79,8 @@ public struct SubscriptionSession: Sendable {
     var snapshotOnly: Set<TableID> = []
     /// No snapshot request before this time: the node said `not-ready`.
     var notReadyUntil: UInt64 = 0
+    /// Tables whose snapshot is being read in chunks.
+    var assembling: [TableID: Assembly] = [:]
     /// When each table started waiting for its snapshot, for the log.
     var syncStarted: [TableID: UInt64] = [:]
     var nextRenew: UInt64 = 0
@@ -91,6 +98,8 @@ public struct SubscriptionSession: Sendable {
             case subscribe([TableID])
             case renew
             case unsubscribe
+            /// A chunk of the table's snapshot being assembled.
+            case chunk(TableID)
         }
 
         let kind: Kind
@@ -98,6 +107,19 @@ public struct SubscriptionSession: Sendable {
         let deadline: UInt64
         /// Past its deadline: asked again, but its reply is still taken.
         var timedOut = false
+    }
+
+    /// A chunked snapshot being read: where it stands and the rows so far.
+    struct Assembly {
+        let snapshot: String
+        let seq: UInt64
+        let epoch: String
+        let columns: [String]?
+        /// The rows the node said the snapshot holds.
+        let total: Int
+        var rows: Set<Row> = []
+        /// Rows received: the next chunk's offset.
+        var received = 0
     }
 
     /// - Parameters:
@@ -158,6 +180,7 @@ public struct SubscriptionSession: Sendable {
         guard !gone.isEmpty else { return nil }
         for table in gone {
             needsSnapshot.remove(table)
+            assembling[table] = nil
             awaiting[table] = nil
             timeouts[table] = nil
             syncStarted[table] = nil
@@ -278,9 +301,10 @@ public struct SubscriptionSession: Sendable {
         return min(requestTimeoutMilliseconds << doublings, max(maxRequestTimeoutMilliseconds, requestTimeoutMilliseconds))
     }
 
-    /// Whether a snapshot request for `table` is out and not yet past its deadline.
+    /// Whether a snapshot request for `table` is out and not yet past its
+    /// deadline, or its chunked snapshot is being read.
     func hasRequestInTime(_ table: TableID) -> Bool {
-        awaiting[table]?.contains { pending[$0]?.timedOut == false } ?? false
+        assembling[table] != nil || awaiting[table]?.contains { pending[$0]?.timedOut == false } ?? false
     }
 
     /// A snapshot request past its deadline is asked again (its tables with
@@ -316,6 +340,18 @@ public struct SubscriptionSession: Sendable {
             case .hello:
                 pending[id]!.timedOut = true
                 if now - request.sentAt > giveUpAfter { pending[id] = nil }
+            case .chunk(let table):
+                // Asked again from the same offset; a late reply to either is taken.
+                if !request.timedOut, assembling[table] != nil {
+                    pending[id]!.timedOut = true
+                    requestChunk(table, now: now)
+                }
+                if now - request.sentAt > giveUpAfter {
+                    pending[id] = nil
+                    if assembling[table] != nil, !pending.values.contains(where: { if case .chunk(table) = $0.kind { !$0.timedOut } else { false } }) {
+                        restartSnapshot(table)
+                    }
+                }
             case .renew, .unsubscribe:
                 pending[id] = nil
             }
@@ -391,6 +427,14 @@ public struct SubscriptionSession: Sendable {
             case .hello:
                 logger.warning("hello failed", metadata: ["error": "\(error)"])
                 return []
+            case .chunk(let table):
+                // The capture is gone (`snapshot-gone`: the node restarted,
+                // or we were too slow): a new snapshot, from the start.
+                if assembling[table] != nil {
+                    logger.debug("chunked snapshot refused; asking again", metadata: ["table": "\(table)", "error": "\(error)"])
+                    restartSnapshot(table)
+                }
+                return []
             case .renew, .unsubscribe:
                 return []
             }
@@ -414,6 +458,8 @@ public struct SubscriptionSession: Sendable {
             return events
         case .unsubscribe:
             return []
+        case .chunk(let table):
+            return receiveChunk(reply, table: table, now: now)
         }
     }
 
@@ -471,6 +517,15 @@ public struct SubscriptionSession: Sendable {
                 for event in resumed { events.append(noting(event, for: table, now: now)) }
                 continue
             }
+            if let chunked = snapshot["chunked"] {
+                guard let id = chunked["snapshot"]?.stringValue, let total = chunked["rows"]?.intValue, total >= 0 else {
+                    needsSnapshot.insert(table)
+                    continue
+                }
+                assembling[table] = Assembly(snapshot: id, seq: UInt64(seq), epoch: epoch, columns: columns, total: Int(total))
+                requestChunk(table, now: now)
+                continue
+            }
             guard let rowsJSON = snapshot["rows"], let rows = try? RowCodec.rows(rowsJSON) else {
                 needsSnapshot.insert(table)
                 continue
@@ -483,6 +538,57 @@ public struct SubscriptionSession: Sendable {
             }
         }
         return events
+    }
+
+    // MARK: - Chunked snapshots
+
+    /// Asks for the next chunk of `table`'s snapshot: the one request in
+    /// flight for it (the node queues at most one chunk for us).
+    mutating func requestChunk(_ table: TableID, now: UInt64) {
+        guard let assembly = assembling[table] else { return }
+        let fields = ControlCommand.snapshotChunk(snapshot: assembly.snapshot, offset: assembly.received).fields
+        send("snapshot-chunk", fields, as: .chunk(table), now: now)
+    }
+
+    /// Takes a chunk: the rows it adds, then the next request, or, at the
+    /// end, the whole snapshot. A chunk from another offset (a late reply to
+    /// a request asked again) is a duplicate and ignored.
+    mutating func receiveChunk(_ reply: JSON, table: TableID, now: UInt64) -> [Event] {
+        guard var assembly = assembling[table], reply["offset"]?.intValue == Int64(assembly.received) else { return [] }
+        guard let rowsJSON = reply["rows"], let rows = try? RowCodec.rows(rowsJSON), let more = reply["more"]?.intValue, more >= 0 else {
+            restartSnapshot(table)
+            return []
+        }
+        assembly.rows.formUnion(rows)
+        assembly.received += rows.count
+        // Drop the old requests for this table: their replies are duplicates now.
+        pending = pending.filter { if case .chunk(table) = $0.value.kind { false } else { true } }
+        if more > 0, !rows.isEmpty {
+            assembling[table] = assembly
+            requestChunk(table, now: now)
+            return []
+        }
+        assembling[table] = nil
+        guard more == 0, assembly.received == assembly.total, assembly.rows.count == assembly.total else {
+            logger.debug("chunked snapshot does not add up; asking again", metadata: ["table": "\(table)"])
+            restartSnapshot(table)
+            return []
+        }
+        snapshotOnly.remove(table)
+        logSync(table, rows: assembly.total, now: now)
+        var events: [Event] = [.columns(table, assembly.columns)]
+        for event in subscriptions[table]!.applySnapshot(rows: assembly.rows, seq: assembly.seq, epoch: assembly.epoch, now: now) {
+            events.append(noting(event, for: table, now: now))
+        }
+        return events
+    }
+
+    /// Drops a chunked snapshot being read and asks for a new one.
+    mutating func restartSnapshot(_ table: TableID) {
+        assembling[table] = nil
+        guard subscriptions[table] != nil else { return }
+        snapshotOnly.insert(table)
+        needsSnapshot.insert(table)
     }
 
     /// Applies the deltas of a resumed subscribe reply; nil when they are

@@ -165,7 +165,7 @@ final class DataSourceBehavior: NodeBehavior {
         case .explain:
             // As before ops were typed: a data source has never known this one.
             throw BusError(.unknownOp, "unknown op 'explain'")
-        case .hello, .subscribe, .unsubscribe, .renew, .status, .tables:
+        case .hello, .subscribe, .unsubscribe, .renew, .snapshotChunk, .status, .tables:
             throw BusError(.internal, "op '\(command.op)' is the node's, not the data source's")
         }
     }

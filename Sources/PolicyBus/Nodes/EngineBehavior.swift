@@ -116,7 +116,7 @@ final class EngineBehavior: NodeBehavior {
             return ControlReply.Simulated(deltas: try simulate(changes, tables: tables))
         case .policyList:
             return ControlReply.PolicyList(policies: engine.policies.map { ($0, (try? engine.rules(in: $0).count) ?? 0) })
-        case .hello, .subscribe, .unsubscribe, .renew, .status, .tables:
+        case .hello, .subscribe, .unsubscribe, .renew, .snapshotChunk, .status, .tables:
             throw BusError(.internal, "op '\(command.op)' is the node's, not the engine's")
         }
     }

@@ -26,6 +26,9 @@ extension Node {
         case .subscribe(let tables, _):
             monitor.snapshotSent(count: tables.count, bytes: reply.count)
             return
+        case .snapshotChunk:
+            monitor.snapshotSent(count: 0, bytes: reply.count)
+            return
         case .rules(.insert(let policy, let text)):
             audit = ["op": "rules insert", "policy": "\(policy)", "rule": "\(text)"]
         case .rules(.delete(let policy, let text)):

@@ -32,6 +32,8 @@ public final class Node {
     var requestQueue: RequestQueue
     /// The timer that serves the queue next, while one is due.
     var serving: PollLoop.Timer?
+    /// Snapshots larger than a chunk, being read with `snapshot-chunk`.
+    var captures: SnapshotCaptures
 
     /// The node's published tables.
     public var publisher: TablePublisher { nodeContext.publisher }
@@ -52,6 +54,7 @@ public final class Node {
         self.options = options
         self.context = context
         requestQueue = RequestQueue(limit: options.limits.maxQueuedRequests)
+        captures = SnapshotCaptures(chunkBytes: options.snapshotChunkBytes, idleNanoseconds: .milliseconds(options.leaseMilliseconds))
         do {
             loop = try PollLoop()
             control = NodeControl(loop.remote)
@@ -83,6 +86,7 @@ public final class Node {
             // The stall check's turn: a loop busy in a handler misses its timers too.
             monitor.health.loopTurned()
             expireLeases(now: now)
+            counters["snapshots_dropped_unread", default: 0] += captures.expire(now: now)
             behavior.tick(now: now)
             refreshGauges(now: now)
             releaseHeldSubscribes(now: now)
@@ -249,6 +253,10 @@ public final class Node {
             return ControlReply.HeldTables(tables: registry.tables(of: client).sorted())
         case .renew:
             return ControlReply.HeldTables(tables: registry.tables(of: client).sorted())
+        case .snapshotChunk(let snapshot, let offset):
+            let (rows, more) = try captures.chunk(snapshot, offset: offset, now: monotonicNanoseconds())
+            counters["snapshot_chunks", default: 0] += 1
+            return ControlReply.SnapshotChunk(offset: offset, rows: rows, more: more)
         case .status(let page):
             return status(page)
         case .tables(let page):
@@ -300,8 +308,11 @@ public final class Node {
             if let since, let deltas = publisher.deltas(of: table, since: since.seq, epoch: since.epoch) {
                 snapshots[table] = .init(seq: snapshot?.seq ?? 0, columns: snapshot?.columns, contents: .deltas(deltas))
             } else {
-                snapshots[table] = .init(
-                    seq: snapshot?.seq ?? 0, columns: snapshot?.columns, contents: .rows(behavior.rows(of: table)), sinceGiven: since != nil)
+                // Larger than a chunk, it is captured once and read in chunks (`SnapshotCaptures`).
+                let seq = snapshot?.seq ?? 0
+                let (rows, captured) = captures.snapshot(of: table, seq: seq, now: monotonicNanoseconds()) { behavior.rows(of: table) }
+                let contents: ControlReply.Subscribed.Snapshot.Contents = captured.map { .chunked(id: $0.id, rows: $0.rows) } ?? .rows(rows ?? [])
+                snapshots[table] = .init(seq: seq, columns: snapshot?.columns, contents: contents, sinceGiven: since != nil)
             }
         }
         return ControlReply.Subscribed(hello: hello(), snapshots: snapshots)
@@ -341,7 +352,7 @@ public final class Node {
         return ControlReply.Status(
             name: options.name, kind: behavior.kind, epoch: publisher.epoch, subscriptions: subscriptions,
             subscriptionsMore: subscriptionsMore, tables: tables, tablesMore: tablesMore,
-            counters: counters.merging(["deltas": nodeContext.deltasSent]) { $1 }, notReady: monitor.health.readinessFailures(),
+            counters: counters.merging(["deltas": nodeContext.deltasSent, "snapshots_held": captures.count]) { $1 }, notReady: monitor.health.readinessFailures(),
             longestStallMicroseconds: loop.longestTurnNanoseconds / 1000, heapBytes: ProcessMemory.liveHeapBytes,
             residentBytes: ProcessMemory.residentBytes, kindSpecific: behavior.status(page))
     }

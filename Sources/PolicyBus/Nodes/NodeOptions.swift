@@ -25,6 +25,9 @@ public struct NodeOptions: Sendable {
     /// How many recent deltas each published table keeps for `subscribe`
     /// with `since` (by count and by bytes).
     public var history = DeltaHistory.Bounds()
+    /// The most bytes of rows one snapshot reply (or chunk) carries: a larger
+    /// snapshot is captured and read in chunks (`SnapshotCaptures`).
+    public var snapshotChunkBytes = 256 << 10
     /// CURVE on both server sockets; nil for plaintext.
     public var curve: CurveServerConfiguration?
     public var logger: Logger

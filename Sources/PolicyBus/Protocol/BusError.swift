@@ -45,6 +45,9 @@ public struct BusError: Error, Hashable, Sendable {
         /// their first snapshot within the engine's wait (`--sync-wait-ms`):
         /// ask again later. Its snapshot would be partial.
         public static let notReady = Code(rawValue: "not-ready")
+        /// `snapshot-chunk` of a snapshot the node no longer holds (unread
+        /// for longer than the lease, or the node restarted): subscribe again.
+        public static let snapshotGone = Code(rawValue: "snapshot-gone")
         /// The op exists but this kind of node does not do it.
         public static let notSupported = Code(rawValue: "not-supported")
         public static let `internal` = Code(rawValue: "internal")

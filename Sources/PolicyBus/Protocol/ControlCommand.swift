@@ -14,6 +14,9 @@ public enum ControlCommand: Hashable, Sendable {
     case subscribe(tables: [TableID], since: Since? = nil)
     case unsubscribe(tables: [TableID])
     case renew
+    /// The rows of a chunked snapshot (a `subscribe` reply's `chunked`)
+    /// from row `offset`, at most one chunk of them.
+    case snapshotChunk(snapshot: String, offset: Int)
     /// A page of the node's clients, published tables and triggers.
     case status(Page)
     /// A page of the node's tables.
@@ -122,6 +125,11 @@ public enum ControlCommand: Hashable, Sendable {
             self = .subscribe(tables: tables, since: since)
         case "unsubscribe": self = .unsubscribe(tables: try request.tables("tables", limits: limits))
         case "renew": self = .renew
+        case "snapshot-chunk":
+            let snapshot = try request.string("snapshot")
+            guard snapshot.utf8.count <= 64 else { throw BusError(.badRequest, "\"snapshot\" is a snapshot id of at most 64 bytes") }
+            guard let offset = try request.optionalCount("offset") else { throw BusError(.badRequest, "\"offset\" must be a non-negative integer") }
+            self = .snapshotChunk(snapshot: snapshot, offset: offset)
         case "status": self = .status(try Page(request))
         case "tables": self = .tables(try Page(request))
         case "query": self = .query(try request.query("query", limits: limits), try Page(request))
@@ -146,6 +154,7 @@ public enum ControlCommand: Hashable, Sendable {
         case .subscribe: "subscribe"
         case .unsubscribe: "unsubscribe"
         case .renew: "renew"
+        case .snapshotChunk: "snapshot-chunk"
         case .status: "status"
         case .tables: "tables"
         case .query: "query"
@@ -168,6 +177,7 @@ public enum ControlCommand: Hashable, Sendable {
         case .subscribe(let tables, let since):
             ["tables": .array(tables.map { .string($0.description) })].merging(since.map { ["since": $0.json] } ?? [:]) { $1 }
         case .unsubscribe(let tables): ["tables": .array(tables.map { .string($0.description) })]
+        case .snapshotChunk(let snapshot, let offset): ["snapshot": .string(snapshot), "offset": .int(Int64(offset))]
         case .query(let text, let page): page.fields.merging(["query": .string(text)]) { $1 }
         case .rules(.list(let policy)): ["action": .string("list"), "policy": .string(policy)]
         case .rules(.insert(let policy, let text)): ["action": .string("insert"), "policy": .string(policy), "rule": .string(text)]

@@ -56,6 +56,9 @@ extension ControlReply {
                 case rows([Row])
                 /// The deltas after the request's `since`, in order: a resume.
                 case deltas([DeltaHistory.Delta])
+                /// More rows than one chunk: the id of their capture, read
+                /// with `snapshot-chunk`, and how many rows it holds.
+                case chunked(id: String, rows: Int)
             }
 
             var seq: UInt64
@@ -76,6 +79,9 @@ extension ControlReply {
                 case .rows(let rows):
                     entry["rows"] = JSON(rows: rows)
                     if snapshot.sinceGiven { entry["resumed"] = .bool(false) }
+                case .chunked(let id, let rows):
+                    entry["chunked"] = .object(["snapshot": .string(id), "rows": .int(Int64(rows))])
+                    if snapshot.sinceGiven { entry["resumed"] = .bool(false) }
                 case .deltas(let deltas):
                     entry["resumed"] = .bool(true)
                     entry["deltas"] = .array(deltas.map { delta in
@@ -86,6 +92,16 @@ extension ControlReply {
             }))
             return fields
         }
+    }
+
+    /// `snapshot-chunk`: rows of a chunked snapshot from `offset`, and how
+    /// many follow them.
+    struct SnapshotChunk: ControlReplyBody {
+        var offset: Int
+        var rows: ArraySlice<Row>
+        var more: Int
+
+        var fields: [String: JSON] { ["offset": .int(Int64(offset)), "rows": JSON(rows: rows), "more": .int(Int64(more))] }
     }
 
     /// `unsubscribe`, `renew`: the tables the client holds.

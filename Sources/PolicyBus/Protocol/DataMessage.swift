@@ -4,7 +4,7 @@ import PolicyEngine
 public typealias Row = [Value]
 
 /// The protocol version this library speaks (`docs/PROTOCOL.md`).
-public let busProtocolVersion = 1
+public let busProtocolVersion = 2
 
 /// A message on a node's PUB socket: one frame, `TABLE + " " + JSON`.
 public enum DataMessage: Hashable, Sendable {

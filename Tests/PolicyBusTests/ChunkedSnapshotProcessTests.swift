@@ -1,0 +1,73 @@
+import Foundation
+import PolicyBus
+import PolicyEngine
+import Testing
+
+extension ProcessSuites {
+    /// A table of many chunks over tcp, with the built binary: it syncs at a
+    /// `subscribe` client and at a peer engine, equal to `query`, while the
+    /// node keeps heartbeating its other tables; a client that vanishes
+    /// mid-stream costs its capture only until its idle time (issue 13).
+    @Suite struct ChunkedSnapshotProcessTests {
+        static let rows = 20_000
+
+        func factsFile() throws -> String {
+            let rows = (0..<Self.rows).map { "[\"k\($0)\", \($0)]" }.joined(separator: ",")
+            return try temporaryFile("{\"q\": [\(rows)], \"r\": [[1]]}", suffix: ".json")
+        }
+
+        @Test func aTableOfManyChunksSyncsAtASubscriberAndAPeerEngine() async throws {
+            try await withProcesses { processes in
+                let chunking = ["--snapshot-chunk-bytes", "4096", "--lease-ms", "2000"]
+                let (_, source) = try await processes.dataSource("d", extra: ["--facts", try factsFile()] + chunking)
+                // A subscriber of another table: the node's heartbeats go on meanwhile.
+                let other = try processes.subscriber(source, ["d:r"], extra: ["--timeout", "300"])
+                _ = try await other.jsonLine(0)
+                let (_, engine) = try await processes.engine(
+                    "E", policies: [("c", "seen(x, n) :- d:q(x, n)")], peers: [("d", source)], extra: chunking)
+                let direct = try processes.subscriber(source, ["d:q"], extra: ["--timeout", "300"])
+                let derived = try processes.subscriber(engine, ["c:seen"], extra: ["--timeout", "300"])
+
+                let expected = try await queryRows(source, "d:q")
+                #expect(expected.count == Self.rows)
+                let snapshot = try await direct.jsonLine(0)
+                #expect(snapshot["kind"] == .string("snapshot"))
+                #expect(Set((snapshot["rows"]?.arrayValue ?? []).compactMap(\.arrayValue)) == expected)
+                let fromEngine = try await derived.jsonLine(0)
+                #expect(Set((fromEngine["rows"]?.arrayValue ?? []).compactMap(\.arrayValue)) == expected)
+                #expect(try await queryRows(engine, "c:seen") == expected)
+
+                let status = try await request(source, "status")
+                let chunks = status["counters"]?["snapshot_chunks"]?.intValue ?? 0
+                #expect(chunks > 2 * Int64(Self.rows * 10 / 4096), "\(chunks) chunks for two snapshots of \(Self.rows) rows")
+                print("ChunkedSnapshotProcessTests: \(chunks) chunks; longest loop stall \(status["loop_longest_stall_us"]?.intValue ?? -1) µs")
+                #expect(!other.stderrText.contains("resync"), "\(other.stderrText)")
+            }
+        }
+
+        @Test func aClientThatVanishesMidStreamFreesTheCapture() async throws {
+            try await withProcesses { processes in
+                let (_, source) = try await processes.dataSource(
+                    "d", extra: ["--facts", try factsFile(), "--snapshot-chunk-bytes", "4096", "--lease-ms", "1000"])
+                let reply = try await request(source, "subscribe", ["tables": .array([.string("d:q")])])
+                let chunked = try #require(reply["tables"]?["d:q"]?["chunked"], "\(reply)")
+                #expect(reply["tables"]?["d:q"]?["rows"] == nil)
+                #expect(chunked["rows"] == .int(Int64(Self.rows)))
+                let id = try #require(chunked["snapshot"]?.stringValue)
+                let chunk = try await request(source, "snapshot-chunk", ["snapshot": .string(id), "offset": .int(0)])
+                #expect((chunk["more"]?.intValue ?? 0) > 0)
+                #expect(try await request(source, "status")["counters"]?["snapshots_held"] == .int(1))
+                // The client reads no more: the capture goes after the idle time.
+                _ = try await eventually("the capture dropped") { () async throws -> Bool? in
+                    try await request(source, "status")["counters"]?["snapshots_held"] == .int(0) ? true : nil
+                }
+                do {
+                    _ = try await request(source, "snapshot-chunk", ["snapshot": .string(id), "offset": .int(0)])
+                    Issue.record("a dropped snapshot was served")
+                } catch let error as BusError {
+                    #expect(error.code == .snapshotGone)
+                }
+            }
+        }
+    }
+}
