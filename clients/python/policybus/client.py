@@ -239,6 +239,13 @@ class Subscriber(Client):
                         break
                     self._pump(session.request_timeout)
                 checked(reply, self.endpoint)
+                # A table larger than one chunk is read in chunks after the reply.
+                while not all(session.is_synced(n) for n in names):
+                    remaining = deadline - _monotonic()
+                    if remaining <= 0:
+                        raise PolicyBusTimeout(f"no whole snapshot of {names} from {self.endpoint} in time",
+                                               endpoint=self.endpoint)
+                    self._pump(min(remaining, session.tick_interval()))
             except PolicyBusError:
                 for prefix in session.remove_tables(names):
                     sub.setsockopt(zmq.UNSUBSCRIBE, prefix)

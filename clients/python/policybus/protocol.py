@@ -115,7 +115,8 @@ class _Table:
     """What the client knows about one subscribed table."""
 
     __slots__ = ("name", "rows", "seq", "epoch", "synced", "ever_synced",
-                 "buffer", "last", "requested", "live", "synced_by", "late", "timeouts", "snapshot_only")
+                 "buffer", "last", "requested", "live", "synced_by", "late", "timeouts", "snapshot_only",
+                 "chunked", "chunk_sent")
 
     def __init__(self, name: str, now: float) -> None:
         self.name = name
@@ -132,6 +133,23 @@ class _Table:
         self.late: set[int] = set()  # earlier, timed-out requests whose reply still counts
         self.timeouts = 0         # resync requests timed out in a row: the next waits longer
         self.snapshot_only = False  # a resume did not fit: ask for a snapshot next
+        self.chunked: Optional[_Chunked] = None  # a chunked snapshot being read
+        self.chunk_sent = -math.inf  # when its last snapshot-chunk request went
+
+
+class _Chunked:
+    """A snapshot larger than one chunk, read with ``snapshot-chunk`` one
+    request at a time (docs/PROTOCOL.md, "Chunked snapshots")."""
+
+    __slots__ = ("snapshot", "seq", "epoch", "total", "rows", "rid")
+
+    def __init__(self, snapshot: str, seq: int, epoch: Any, total: int, rid: int) -> None:
+        self.snapshot = snapshot
+        self.seq = seq
+        self.epoch = epoch
+        self.total = total
+        self.rows: list[Row] = []  # in order: the next offset is len(rows)
+        self.rid = rid            # the subscribe request it answers
 
 
 class Session:
@@ -146,6 +164,10 @@ class Session:
     again with twice the timeout, up to ``max_request_timeout``, and a late
     reply to any of them is taken (for ``2 * max_request_timeout``): a node
     slow to send a large snapshot is not asked for it again and again.
+
+    A snapshot larger than one chunk (a ``chunked`` entry) is read with
+    ``snapshot-chunk`` requests, one in flight per table, which ``tick``
+    returns; the table's deltas buffer until the last chunk is in.
     """
 
     def __init__(self, control_endpoint: str, client_id: Optional[str] = None,
@@ -173,6 +195,7 @@ class Session:
         self._next_id = 1
         self._last_request = -math.inf
         self._not_ready_until = -math.inf  # a node said not-ready: resync later
+        self._chunk_requests: dict[int, bytes] = {}  # snapshot-chunk request id -> table key
 
     # MARK: - Requests
 
@@ -438,6 +461,8 @@ class Session:
         changes: list[Change] = []
         if op == "subscribe":
             changes = self._on_subscribe_reply(rid, names, reply)
+        elif op == "snapshot-chunk":
+            changes = self._on_chunk(rid, reply)
         elif op == "renew" and reply.get("ok") and isinstance(reply.get("tables"), list):
             self._on_renew_reply(rid, reply["tables"])
         return rid, reply, changes
@@ -486,6 +511,15 @@ class Session:
                     self.wants_send = True
                 continue
             try:
+                if isinstance(entry, dict) and isinstance(entry.get("chunked"), dict):
+                    chunked = entry["chunked"]
+                    if not isinstance(chunked.get("snapshot"), str) or not isinstance(chunked.get("rows"), int):
+                        raise ValueError("bad chunked entry")
+                    st.synced = False  # until the last chunk; deltas buffer meanwhile
+                    st.chunked = _Chunked(chunked["snapshot"], entry["seq"], reply.get("epoch"), chunked["rows"], rid)
+                    st.chunk_sent = -math.inf
+                    self.wants_send = True
+                    continue
                 if isinstance(entry, dict) and entry.get("resumed") is True:
                     resumed = self._apply_resume(st, entry, reply.get("epoch"))
                     if resumed is None:
@@ -495,22 +529,87 @@ class Session:
                         continue
                     changes.extend(resumed)
                 else:
-                    changes.append(self._apply_snapshot(st, entry, reply.get("epoch")))
+                    rows = set(map(tuple, entry.get("rows") or ()))  # may raise: nothing changed yet
+                    changes.append(self._apply_snapshot(st, rows, entry.get("seq", 0), reply.get("epoch")))
                     st.snapshot_only = False
             except (TypeError, AttributeError, ValueError, KeyError):
                 self.bad_frames += 1  # a malformed snapshot: ask again later
                 self._resync.add(name.encode())
                 self.wants_send = True
                 continue
-            st.synced_by = rid
-            st.timeouts = 0
-            buffered, st.buffer = st.buffer, []
-            st.live = bool(buffered)
-            for msg in buffered:
-                later = self._apply_buffered(st, msg)
-                if later is not None:
-                    changes.append(later)
+            changes.extend(self._synced(st, rid))
         return changes
+
+    def _synced(self, st: _Table, rid: int) -> list[Change]:
+        """The buffered deltas after a snapshot or resume, applied."""
+        changes: list[Change] = []
+        st.synced_by = rid
+        st.timeouts = 0
+        buffered, st.buffer = st.buffer, []
+        st.live = bool(buffered)
+        for msg in buffered:
+            later = self._apply_buffered(st, msg)
+            if later is not None:
+                changes.append(later)
+        return changes
+
+    def chunk_requests(self) -> list[Request]:
+        """The ``snapshot-chunk`` requests due: one per table being read,
+        asked again from the same offset after a request timeout (a late
+        reply to either is taken)."""
+        out = []
+        for key, st in self._tables.items():
+            chunked = st.chunked
+            if chunked is None or self.now - st.chunk_sent < self.request_timeout:
+                continue
+            rid, frame = self.request("snapshot-chunk", snapshot=chunked.snapshot, offset=len(chunked.rows))
+            self._chunk_requests[rid] = key
+            st.chunk_sent = self.now
+            out.append((rid, frame))
+        return out
+
+    def _on_chunk(self, rid: int, reply: Reply) -> list[Change]:
+        key = self._chunk_requests.pop(rid, None)
+        st = self._tables.get(key) if key is not None else None
+        chunked = st.chunked if st is not None else None
+        if st is None or chunked is None:
+            return []
+        if not reply.get("ok"):
+            self._restart_snapshot(st)  # snapshot-gone: the node dropped it or restarted
+            return []
+        rows, more = reply.get("rows"), reply.get("more")
+        if reply.get("offset") != len(chunked.rows):
+            return []  # a late duplicate of a chunk asked again
+        try:
+            chunked.rows.extend(map(tuple, rows))  # type: ignore[arg-type]
+        except TypeError:
+            self._restart_snapshot(st)
+            return []
+        if isinstance(more, int) and more > 0 and rows:
+            st.chunk_sent = -math.inf  # the next chunk is due now
+            self.wants_send = True
+            return []
+        whole = set(chunked.rows)
+        st.chunked = None
+        self._forget_chunks(st.name.encode())
+        if more != 0 or len(chunked.rows) != chunked.total or len(whole) != chunked.total:
+            self._restart_snapshot(st)
+            return []
+        st.snapshot_only = False
+        return [self._apply_snapshot(st, whole, chunked.seq, chunked.epoch)] + self._synced(st, rid)
+
+    def _forget_chunks(self, key: bytes) -> None:
+        for rid in [r for r, k in self._chunk_requests.items() if k == key]:
+            del self._chunk_requests[rid]
+            self._inflight.pop(rid, None)
+
+    def _restart_snapshot(self, st: _Table) -> None:
+        """Drops a chunked snapshot being read and asks for a new one."""
+        st.chunked = None
+        self._forget_chunks(st.name.encode())
+        st.snapshot_only = True
+        self._resync.add(st.name.encode())
+        self.wants_send = True
 
     def _apply_resume(self, st: _Table, entry: Any, epoch: Any) -> Optional[list[Change]]:
         """The missed deltas of a resumed reply, applied on top of the rows
@@ -534,11 +633,10 @@ class Session:
         self.resumes += 1
         return changes
 
-    def _apply_snapshot(self, st: _Table, entry: Any, epoch: Any) -> Change:
-        new = set(map(tuple, entry.get("rows") or ()))  # may raise: nothing changed yet
+    def _apply_snapshot(self, st: _Table, new: set[Row], seq: int, epoch: Any) -> Change:
         old = st.rows
         st.rows = new
-        st.seq = entry.get("seq", 0)
+        st.seq = seq
         st.epoch = epoch
         st.synced = True
         st.last = self.now
@@ -592,6 +690,7 @@ class Session:
             self._resync.clear()
             if names:
                 out.append(self.subscribe_request(names))
+        out.extend(self.chunk_requests())
         self.wants_send = False
         if self._tables and now - self._last_request >= self.lease / 3:
             out.append(self.request("renew"))
@@ -599,8 +698,9 @@ class Session:
         # and give up on timed-out resync requests after twice the longest wait.
         for rid in [r for r, e in self._inflight.items()
                     if (e[0] == "renew" and now - e[2] > self.request_timeout)
-                    or (e[0] == "subscribe" and now - e[2] > 2 * self.max_request_timeout)]:
+                    or (e[0] in ("subscribe", "snapshot-chunk") and now - e[2] > 2 * self.max_request_timeout)]:
             del self._inflight[rid]
+            self._chunk_requests.pop(rid, None)
             for st in self._tables.values():
                 st.late.discard(rid)
         return out

@@ -495,3 +495,72 @@ def test_malformed_snapshot_is_asked_for_again():
     assert s.on_reply(bad.encode())[2] == []
     assert s.bad_frames == 1
     assert sent_ops(s.tick()) == [("subscribe", ["a:error"])]
+
+
+# MARK: - Chunked snapshots (docs/PROTOCOL.md, "Chunked snapshots")
+
+def chunked_reply(rid, table, seq, snapshot, total, epoch=EPOCH):
+    return json.dumps({"ok": True, "id": rid, "data": "tcp://*:7001", "epoch": epoch,
+                       "heartbeat_ms": 1000, "lease_ms": 10000,
+                       "tables": {table: {"seq": seq, "columns": None,
+                                          "chunked": {"snapshot": snapshot, "rows": total}}}}).encode()
+
+
+def chunk_reply(request, rows, more):
+    body = json.loads(request[1])
+    return json.dumps({"ok": True, "id": request[0], "offset": body["offset"],
+                       "rows": [list(r) for r in rows], "more": more}).encode()
+
+
+def chunked_session(total, seq=4):
+    s = Session("tcp://10.0.0.5:7000", client_id="c1")
+    s.add_tables(["a:error"])
+    rid, _ = s.subscribe_request(["a:error"])
+    _, _, changes = s.on_reply(chunked_reply(rid, "a:error", seq, "s1", total))
+    assert changes == [] and not s.is_synced("a:error")
+    return s
+
+
+def test_a_chunked_snapshot_is_read_one_chunk_at_a_time_then_the_buffered_deltas():
+    s = chunked_session(5)
+    rows = [(n,) for n in range(1, 6)]
+    offset, changes = 0, []
+    for index, size in enumerate([2, 2, 1]):
+        requests = s.tick()
+        assert [json.loads(f)["op"] for _, f in requests] == ["snapshot-chunk"]  # one in flight
+        body = json.loads(requests[0][1])
+        assert body["snapshot"] == "s1" and body["offset"] == offset
+        assert s.on_data(delta("a:error", 5 + index, added=[(100 + index,)])) is None  # buffered
+        offset += size
+        _, _, got = s.on_reply(chunk_reply(requests[0], rows[offset - size:offset], 5 - offset))
+        changes += got
+    assert [c.kind for c in changes] == ["snapshot", "delta", "delta", "delta"]
+    assert changes[0].rows == frozenset(rows) and changes[0].seq == 4
+    assert s.rows("a:error") == set(rows) | {(100,), (101,), (102,)} and s.table_seq("a:error") == 7
+    assert [json.loads(f)["op"] for _, f in s.tick()] == []
+
+
+def test_a_timed_out_chunk_is_asked_again_and_a_late_reply_taken():
+    s = chunked_session(2, seq=1)
+    first = s.tick()[0]
+    assert s.tick() == []  # in time: nothing more
+    s.now += s.request_timeout
+    second = s.tick()[0]
+    assert json.loads(second[1])["offset"] == 0
+    s.on_reply(chunk_reply(first, [(1,)], 1))
+    nxt = s.tick()[0]
+    assert json.loads(nxt[1])["offset"] == 1
+    assert s.on_reply(chunk_reply(second, [(1,)], 1))[2] == []  # a duplicate
+    _, _, changes = s.on_reply(chunk_reply(nxt, [(2,)], 0))
+    assert [c.kind for c in changes] == ["snapshot"] and s.rows("a:error") == {(1,), (2,)}
+
+
+@pytest.mark.parametrize("how", ["gone", "short"])
+def test_a_broken_chunked_snapshot_is_asked_for_again(how):
+    s = chunked_session(3, seq=1)
+    request = s.tick()[0]
+    answer = error_reply(request[0], "snapshot-gone") if how == "gone" else chunk_reply(request, [(1,), (2,)], 0)
+    assert s.on_reply(answer)[2] == []
+    again = [json.loads(f) for _, f in s.tick()]
+    assert [(b["op"], "since" in b) for b in again] == [("subscribe", False)]
+    assert not s.is_synced("a:error")
