@@ -86,7 +86,9 @@ public final class Node {
             // The stall check's turn: a loop busy in a handler misses its timers too.
             monitor.health.loopTurned()
             expireLeases(now: now)
-            counters["snapshots_dropped_unread", default: 0] += captures.expire(now: now)
+            let unread = captures.expire(now: now)
+            counters["snapshots_dropped_unread", default: 0] += unread
+            if unread > 0 { memoryFreed() }
             behavior.tick(now: now)
             refreshGauges(now: now)
             releaseHeldSubscribes(now: now)
