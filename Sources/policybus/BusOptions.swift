@@ -66,7 +66,7 @@ struct NodeArguments: ParsableArguments {
     @Option(name: .customLong("history-deltas"), help: "Recent deltas each published table keeps, so that a client that missed some resumes without a snapshot (0: none).")
     var historyDeltas = DeltaHistory.Bounds().deltas
 
-    @Option(name: .customLong("history-bytes"), help: "The most bytes of recent deltas each published table keeps.")
+    @Option(name: .customLong("history-bytes"), help: "The most bytes of recent deltas the published tables keep together.")
     var historyBytes = DeltaHistory.Bounds().bytes
 
     @Option(name: .customLong("snapshot-chunk-bytes"), help: "The most bytes of rows in one snapshot reply; a larger snapshot goes in chunks of this size.")

@@ -57,4 +57,31 @@ import Testing
         publisher.open(table)
         #expect(publisher.deltas(of: table, since: 3, epoch: publisher.epoch) == nil)  // reopened: seq bumped, history gone
     }
+
+    /// The bytes bound holds for all of a node's tables together: a busy
+    /// table's history pushes out the oldest deltas of the largest ones, and
+    /// each table still serves what it kept.
+    @Test func theBytesBoundHoldsForAllTablesTogether() {
+        var publisher = TablePublisher(node: "n", history: .init(deltas: 1000, bytes: 4096))
+        let tables = (0..<5).map { TableID("n:t\($0)")! }
+        for table in tables { publisher.open(table) }
+        for value in 1...200 as ClosedRange<Int64> {
+            for (position, table) in tables.enumerated() where position == 0 || value % Int64(position + 1) == 0 {
+                _ = publisher.publish(table, added: [[.int(value)]], removed: [])
+                #expect(publisher.historyBytes <= 4096)
+            }
+        }
+        #expect(publisher.historyBytes > 4096 / 2, "the bound is used, not emptied")
+        for table in tables {
+            let seq = publisher.seq(table) ?? 0
+            // The newest delta of every table is kept; nothing older than what is kept is claimed.
+            #expect(publisher.deltas(of: table, since: seq - 1, epoch: publisher.epoch)?.map(\.seq) == [seq])
+            #expect(publisher.deltas(of: table, since: 0, epoch: publisher.epoch) == nil)
+        }
+        publisher.close(tables[0])
+        let left = publisher.historyBytes
+        #expect(left < 4096)
+        publisher.open(tables[0])
+        #expect(publisher.historyBytes == left)
+    }
 }

@@ -23,7 +23,8 @@ public struct NodeOptions: Sendable {
     public var sendHighWaterMark: Int32 = 10_000
     public var limits = BusLimits()
     /// How many recent deltas each published table keeps for `subscribe`
-    /// with `since` (by count and by bytes).
+    /// with `since` (by count), and how many bytes of them all the tables
+    /// keep together.
     public var history = DeltaHistory.Bounds()
     /// The most bytes of rows one snapshot reply (or chunk) carries: a larger
     /// snapshot is captured and read in chunks (`SnapshotCaptures`).

@@ -45,7 +45,8 @@ public struct DeltaHistory: Sendable {
         bytes += size
     }
 
-    private mutating func dropOldest() {
+    /// Drops the oldest delta (there must be one).
+    mutating func dropOldest() {
         bytes -= sizes[head]
         deltas[head] = Delta(seq: 0, added: [], removed: [])  // frees its rows now
         head += 1

@@ -11,8 +11,11 @@ public struct TablePublisher: Sendable {
     public let node: String
     /// Changes whenever the publisher restarts: 16 random hex digits.
     public let epoch: String
-    /// How many recent deltas each table keeps.
+    /// How many recent deltas each table keeps; the bytes bound is also
+    /// the node's, over all its tables together.
     public let historyBounds: DeltaHistory.Bounds
+    /// The bytes of every table's history together.
+    public private(set) var historyBytes = 0
 
     struct Table: Sendable {
         var rows: Set<Row> = []
@@ -63,7 +66,7 @@ public struct TablePublisher: Sendable {
         if let slot = index[table] {
             if !slots[slot].isLive {
                 slots[slot].seq += 1
-                slots[slot].history.removeAll()
+                forgetHistory(slot)
             }
             slots[slot].rows = Set(rows)
             slots[slot].isLive = true
@@ -95,7 +98,28 @@ public struct TablePublisher: Sendable {
         guard let slot = index[table] else { return }
         slots[slot].isLive = false
         slots[slot].rows = []
+        forgetHistory(slot)
+    }
+
+    private mutating func forgetHistory(_ slot: Int) {
+        historyBytes -= slots[slot].history.bytes
         slots[slot].history.removeAll()
+    }
+
+    /// Keeps every table's history together within the bytes bound, after
+    /// `slot`'s grew: the table whose history is the larger part sheds its
+    /// oldest deltas (the growing one, in the steady state, without a scan).
+    mutating func shedHistory(after slot: Int) {
+        while historyBytes > historyBounds.bytes {
+            var largest = slot
+            if slots[slot].history.bytes * 2 < historyBytes {
+                for other in slots.indices where slots[other].history.bytes > slots[largest].history.bytes { largest = other }
+            }
+            guard slots[largest].history.count > 0 else { return }
+            let before = slots[largest].history.bytes
+            slots[largest].history.dropOldest()
+            historyBytes -= before - slots[largest].history.bytes
+        }
     }
 
     func live(_ table: TableID) -> Int? {
@@ -174,7 +198,10 @@ public struct TablePublisher: Sendable {
         writer.bytes.append(contentsOf: slots[slot].deltaPrefix)
         DataMessage.finishDelta(&writer, seq: slots[slot].seq, added: added, removed: removed)
         scratch = writer.bytes
+        let before = slots[slot].history.bytes
         slots[slot].history.append(.init(seq: slots[slot].seq, added: added, removed: removed), size: scratch.count)
+        historyBytes += slots[slot].history.bytes - before
+        if historyBytes > historyBounds.bytes { shedHistory(after: slot) }
         return scratch
     }
 
