@@ -18,6 +18,23 @@ func fanOut(subscriberCounts: [Int], rate: Int, seconds: Double) throws {
 }
 
 private func fanOutRun(subscribers: Int, rate: Int, count: Int) throws {
+    try fanOutRun(label: "fanout", subscribers: subscribers, rate: rate, count: count) { cluster in
+        FanOutTargets(endpoints: [cluster.engine.controlEndpoint], stop: {})
+    }
+}
+
+/// Where a fan-out run's subscribers connect (subscriber i to endpoint
+/// i mod count), and how to stop what was started for it (relays).
+struct FanOutTargets {
+    var endpoints: [String]
+    var stop: () -> Void
+}
+
+/// One fan-out run: a fresh cluster, `targets` made for it, that many
+/// subscribers spread over the targets' endpoints, `count` paced updates.
+/// The threads `targets` starts (relays, their libzmq I/O) are timed apart
+/// from the nodes'.
+func fanOutRun(label: String, subscribers: Int, rate: Int, count: Int, targets make: (Cluster) throws -> FanOutTargets) throws {
     let before = threadIDs()
     let cluster = try Cluster.start()
     defer { cluster.stop() }
@@ -25,19 +42,23 @@ private func fanOutRun(subscribers: Int, rate: Int, count: Int) throws {
     // delta to every subscriber's TCP connection, so the fan-out's cost is
     // mostly theirs. The subscribers' context starts after, so is not counted.
     let nodeIO = threadIDs().subtracting(before).filter { threadName($0).hasPrefix("ZMQbg") }
+    let beforeTargets = threadIDs()
+    let targets = try make(cluster)
+    defer { targets.stop() }
+    let relayThreads = threadIDs().subtracting(beforeTargets)
     // A subscriber holds four libzmq sockets (DEALER, SUB, and its monitor's
     // pair), and a context allows 1023: one context per 100 subscribers.
     let contexts = try (0..<(subscribers + 99) / 100).map { _ in try Context(ioThreads: 2) }
-    let probes = (0..<subscribers).map { LatencyProbe(endpoint: cluster.engine.controlEndpoint, context: contexts[$0 / 100]) }
+    let probes = (0..<subscribers).map { LatencyProbe(endpoint: targets.endpoints[$0 % targets.endpoints.count], context: contexts[$0 / 100]) }
     defer {
         for probe in probes { probe.remote.stop() }  // all at once: each unsubscribes as it stops
         for probe in probes { probe.stop() }
     }
     guard waitUntil(seconds: 120, { probes.allSatisfy { $0.synced.withLock { $0 } } }) else {
-        print("fanout   subscribers=\(subscribers): not all subscribers synced within 120 s")
+        print("\(label)   subscribers=\(subscribers): not all subscribers synced within 120 s")
         return
     }
-    let engineBefore = engineThreadCPU(cluster), ioBefore = threadsCPU(nodeIO)
+    let engineBefore = engineThreadCPU(cluster), ioBefore = threadsCPU(nodeIO), relaysBefore = threadsCPU(relayThreads)
     let start = monotonicNanoseconds()
     sendPaced(cluster: cluster, rate: rate, count: count, base: 0)
     let sent = monotonicNanoseconds()
@@ -45,9 +66,11 @@ private func fanOutRun(subscribers: Int, rate: Int, count: Int) throws {
     let done = monotonicNanoseconds()
     let engine = (engineThreadCPU(cluster) - engineBefore) / Double(count)
     let io = (threadsCPU(nodeIO) - ioBefore) / Double(count)
+    let relays = relayThreads.isEmpty ? "" : "  relays (loops + zmq I/O)=\(format((threadsCPU(relayThreads) - relaysBefore) / Double(count))) us/update"
     let equal = probes.filter { $0.rowCount.withLock { $0 } == count }.count
     let sorted = probes.flatMap { $0.take() }.sorted()
-    print("fanout   subscribers=\(subscribers)  offered=\(Int(Double(count) / (Double(sent - start) / 1e9)))/s  deltas received=\(sorted.count) of \(count * subscribers)  p50=\(format(percentile(sorted, 0.5))) us  p99=\(format(percentile(sorted, 0.99))) us  max=\(format(percentile(sorted, 1.0))) us  engine thread=\(format(engine)) us/update  node zmq I/O=\(format(io)) us/update  last subscriber converged \(format(Double(done - sent) / 1e6)) ms after the last update  equal: \(equal) of \(subscribers) hold all \(count) rows\(converged ? "" : "  (NOT converged within 300 s)")")
+    let delivered = Double(sorted.count) / (Double(done - start) / 1e9)
+    print("\(label)   subscribers=\(subscribers)  offered=\(Int(Double(count) / (Double(sent - start) / 1e9)))/s  deltas received=\(sorted.count) of \(count * subscribers)  delivered=\(Int(delivered))/s  p50=\(format(percentile(sorted, 0.5))) us  p99=\(format(percentile(sorted, 0.99))) us  max=\(format(percentile(sorted, 1.0))) us  engine thread=\(format(engine)) us/update  node zmq I/O=\(format(io)) us/update\(relays)  last subscriber converged \(format(Double(done - sent) / 1e6)) ms after the last update  equal: \(equal) of \(subscribers) hold all \(count) rows\(converged ? "" : "  (NOT converged within 300 s)")")
 }
 
 /// Polls `condition` every millisecond until it holds or `seconds` pass.

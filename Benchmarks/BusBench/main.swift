@@ -407,6 +407,17 @@ if let index = arguments.firstIndex(of: "--fanout") {
         exit(1)
     }
 }
+if let index = arguments.firstIndex(of: "--relay") {
+    let subscribers = arguments.dropFirst(index + 1).first.flatMap { Int($0) } ?? 200
+    let rate = arguments.firstIndex(of: "--rate").flatMap { arguments.dropFirst($0 + 1).first.flatMap { Int($0) } } ?? 1000
+    do {
+        try relayComparison(subscribers: subscribers, rate: rate, seconds: quick ? 1 : 2)
+        exit(0)
+    } catch {
+        print("BusBench failed: \(error)")
+        exit(1)
+    }
+}
 if arguments.contains("--resume") || arguments.contains("--resume-only") {
     do {
         try resumeComparison(rows: quick ? 100_000 : 1_000_000, gap: 100, rounds: quick ? 1 : 3)
