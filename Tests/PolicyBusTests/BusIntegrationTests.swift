@@ -230,20 +230,8 @@ import TestSupport
                 processes.subscriber(engine, ["k:pair"], extra: ["--timeout", "300"]),
             ]
             for subscriber in subscribers { _ = try await subscriber.jsonLine(0) }
-            var lines: [String] = []
             var present: Set<[Int]> = []
-            for _ in 0..<400 {
-                let row = [Int(random.next() % 10), Int(random.next() % 10)]
-                if present.contains(row), random.next() % 2 == 0 {
-                    present.remove(row)
-                    lines.append("-q(\(row[0]), \(row[1]))")
-                } else {
-                    present.insert(row)
-                    lines.append("+q(\(row[0]), \(row[1]))")
-                }
-                if random.next() % 20 == 0 { lines.append(random.next() % 2 == 0 ? "begin" : "commit") }
-            }
-            lines.append("commit")
+            let lines = random.factChanges(400, groups: true, present: &present)
             data.write(lines.joined(separator: "\n"))
             // Known, not guessed: first the data source holds exactly what was
             // published, then the engine holds exactly its derivation, then

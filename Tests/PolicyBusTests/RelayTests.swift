@@ -66,18 +66,7 @@ extension ProcessSuites {
                 _ = try await cli.jsonLine(0)
                 var present: Set<[Int]> = []
                 for round in 0..<4 {
-                    var lines: [String] = []
-                    for _ in 0..<100 {
-                        let row = [Int(random.next() % 10), Int(random.next() % 10)]
-                        if present.contains(row), random.next() % 2 == 0 {
-                            present.remove(row)
-                            lines.append("-q(\(row[0]), \(row[1]))")
-                        } else {
-                            present.insert(row)
-                            lines.append("+q(\(row[0]), \(row[1]))")
-                        }
-                    }
-                    data.write(lines.joined(separator: "\n"))
+                    data.write(random.factChanges(100, present: &present).joined(separator: "\n"))
                     let expected = Set(present.filter { $0[1] > 5 }.map { $0.map { JSON.int(Int64($0)) } })
                     _ = try await eventually("k:big at the engine after round \(round) (seed \(seed))") {
                         try await queryRows(engine, "k:big") == expected ? true : nil

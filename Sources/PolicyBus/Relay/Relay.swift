@@ -128,18 +128,27 @@ public final class Relay {
     }
 
     /// Connects the XSUB to `advertised` (a wildcard host means the upstream
-    /// control host, PROTOCOL.md §1), leaving the endpoint it had.
+    /// control host, PROTOCOL.md §1), then leaves the endpoint it had. An
+    /// endpoint it cannot connect to leaves it where it was: still connected
+    /// to the old one, which it tries again at the next reply naming it.
     func followUpstreamData(_ advertised: String) {
         let endpoint = DataEndpoint.resolve(advertised, control: options.upstreamControl)
         guard endpoint != upstreamData else { return }
         do {
-            if let upstreamData { try xsub.disconnect(upstreamData) }
             try xsub.connect(endpoint)
-            logger.info("upstream data endpoint", metadata: ["endpoint": "\(endpoint)", "was": "\(upstreamData ?? "-")"])
-            upstreamData = endpoint
         } catch {
             logger.warning("cannot connect to the upstream data endpoint", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
+            return
         }
+        if let upstreamData {
+            do {
+                try xsub.disconnect(upstreamData)
+            } catch {
+                logger.warning("cannot disconnect from the old upstream data endpoint", metadata: ["endpoint": "\(upstreamData)", "error": "\(error)"])
+            }
+        }
+        logger.info("upstream data endpoint", metadata: ["endpoint": "\(endpoint)", "was": "\(upstreamData ?? "-")"])
+        upstreamData = endpoint
     }
 }
 

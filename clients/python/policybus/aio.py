@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import Any, AsyncIterator, Iterable, Mapping, Optional, Sequence, TypeVar
+from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Optional, Sequence, TypeVar
 
 import zmq
 import zmq.asyncio
@@ -286,6 +286,10 @@ class Subscriber(Client):
                     break
                 await asyncio.sleep(session.request_timeout)  # the node's own wait has passed: ask again later
             checked(reply, self.endpoint)
+            # A table larger than one chunk is read in chunks after the reply,
+            # by the pump: wait for the last one.
+            await self._wait_until(lambda: all(session.is_synced(n) for n in names), deadline,
+                                   f"no whole snapshot of {names} from {self.endpoint} in time")
         except PolicyBusError:
             with zmq_errors(self.endpoint):
                 for prefix in session.remove_tables(names):
@@ -306,12 +310,18 @@ class Subscriber(Client):
         data since its snapshot); see ``policybus.Subscriber.wait_synced``."""
         self._start()
         limit = self.timeout if timeout is None else timeout
-        deadline = _monotonic() + limit
         done = self._session.all_live if live else self._session.all_synced
+        await self._wait_until(done, _monotonic() + limit, f"not in sync with {self.endpoint} after {limit}s")
+
+    async def _wait_until(self, done: Callable[[], bool], deadline: float, message: str) -> None:
+        """Waits while the pump works until ``done()``; raises
+        ``PolicyBusTimeout(message)`` at ``deadline``, or what stopped the pump."""
         while not done():
+            if self._error is not None:
+                err, self._error = self._error, None
+                raise err
             if _monotonic() >= deadline:
-                raise PolicyBusTimeout(f"not in sync with {self.endpoint} after {limit}s",
-                                       endpoint=self.endpoint)
+                raise PolicyBusTimeout(message, endpoint=self.endpoint)
             await asyncio.sleep(0.01)
 
     def rows(self, table: str) -> set[Row]:
