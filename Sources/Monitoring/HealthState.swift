@@ -8,14 +8,16 @@ import Synchronization
 public final class HealthState: Sendable {
     /// Something that keeps a node from being ready.
     public struct Check: Hashable, Sendable, Comparable {
-        /// `durable-log`, `peer-table` or `poll-loop`.
+        /// `durable-log`, `peer-table`, `poll-loop` or `upstream`.
         public var kind: String
-        /// The table, for a `peer-table`.
+        /// The table, for a `peer-table`; the endpoint, for an `upstream`.
         public var name: String?
 
         public static let durableLog = Check(kind: "durable-log", name: nil)
         public static let pollLoop = Check(kind: "poll-loop", name: nil)
         public static func peerTable(_ table: String) -> Check { Check(kind: "peer-table", name: table) }
+        /// A relay's upstream control endpoint.
+        public static func upstream(_ endpoint: String) -> Check { Check(kind: "upstream", name: endpoint) }
 
         public static func < (lhs: Check, rhs: Check) -> Bool {
             (lhs.kind, lhs.name ?? "") < (rhs.kind, rhs.name ?? "")

@@ -145,8 +145,13 @@ enum Output {
     /// `policybus: NAME listening control=... data=... [metrics=HOST:PORT]`,
     /// the one startup line; tests read ports from it.
     static func announce(_ node: Node, _ logging: LoggingArguments, metrics: HTTPListener?) {
+        announce(name: node.options.name, control: node.controlEndpoint, data: node.dataEndpoint, logging, metrics: metrics)
+    }
+
+    /// The same line for a node or a relay.
+    static func announce(name: String, control: String, data: String, _ logging: LoggingArguments, metrics: HTTPListener?) {
         let metrics = metrics.map { " metrics=\($0.address)" } ?? ""
-        logging.announce("policybus: \(node.options.name) listening control=\(node.controlEndpoint) data=\(node.dataEndpoint)\(metrics)")
+        logging.announce("policybus: \(name) listening control=\(control) data=\(data)\(metrics)")
     }
 }
 

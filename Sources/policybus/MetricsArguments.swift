@@ -4,7 +4,7 @@ import Monitoring
 import PolicyBus
 import Prometheus
 
-/// `--metrics HOST:PORT` on every node command: `/metrics`, `/livez` and
+/// `--metrics HOST:PORT` on every node command and `relay`: `/metrics`, `/livez` and
 /// `/readyz` over HTTP (docs/OPERATIONS.md). Only the executable picks the
 /// metrics backend, as only it sets the log handler.
 struct MetricsArguments: ParsableArguments {

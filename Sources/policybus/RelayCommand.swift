@@ -33,6 +33,7 @@ struct RelayCommand: AsyncParsableCommand {
     @OptionGroup var curve: CurveServerArguments
     @OptionGroup var upstreamCurve: UpstreamCurveArguments
     @OptionGroup var logging: LoggingArguments
+    @OptionGroup var metrics: MetricsArguments
 
     func validate() throws {
         try EndpointSyntax.check(upstreamControl, flag: "--upstream-control")
@@ -55,6 +56,8 @@ struct RelayCommand: AsyncParsableCommand {
         logger.logLevel = logging.level
         var options = RelayOptions(name: name, upstreamControl: upstreamControl, upstreamData: upstreamData, control: control, data: data, logger: logger)
         options.sendHighWaterMark = sendHighWaterMark
+        let listener = try metrics.start(health: options.health)
+        defer { listener?.stop() }
         let context = try Context()
         let (server, zap) = try curve.start(context: context, logger: logger)
         defer { zap?.stop() }
@@ -66,7 +69,7 @@ struct RelayCommand: AsyncParsableCommand {
         } catch {
             throw error.exit
         }
-        logging.announce("policybus: \(name) listening control=\(relay.controlEndpoint) data=\(relay.dataEndpoint)")
+        Output.announce(name: name, control: relay.controlEndpoint, data: relay.dataEndpoint, logging, metrics: listener)
         SignalStop.attach(stop: relay.remote.stop)
         relay.run()
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Monitoring
 import PolicyBus
 import PolicyEngine
 import Testing
@@ -167,6 +168,76 @@ extension ProcessSuites {
                 let plain = try processes.start("plain query", ["query", "--connect", second, "--timeout", "3", "k:p"])
                 #expect(try await plain.exit() == 1)
                 #expect(plain.stdoutLines.isEmpty)
+            }
+        }
+
+        /// `relay --metrics`: scraped over real HTTP. Not ready until its
+        /// upstream answers, ready while it does, not ready when it is gone,
+        /// ready again with one reconnect counted when it is back; known
+        /// requests and deltas counted each way.
+        @Test func aRelayIsScrapedAndReadyWhileItsUpstreamAnswers() async throws {
+            try await withProcesses { processes in
+                // A free pair of endpoints for the data source, which starts after the relay.
+                let first = try processes.start("d", ["publish", "--name", "d", "--control", "tcp://127.0.0.1:*"])
+                let endpoints = try await first.endpoints()
+                _ = try await offPool { first.stop() }
+                let (relay, control) = try await relay(processes, "relay", upstream: endpoints.control, extra: ["--metrics", "127.0.0.1:*"])
+                let metrics = try await relay.metricsAddress()
+                func readyz(_ status: Int, _ what: String) async throws -> String {
+                    try await eventually("/readyz \(status): \(what)") {
+                        let got = try await httpGet(metrics, "/readyz")
+                        return got.status == status ? got.body : nil
+                    }
+                }
+                func scrape() async throws -> PrometheusSamples {
+                    let got = try await httpGet(metrics, "/metrics")
+                    #expect(got.status == 200 && got.contentType?.hasPrefix("text/plain") == true)
+                    return PrometheusSamples(parsing: got.body)
+                }
+                _ = try await eventually("/livez 200") { try await httpGet(metrics, "/livez").status == 200 ? true : nil }
+                let waiting = try await readyz(503, "no upstream yet")
+                let failing = try JSON.parse(waiting)["failing"]?.arrayValue?.first
+                #expect(failing?["check"] == .string("upstream") && failing?["name"] == .string(endpoints.control), "\(waiting)")
+
+                let arguments = ["publish", "--name", "d", "--heartbeat-ms", "200", "--control", endpoints.control, "--data", endpoints.data]
+                let source = try processes.start("d again", arguments)
+                _ = try await readyz(200, "the upstream answers")
+                let start = try await scrape()
+                #expect(start["policybus_relay_upstream_up"] == 1)
+                #expect(start["policybus_relay_upstream_reconnects_total"] ?? 0 == 0)
+
+                // Three requests, each its own connection, nothing else downstream.
+                for _ in 0..<3 { _ = try await request(control, "hello") }
+                let queried = try await scrape()
+                func moved(_ name: String, _ labels: [String: String], from before: PrometheusSamples, to after: PrometheusSamples) -> Double {
+                    (after[name, labels] ?? 0) - (before[name, labels] ?? 0)
+                }
+                #expect(moved("policybus_relay_messages_total", ["direction": "up", "kind": "request"], from: start, to: queried) == 3)
+                #expect(moved("policybus_relay_messages_total", ["direction": "down", "kind": "reply"], from: start, to: queried) == 3)
+                #expect(moved("policybus_relay_bytes_total", ["direction": "down", "kind": "reply"], from: start, to: queried) > 3 * 20)
+                #expect(queried["policybus_relay_downstream_connections"] == 3)
+
+                // A subscriber: one topic, and at least one data message per delta.
+                let subscriber = try processes.subscriber(control, ["d:q"], extra: ["--timeout", "300"])
+                _ = try await subscriber.jsonLine(0)
+                source.write((1...5).map { "+q(\($0))" }.joined(separator: "\n"))
+                _ = try await subscriber.waitFor("five rows through the relay") { process in
+                    (try? contents(from: process.stdoutLines, table: "d:q"))?.count == 5 ? true : nil
+                }
+                let subscribed = try await scrape()
+                #expect(subscribed["policybus_relay_topics"] == 1)
+                #expect(moved("policybus_relay_messages_total", ["direction": "down", "kind": "data"], from: queried, to: subscribed) >= 5)
+                #expect(moved("policybus_relay_messages_total", ["direction": "up", "kind": "subscription"], from: queried, to: subscribed) >= 1)
+
+                // The upstream goes, and comes back.
+                _ = try await offPool { source.stop() }
+                let lost = try await readyz(503, "the upstream is gone")
+                #expect(lost.contains("no answer for"), "\(lost)")
+                #expect(try await scrape()["policybus_relay_upstream_up"] == 0)
+                _ = try processes.start("d once more", arguments)
+                _ = try await readyz(200, "the upstream is back")
+                #expect(try await scrape()["policybus_relay_upstream_reconnects_total"] == 1)
+                #expect(relay.stderrText.contains("upstream lost") && relay.stderrText.contains("upstream regained"), "\(relay.stderrText)")
             }
         }
 

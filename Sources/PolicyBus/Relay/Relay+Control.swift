@@ -33,13 +33,16 @@ extension Relay {
             do {
                 // An upstream that is down queues up to the DEALER's
                 // high-water mark, then drops: the client asks again after its timeout.
-                guard try upstream.socket.trySend(Array(frames.dropFirst())) else {
+                let request = Array(frames.dropFirst())
+                guard try upstream.socket.trySend(request) else {
+                    monitor.requestsDropped.increment()
                     logger.debug("request dropped: the upstream queue is full", metadata: ["endpoint": "\(options.upstreamControl)"])
                     continue
                 }
                 upstream.lastActive = monotonicNanoseconds()
                 upstream.outstanding += 1
                 counts.requests += 1
+                monitor.requestsUp.passed(request)
             } catch {
                 logger.warning("request forward failed", metadata: ["error": "\(error)"])
             }
@@ -56,6 +59,7 @@ extension Relay {
                 upstream.lastActive = monotonicNanoseconds()
                 upstream.outstanding = max(upstream.outstanding - 1, 0)
                 counts.replies += 1
+                monitor.repliesDown.passed(frames)
             } catch {
                 logger.warning("reply forward failed", metadata: ["error": "\(error)"])
                 return
@@ -81,6 +85,7 @@ extension Relay {
             let upstream = Upstream(socket: socket, now: monotonicNanoseconds())
             upstream.item = loop.add(socket) { [unowned self, unowned upstream] _ in forwardReplies(to: client, from: upstream) }
             upstreams[client] = upstream
+            monitor.connections.record(upstreams.count)
             counts.clientsOpened += 1
             logger.debug("client connected", metadata: ["clients": "\(upstreams.count)"])
             return upstream
@@ -100,6 +105,7 @@ extension Relay {
             if let item = upstream.item { loop.remove(item) }
             upstream.socket.close()
             upstreams[client] = nil
+            monitor.connections.record(upstreams.count)
             logger.debug("idle client closed", metadata: ["clients": "\(upstreams.count)"])
         }
     }

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import ZeroMQ
 
@@ -14,6 +15,10 @@ import ZeroMQ
 ///   client without a `client` id is still one connection to the node. The
 ///   one change: a reply's top-level `data` (hello, subscribe) becomes the
 ///   relay's data endpoint, since that is where its subscriber listens.
+///
+/// - **Upstream watch**: the relay's own DEALER asks the upstream `hello`
+///   every second. Its answers say the upstream is up (`/readyz`) and where
+///   its data endpoint is, so the XSUB connects before any client asks.
 ///
 /// One `PollLoop` on one thread owns every socket. Not `Sendable`: create
 /// it, and call ``run()``, on that thread; stop it through ``remote``.
@@ -32,6 +37,12 @@ public final class Relay {
     let router: Socket
     let xpub: Socket
     let xsub: Socket
+    /// The relay's own DEALER to the upstream control endpoint, for `hello`s.
+    let probe: Socket
+    let monitor: RelayMonitor
+    var upstreamState = UpstreamState()
+    /// Topics the downstream subscribers hold (the XPUB passes each once).
+    var topicCount = 0
     /// The upstream data endpoint the XSUB is connected to.
     private(set) var upstreamData: String?
     /// Each downstream connection's DEALER, by its ROUTER routing id.
@@ -60,9 +71,15 @@ public final class Relay {
             xsub = try Socket(context, .xsub)
             try xsub.set(.receiveHighWaterMark, options.sendHighWaterMark)
             try options.upstreamCurve?.apply(to: xsub)
+            probe = try Socket(context, .dealer)
+            try probe.set(.immediate, true)
+            try options.upstreamCurve?.apply(to: probe)
+            try probe.connect(options.upstreamControl)
         } catch {
             throw BusError(.transport, "cannot bind: \(error)")
         }
+        monitor = RelayMonitor(health: options.health, factory: options.metricsFactory ?? MetricsSystem.factory)
+        monitor.health.fail(.upstream(options.upstreamControl), "no answer yet")
         if let data = options.upstreamData { followUpstreamData(data) }
     }
 
@@ -77,6 +94,12 @@ public final class Relay {
         loop.add(xsub) { [unowned self] _ in forwardData() }
         loop.add(xpub) { [unowned self] _ in forwardSubscriptions() }
         loop.add(router) { [unowned self] _ in forwardRequests() }
+        loop.add(probe) { [unowned self] _ in readProbeAnswers() }
+        // The stall check's turn: a loop busy in a handler misses its timers too.
+        loop.every(milliseconds: 100) { [unowned self] now in monitor.health.loopTurned(now: now) }
+        monitor.health.loopTurned()
+        probeUpstream(now: monotonicNanoseconds())
+        loop.every(milliseconds: options.probeMilliseconds) { [unowned self] now in probeUpstream(now: now) }
         loop.every(milliseconds: 1000) { [unowned self] now in closeIdle(now: now) }
         do {
             try loop.run()
@@ -85,7 +108,7 @@ public final class Relay {
         }
         for upstream in upstreams.values { upstream.socket.close() }
         upstreams.removeAll()
-        for socket in [router, xpub, xsub] { socket.close() }
+        for socket in [router, xpub, xsub, probe] { socket.close() }
         logger.info("relay stopped", metadata: [
             "relay": "\(options.name)", "requests": "\(counts.requests)", "replies": "\(counts.replies)",
             "data.frames": "\(counts.dataFrames)", "clients.opened": "\(counts.clientsOpened)",
@@ -104,6 +127,7 @@ public final class Relay {
                 guard try xsub.receive(into: &frames, dontWait: true) else { return }
                 _ = try xpub.trySend(frames)
                 counts.dataFrames += 1
+                monitor.dataDown.passed(frames)
             } catch {
                 logger.warning("data forward failed", metadata: ["error": "\(error)"])
                 return
@@ -120,6 +144,12 @@ public final class Relay {
             do {
                 guard try xpub.receive(into: &frames, dontWait: true) else { return }
                 _ = try xsub.trySend(frames)
+                monitor.subscriptionsUp.passed(frames)
+                // [1, topic...] subscribes, [0, topic...] unsubscribes.
+                if let kind = frames.first?.first, kind <= 1 {
+                    topicCount = max(topicCount + (kind == 1 ? 1 : -1), 0)
+                    monitor.topics.record(topicCount)
+                }
             } catch {
                 logger.warning("subscription forward failed", metadata: ["error": "\(error)"])
                 return

@@ -1,4 +1,6 @@
+import CoreMetrics
 import Logging
+import Monitoring
 
 /// How a relay is set up: the node (or relay) it forwards to, and the
 /// endpoints it serves downstream.
@@ -28,6 +30,18 @@ public struct RelayOptions: Sendable {
     /// A downstream client's upstream connection is closed after this long
     /// without a request or a reply (clients renew every lease / 3).
     public var idleMilliseconds = 60_000
+    /// How often the relay asks the upstream `hello` (its own DEALER): the
+    /// answer tells it the upstream is up and where its data endpoint is.
+    public var probeMilliseconds = 1000
+    /// The upstream is lost (the relay not ready) after this long without an
+    /// answer to a probe.
+    public var upstreamTimeoutMilliseconds = 3000
+    /// What `/livez` and `/readyz` read: the relay's loop turning, and the
+    /// upstream answering.
+    public var health = HealthState()
+    /// Where the relay's metrics go; nil: the process-wide factory, which
+    /// `policybus relay --metrics` bootstraps (else the no-op one).
+    public var metricsFactory: (any MetricsFactory)?
     public var logger: Logger
 
     public init(name: String = "relay", upstreamControl: String, upstreamData: String? = nil, control: String, data: String? = nil,
