@@ -12,7 +12,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")
 
 def demo_processes():
     """PIDs of processes started with the demo's loopback endpoints."""
-    out = subprocess.run(["pgrep", "-f", "tcp://127.0.0.1:17[123]0"], capture_output=True, text=True)
+    out = subprocess.run(["pgrep", "-f", "tcp://127.0.0.1:17[1234]0"], capture_output=True, text=True)
     return [int(p) for p in out.stdout.split() if int(p) != os.getpid()]
 
 

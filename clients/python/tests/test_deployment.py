@@ -25,8 +25,10 @@ yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read docker/compo
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 COMPOSE = os.path.join(ROOT, "docker", "compose.yaml")
 DEMO = os.path.join(ROOT, "scripts", "demo")
-EXPECTED = {"nova", "neutron", "keystone", "engine-a", "engine-b", "subscriber"}
-NODES = ["nova", "neutron", "keystone", "engine-a", "engine-b"]  # in start order
+EXPECTED = {"nova", "neutron", "keystone", "engine-a", "engine-b", "relay", "subscriber"}
+NODES = ["nova", "neutron", "keystone", "engine-a", "engine-b", "relay"]  # in start order
+# Flags whose value is another service's control endpoint.
+UPSTREAM_FLAGS = ("--peer", "--upstream-control")
 
 
 def compose():
@@ -84,6 +86,8 @@ def normalise(commands, reachable):
                 elif flag == "--peer":
                     service, _, endpoint = value.partition("=")
                     value = f"{service}={controls[endpoint]}"
+                elif flag == "--upstream-control":
+                    value = controls[value]
                 elif flag == "--policy":
                     policy, _, path = value.partition("=")
                     value = f"{policy}={os.path.basename(path)}"
@@ -126,14 +130,26 @@ def test_nodes_are_health_checked_with_policybus_status_ready_and_wait_for_healt
             volume = next(v.split(":")[0] for v in svc["volumes"] if v.endswith(":/var/lib/policybus"))
             assert flags["--data-dir"].startswith("/var/lib/policybus/")
             assert volume in compose()["volumes"]
-    for name in ("engine-a", "engine-b", "subscriber"):
+    for name in ("engine-a", "engine-b", "relay", "subscriber"):
         deps = services[name]["depends_on"]
         assert deps and all(d["condition"] == "service_healthy" for d in deps.values())
-    # Every peer an engine names is a service it waits for.
-    for name in ("engine-a", "engine-b"):
-        peers = [v for f, v in flag_pairs(services[name]["command"][1:]) if f == "--peer"]
-        hosts = {v.partition("=")[2].split("://")[1].rsplit(":", 1)[0] for v in peers}
-        assert hosts <= set(services[name]["depends_on"])
+    # Every peer an engine names, and the relay's upstream, is a service it waits for.
+    for name in ("engine-a", "engine-b", "relay"):
+        upstreams = [v for f, v in flag_pairs(services[name]["command"][1:]) if f in UPSTREAM_FLAGS]
+        hosts = {v.rpartition("=")[2].split("://")[1].rsplit(":", 1)[0] for v in upstreams}
+        assert hosts and hosts <= set(services[name]["depends_on"])
+    # So is every node the subscriber watches.
+    watched = {a.partition("=")[0].split("://")[1].rsplit(":", 1)[0]
+               for a in services["subscriber"]["command"] if a.startswith("tcp://")}
+    assert watched == set(services["subscriber"]["depends_on"])
+
+
+def test_the_subscriber_follows_engine_a_through_the_relay():
+    services = compose()["services"]
+    relay = dict(flag_pairs(services["relay"]["command"][1:]))
+    assert services["relay"]["command"][0] == "relay"
+    assert relay["--upstream-control"] == "tcp://engine-a:7000"
+    assert "tcp://relay:7000=compliance:error" in services["subscriber"]["command"]
 
 
 def test_compose_files_exist_in_examples():
