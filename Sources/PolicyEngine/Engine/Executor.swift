@@ -124,7 +124,8 @@ final class Executor {
     // MARK: - Entry points
 
     /// Evaluates `rule` with the given seed already bound by `seedBind`, emitting each derived head row.
-    /// `emit` returns false to stop early. Literal `i` reads `views[i]`.
+    /// `emit` returns false to stop early; it must not change a table the
+    /// rule reads, nor run the executor. Literal `i` reads `views[i]`.
     func run(
         _ rule: CompiledRule, seed: Int, views: [View], seedBind: (inout [UInt32]) -> Bool,
         emit: ([UInt32]) -> Bool
@@ -139,6 +140,11 @@ final class Executor {
         _ rule: CompiledRule, seed: Int, views: [View], seeds: Seeds, seedBind: (inout [UInt32], UInt32) -> Bool,
         emit: ([UInt32]) -> Bool
     ) {
+        // Not reentrant: the buffers below are reallocated here and read
+        // through pointers for the whole run, so an `emit` that ran the
+        // executor again would free them under its caller. Emit callbacks
+        // collect what they need and act after the run.
+        precondition(self.rule == nil, "Executor.run called from inside a run")
         guard exhausted == nil, let plan = try? rule.flatPlan(seed: seed) else { return }
         self.rule = rule
         self.views = views
@@ -154,8 +160,9 @@ final class Executor {
         // The closure is only stored for the duration of this call.
         withoutActuallyEscaping(emit) { emit in
             self.emit = emit
-            for row in seeds where exhausted == nil {
-                stopped = false
+            stopped = false
+            // `emit` returning false, or the budget running out, ends the whole run.
+            for row in seeds where !stopped {
                 for slot in 0..<variables { bindings[slot] = Executor.unbound }
                 guard seedBind(&bindings, row) else { continue }
                 for slot in 0..<variables { slots[slot] = bindings[slot] }

@@ -88,19 +88,20 @@ struct HashIndex {
         }
     }
 
-    /// Loads the home bucket of each of `count` keys laid out flat in `keys`
-    /// (`columns.count` values each), and the first cell of the row it holds.
+    /// Loads the home bucket of keys `first..<first + count` of those laid
+    /// out flat in `keys` (`columns.count` values each), and the first cell
+    /// of the row it holds.
     /// The loads do not depend on one another, so the processor overlaps their
     /// cache misses; the probes that follow then find them in cache. A
     /// recursive round's probes are nearly all misses (the tables are tens of
     /// MiB), and one at a time they cost a third of a full evaluation.
     /// Returns a value only so that the loads are not optimised away.
-    func touch(keys: UnsafePointer<UInt32>, count: Int, cells: [UInt32], arity: Int) -> UInt32 {
+    func touch(keys: [UInt32], from first: Int, count: Int, cells: [UInt32], arity: Int) -> UInt32 {
         if cells.isEmpty { return 0 }
         let width = columns.count
         let mask = buckets.count - 1
         var sink: UInt32 = 0
-        for index in 0..<count {
+        for index in first..<first + count {
             var h: UInt64 = 0x9E37_79B9_7F4A_7C15
             for position in 0..<width { h = HashIndex.mix(h, keys[index * width + position]) }
             let entry = buckets[Int(truncatingIfNeeded: h) & mask]

@@ -67,10 +67,11 @@ final class RowStore {
         return (id, true)
     }
 
-    /// Brings into cache what inserting the `count` rows laid out flat in
-    /// `rows` will probe (see `HashIndex.touch`), for a batch about to be inserted.
-    func touch(rows: UnsafePointer<UInt32>, count: Int) {
-        touched &+= primary.touch(keys: rows, count: count, cells: cells, arity: arity)
+    /// Brings into cache what inserting rows `first..<first + count` of the
+    /// rows laid out flat in `rows` will probe (see `HashIndex.touch`), for a
+    /// batch about to be inserted.
+    func touch(rows: [UInt32], from first: Int, count: Int) {
+        touched &+= primary.touch(keys: rows, from: first, count: count, cells: cells, arity: arity)
     }
 
     /// Keeps `touch`'s loads alive.
@@ -145,7 +146,8 @@ final class RowStore {
     }
 
     /// The position of the secondary index on `columns` (ascending), built on
-    /// first use; `hint` caches it for the caller (indexes are never dropped).
+    /// first use; `hint` caches it for the caller: an index never moves or
+    /// goes (`compact` rebuilds each in its place).
     @inline(__always)
     func index(columns: UnsafePointer<Int>, count keyCount: Int, hint: inout Int) -> Int {
         if hint >= 0 { return hint }
@@ -183,9 +185,11 @@ final class RowStore {
     /// that shrank for good holds the memory of its largest size.
     var isSparse: Bool { alive.count >= 1024 && count * 4 <= alive.count && heldIDs.isEmpty }
 
-    /// Renumbers the rows densely and rebuilds the storage at their size;
-    /// secondary indexes are built again on first use. Every id held outside
-    /// the store becomes wrong: call it only when none is (between transactions).
+    /// Renumbers the rows densely and rebuilds the storage at their size.
+    /// Every id held outside the store becomes wrong: call it only when none
+    /// is (between transactions). Each secondary index is rebuilt in its
+    /// place: plans keep an index's position (`index(columns:count:hint:)`)
+    /// from one transaction to the next.
     /// - Returns: the old id of each row, by new id.
     func compact() -> [UInt32] {
         let kept = ids
@@ -196,7 +200,7 @@ final class RowStore {
         alive = []
         freeIDs = []
         count = 0
-        indexes = []
+        indexes = indexes.map { HashIndex(columns: $0.columns, unique: false) }
         primary = HashIndex(columns: Array(0..<arity), unique: true)
         for position in kept.indices { insert(Array(packed[position * arity..<(position + 1) * arity])) }
         return kept

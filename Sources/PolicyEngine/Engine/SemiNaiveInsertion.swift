@@ -126,7 +126,7 @@ struct SemiNaiveInsertion {
             var start = 0
             while start < rowRanks.count {
                 let end = min(start + SemiNaiveInsertion.touchBatch, rowRanks.count)
-                flat.withUnsafeBufferPointer { table.rows.touch(rows: $0.baseAddress! + start * arity, count: end - start) }
+                table.rows.touch(rows: flat, from: start, count: end - start)
                 for index in start..<end {
                     for column in 0..<arity { row[column] = flat[index * arity + column] }
                     let rank = rowRanks[index]
