@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import re
+import socket
 import subprocess
 import threading
 import time
@@ -91,8 +92,9 @@ def nodes(policybus_bin, tmp_path, request):
             # A data directory per test: nothing carries over between tests,
             # and a restarted engine (same argv) finds its own state.
             argv = [policybus_bin, "serve", "--name", name, "--control", control, "--heartbeat-ms", "200"]
-            if data_dir:
-                argv += ["--data-dir", str(tmp_path / f"{name}.state")]
+            # Without one, no data directory at all: the default one
+            # (~/.local/state/policybus/NAME) would carry over between tests.
+            argv += ["--data-dir", str(tmp_path / f"{name}.state")] if data_dir else ["--no-data-dir"]
             argv += extra
             for policy, text in policies.items():
                 path = tmp_path / f"{policy}.policy"
@@ -133,6 +135,18 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     setattr(item, "rep_" + rep.when, rep)
+
+
+@contextlib.contextmanager
+def holding(endpoint):
+    """Keeps a tcp endpoint's port bound (and silent) meanwhile: a node
+    restarted without ``--data`` must then bind another data port."""
+    host, port = endpoint.rpartition("//")[2].rsplit(":", 1)
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind((host, int(port)))
+        squatter.listen()
+        yield
 
 
 def wait_for(predicate, timeout=10.0, what="condition"):

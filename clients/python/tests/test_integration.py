@@ -3,15 +3,13 @@
 unsubscribe, and publisher/engine restarts."""
 
 import asyncio
-import contextlib
-import socket
 
 import pytest
 import zmq
 
 import policybus
 import policybus.aio
-from conftest import wait_for
+from conftest import holding, wait_for
 
 CLASSIFICATION = "p(x) :- data:q(x), gt(x, 2)\n"
 
@@ -311,17 +309,6 @@ def test_engine_restart_on_a_new_data_port_is_followed(nodes):
             data.feed("+q(7)")
             got = until(sub, lambda s: s.rows("classification:p") == {(3,), (5,), (7,)})
             assert (got[-1].kind, got[-1].added) == ("delta", [(7,)])
-
-
-@contextlib.contextmanager
-def holding(endpoint):
-    """Keeps a tcp endpoint's port bound (and silent) meanwhile."""
-    host, port = endpoint.rpartition("//")[2].rsplit(":", 1)
-    with socket.socket() as squatter:
-        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        squatter.bind((host, int(port)))
-        squatter.listen()
-        yield
 
 
 def test_asyncio_client_against_engine(nodes):
