@@ -171,6 +171,41 @@ extension ProcessSuites {
             }
         }
 
+        /// Behind a CURVE relay the node knows every client by the relay's
+        /// key; the relay scopes each `client` id by its client's key, so
+        /// alice and bob, both sending "c1", stay two clients at the node.
+        @Test func aCurveRelayKeepsTwoKeysWithOneClientIdApart() async throws {
+            typealias Security = ClientKeySecurityTests
+            let keys = try SecurityTests.Keys()
+            defer { keys.remove() }
+            // "server" is the relay: the key the clients are given.
+            for name in ["engine", "server", "alice", "bob"] { try keys.pair(name) }
+            try await withProcesses { processes in
+                let (source, sourceControl) = try await processes.dataSource("data")
+                source.write("+q(3)")
+                let (_, engine) = try await processes.engine(
+                    "engine", policies: [("classification", Security.policy)], peers: [("data", sourceControl)],
+                    extra: ["--curve-secret-key", keys.path("engine.key"), "--authorized-keys", try keys.allowList("engine", ["server"])])
+                let (_, control) = try await relay(processes, "relay", upstream: engine, extra: [
+                    "--curve-secret-key", keys.path("server.key"), "--authorized-keys", try keys.allowList("server", ["alice", "bob"]),
+                    "--upstream-server-key", keys.path("engine.pub"), "--upstream-client-key", keys.path("server"),
+                ])
+                let replies = try await Security.requests(control, keys, [
+                    ("alice", "c1", "subscribe", Security.tables),
+                    ("bob", "c1", "subscribe", Security.tables),
+                    ("alice", "c1", "status", [:]),
+                    ("bob", "c1", "unsubscribe", Security.tables),
+                    ("alice", "c1", "renew", [:]),
+                    ("bob", "c1", "renew", [:]),
+                ])
+                let clients = (replies[2]["subscriptions"]?.arrayValue ?? []).compactMap { $0["client"]?.stringValue }
+                #expect(Set(clients) == [try keys.publicKey("alice") + "|c1", try keys.publicKey("bob") + "|c1"], "\(replies[2])")
+                #expect(replies[3]["tables"] == .array([]), "\(replies[3])")
+                #expect(replies[4]["tables"] == .array([.string(Security.table)]), "bob's unsubscribe left alice's: \(replies[4])")
+                #expect(replies[5]["tables"] == .array([]), "\(replies[5])")
+            }
+        }
+
         /// `relay --metrics`: scraped over real HTTP. Not ready until its
         /// upstream answers, ready while it does, not ready when it is gone,
         /// ready again with one reconnect counted when it is back; known

@@ -133,3 +133,15 @@ import TestSupport
         print("RelayReplyRewriteTests: scanned \(frame.count) bytes in \(clock.now - start)")
     }
 }
+
+extension TopLevelMemberTests {
+    @Test func aPrefixGoesAtTheStartOfTheTopLevelString() {
+        func prefixed(_ text: String) -> String? {
+            TopLevelMember.prefixingString("client", in: Array(text.utf8), with: Array("K|".utf8)).map { String(decoding: $0, as: UTF8.self) }
+        }
+        #expect(prefixed(#"{"op":"renew","client":"c\"1"}"#) == #"{"op":"renew","client":"K|c\"1"}"#)
+        #expect(prefixed(#"{"op":"renew","x":{"client":"c1"}}"#) == nil)
+        #expect(prefixed(#"{"op":"renew","client":7}"#) == nil)
+        #expect(prefixed(#"{"op":"renew","client":"c1""#) == #"{"op":"renew","client":"K|c1""#, "damage after it: the node refuses the frame anyway")
+    }
+}

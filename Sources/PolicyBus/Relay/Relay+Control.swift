@@ -18,13 +18,18 @@ extension Relay {
     }
 
     /// Downstream requests, each up on its client's DEALER, frames after the
-    /// routing id unchanged (a REQ's empty delimiter too).
+    /// routing id unchanged (a REQ's empty delimiter too), but for the
+    /// `client` id of a client the relay knows by its CURVE key.
     func forwardRequests() {
         for _ in 0..<1000 {
             let frames: [[UInt8]]
+            let key: String?
             do {
-                guard let received = try router.tryReceive() else { return }
+                // The user id is the client's CURVE key when the relay's ZAP
+                // handler admitted the connection.
+                guard let (received, userID) = try router.tryReceive(reading: .userID) else { return }
                 frames = received
+                key = userID.flatMap { $0.isEmpty ? nil : $0 }
             } catch {
                 logger.warning("receive failed", metadata: ["error": "\(error)"])
                 return
@@ -33,7 +38,8 @@ extension Relay {
             do {
                 // An upstream that is down queues up to the DEALER's
                 // high-water mark, then drops: the client asks again after its timeout.
-                let request = Array(frames.dropFirst())
+                var request = Array(frames.dropFirst())
+                if let key { scopeClient(of: &request, key: key) }
                 guard try upstream.socket.trySend(request) else {
                     monitor.requestsDropped.increment()
                     logger.debug("request dropped: the upstream queue is full", metadata: ["endpoint": "\(options.upstreamControl)"])
@@ -47,6 +53,22 @@ extension Relay {
                 logger.warning("request forward failed", metadata: ["error": "\(error)"])
             }
         }
+    }
+
+    /// The request's `client` id becomes `KEY|id`. The node sees every client
+    /// of the relay under the relay's key, so without this two clients with
+    /// different keys that send the same id would be one client there; with
+    /// it they are two, as at a CURVE node (PROTOCOL.md §3). A Z85 key and
+    /// `|` need no JSON escape. A request without a string `client` (the
+    /// node derives an id from the connection, the relay's DEALER for this
+    /// client alone) or that is not JSON goes up as it came.
+    func scopeClient(of request: inout [[UInt8]], key: String) {
+        // A REQ's empty delimiter comes first; the request frame follows it.
+        let index = request.first?.isEmpty == true ? 1 : 0
+        guard index < request.count,
+            let scoped = TopLevelMember.prefixingString("client", in: request[index], with: Array(key.utf8) + [UInt8(ascii: "|")])
+        else { return }
+        request[index] = scoped
     }
 
     /// Replies on one client's DEALER, back to that client, `data` rewritten.

@@ -37,6 +37,16 @@ enum TopLevelMember {
         return (result, String(decoding: bytes[range.lowerBound + 1..<range.upperBound - 1], as: UTF8.self))
     }
 
+    /// `bytes` with `prefix` put at the start of the string value of member
+    /// `key`; nil when there is no such string member. `prefix` must be
+    /// bytes JSON needs no escape for.
+    static func prefixingString(_ key: String, in bytes: [UInt8], with prefix: some Collection<UInt8>) -> [UInt8]? {
+        guard let range = stringValue(key, in: bytes) else { return nil }
+        var result = bytes
+        result.insert(contentsOf: prefix, at: range.lowerBound + 1)
+        return result
+    }
+
     /// A forward-only reader that skips values instead of building them.
     private struct Scanner {
         let bytes: [UInt8]
