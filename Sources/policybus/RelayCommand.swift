@@ -30,6 +30,9 @@ struct RelayCommand: AsyncParsableCommand {
     @Option(name: .customLong("sndhwm"), help: "The data socket's send high-water mark per subscriber.")
     var sendHighWaterMark: Int32 = 10_000
 
+    @Option(name: .customLong("max-message-size"), help: "Largest control frame in bytes from a client (ZMQ_MAXMSGSIZE); a bigger one drops the connection. Keep it at the node's.")
+    var maxMessageSize = BusLimits().maxMessageSize
+
     @OptionGroup var curve: CurveServerArguments
     @OptionGroup var upstreamCurve: UpstreamCurveArguments
     @OptionGroup var logging: LoggingArguments
@@ -41,6 +44,7 @@ struct RelayCommand: AsyncParsableCommand {
         try EndpointSyntax.check(control, flag: "--control")
         if let data { try EndpointSyntax.check(data, flag: "--data") }
         guard sendHighWaterMark >= 0 else { throw ValidationError("--sndhwm must be 0 or more") }
+        guard maxMessageSize > 0 else { throw ValidationError("--max-message-size must be positive") }
     }
 
     func run() async throws {
@@ -56,6 +60,7 @@ struct RelayCommand: AsyncParsableCommand {
         logger.logLevel = logging.level
         var options = RelayOptions(name: name, upstreamControl: upstreamControl, upstreamData: upstreamData, control: control, data: data, logger: logger)
         options.sendHighWaterMark = sendHighWaterMark
+        options.maxMessageSize = maxMessageSize
         let listener = try metrics.start(health: options.health)
         defer { listener?.stop() }
         let context = try Context()

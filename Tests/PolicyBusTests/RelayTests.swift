@@ -276,12 +276,31 @@ extension ProcessSuites {
             }
         }
 
+        /// `--max-message-size`: a request frame over it drops the client's
+        /// connection at the relay (no reply), as at a node; under it, it passes.
+        @Test func aRequestOverTheRelaysFrameLimitGetsNoReply() async throws {
+            try await withProcesses { processes in
+                let (_, source) = try await processes.dataSource("d")
+                let (_, control) = try await relay(processes, "relay", upstream: source, extra: ["--max-message-size", "4096"])
+                let padding: [String: JSON] = ["padding": .string(String(repeating: "x", count: 8000))]
+                #expect(try await request(source, "hello", padding)["name"] == .string("d"), "the node takes it")
+                #expect(try await request(control, "hello", ["padding": .string("x")])["name"] == .string("d"))
+                do {
+                    _ = try await request(control, "hello", padding, timeoutMilliseconds: 3000)
+                    Issue.record("a reply to a frame over the relay's limit")
+                } catch let error as BusError {
+                    #expect(error.code == .timeout, "\(error)")
+                }
+            }
+        }
+
         @Test func badArgumentsGetTheOneErrorShape() async throws {
             for arguments in [
                 ["relay", "--upstream-control", "nowhere", "--control", "tcp://127.0.0.1:*"],
                 ["relay", "--upstream-control", "tcp://127.0.0.1:1", "--control", "tcp://127.0.0.1:99999"],
                 ["relay", "--upstream-control", "tcp://127.0.0.1:1", "--control", "tcp://127.0.0.1:*", "--upstream-client-key", "k"],
                 ["relay", "--control", "tcp://127.0.0.1:*"],
+                ["relay", "--upstream-control", "tcp://127.0.0.1:1", "--control", "tcp://127.0.0.1:*", "--max-message-size", "0"],
             ] {
                 let run = try await runPolicybus(arguments)
                 #expect(run.status == 64, "\(arguments): \(run)")
