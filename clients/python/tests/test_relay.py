@@ -6,15 +6,18 @@ through the relays, after every round of random changes; its deltas follow
 each other by one seq (no gap applied silently); and when the engine
 restarts on a new data port, the relays follow it and the client resyncs to
 the new epoch. The engine's snapshots are chunked (``--snapshot-chunk-bytes``),
-so the chunks travel through both relays too.
+so the chunks travel through both relays too. The asyncio subscriber, two
+relays from a data source, returns from ``subscribe`` with every chunk.
 """
 
+import asyncio
 import json
 import random
 import subprocess
 import time
 
 import policybus
+import policybus.aio
 from conftest import holding, wait_for
 
 POLICY = "big(x, y) :- d:q(x, y), y > 5"
@@ -125,3 +128,25 @@ def test_a_subscriber_two_relays_away_converges_to_query_and_follows_a_restart(n
         assert rec.seq_breaks("k:big") == [], f"seed {seed}"
         assert sub.hello()["data"] == second.data
     assert any(f"upstream data endpoint endpoint={restarted.data}" in line for line in first.log), "".join(first.log)
+
+
+def test_the_asyncio_subscriber_two_relays_away_returns_with_the_whole_chunked_snapshot(nodes):
+    rows = [[n, n % 20] for n in range(2000)]
+    source = nodes.publish("d", {"q": rows}, extra=["--snapshot-chunk-bytes", "1024"])
+    second = relay(nodes, "relay-2", relay(nodes, "relay-1", source))
+    expected = {tuple(r) for r in rows}
+
+    async def follow():
+        async with policybus.aio.Subscriber(second.control, timeout=30) as sub:
+            await sub.subscribe("d:q", timeout=60)
+            assert sub.rows("d:q") == expected  # every chunk, through both relays
+            await sub.wait_synced(30, live=True)
+            source.feed("+q(5000, 1)")
+            async for change in sub:
+                if change.kind == "delta":
+                    return change
+
+    change = asyncio.run(asyncio.wait_for(follow(), 90))
+    assert change.added == [(5000, 1)]
+    with policybus.Client(source.control) as node:
+        assert node.status()["counters"].get("snapshot_chunks", 0) >= 2, "the snapshot was not chunked"
