@@ -149,4 +149,25 @@ import TestSupport
         #expect(explained.count == 20)
         #expect(explained.allSatisfy { $0.complete })
     }
+
+    /// One row whose search alone costs far more than the limit: `h(1)`'s
+    /// second rule scans a million pairs of `b` and `c`, none passing. The
+    /// search examines two rows (`h(1)`, `a(1)`), so a clock read every few
+    /// dozen rows examined never ran, and the explain took as long as the
+    /// scan; the executor's joins now stop at the deadline.
+    @Test func oneExpensiveRowIsCutAtTheLimit() throws {
+        let values = (0..<1000).map { "b(\($0)). c(\($0))." }.joined(separator: "\n")
+        let started = ContinuousClock.now
+        let engine = try engine(["p": "a(1).\n" + values + "\nh(x) :- a(x).\nh(x) :- a(x), b(y), c(z), y + z < 0."])
+        let built = ContinuousClock.now - started
+        let limit = 5
+        let asked = ContinuousClock.now
+        let error = #expect(throws: PolicyError.self) { try engine.explain("p:h(1)", limits: ExplainLimits(milliseconds: limit)) }
+        print("ExplainTests: an explain limited to \(limit) ms took \(ContinuousClock.now - asked); the same scan while loading took \(built)")
+        #expect(error?.code.rawValue == "too-expensive")
+        #expect(error?.message.contains("after 1 rows examined") == true, "\(String(describing: error))")
+        // Disarmed after the refusal: the same question with time is answered.
+        let explained = try engine.explain("p:h(1)", limits: ExplainLimits(milliseconds: 600_000))
+        #expect(explained.first?.derivations.count == 1)
+    }
 }

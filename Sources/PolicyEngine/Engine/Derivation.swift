@@ -53,8 +53,10 @@ public struct ExplainLimits: Sendable {
     public var depth: Int
     /// Derivations per row with `all`, and rows per query.
     public var derivations: Int
-    /// Time the whole `explain` may take, in milliseconds (read every 64
-    /// rows examined); nil for no bound. Over it: `too-expensive`.
+    /// Time the whole `explain` may take, in milliseconds; nil for no bound.
+    /// Over it: `too-expensive`. Read at every row examined and, within one
+    /// row's search, every few thousand rows its joins scan
+    /// (`TransactionBudget.milliseconds`), so that no row runs long past it.
     public var milliseconds: Int?
 
     public init(rowsVisited: Int = 10_000, depth: Int = 100, derivations: Int = 20, milliseconds: Int? = nil) {

@@ -39,6 +39,7 @@ final class Executor {
     /// Rows to scan before the clock is read again, and when time runs out.
     @exclusivity(unchecked) private var ticksUntilClock = Int.max
     private var deadline: ContinuousClock.Instant?
+    private var armed = false
     private static let ticksPerClockRead = 4096
     /// Set once the budget is spent: every run then returns at once, so the
     /// maintenance under way ends quickly, and the engine rolls it back.
@@ -80,6 +81,8 @@ final class Executor {
 
     /// Bounds the runs until `disarm()` by `budget`.
     func arm(_ budget: TransactionBudget) {
+        assert(!armed, "the executor is armed already: one bound at a time")
+        armed = true
         derivationsLeft = budget.derivedRows
         bytesLeft = budget.computedBytes
         exhausted = nil
@@ -92,6 +95,7 @@ final class Executor {
     /// Lifts the bound. - Returns: what ran out since `arm(_:)`, if anything.
     func disarm() -> TransactionBudget.Resource? {
         defer {
+            armed = false
             derivationsLeft = .max
             bytesLeft = .max
             ticksUntilClock = .max

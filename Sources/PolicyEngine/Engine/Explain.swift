@@ -13,6 +13,12 @@ extension Engine {
         let table = try PolicyParser.parseQuery(query, defaultPolicy: defaultPolicy).table
         let rows = try self.query(query, defaultPolicy: defaultPolicy)
         var explainer = Explainer(engine: self, limits: limits)
+        // The joins of one row's search read the same deadline, so that a
+        // row whose rules scan much cannot run past it.
+        if let milliseconds = limits.milliseconds {
+            executor.arm(TransactionBudget(derivedRows: .max, computedBytes: .max, milliseconds: milliseconds))
+        }
+        defer { if limits.milliseconds != nil { _ = executor.disarm() } }
         let explanations = rows.prefix(limits.derivations).compactMap { explainer.explain($0, in: table, all: all) }
         if explainer.outOfTime, let milliseconds = limits.milliseconds {
             throw PolicyError(.tooExpensive, "explain ran out of time (\(milliseconds) ms) after \(explainer.visited) rows examined; ask about fewer rows")
@@ -66,7 +72,7 @@ struct Explainer {
             if table.isFact(rowID) || !table.isDerived { derivations.append(Derivation(table: id, row: values, reason: .fact)) }
             let key = Key(table: ObjectIdentifier(table), row: row)
             path.insert(key)
-            for instance in instances(table, row, ranked: false) where derivations.count < limits.derivations {
+            for instance in instances(table, row, ranked: false) where derivations.count < limits.derivations && !outOfTime {
                 if let derivation = derive(table, row, instance, depth: 0) { derivations.append(derivation) }
             }
             path.remove(key)
@@ -82,7 +88,7 @@ struct Explainer {
         if let known = explained[key] { return known }
         let values = engine.values(row).map(Optional.some)
         visited += 1
-        if visited % 64 == 0, let deadline, ContinuousClock.now >= deadline { outOfTime = true }
+        checkTime()
         guard !outOfTime, visited <= limits.rowsVisited, depth <= limits.depth else {
             reachedBound = true
             return Derivation(table: table.id, row: values, reason: .bound)
@@ -93,10 +99,17 @@ struct Explainer {
         }
         path.insert(key)
         defer { path.remove(key) }
-        for instance in instances(table, row) {
+        for instance in instances(table, row) where !outOfTime {
             if let derivation = derive(table, row, instance, depth: depth) { return remember(key, derivation) }
         }
         return nil
+    }
+
+    /// Reads the clock: at every row examined, and after each search of a
+    /// row's instances, whose joins the executor stops at the same deadline.
+    private mutating func checkTime() {
+        if engine.executor.exhausted == .time { outOfTime = true }
+        if let deadline, ContinuousClock.now >= deadline { outOfTime = true }
     }
 
     private mutating func remember(_ key: Key, _ derivation: Derivation) -> Derivation {
@@ -126,7 +139,8 @@ struct Explainer {
 
     /// Every rule instance that derives `row` from the stored rows; when
     /// `ranked`, in a ranked recursive stratum, only those whose stratum rows rank below it.
-    private func instances(_ table: TableState, _ row: [UInt32], ranked: Bool = true) -> [Instance] {
+    private mutating func instances(_ table: TableState, _ row: [UInt32], ranked: Bool = true) -> [Instance] {
+        defer { checkTime() }
         let ranks = ranked ? rankFilter(table, row) : nil
         var result: [Instance] = []
         let executor = engine.executor
