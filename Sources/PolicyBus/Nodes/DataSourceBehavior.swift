@@ -179,6 +179,7 @@ final class DataSourceBehavior: NodeBehavior {
         sorted = (table, snapshot.seq, rows)
         return rows
     }
+    func rowSource(of table: TableID) -> RowSource { RowSource(context.publisher.snapshot(table)?.rows ?? []) }
     func rowCount(of table: TableID) -> Int { context.publisher.snapshot(table)?.rows.count ?? 0 }
     func status(_ page: ControlCommand.Page) -> (any ControlReplyBody)? { nil }
     var policyEngine: Engine? { nil }

@@ -175,6 +175,7 @@ final class EngineBehavior: NodeBehavior {
     }
 
     func rows(of table: TableID) -> [Row] { engine.rows(of: table) }
+    func rowSource(of table: TableID) -> RowSource { RowSource(engine.frozenRows(of: table)) }
     func rowCount(of table: TableID) -> Int { engine.count(of: table) }
 
     func status(_ page: ControlCommand.Page) -> (any ControlReplyBody)? {

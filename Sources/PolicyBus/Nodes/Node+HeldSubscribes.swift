@@ -43,7 +43,8 @@ extension Node {
         for held in heldSubscribes {
             let waiting = unsyncedInputs(of: held.tables)
             if waiting.isEmpty {
-                send(reply(to: held.command, id: held.id, client: held.client), to: held.envelope)
+                // Nil when its snapshots are being sorted: it then waits for them (`Node+Captures.swift`).
+                if let reply = reply(to: held.command, id: held.id, client: held.client, envelope: held.envelope) { send(reply, to: held.envelope) }
             } else if now >= held.deadline {
                 send(refuse(op: held.command.op, id: held.id, notReady(waiting), client: held.client), to: held.envelope)
             } else {

@@ -32,8 +32,10 @@ public final class Node {
     var requestQueue: RequestQueue
     /// The timer that serves the queue next, while one is due.
     var serving: PollLoop.Timer?
-    /// Snapshots larger than a chunk, being read with `snapshot-chunk`.
+    /// Snapshots being sorted, and those larger than a chunk being read with `snapshot-chunk`.
     var captures: SnapshotCaptures
+    /// Subscribes waiting for their snapshots to be sorted (`Node+Captures.swift`).
+    var waitingReplies: [WaitingReply] = []
 
     /// The node's published tables.
     public var publisher: TablePublisher { nodeContext.publisher }
@@ -153,21 +155,26 @@ public final class Node {
         scheduleServing()
     }
 
-    /// Makes the loop serve the queued requests in its next round of timers.
+    /// Makes the loop serve the queued requests, and sort the snapshots
+    /// being taken, in its next round of timers.
     func scheduleServing() {
-        guard serving == nil, !requestQueue.isEmpty else { return }
+        guard serving == nil, !requestQueue.isEmpty || captures.isBuilding else { return }
         serving = loop.at(monotonicNanoseconds()) { [unowned self] now in serveQueued(since: now) }
     }
 
-    /// Serves queued requests, one per connection in turn, until none is
-    /// left or the loop budget (`BusLimits.loopBudgetMilliseconds`) since
-    /// `start` is spent; the rest wait for the next turn.
+    /// Serves queued requests, one per connection in turn, each followed by
+    /// a step of the snapshot being sorted whose turn it is
+    /// (`Node+Captures.swift`), until neither is left or the loop budget
+    /// (`BusLimits.loopBudgetMilliseconds`) since `start` is spent; the rest
+    /// wait for the next turn.
     func serveQueued(since start: UInt64) {
         serving = nil
         let deadline = start + .milliseconds(options.limits.loopBudgetMilliseconds)
         repeat {
-            guard let request = requestQueue.next() else { break }
-            serve(request)
+            let request = requestQueue.next()
+            if let request { serve(request) }
+            let sorted = stepCaptures()
+            guard request != nil || sorted else { break }
         } while monotonicNanoseconds() < deadline
         scheduleServing()
     }
@@ -209,7 +216,8 @@ public final class Node {
     ///   - peer: the ROUTER's routing id of the connection.
     ///   - key: the sender's CURVE public key, if the ZAP handler gave it.
     ///   - envelope: where the reply goes; given, a `subscribe` whose tables'
-    ///     peer inputs are not synced yet is held (nil returned) and answered later.
+    ///     peer inputs are not synced yet is held, and one whose snapshots
+    ///     are still being sorted waits for them (nil returned, answered later).
     func answer(_ frame: [UInt8], peer: [UInt8], key: String?, envelope: [[UInt8]]? = nil) -> [UInt8]? {
         counters["requests", default: 0] += 1
         let request: ControlRequest
@@ -223,16 +231,37 @@ public final class Node {
         do {
             let command = try ControlCommand(request, limits: options.limits)
             if let envelope, try hold(command, id: request.id, client: client, envelope: envelope) { return nil }
-            return reply(to: command, id: request.id, client: client)
+            return reply(to: command, id: request.id, client: client, envelope: envelope)
         } catch {
             return refuse(op: request.op, id: request.id, error, client: client)
         }
     }
 
     /// Performs a command and encodes its reply, or its refusal.
-    func reply(to command: ControlCommand, id: JSON?, client: ClientIdentity) -> [UInt8] {
+    /// - Parameter envelope: where the reply goes; given, a `subscribe`
+    ///   whose snapshots are still being sorted returns nil, and its reply
+    ///   goes there once they are whole (`Node+Captures.swift`).
+    func reply(to command: ControlCommand, id: JSON?, client: ClientIdentity, envelope: [[UInt8]]? = nil) -> [UInt8]? {
         do {
-            let reply = try ControlReply.ok(id: id, try perform(command, client: client), to: command, limits: options.limits)
+            if case .subscribe(let tables, let since) = command {
+                let (body, capturing) = try subscribe(tables, since: since, client: client)
+                if let envelope, !capturing.values.allSatisfy(captures.isDone) {
+                    waitingReplies.append(WaitingReply(envelope: envelope, id: id, command: command, client: client, body: body, capturing: capturing))
+                    scheduleServing()
+                    return nil
+                }
+                return encoded(completed(body, capturing: capturing), id: id, command: command, client: client)
+            }
+            return encoded(try perform(command, client: client), id: id, command: command, client: client)
+        } catch {
+            return refuse(op: command.op, id: id, error, client: client)
+        }
+    }
+
+    /// Encodes a command's reply, or its refusal.
+    func encoded(_ body: any ControlReplyBody, id: JSON?, command: ControlCommand, client: ClientIdentity) -> [UInt8] {
+        do {
+            let reply = try ControlReply.ok(id: id, body, to: command, limits: options.limits)
             accepted(command, reply: reply, client: client)
             return reply
         } catch {
@@ -248,7 +277,8 @@ public final class Node {
         case .hello:
             return hello()
         case .subscribe(let tables, let since):
-            return try subscribe(tables, since: since, client: client)
+            let (body, capturing) = try subscribe(tables, since: since, client: client)
+            return completed(body, capturing: capturing)
         case .unsubscribe(let tables):
             close(registry.unsubscribe(client, from: tables))
             subscriptionsChanged()
@@ -281,7 +311,12 @@ public final class Node {
             heartbeatMilliseconds: options.heartbeatMilliseconds, leaseMilliseconds: options.leaseMilliseconds)
     }
 
-    func subscribe(_ tables: [TableID], since: ControlCommand.Since? = nil, client: ClientIdentity) throws(BusError) -> ControlReply.Subscribed {
+    /// Subscribes `client` to `tables`: the reply, and the captures its
+    /// snapshots larger than a few steps wait for (their entries are filled
+    /// in by `completed` once the captures are whole).
+    func subscribe(
+        _ tables: [TableID], since: ControlCommand.Since? = nil, client: ClientIdentity
+    ) throws(BusError) -> (body: ControlReply.Subscribed, capturing: [TableID: String]) {
         let current = registry.tables(of: client)
         let total = current.union(tables).count
         let limit = options.limits.maxSubscriptionsPerClient
@@ -304,20 +339,22 @@ public final class Node {
         subscriptionsChanged()
         nodeContext.takeInSubscriptions()
         var snapshots: [TableID: ControlReply.Subscribed.Snapshot] = [:]
+        var capturing: [TableID: String] = [:]
         for table in tables {
             let snapshot = publisher.snapshot(table)
             // A resume: the deltas the client missed, if the table's history has them all.
             if let since, let deltas = publisher.deltas(of: table, since: since.seq, epoch: since.epoch) {
                 snapshots[table] = .init(seq: snapshot?.seq ?? 0, columns: snapshot?.columns, contents: .deltas(deltas))
             } else {
-                // Larger than a chunk, it is captured once and read in chunks (`SnapshotCaptures`).
+                // Captured once per seq, sorted a step at a time, read in chunks
+                // when larger than one (`SnapshotCaptures`).
                 let seq = snapshot?.seq ?? 0
-                let (rows, captured) = captures.snapshot(of: table, seq: seq, now: monotonicNanoseconds()) { behavior.rows(of: table) }
-                let contents: ControlReply.Subscribed.Snapshot.Contents = captured.map { .chunked(id: $0.id, rows: $0.rows) } ?? .rows(rows ?? [])
-                snapshots[table] = .init(seq: seq, columns: snapshot?.columns, contents: contents, sinceGiven: since != nil)
+                let id = try captures.capture(of: table, seq: seq, now: monotonicNanoseconds()) { behavior.rowSource(of: table) }
+                capturing[table] = id
+                snapshots[table] = .init(seq: seq, columns: snapshot?.columns, contents: .rows([]), sinceGiven: since != nil)
             }
         }
-        return ControlReply.Subscribed(hello: hello(), snapshots: snapshots)
+        return (ControlReply.Subscribed(hello: hello(), snapshots: snapshots), capturing)
     }
 
     /// A page of the tables; only the page's tables are counted.

@@ -21,8 +21,11 @@ protocol NodeBehavior: AnyObject {
     var listedTables: [TableID] { get }
     /// A table's column names, if known.
     func columns(of table: TableID) -> [String]?
-    /// A table's rows, sorted: a subscription's snapshot.
+    /// A table's rows, sorted (`query`).
     func rows(of table: TableID) -> [Row]
+    /// A table's rows as they are now, to be sorted later a step at a
+    /// time: a subscription's snapshot (`SnapshotCaptures`).
+    func rowSource(of table: TableID) -> RowSource
     /// How many rows `rows(of:)` would return, without building them.
     func rowCount(of table: TableID) -> Int
     /// The peer tables `table` reads that have had no snapshot yet since the
