@@ -181,7 +181,11 @@ public final class SubscriptionConnection {
         // Every reconnection adds a handshake event: read them all, so that a
         // long-lived session's monitor pipe never fills up and blocks libzmq.
         handshake?.poll()
-        finish(session.tick(now: now))
+        // A long turn of the loop (a large snapshot applied) can end with this
+        // tick before the SUB's handler: what arrived meanwhile is heard first,
+        // so the silence check measures the publisher, not the loop.
+        readData()
+        finish(session.tick(now: monotonicNanoseconds()))
     }
 
     /// Performs the session's actions, then hands the events on.
