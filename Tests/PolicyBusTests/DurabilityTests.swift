@@ -134,7 +134,9 @@ extension ProcessSuites {
                 let refused = try processes.start(
                     "E", ["serve", "--name", "E", "--control", endpoint, "--data-dir", dataDir, "--policy", "c=\(policy)"])
                 #expect(try await refused.exit() != 0)
-                #expect(try await refused.stderrContains("not-a-log"))
+                // The store's code is the error's, not `internal` (which says a bug).
+                #expect(try await refused.stderrContains("policybus: error[not-a-log]: data directory"))
+                #expect(refused.stderrText.contains("error[internal]") == false, "\(refused.stderrText)")
                 #expect(try await refused.stderrContains(path))
                 #expect(try await refused.stderrContains("move it out of the data directory"))
                 #expect([UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) == bytes, "the log is left as it was")
@@ -191,7 +193,7 @@ extension ProcessSuites {
                 let second = try processes.start(
                     "second", ["serve", "--name", "E", "--control", "tcp://127.0.0.1:*", "--data-dir", dataDir, "--policy", "c=\(policy)"])
                 #expect(try await second.exit() != 0)
-                #expect(try await second.stderrContains("locked"))
+                #expect(try await second.stderrContains("error[locked]"))
             }
         }
     }

@@ -87,6 +87,23 @@ extension ProcessSuites {
             }
         }
 
+        /// The row limit bounds what clients send, not the facts file the
+        /// operator gives `publish` at start: a table of more rows than one
+        /// request may hold loads, and a request of as many is refused.
+        @Test func aFactsFileLargerThanOneRequestLoads() async throws {
+            let count = Self.limits.maxRowsPerRequest + 1
+            let facts = #"{"q": [\#((0..<count).map { "[\($0)]" }.joined(separator: ","))]}"#
+            try await withProcesses { processes in
+                let (_, endpoint) = try await processes.dataSource("d", extra: ["--facts", try temporaryFile(facts, suffix: ".json")])
+                let tables = try await request(endpoint, "tables")["tables"]?.arrayValue ?? []
+                #expect(tables.first { $0["name"]?.stringValue == "d:q" }?["rows"]?.intValue == Int64(count))
+                let replace = try await offPool {
+                    try exchange(endpoint, [[Array(#"{"op":"facts","action":"replace","table":"d:q","rows":[\#((0..<count).map { "[\($0)]" }.joined(separator: ","))]}"#.utf8)]], timeout: 60)
+                }
+                #expect(replace.first??["error"]?["code"]?.stringValue == "too-many-rows")
+            }
+        }
+
         /// Issue 12: 60 subscriptions with 1 MiB client ids grew an engine by
         /// 240 MB and made `status` build a 90 MB reply. Now each is refused,
         /// and `status` stays small.
@@ -102,6 +119,11 @@ extension ProcessSuites {
                 let name = "e:" + String(repeating: "t", count: 4 << 20)
                 let query = try await offPool { try exchange(endpoint, [[Array(#"{"op":"query","query":"\#(name)"}"#.utf8)]], timeout: 60) }
                 #expect(query.first??["error"]?["code"]?.stringValue == "too-large")
+                // An unknown op is not echoed back whole.
+                let op = String(repeating: "o", count: 1 << 20)
+                let unknown = try await offPool { try exchange(endpoint, [[Array(#"{"op":"\#(op)"}"#.utf8)]], timeout: 60) }
+                #expect(unknown.first??["error"]?["code"]?.stringValue == "unknown-op")
+                #expect((unknown.first??.text.utf8.count ?? .max) < 1024, "\(String(describing: unknown.first).prefix(200))")
                 let status = try await request(endpoint, "status")
                 #expect(status["subscriptions"]?.arrayValue == [])
                 #expect(status.text.utf8.count < 4096, "status: \(status.text.utf8.count) bytes")

@@ -69,10 +69,13 @@ final class DataSourceBehavior: NodeBehavior {
     /// Applies one transaction: each table it touches gets one delta.
     /// All-or-nothing: a bad row rejects the whole transaction. Inserts and
     /// deletes cost in proportion to the rows they touch, not the table's size.
-    func apply(_ changes: [FactChange]) throws(BusError) {
+    /// - Parameter rowLimit: the most rows one `replace` may hold: the
+    ///   request limit, but none for the facts file read at start (the
+    ///   operator's, loaded before anyone is served).
+    func apply(_ changes: [FactChange], rowLimit: Int) throws(BusError) {
         let rowCount = changes.reduce(0) { $0 + $1.rowCount }
         do {
-            try applyChecked(changes)
+            try applyChecked(changes, rowLimit: rowLimit)
             context.monitor.facts(accepted: rowCount)
         } catch {
             context.monitor.facts(rejected: rowCount)
@@ -80,8 +83,12 @@ final class DataSourceBehavior: NodeBehavior {
         }
     }
 
+    func apply(_ changes: [FactChange]) throws(BusError) {
+        try apply(changes, rowLimit: context.limits.maxRowsPerRequest)
+    }
+
     /// `apply(_:)` without the counting of accepted and rejected rows.
-    private func applyChecked(_ changes: [FactChange]) throws(BusError) {
+    private func applyChecked(_ changes: [FactChange], rowLimit: Int) throws(BusError) {
         // Per table, in order of first mention: net rows to add and remove
         // relative to the published contents, or (after a replace) the
         // complete new contents. A transaction usually touches one table, so
@@ -121,8 +128,8 @@ final class DataSourceBehavior: NodeBehavior {
                     pending[position].removed.insert(row)
                 }
             case .replace(_, let rows):
-                guard rows.count <= context.limits.maxRowsPerRequest else {
-                    throw BusError(.tooManyRows, "\(rows.count) rows; the limit is \(context.limits.maxRowsPerRequest)")
+                guard rows.count <= rowLimit else {
+                    throw BusError(.tooManyRows, "\(rows.count) rows; the limit is \(rowLimit) (--max-rows)")
                 }
                 for row in rows { try checkArity(row, table: table, batch: &arity) }
                 pending[position].full = Set(rows)

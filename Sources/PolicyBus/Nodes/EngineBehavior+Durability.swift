@@ -10,8 +10,8 @@ extension EngineBehavior {
     /// A damaged tail is repaired by the log and reported here; a record the
     /// engine no longer accepts (say a policy file changed) is skipped with a
     /// warning. Neither stops the engine.
-    /// - Throws: `BusError` `internal` when the directory cannot be used
-    ///   (locked by another engine, unreadable).
+    /// - Throws: `BusError` with the store's code when the directory cannot
+    ///   be used (`locked` by another engine, `not-a-log`, `io`).
     func openLog(_ directory: String, compactAbove: Int) throws(BusError) {
         let log: DurableLog
         let replayed: (records: [LogRecord], warnings: [LogWarning])
@@ -20,6 +20,9 @@ extension EngineBehavior {
         do {
             log = try DurableLog(directory: directory)
             replayed = try log.replay()
+        } catch let error as StoreError {
+            // The store's own code (not-a-log, locked, io...): the message says the way out.
+            throw BusError(BusError.Code(rawValue: error.code.rawValue), "data directory \(directory): \(error.message)")
         } catch {
             throw BusError(.internal, "data directory \(directory): \(error)")
         }

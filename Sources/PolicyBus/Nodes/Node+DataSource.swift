@@ -17,7 +17,7 @@ extension Node {
             for name in Set(schema.keys).union(tables.keys).sorted() {
                 behavior.open(try behavior.table(name))
             }
-            try behavior.apply(tables.map { .replace(table: $0.key, rows: $0.value) })
+            try behavior.apply(tables.map { .replace(table: $0.key, rows: $0.value) }, rowLimit: .max)
             return behavior
         }
     }

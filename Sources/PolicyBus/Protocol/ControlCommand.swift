@@ -143,7 +143,10 @@ public enum ControlCommand: Hashable, Sendable {
         case "policy-delete": self = .policyDelete(name: try request.policyName("name", limits: limits))
         case "policy-list": self = .policyList
         case "simulate": self = .simulate(changes: try Change.list(request, limits: limits), tables: try request.tables("tables", limits: limits))
-        default: throw BusError(.unknownOp, "unknown op '\(request.op)'")
+        default:
+            // The name is quoted cut short: a megabyte of op is not echoed back.
+            let op = request.op.utf8.count > 64 ? "\(request.op.prefix(64))... (\(request.op.utf8.count) bytes)" : request.op
+            throw BusError(.unknownOp, "unknown op '\(op)'")
         }
     }
 
