@@ -31,7 +31,7 @@ struct KeygenCommand: ParsableCommand {
                 publicKey: keys.publicKey, secretKey: keys.secretKey, prefix: out, overwrite: force)
             print("secret key: \(paths.secretPath) (mode 0600; keep it private)")
             print("public key: \(paths.publicPath) \(keys.publicKey)")
-        } catch let error as BusError {
+        } catch {
             // Not a usage mistake, so no usage text: say what failed and exit 1.
             throw error.exit
         }

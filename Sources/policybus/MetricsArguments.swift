@@ -41,7 +41,7 @@ struct MetricsArguments: ParsableArguments {
                 return bytes
             }
             return try HTTPListener(address: address, handler: endpoints.respond)
-        } catch let error as MonitoringError {
+        } catch {
             throw BusError(BusError.Code(rawValue: error.code.rawValue), "--metrics \(metrics): \(error.message)").exit
         }
     }

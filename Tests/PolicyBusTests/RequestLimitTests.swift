@@ -81,7 +81,7 @@ extension ProcessSuites {
                     ], timeout: 60)
                 }
                 #expect(accepted.allSatisfy { $0?["ok"] == .bool(true) }, "\(accepted)")
-                try await subscriber.waitFor("the insert at the subscriber") { process in
+                _ = try await subscriber.waitFor("the insert at the subscriber") { process in
                     (try? contents(from: process.stdoutLines, table: watched))?.contains([.int(7)]) == true ? true : nil
                 }
             }

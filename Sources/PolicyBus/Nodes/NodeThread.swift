@@ -19,14 +19,10 @@ public final class NodeThread: Sendable {
         let result = ResultBox()
         let thread = BlockingThread(name: name) {
             let node: Node
-            do {
+            do throws(BusError) {
                 node = try make()
-            } catch let error as BusError {
-                result.set(.failure(error))
-                ready.signal()
-                return
             } catch {
-                result.set(.failure(BusError(.internal, "\(error)")))
+                result.set(.failure(error))
                 ready.signal()
                 return
             }

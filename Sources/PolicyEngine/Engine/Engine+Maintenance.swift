@@ -16,7 +16,6 @@ extension Engine {
                 rulesChanged || stratum.tables.contains { !$0.pendingFacts.isEmpty }
                 || stratum.inputs.contains { $0.hasDelta }
             guard dirty else { continue }
-            for key in keys { maintainedTables.insert(key) }
             let addedHere = keys.flatMap { addedByHead[$0] ?? [] }
             let removedHere = keys.flatMap { removedByHead[$0] ?? [] }
             if stratum.recursive {
@@ -25,29 +24,6 @@ extension Engine {
                 count(stratum.tables[0], added: addedHere, removed: removedHere, addedSet: addedSet)
             }
         }
-    }
-
-    /// Derives a stratum's rows again from scratch, from its facts and the
-    /// strata below it, with fresh counts or ranks: a roll-back's last step.
-    func rederive(_ stratum: ProgramGraph.Stratum) {
-        let rules = stratum.tables.flatMap { graph.rulesByHead[ObjectIdentifier($0)] ?? [] }
-        guard stratum.recursive else {
-            stratum.tables[0].countsValid = false
-            recount(stratum.tables[0], rules: rules)
-            return
-        }
-        let members = Set(stratum.tables.map(ObjectIdentifier.init))
-        for table in stratum.tables {
-            table.countsValid = false
-            for id in table.rows.ids where !table.isFact(id) { table.remove(id) }
-            for id in table.rows.ids { table.counts[Int(id)] = 0 }
-        }
-        var insertion = SemiNaiveInsertion(engine: self, tables: stratum.tables)
-        for rule in rules {
-            for (row, rank) in collectRanked(rule, members: members) { insertion.insert(rule.head, row, fact: false, rank: rank) }
-        }
-        insertion.run()
-        rankStratum(stratum.tables, members: members)
     }
 
     // MARK: - Counting
@@ -89,7 +65,7 @@ extension Engine {
         }
         // Turn absolute counts into changes against zeroed counts (they may have been ranks).
         table.rankToken = nil
-        for id in table.rows.ids { table.counts[Int(id)] = 0 }
+        for id in table.rows.ids { table.setCount(id, 0) }
         table.countsValid = true
         applyCounts(table, fresh)
         // Rows neither derived nor facts any more.
@@ -118,8 +94,8 @@ extension Engine {
             let count = table.counts[Int(id)] + countChange
             let isFact = fact ?? table.isFact(id)
             if count > 0 || isFact {
-                table.counts[Int(id)] = count
-                table.facts[Int(id)] = isFact
+                table.setCount(id, count)
+                table.setFlag(id, fact: isFact)
             } else {
                 table.remove(id)
             }
@@ -160,7 +136,7 @@ extension Engine {
                 let wanted = table.pendingFactState[Int(pending)]
                 if let id = table.rows.find(row) {
                     guard table.isFact(id) != wanted else { continue }
-                    table.facts[Int(id)] = wanted
+                    table.setFlag(id, fact: wanted)
                     if !wanted { candidates.append((table, row)) }
                 } else if wanted {
                     newFacts.append((table, row))

@@ -88,7 +88,7 @@ extension Engine {
         var queue: [(TableState, [UInt32], Int32)] = []
         func settle(_ table: TableState, _ row: [UInt32], _ rank: Int32) {
             guard let id = table.rows.find(row), table.proof!.proved.insert(row).inserted else { return }
-            table.counts[Int(id)] = rank
+            table.setCount(id, rank)
             queue.append((table, row, rank))
         }
         // Rows derived without stratum rows: collected before anything is settled.

@@ -30,10 +30,9 @@ struct LoweredTransaction {
     var frontEnd: FrontEndState?
 }
 
-/// What a roll-back puts back after the commit: the program as it was, and
-/// what the tables' own transaction state (rows added and removed) does not
-/// say. Kept for every transaction; it costs a few references, and a lookup
-/// per fact requested in a table that rules derive into.
+/// What a roll-back puts back after the commit besides the tables' rows,
+/// which each table's own undo log restores: the program as it was. Kept for
+/// every transaction; it costs a few references.
 struct TransactionUndo {
     var added: [CompiledRule]
     var removed: [CompiledRule]
@@ -42,13 +41,6 @@ struct TransactionUndo {
     var graph: ProgramGraph?
     var graphIsStale: Bool
     var frontEnd: FrontEndState
-    /// Per fact requested in a table that rules derived into: whether the row
-    /// was a fact before. The first record of a row holds its state before
-    /// the transaction.
-    var facts: [(table: TableState, row: [UInt32], wasFact: Bool)] = []
-    /// Tables whose maintenance ran: their counts or ranks may have changed
-    /// although no row did.
-    var maintained: Set<ObjectIdentifier> = []
 }
 
 extension Engine {
@@ -183,10 +175,9 @@ extension Engine {
         }
 
         // 2. Commit, keeping what a roll-back needs.
-        var undo = TransactionUndo(
+        let undo = TransactionUndo(
             added: added, removed: removed, newTables: Array(newTables.keys), graph: newGraph == nil ? nil : graph,
             graphIsStale: graphIsStale, frontEnd: frontEnd)
-        let derivedBefore = newGraph == nil ? nil : Set(tableStates.values.filter(\.isDerived).map(ObjectIdentifier.init))
         for (id, state) in newTables { tableStates[id] = state }
         for rule in removed { rulesByKey[rule.key] = nil }
         for rule in added { rulesByKey[rule.key] = rule }
@@ -197,31 +188,18 @@ extension Engine {
         }
         if let newFrontEnd = change.frontEnd { frontEnd = newFrontEnd }
         for key in removed.map(\.key) { frontEnd.syntax[key] = nil }
-        // The fact flags of tables that were derived: counted rows may be facts too.
-        let wasDerived = { (state: TableState) in derivedBefore?.contains(ObjectIdentifier(state)) ?? state.isDerived }
-        func request(_ state: TableState, _ row: [UInt32], _ wanted: Bool) {
-            if wasDerived(state) { undo.facts.append((state, row, state.rows.find(row).map(state.isFact) ?? false)) }
-            requestFact(state, row, wanted)
-        }
         for operation in operations {
             switch operation {
-            case .insert(let state, let row): request(state, row, true)
-            case .delete(let state, let row): request(state, row, false)
-            case .replace(let state, let rows): requestReplace(state, rows) { request(state, $0, $1) }
+            case .insert(let state, let row): requestFact(state, row, true)
+            case .delete(let state, let row): requestFact(state, row, false)
+            case .replace(let state, let rows): requestReplace(state, rows) { requestFact(state, $0, $1) }
             case .insertInterned(let state, let rows, let cells):
-                // Whether the table was derived, once for all its rows.
-                if wasDerived(state) {
-                    LoweredTransaction.forEachRow(rows: rows, cells: cells) { request(state, $0, true) }
-                } else {
-                    LoweredTransaction.forEachRow(rows: rows, cells: cells) { requestFact(state, $0, true) }
-                }
+                LoweredTransaction.forEachRow(rows: rows, cells: cells) { requestFact(state, $0, true) }
             }
         }
 
         executor.arm(budget)
-        maintainedTables = []
         maintain(added: added, removed: removed)
-        undo.maintained = maintainedTables
         if let spent = executor.disarm() {
             rollBack(undo)
             throw PolicyError(.tooExpensive, Self.overBudget(spent, budget))
@@ -246,10 +224,11 @@ extension Engine {
     }
 
     /// Undoes a committed, maintained transaction whose triggers have not
-    /// fired: the rules, graph and front end as they were, the facts as they
-    /// were, then every stratum that changed derived again from scratch (in
-    /// order, so each reads lower strata already restored). The values the
-    /// transaction interned are the caller's to forget (`ValuePool.truncate`).
+    /// fired: the rules, graph and front end as they were, and every table's
+    /// rows, counts, ranks and indexes by its undo log, newest change first.
+    /// Costs what the transaction did (and a look at each table), never a
+    /// table's size. The values the transaction interned are the caller's to
+    /// forget (`ValuePool.truncate`).
     private func rollBack(_ undo: TransactionUndo) {
         for rule in undo.added { rulesByKey[rule.key] = nil }
         for rule in undo.removed { rulesByKey[rule.key] = rule }
@@ -260,27 +239,7 @@ extension Engine {
         }
         graphIsStale = undo.graphIsStale
         frontEnd = undo.frontEnd
-
-        var changed = undo.maintained
-        for state in tableStates.values where state.hasDelta || !state.pendingFacts.isEmpty {
-            changed.insert(ObjectIdentifier(state))
-            state.dropPendingFacts()
-            // No rule derives into it: its rows are exactly its facts.
-            if !state.isDerived { state.restoreFacts(resetFlags: undo.graph != nil) }
-        }
-        for (state, row, wasFact) in undo.facts.reversed() where state.isDerived {
-            changed.insert(ObjectIdentifier(state))
-            if let id = state.rows.find(row) {
-                state.facts[Int(id)] = wasFact
-            } else if wasFact {
-                state.add(row, count: 0, fact: true)
-            }
-        }
-        for stratum in graph.strata
-        where stratum.tables.contains(where: { changed.contains(ObjectIdentifier($0)) }) || stratum.inputs.contains(where: \.hasDelta) {
-            rederive(stratum)
-        }
-        for state in tableStates.values { state.clearTransaction() }
+        for state in tableStates.values { state.undoTransaction() }
     }
 
     /// The front end's components of the program: the checker's, when it

@@ -35,8 +35,6 @@ public final class Engine {
     var nextTriggerID = 0
     /// Front-end state (rule syntax for re-checking), owned by Engine+Language.
     var frontEnd = FrontEndState()
-    /// Tables of the strata the running transaction's maintenance visited (for a roll-back).
-    var maintainedTables: Set<ObjectIdentifier> = []
     /// The last table `rows(of:)` sorted, at its version: a client paging
     /// through a table (`query` with `offset`), or many subscribers taking
     /// its snapshot, sort it once, not once a page. One table's copy at most.

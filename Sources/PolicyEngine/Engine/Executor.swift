@@ -40,7 +40,8 @@ final class Executor {
     @exclusivity(unchecked) private var ticksUntilClock = Int.max
     private var deadline: ContinuousClock.Instant?
     private var armed = false
-    private static let ticksPerClockRead = 4096
+    /// Rows between clock reads (tests run out of time after a few rows with 1).
+    var ticksPerClockRead = 4096
     /// Set once the budget is spent: every run then returns at once, so the
     /// maintenance under way ends quickly, and the engine rolls it back.
     @exclusivity(unchecked) private(set) var exhausted: TransactionBudget.Resource?
@@ -89,7 +90,7 @@ final class Executor {
         guard budget.milliseconds < TransactionBudget.unlimited.milliseconds else { return }
         // At most a year: a bigger Duration would overflow.
         deadline = ContinuousClock.now + .milliseconds(min(budget.milliseconds, 365 * 86_400_000))
-        ticksUntilClock = Self.ticksPerClockRead
+        ticksUntilClock = ticksPerClockRead
     }
 
     /// Lifts the bound. - Returns: what ran out since `arm(_:)`, if anything.
@@ -119,7 +120,7 @@ final class Executor {
     }
 
     private func clockAllows() -> Bool {
-        ticksUntilClock = Self.ticksPerClockRead
+        ticksUntilClock = ticksPerClockRead
         guard let deadline, ContinuousClock.now >= deadline else { return true }
         exhaust(.time)
         return false

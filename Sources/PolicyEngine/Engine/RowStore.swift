@@ -97,6 +97,42 @@ final class RowStore {
         heldIDs = []
     }
 
+    /// Undoes the `insert` that stored row `id`, the newest change to the
+    /// store not undone yet: the id goes back to the free ids it came from
+    /// (`reused`), or off the end.
+    func undoInsert(_ id: UInt32, reused: Bool) {
+        primary.remove(id, cells: cells, arity: arity)
+        for position in indexes.indices { indexes[position].remove(id, cells: cells, arity: arity) }
+        alive[Int(id)] = false
+        count -= 1
+        if reused {
+            freeIDs.append(id)
+        } else {
+            precondition(Int(id) == alive.count - 1, "undoInsert: not the newest change")
+            cells.removeLast(arity)
+            alive.removeLast()
+        }
+    }
+
+    /// Undoes the `remove` of row `id`, the newest change to the store not
+    /// undone yet: stores `values` at `id` again, in every index. An id held
+    /// back (`held`) is taken out of the held ids by `forgetHeldIDs()`.
+    func undoRemove(_ id: UInt32, cells values: ArraySlice<UInt32>, held: Bool) {
+        if !held {
+            let freed = freeIDs.popLast()
+            precondition(freed == id, "undoRemove: not the newest change")
+        }
+        let base = Int(id) * arity
+        for (column, value) in values.enumerated() { cells[base + column] = value }
+        alive[Int(id)] = true
+        primary.insert(id, cells: cells, arity: arity)
+        for position in indexes.indices { indexes[position].insert(id, cells: cells, arity: arity) }
+        count += 1
+    }
+
+    /// Drops the held-back ids after a roll-back made their rows stored again or undid them.
+    func forgetHeldIDs() { heldIDs = [] }
+
     /// Calls `body` with each stored row whose `columns` (ascending) equal `key`,
     /// until it returns false. `body` must not change the store.
     @inline(__always)
@@ -204,6 +240,37 @@ final class RowStore {
         primary = HashIndex(columns: Array(0..<arity), unique: true)
         for position in kept.indices { insert(Array(packed[position * arity..<(position + 1) * arity])) }
         return kept
+    }
+
+    /// What lookups and the next inserts can observe, for tests: each
+    /// stored row by id, the free ids in the order they are taken, and the
+    /// rows each index finds for each key of a stored row, by the index's columns.
+    struct Contents: Equatable {
+        var rows: [UInt32: [UInt32]] = [:]
+        var freeIDs: [UInt32] = []
+        var idLimit = 0
+        var indexes: [[Int]: [[UInt32]: Set<UInt32>]] = [:]
+    }
+
+    func contents() -> Contents {
+        var contents = Contents(freeIDs: freeIDs, idLimit: idLimit)
+        for id in ids { contents.rows[id] = row(id) }
+        for index in [primary] + indexes {
+            var found: [[UInt32]: Set<UInt32>] = [:]
+            for id in ids {
+                let key = index.columns.map { cell(id, $0) }
+                guard found[key] == nil else { continue }
+                var ids: Set<UInt32> = []
+                var cursor = index.first(key: key, cells: cells, arity: arity)
+                while let next = cursor {
+                    ids.insert(next)
+                    cursor = index.next(after: next)
+                }
+                found[key] = ids
+            }
+            contents.indexes[index.columns] = found
+        }
+        return contents
     }
 
     /// Bytes held, for memory reports.

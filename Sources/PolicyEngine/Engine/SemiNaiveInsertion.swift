@@ -59,7 +59,7 @@ struct SemiNaiveInsertion {
     /// Stores `row` with `rank` unless present (a fact then just becomes one), and queues it for the next round.
     mutating func insert(_ table: TableState, _ row: [UInt32], fact: Bool, rank: Int32) {
         if let id = table.rows.find(row) {
-            if fact { table.facts[Int(id)] = true }
+            if fact { table.setFlag(id, fact: true) }
             return
         }
         guard let position = tables.firstIndex(where: { $0 === table }) else { return }

@@ -38,17 +38,22 @@ final class TableState {
     let id: TableID
     let arity: Int
     let rows: RowStore
-    /// Derivation count per row id (facts not included); the rank in recursive strata.
-    @exclusivity(unchecked) var counts: [Int32] = []
+    /// Derivation count per row id (facts not included); the rank in recursive
+    /// strata. Changed through `setCount` and `setFlag`, which keep the undo log.
+    @exclusivity(unchecked) private(set) var counts: [Int32] = []
     /// Whether each row id is a fact.
-    @exclusivity(unchecked) var facts: [Bool] = []
+    @exclusivity(unchecked) private(set) var facts: [Bool] = []
     /// False after the table was maintained as recursive: counting must recount it first.
-    var countsValid = true
+    var countsValid = true {
+        willSet { keepFlags() }
+    }
     /// Some rule derives into this table (kept in step with the program graph).
     var isDerived = false
     /// In a recursive stratum, `counts` holds each row's rank instead: this
     /// token says for which set of stratum tables those ranks are valid.
-    var rankToken: RankToken?
+    var rankToken: RankToken? {
+        willSet { keepFlags() }
+    }
     /// Set while a recursive stratum's deletions are being proved.
     var proof: ProofSets?
     /// Grows at the end of every transaction that changed the rows (what
@@ -69,6 +74,24 @@ final class TableState {
     /// Fact changes requested by the transaction: row -> wanted fact state.
     var pendingFacts: RowStore
     var pendingFactState: [Bool] = []
+
+    /// What undoes the transaction's changes to rows that were stored before
+    /// it, newest last (`undoTransaction`): so a roll-back costs what the
+    /// transaction did, never the table's size. Rows the transaction added
+    /// need no record of their counts: undoing their `added` removes them.
+    private enum Undo {
+        /// The row was stored at `id`; `reused`: it took a freed id.
+        case added(UInt32, reused: Bool)
+        /// The row at `id` was removed with this count and flag; its cells
+        /// are the newest `arity` of `undoCells`. `held`: its id was held back.
+        case removed(UInt32, count: Int32, fact: Bool, held: Bool)
+        /// The row at `id` had this count and flag.
+        case changed(UInt32, count: Int32, fact: Bool)
+    }
+    @exclusivity(unchecked) private var undoLog: [Undo] = []
+    @exclusivity(unchecked) private var undoCells: [UInt32] = []
+    /// `countsValid` and `rankToken` before the transaction first changed them.
+    private var flagsBefore: (countsValid: Bool, rankToken: RankToken?)?
 
     init(id: TableID, arity: Int) {
         self.id = id
@@ -93,8 +116,10 @@ final class TableState {
 
     /// Like `add`, but does nothing and returns nil when `values` is stored already.
     func addIfAbsent(_ values: [UInt32], count: Int32, fact: Bool) -> UInt32? {
+        let idLimit = rows.idLimit
         let (id, inserted) = rows.insert(values)
         guard inserted else { return nil }
+        undoLog.append(.added(id, reused: Int(id) < idLimit))
         while counts.count <= Int(id) {
             counts.append(0)
             facts.append(false)
@@ -114,9 +139,12 @@ final class TableState {
 
     /// Removes a present row and records it in the delta.
     func remove(_ id: UInt32) {
+        let held = addedFlags[Int(id)]
+        undoLog.append(.removed(id, count: counts[Int(id)], fact: facts[Int(id)], held: held))
+        for column in 0..<arity { undoCells.append(rows.cell(id, column)) }
         counts[Int(id)] = 0
         facts[Int(id)] = false
-        if addedFlags[Int(id)] {
+        if held {
             addedFlags[Int(id)] = false
             addedCount -= 1
             rows.remove(id, reuse: false)
@@ -165,12 +193,39 @@ final class TableState {
     /// The rows the transaction removed.
     var removedRows: RowStore { removed }
 
+    /// Sets a stored row's count (or rank).
+    @inline(__always)
+    func setCount(_ id: UInt32, _ count: Int32) {
+        guard counts[Int(id)] != count else { return }
+        keep(id)
+        counts[Int(id)] = count
+    }
+
+    /// Sets whether a stored row is a fact.
+    @inline(__always)
+    func setFlag(_ id: UInt32, fact: Bool) {
+        guard facts[Int(id)] != fact else { return }
+        keep(id)
+        facts[Int(id)] = fact
+    }
+
+    /// Records the count and flag of row `id` before a change, unless the
+    /// transaction added the row (undoing the addition suffices).
+    @inline(__always)
+    private func keep(_ id: UInt32) {
+        if !wasAdded(id) { undoLog.append(.changed(id, count: counts[Int(id)], fact: facts[Int(id)])) }
+    }
+
+    private func keepFlags() {
+        if flagsBefore == nil { flagsBefore = (countsValid, rankToken) }
+    }
+
     /// Makes `values` a fact (or not) at once, for tables that no rule derives into.
     func setFact(_ values: [UInt32], _ wanted: Bool) {
         if let id = rows.find(values) {
             guard facts[Int(id)] != wanted else { return }
             if wanted || counts[Int(id)] > 0 {
-                facts[Int(id)] = wanted
+                setFlag(id, fact: wanted)
             } else {
                 remove(id)
             }
@@ -182,6 +237,7 @@ final class TableState {
     /// Ends the transaction's bookkeeping.
     func clearTransaction() {
         if hasDelta { version += 1 }
+        forgetUndo()
         if !addedList.isEmpty {
             for id in addedList { addedFlags[Int(id)] = false }
             addedList = []
@@ -206,27 +262,53 @@ final class TableState {
         addedFlags = Array(repeating: false, count: kept.count)
     }
 
-    /// Forgets the transaction's requested fact changes (a roll-back).
-    func dropPendingFacts() {
-        if pendingFacts.isEmpty { return }
-        pendingFacts = RowStore(arity: arity)
-        pendingFactState = []
+    /// Puts the rows, counts, fact flags and ids back as they were before the
+    /// transaction, by undoing its changes newest first (every index with
+    /// them), and ends the transaction's bookkeeping without a new version.
+    func undoTransaction() {
+        for id in addedList { addedFlags[Int(id)] = false }
+        addedList = []
+        addedCount = 0
+        for change in undoLog.reversed() {
+            switch change {
+            case .added(let id, let reused):
+                rows.undoInsert(id, reused: reused)
+                if !reused {
+                    counts.removeLast()
+                    facts.removeLast()
+                    addedFlags.removeLast()
+                }
+            case .removed(let id, let count, let fact, let held):
+                let start = undoCells.count - arity
+                rows.undoRemove(id, cells: undoCells[start...], held: held)
+                undoCells.removeLast(arity)
+                counts[Int(id)] = count
+                facts[Int(id)] = fact
+            case .changed(let id, let count, let fact):
+                counts[Int(id)] = count
+                facts[Int(id)] = fact
+            }
+        }
+        if let before = flagsBefore {
+            countsValid = before.countsValid
+            rankToken = before.rankToken
+        }
+        forgetUndo()
+        rows.forgetHeldIDs()
+        proof = nil
+        if !removed.isEmpty { removed = RowStore(arity: arity) }
+        if !pendingFacts.isEmpty {
+            pendingFacts = RowStore(arity: arity)
+            pendingFactState = []
+        }
     }
 
-    /// Puts back the rows a table no rule derives into held before the
-    /// transaction: all facts. `resetFlags` makes every row a fact with no
-    /// derivation again, for a table that rules derived into meanwhile.
-    func restoreFacts(resetFlags: Bool) {
-        for id in addedIDs { remove(id) }
-        let gone = removed.ids.map(removed.row)
-        for row in gone { add(row, count: 0, fact: true) }
-        guard resetFlags else { return }
-        for id in rows.ids {
-            counts[Int(id)] = 0
-            facts[Int(id)] = true
-        }
-        countsValid = true
-        rankToken = nil
+    private func forgetUndo() {
+        flagsBefore = nil
+        if undoLog.isEmpty { return }
+        // A big transaction's log goes; a small one's keeps its capacity.
+        undoLog.removeAll(keepingCapacity: undoLog.count <= 1024)
+        undoCells.removeAll(keepingCapacity: undoCells.count <= 1024)
     }
 
     /// Records that the transaction wants `values` to be a fact (or not).

@@ -1,0 +1,187 @@
+import Foundation
+import Testing
+
+@testable import PolicyEngine
+import TestSupport
+
+/// Issue 12: a transaction refused over its budget (derived rows, computed
+/// bytes or time, run out midway through a recursive stratum) or by a failing
+/// commit hook is undone by each table's undo log. Afterwards every table is
+/// as it was down to its row ids, counts, ranks, fact flags, free ids and
+/// index contents; and the next transactions publish the deltas of an engine
+/// that never saw the refused one.
+@Suite struct EngineRollbackTests {
+    /// What a table holds that a lookup, a delta or the next transaction can observe.
+    struct TableContents: Equatable {
+        var store: RowStore.Contents
+        var counts: [UInt32: Int32] = [:]
+        var facts: [UInt32: Bool] = [:]
+        var countsValid: Bool
+        var rankToken: ObjectIdentifier?
+        var isDerived: Bool
+        var version: Int
+    }
+
+    static func contents(_ engine: Engine) -> [TableID: TableContents] {
+        engine.tableStates.mapValues { table in
+            var contents = TableContents(
+                store: table.rows.contents(), countsValid: table.countsValid, rankToken: table.rankToken.map(ObjectIdentifier.init),
+                isDerived: table.isDerived, version: table.version)
+            for id in table.rows.ids {
+                contents.counts[id] = table.counts[Int(id)]
+                contents.facts[id] = table.isFact(id)
+            }
+            return contents
+        }
+    }
+
+    /// Every index of every table finds exactly the stored rows with each key.
+    static func indexProblems(_ engine: Engine) -> [String] {
+        var problems: [String] = []
+        for (id, table) in engine.tableStates {
+            let store = table.rows.contents()
+            for (columns, found) in store.indexes {
+                var expected: [[UInt32]: Set<UInt32>] = [:]
+                for (row, cells) in store.rows { expected[columns.map { cells[$0] }, default: []].insert(row) }
+                if found != expected { problems.append("\(id) index on \(columns)") }
+            }
+        }
+        return problems
+    }
+
+    /// `after` equals `before`, but for indexes first built during the refused transaction.
+    static func differences(_ before: [TableID: TableContents], _ after: [TableID: TableContents]) -> [String] {
+        guard before.keys.sorted() == after.keys.sorted() else { return ["tables \(before.keys.sorted()) became \(after.keys.sorted())"] }
+        var differences: [String] = []
+        for (id, old) in before {
+            var new = after[id]!
+            new.store.indexes = new.store.indexes.filter { old.store.indexes[$0.key] != nil }
+            if new != old { differences.append("\(id): \(old) became \(new)") }
+        }
+        return differences
+    }
+
+    enum Refusal: CaseIterable { case rows, bytes, time, hook }
+
+    /// A recursive string: every round computes longer strings, so only a
+    /// budget ends it. It is never part of an accepted program.
+    static func growth(_ policy: String) -> CheckedRule {
+        RuleBuilder.rule(
+            policy, "\(policy):grow", [.v("y")], [.pos("\(policy):grow", [.v("x")]), .fn(.concat, [.v("x"), .c("ab")], .v("y"))])
+    }
+
+    @Test func refusedTransactionsLeaveEveryTableAndIndexAsItWas() throws {
+        let seed = ProcessInfo.processInfo.environment["POLICY_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
+        print("EngineRollbackTests seed: \(seed) (rerun with POLICY_SEED=\(seed))")
+        var random = SeededRandom(seed: seed)
+        var refused: [Refusal: Int] = [:]
+        var accepted = 0
+        for program in [EnginePropertyTests.graph, EnginePropertyTests.pointsTo, EnginePropertyTests.graph, EnginePropertyTests.pointsTo] {
+            try run(program, &random, transactions: 150, refused: &refused, accepted: &accepted)
+        }
+        print("EngineRollbackTests: \(accepted) accepted, refused \(refused)")
+        for refusal in Refusal.allCases {
+            #expect(refused[refusal, default: 0] >= 10, "too few refusals of kind \(refusal) to test the roll-back")
+        }
+    }
+
+    private func run(
+        _ program: EnginePropertyTests.RecursiveProgram, _ random: inout SeededRandom, transactions: Int,
+        refused: inout [Refusal: Int], accepted: inout Int
+    ) throws {
+        // `engine` sees every transaction, `twin` only the accepted ones.
+        let (engine, twin) = (Engine(), Engine())
+        let growth = Self.growth(program.policy)
+        let nodes = Int.random(in: 4...12, using: &random)
+        func node(_ random: inout SeededRandom) -> Value { .int(Int64(Int.random(in: 0..<nodes, using: &random))) }
+        var rules = program.rules.filter { _ in Int.random(in: 0..<4, using: &random) > 0 }
+        var facts: [TableID: Set<[Value]>] = [:]
+        var setup = Transaction()
+        for rule in rules { setup.insert(rule: rule) }
+        setup.insert(["a"], into: growth.head)
+        for _ in 0..<(nodes * 3) {
+            let (name, arity) = program.factTables[Int.random(in: 0..<program.baseTables, using: &random)]
+            let row = (0..<arity).map { _ in node(&random) }
+            setup.insert(row, into: RuleBuilder.table(name))
+            facts[RuleBuilder.table(name), default: []].insert(row)
+        }
+        for each in [engine, twin] {
+            try each.createPolicy(program.policy)
+            try each.apply(setup)
+        }
+
+        for step in 0..<transactions {
+            let refusal: Refusal? = Int.random(in: 0..<2, using: &random) == 0 ? nil : Refusal.allCases.randomElement(using: &random)
+            var (nextRules, nextFacts) = (rules, facts)
+            var transaction = Transaction()
+            if refusal == .bytes || (refusal != nil && refusal != .hook && Int.random(in: 0..<4, using: &random) == 0) {
+                transaction.insert(rule: growth)
+            }
+            for _ in 0..<Int.random(in: 1...4, using: &random) {
+                if Int.random(in: 0..<10, using: &random) == 0 {
+                    // Toggle a rule: strata may merge or split, and ranks be computed anew.
+                    let rule = program.rules.randomElement(using: &random)!
+                    if let index = nextRules.firstIndex(where: { $0.text == rule.text }) {
+                        transaction.deleteRule(policy: program.policy, text: rule.text)
+                        nextRules.remove(at: index)
+                    } else {
+                        transaction.insert(rule: rule)
+                        nextRules.append(rule)
+                    }
+                    continue
+                }
+                let choices = Int.random(in: 0..<4, using: &random) == 0 ? program.factTables.count : program.baseTables
+                let (name, arity) = program.factTables[Int.random(in: 0..<choices, using: &random)]
+                let table = RuleBuilder.table(name)
+                if Bool.random(using: &random), let victim = nextFacts[table, default: []].randomElement(using: &random) {
+                    transaction.delete(victim, from: table)
+                    nextFacts[table, default: []].remove(victim)
+                } else {
+                    let row = (0..<arity).map { _ in node(&random) }
+                    transaction.insert(row, into: table)
+                    nextFacts[table, default: []].insert(row)
+                }
+            }
+
+            let before = Self.contents(engine)
+            let pool = engine.pool.count
+            var budget = TransactionBudget.unlimited
+            switch refusal {
+            case .rows: budget.derivedRows = Int.random(in: 0..<40, using: &random)
+            case .bytes: budget.computedBytes = Int.random(in: 0..<400, using: &random)
+            case .time:
+                // Out of time after a few rows: the clock is read after each.
+                budget.milliseconds = 0
+                engine.executor.ticksPerClockRead = Int.random(in: 1...200, using: &random)
+            case .hook, nil: break
+            }
+            defer { engine.executor.ticksPerClockRead = 4096 }
+            var deltas: [TableDelta]?
+            do {
+                deltas = try engine.apply(transaction, budget: budget) { if refusal == .hook { throw EnginePropertyTests.HookFailed() } }
+            } catch let error as PolicyError where error.code == .tooExpensive {
+            } catch is EnginePropertyTests.HookFailed {}
+
+            guard let deltas else {
+                refused[refusal!, default: 0] += 1
+                let differences = Self.differences(before, Self.contents(engine))
+                #expect(differences.isEmpty, "\(program.policy) step \(step) (\(refusal!)): \(differences.prefix(2))")
+                #expect(engine.pool.count == pool)
+                #expect(Self.indexProblems(engine).isEmpty)
+                #expect(engine.rankViolations().isEmpty)
+                if !differences.isEmpty { return }
+                continue
+            }
+            accepted += 1
+            (rules, facts) = (nextRules, nextFacts)
+            let twinDeltas = try twin.apply(transaction)
+            #expect(deltas.map { $0.sorted() } == twinDeltas.map { $0.sorted() }, "\(program.policy) step \(step): the deltas differ")
+            for table in twin.tables {
+                #expect(engine.rows(of: table) == twin.rows(of: table), "\(program.policy) step \(step): \(table) differs")
+            }
+            let problems = Self.indexProblems(engine)
+            #expect(problems.isEmpty, "\(program.policy) step \(step): \(problems)")
+            if !problems.isEmpty { return }
+        }
+    }
+}
