@@ -46,7 +46,7 @@ import TestSupport
     /// default limit: the edge refuses every one, with the field's code.
     @Test func oversizedSeedsAreRefusedAtTheEdge() throws {
         let names = Self.inputs().filter { $0.hasPrefix("seed-oversized-") }
-        #expect(names.count >= 8)
+        #expect(names.count >= 7)
         for name in names {
             let request = try ControlRequest(frame: Array(try Data(contentsOf: Self.folder.appendingPathComponent(name))))
             #expect(throws: BusError.self, "\(name)") { try ControlCommand(request, limits: BusLimits()) }

@@ -26,6 +26,45 @@ import Testing
         #expect(engine.rows(of: RuleBuilder.table("p:r")) == [[1]])
     }
 
+    /// A table name over `maxTableNameLength` anywhere in rule text (head,
+    /// body, negated, another service's, a fact) is `bad-table-name`, for an
+    /// insert and a delete alike; at the limit it is accepted; text with a
+    /// syntax error gets that error.
+    @Test func ruleTextNamingALongTableIsRefused() throws {
+        let engine = Engine()
+        try engine.createPolicy("p")
+        engine.maxTableNameLength = 256
+        let name = String(repeating: "t", count: 254)  // p:ttt… is 256 bytes
+        let over = [
+            "h(x) :- \(name)t(x).", "h(x) :- q(x), not \(name)t(x).", "\(name)t(x) :- q(x).", "\(name)t(1).",
+            "h(x) :- other:\(name.dropFirst(3))(x).",
+        ]
+        for text in over {
+            for delete in [false, true] {
+                var transaction = Transaction()
+                if delete { transaction.deleteRules(text, policy: "p") } else { transaction.insertRules(text, policy: "p") }
+                let error = #expect(throws: PolicyError.self, "\(text)") { try engine.apply(transaction) }
+                #expect(error?.code.rawValue == "bad-table-name", "\(text)")
+                #expect(error?.message == "the rule text names a table of 257 bytes; the limit is 256", "\(text)")
+                #expect(error?.location == nil, "the message is the whole of it: \(text)")
+            }
+        }
+        var broken = Transaction()
+        broken.insertRules("h(x) :- \(name)t(x", policy: "p")
+        #expect((#expect(throws: PolicyError.self) { try engine.apply(broken) })?.code == .syntaxError)
+
+        var atLimit = Transaction()
+        atLimit.insertRules("h(x) :- \(name)(x).\n\(name)(1).", policy: "p")
+        try engine.apply(atLimit)
+        #expect(engine.rows(of: RuleBuilder.table("p:h")) == [[1]])
+        // Unbounded unless set: policy files and offline evaluation.
+        let offline = Engine()
+        try offline.createPolicy("p")
+        var long = Transaction()
+        long.insertRules("h(x) :- \(name)t(x).", policy: "p")
+        try offline.apply(long)
+    }
+
     /// A body at the limit evaluates, both from scratch and incrementally.
     @Test func ruleBodyAtTheLimitEvaluates() throws {
         let n = Planner.maxBodyLiterals

@@ -317,6 +317,8 @@ final class EngineBehavior: NodeBehavior {
             }
         }
         if let directory = setup.dataDirectory { try openLog(directory, compactAbove: setup.compactLogAbove) }
+        // Requests from here on: the node's own policies and log were trusted.
+        engine.maxTableNameLength = context.limits.maxTableNameLength
         updateRemote(now: monotonicNanoseconds())
     }
 

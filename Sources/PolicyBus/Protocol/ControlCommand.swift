@@ -138,7 +138,7 @@ public enum ControlCommand: Hashable, Sendable {
         case "explain": self = .explain(query: try request.query("query", limits: limits), all: try request.optionalBool("all") ?? false)
         case "policy-create":
             let name = try request.policyName("name", limits: limits)
-            let rules = request.body["rule"] == nil ? nil : try Rules.text(request, policy: name, limits: limits)
+            let rules = request.body["rule"] == nil ? nil : try Rules.text(request, limits: limits)
             self = .policyCreate(name: name, rules: rules)
         case "policy-delete": self = .policyDelete(name: try request.policyName("name", limits: limits))
         case "policy-list": self = .policyList
@@ -235,32 +235,19 @@ extension ControlCommand.Rules {
         }
         switch action {
         case "list": self = .list(policy: policy)
-        case "insert": self = .insert(policy: policy, text: try Self.text(request, policy: policy, limits: limits))
-        case "delete": self = .delete(policy: policy, text: try Self.text(request, policy: policy, limits: limits))
+        case "insert": self = .insert(policy: policy, text: try Self.text(request, limits: limits))
+        case "delete": self = .delete(policy: policy, text: try Self.text(request, limits: limits))
         default: throw BusError(.badRequest, "\"action\" must be list, insert or delete")
         }
     }
 
-    /// The `rule` field: at most `maxRuleTextLength` bytes, and every table it
-    /// names within the table name limit. Text that does not parse is left
-    /// to the engine, whose `syntax-error` says where.
-    static func text(_ request: ControlRequest, policy: String, limits: BusLimits) throws(BusError) -> String {
+    /// The `rule` field: at most `maxRuleTextLength` bytes. The engine parses
+    /// it, once, and refuses a table name over the limit there
+    /// (`Engine.maxTableNameLength`, `bad-table-name`).
+    static func text(_ request: ControlRequest, limits: BusLimits) throws(BusError) -> String {
         let text = try request.string("rule")
         guard text.utf8.count <= limits.maxRuleTextLength else {
             throw BusError(.tooLarge, "rule text of \(text.utf8.count) bytes; the limit is \(limits.maxRuleTextLength)")
-        }
-        guard let parsed = try? PolicyParser.parse(text, policy: policy) else { return text }
-        let atoms = parsed.rules.flatMap { rule in
-            [rule.head] + rule.body.compactMap { literal -> AtomSyntax? in
-                switch literal {
-                case .positive(let atom), .negative(let atom, _): atom
-                case .comparison: nil
-                }
-            }
-        }
-        let names = atoms.map { "\($0.service ?? policy):\($0.name)" } + parsed.facts.map(\.table.description)
-        if let long = names.first(where: { $0.utf8.count > limits.maxTableNameLength }) {
-            throw BusError(.badTableName, "the rule text names a table of \(long.utf8.count) bytes; the limit is \(limits.maxTableNameLength)")
         }
         return text
     }

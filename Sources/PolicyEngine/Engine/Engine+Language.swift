@@ -6,6 +6,11 @@ struct FrontEndState {
     var program = CheckedProgram()
 }
 
+extension PolicyError.Code {
+    /// Rule text names a table longer than `Engine.maxTableNameLength`.
+    public static let badTableName = PolicyError.Code(rawValue: "bad-table-name")
+}
+
 extension Engine {
     /// A checker that knows this engine's policies, declared columns and stored tables.
     func makeChecker() -> ProgramChecker {
@@ -44,6 +49,8 @@ extension Engine {
                 // Every statement that parses is checked too, so that the
                 // text's errors of every kind are reported together.
                 let (parsed, errors) = try PolicyParser.parseRecovering(text, policy: policy)
+                // Text with a syntax error gets that error instead.
+                if errors.isEmpty { try checkTableNames(parsed, policy: policy) }
                 syntaxErrors += errors
                 for rule in parsed.rules {
                     let key = RuleKey(policy: policy, text: rule.text)
@@ -55,6 +62,7 @@ extension Engine {
                 hasText = true
                 try requirePolicy(policy)
                 let parsed = try PolicyParser.parse(text, policy: policy)
+                try checkTableNames(parsed, policy: policy)
                 for rule in parsed.rules {
                     let key = RuleKey(policy: policy, text: rule.text)
                     guard ruleSet.remove(key) != nil else {
@@ -83,6 +91,25 @@ extension Engine {
         lowered.addedRules = checkedRules.filter { !before.contains($0.key) }.sorted { $0.key < $1.key }.map(\.value)
         lowered.removedRules = before.subtracting(ruleSet).sorted()
         return lowered
+    }
+
+    /// Refuses text that names a table (qualified) longer than
+    /// `maxTableNameLength`, in a rule's head or body or in a fact.
+    private func checkTableNames(_ parsed: ParsedPolicy, policy: String) throws(PolicyError) {
+        guard maxTableNameLength < .max else { return }
+        let atoms = parsed.rules.flatMap { rule in
+            [rule.head] + rule.body.compactMap { literal -> AtomSyntax? in
+                switch literal {
+                case .positive(let atom), .negative(let atom, _): atom
+                case .comparison: nil
+                }
+            }
+        }
+        let lengths = atoms.map { ($0.service ?? policy).utf8.count + 1 + $0.name.utf8.count }
+            + parsed.facts.map { $0.table.description.utf8.count }
+        if let long = lengths.first(where: { $0 > maxTableNameLength }) {
+            throw PolicyError(.badTableName, "the rule text names a table of \(long) bytes; the limit is \(maxTableNameLength)")
+        }
     }
 
     private func requirePolicy(_ policy: String) throws(PolicyError) {

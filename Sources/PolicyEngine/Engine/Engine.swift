@@ -39,6 +39,10 @@ public final class Engine {
     /// through a table (`query` with `offset`), or many subscribers taking
     /// its snapshot, sort it once, not once a page. One table's copy at most.
     var sortedRows: (table: TableState, version: Int, rows: [[Value]])?
+    /// The longest qualified table name that rule text given to `apply` may
+    /// name, in bytes: longer is `bad-table-name`. Unbounded by default; a
+    /// node sets its protocol limit once its own policies and log are loaded.
+    public var maxTableNameLength = Int.max
 
     public init() {}
 
