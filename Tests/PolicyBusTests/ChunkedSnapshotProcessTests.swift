@@ -23,7 +23,7 @@ extension ProcessSuites {
                 // A subscriber of another table: the node's heartbeats go on meanwhile.
                 let other = try processes.subscriber(source, ["d:r"], extra: ["--timeout", "300"])
                 _ = try await other.jsonLine(0)
-                let (_, engine) = try await processes.engine(
+                let (engineProcess, engine) = try await processes.engine(
                     "E", policies: [("c", "seen(x, n) :- d:q(x, n)")], peers: [("d", source)], extra: chunking)
                 let direct = try processes.subscriber(source, ["d:q"], extra: ["--timeout", "300"])
                 let derived = try processes.subscriber(engine, ["c:seen"], extra: ["--timeout", "300"])
@@ -42,6 +42,10 @@ extension ProcessSuites {
                 #expect(chunks > 2 * Int64(Self.rows * 10 / 4096), "\(chunks) chunks for two snapshots of \(Self.rows) rows")
                 print("ChunkedSnapshotProcessTests: \(chunks) chunks; longest loop stall \(status["loop_longest_stall_us"]?.intValue ?? -1) µs")
                 #expect(!other.stderrText.contains("resync"), "\(other.stderrText)")
+                // The engine logs how long the peer table took to sync (issue 13).
+                let synced = engineProcess.stderrText.split(separator: "\n").first { $0.contains("peer table synced") && $0.contains("table=d:q") }
+                #expect(synced?.contains("rows=\(Self.rows)") == true, "\(engineProcess.stderrText)")
+                #expect(synced?.contains("sync.ms=") == true, "\(String(describing: synced))")
             }
         }
 

@@ -19,6 +19,7 @@ extension EngineBehavior {
     /// The engine subscribed to `table` at its peer.
     func peerTableWanted(_ table: TableID) {
         peerHealth[table] = .waiting
+        syncStarted[table] = monotonicNanoseconds()
         context.monitor.peerTable(table.description, synced: false, reason: "waiting for the first snapshot from \(table.service)")
     }
 
@@ -32,15 +33,21 @@ extension EngineBehavior {
     func peerTableDropped(_ table: TableID) {
         peerHealth[table] = nil
         syncedOnce.remove(table)
+        syncStarted[table] = nil
         context.monitor.peerTableDropped(table.description)
     }
 
     /// Follows a peer table's snapshots and resyncs: a loss is logged at
     /// warning, a table back in step at notice, and readiness follows.
     func peerTableChanged(_ table: TableID, _ change: TableSubscription.Event) {
-        let metadata: Logger.Metadata = ["table": "\(table)", "peer": "\(table.service)"]
+        var metadata: Logger.Metadata = ["table": "\(table)", "peer": "\(table.service)"]
         switch change {
         case .snapshot, .resumed:
+            // How long the table waited (a large snapshot takes a while): logged with its sync.
+            if let start = syncStarted.removeValue(forKey: table) {
+                metadata["sync.ms"] = "\((monotonicNanoseconds() - start) / 1_000_000)"
+            }
+            if case .snapshot(let rows, _) = change { metadata["rows"] = "\(rows.count)" }
             switch peerHealth[table] {
             case .lost: logger.notice("peer table regained", metadata: metadata)
             case .resyncing(let reason): logger.notice("peer table resynced", metadata: metadata.merging(["reason": "\(reason)"]) { $1 })
@@ -52,6 +59,7 @@ extension EngineBehavior {
             context.monitor.peerTable(table.description, synced: true)
         case .resync(let reason):
             context.monitor.peerTableResynced(table.description)
+            syncStarted[table] = syncStarted[table] ?? monotonicNanoseconds()
             if reason == .silence {
                 let silence = 3 * (peers.first { $0.service == table.service }?.connection.session.heartbeatMilliseconds ?? 1000)
                 logger.warning("peer table lost: nothing heard for \(silence) ms", metadata: metadata)

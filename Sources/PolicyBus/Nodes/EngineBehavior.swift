@@ -30,6 +30,9 @@ final class EngineBehavior: NodeBehavior {
     /// Peer tables that have had a snapshot since the engine started: the
     /// tables reading only these are complete (`EngineBehavior+PeerHealth.swift`).
     var syncedOnce: Set<TableID> = []
+    /// When each peer table waiting for a snapshot started waiting: the
+    /// log says how long its sync took (`EngineBehavior+PeerHealth.swift`).
+    var syncStarted: [TableID: UInt64] = [:]
     private(set) var syncWaitMilliseconds = 10_000
 
     init(engine: Engine, context: NodeContext) {
