@@ -251,6 +251,7 @@ extension ProcessSuites {
                 #expect(moved("policybus_relay_messages_total", ["direction": "down", "kind": "reply"], from: start, to: queried) == 3)
                 #expect(moved("policybus_relay_bytes_total", ["direction": "down", "kind": "reply"], from: start, to: queried) > 3 * 20)
                 #expect(queried["policybus_relay_downstream_connections"] == 3)
+                #expect(moved("policybus_relay_downstream_connections_opened_total", [:], from: start, to: queried) == 3)
 
                 // A subscriber: one topic, and at least one data message per delta.
                 let subscriber = try processes.subscriber(control, ["d:q"], extra: ["--timeout", "300"])
@@ -273,6 +274,28 @@ extension ProcessSuites {
                 _ = try await readyz(200, "the upstream is back")
                 #expect(try await scrape()["policybus_relay_upstream_reconnects_total"] == 1)
                 #expect(relay.stderrText.contains("upstream lost") && relay.stderrText.contains("upstream regained"), "\(relay.stderrText)")
+
+                // The stop log reads the counters the last scrape showed,
+                // once the subscriber's unsubscribe, the last request, has its reply.
+                _ = try await offPool { subscriber.stop() }
+                let last = try await eventually("every request answered") { () async throws -> PrometheusSamples? in
+                    let samples = try await scrape()
+                    let requests = samples["policybus_relay_messages_total", ["direction": "up", "kind": "request"]]
+                    return requests == samples["policybus_relay_messages_total", ["direction": "down", "kind": "reply"]] ? samples : nil
+                }
+                relay.signal(SIGTERM)
+                #expect(try await relay.exit() == 0)
+                let line = relay.stderrText.split(separator: "\n").first { $0.contains("relay stopped") } ?? ""
+                let stopped = Dictionary(line.split(separator: " ").compactMap { word -> (String, Double)? in
+                    let parts = word.split(separator: "=", maxSplits: 1)
+                    return parts.count == 2 ? (String(parts[0]), Double(parts[1]) ?? .nan) : nil
+                }) { $1 }
+                func total(_ labels: [String: String]) -> Double? { last["policybus_relay_messages_total", labels] }
+                #expect(stopped["requests"] != nil && stopped["requests"] == total(["direction": "up", "kind": "request"]), "\(line)")
+                #expect(stopped["replies"] != nil && stopped["replies"] == total(["direction": "down", "kind": "reply"]), "\(line)")
+                #expect(stopped["clients.opened"] == last["policybus_relay_downstream_connections_opened_total"], "\(line)")
+                // Heartbeats still pass between the scrape and the stop.
+                #expect((stopped["data.frames"] ?? 0) >= (total(["direction": "down", "kind": "data"]) ?? .infinity), "\(line)")
             }
         }
 

@@ -47,7 +47,6 @@ extension Relay {
                 }
                 upstream.lastActive = monotonicNanoseconds()
                 upstream.outstanding += 1
-                counts.requests += 1
                 monitor.requestsUp.passed(request)
             } catch {
                 logger.warning("request forward failed", metadata: ["error": "\(error)"])
@@ -80,7 +79,6 @@ extension Relay {
                 try router.send([client] + frames)
                 upstream.lastActive = monotonicNanoseconds()
                 upstream.outstanding = max(upstream.outstanding - 1, 0)
-                counts.replies += 1
                 monitor.repliesDown.passed(frames)
             } catch {
                 logger.warning("reply forward failed", metadata: ["error": "\(error)"])
@@ -108,7 +106,7 @@ extension Relay {
             upstream.item = loop.add(socket) { [unowned self, unowned upstream] _ in forwardReplies(to: client, from: upstream) }
             upstreams[client] = upstream
             monitor.connections.record(upstreams.count)
-            counts.clientsOpened += 1
+            monitor.connectionsOpened.increment()
             logger.debug("client connected", metadata: ["clients": "\(upstreams.count)"])
             return upstream
         } catch {

@@ -47,8 +47,6 @@ public final class Relay {
     private(set) var upstreamData: String?
     /// Each downstream connection's DEALER, by its ROUTER routing id.
     var upstreams: [[UInt8]: Upstream] = [:]
-    /// What passed, for the stop log.
-    var counts = Counts()
 
     /// Binds the downstream sockets and connects the XSUB (when the upstream
     /// data endpoint is given).
@@ -109,10 +107,7 @@ public final class Relay {
         for upstream in upstreams.values { upstream.socket.close() }
         upstreams.removeAll()
         for socket in [router, xpub, xsub, probe] { socket.close() }
-        logger.info("relay stopped", metadata: [
-            "relay": "\(options.name)", "requests": "\(counts.requests)", "replies": "\(counts.replies)",
-            "data.frames": "\(counts.dataFrames)", "clients.opened": "\(counts.clientsOpened)",
-        ])
+        logger.info("relay stopped", metadata: monitor.totals.merging(["relay": "\(options.name)"]) { $1 })
     }
 
     // MARK: - Data
@@ -126,7 +121,6 @@ public final class Relay {
             do {
                 guard try xsub.receive(into: &frames, dontWait: true) else { return }
                 _ = try xpub.trySend(frames)
-                counts.dataFrames += 1
                 monitor.dataDown.passed(frames)
             } catch {
                 logger.warning("data forward failed", metadata: ["error": "\(error)"])
@@ -184,13 +178,3 @@ public final class Relay {
 
 @available(*, unavailable)
 extension Relay: Sendable {}
-
-extension Relay {
-    /// What passed through a relay.
-    struct Counts {
-        var requests = 0
-        var replies = 0
-        var dataFrames = 0
-        var clientsOpened = 0
-    }
-}

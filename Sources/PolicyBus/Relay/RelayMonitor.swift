@@ -1,4 +1,5 @@
 import CoreMetrics
+import Logging
 import Monitoring
 
 /// What a relay reports about itself (docs/OPERATIONS.md, "Relays"): what it
@@ -8,19 +9,37 @@ import Monitoring
 ///
 /// The relay's loop owns it and is its only caller; the handles are
 /// thread-safe and the backend reads them on the scrape thread. Every series
-/// is made once, in `init`: the labels are fixed words.
+/// is made once, in `init`: the labels are fixed words. The stop log reads
+/// the same counters (``totals``), so it says what `/metrics` said.
 final class RelayMonitor {
     let health: HealthState
 
+    /// A counter that also keeps its total, on the loop's thread: a
+    /// swift-metrics handle cannot be read back, and without `--metrics` it
+    /// is a no-op one.
+    final class Tally {
+        let counter: Counter
+        private(set) var total: Int64 = 0
+
+        init(_ label: String, dimensions: [(String, String)] = [], factory: any MetricsFactory) {
+            counter = Counter(label: label, dimensions: dimensions, factory: factory)
+        }
+
+        func increment(by amount: Int64 = 1) {
+            total += amount
+            counter.increment(by: amount)
+        }
+    }
+
     /// One path through the relay: messages and their bytes.
     struct Flow {
-        let messages: Counter
-        let bytes: Counter
+        let messages: Tally
+        let bytes: Tally
 
         init(_ direction: String, _ kind: String, factory: any MetricsFactory) {
             let dimensions = [("direction", direction), ("kind", kind)]
-            messages = Counter(label: "policybus_relay_messages_total", dimensions: dimensions, factory: factory)
-            bytes = Counter(label: "policybus_relay_bytes_total", dimensions: dimensions, factory: factory)
+            messages = Tally("policybus_relay_messages_total", dimensions: dimensions, factory: factory)
+            bytes = Tally("policybus_relay_bytes_total", dimensions: dimensions, factory: factory)
         }
 
         /// One message of `frames` passed.
@@ -38,11 +57,12 @@ final class RelayMonitor {
     let requestsUp: Flow
     /// Control replies, node to clients.
     let repliesDown: Flow
-    let requestsDropped: Counter
+    let requestsDropped: Tally
     let connections: Gauge
+    let connectionsOpened: Tally
     let topics: Gauge
     let upstreamUp: Gauge
-    let upstreamReconnects: Counter
+    let upstreamReconnects: Tally
 
     init(health: HealthState, factory: any MetricsFactory) {
         self.health = health
@@ -50,10 +70,21 @@ final class RelayMonitor {
         subscriptionsUp = Flow("up", "subscription", factory: factory)
         requestsUp = Flow("up", "request", factory: factory)
         repliesDown = Flow("down", "reply", factory: factory)
-        requestsDropped = Counter(label: "policybus_relay_requests_dropped_total", factory: factory)
+        requestsDropped = Tally("policybus_relay_requests_dropped_total", factory: factory)
         connections = Gauge(label: "policybus_relay_downstream_connections", factory: factory)
+        connectionsOpened = Tally("policybus_relay_downstream_connections_opened_total", factory: factory)
         topics = Gauge(label: "policybus_relay_topics", factory: factory)
         upstreamUp = Gauge(label: "policybus_relay_upstream_up", factory: factory)
-        upstreamReconnects = Counter(label: "policybus_relay_upstream_reconnects_total", factory: factory)
+        upstreamReconnects = Tally("policybus_relay_upstream_reconnects_total", factory: factory)
+    }
+
+    /// What passed since the start, for the stop log: the counters' totals.
+    var totals: Logger.Metadata {
+        [
+            "requests": "\(requestsUp.messages.total)", "requests.dropped": "\(requestsDropped.total)",
+            "replies": "\(repliesDown.messages.total)", "data.frames": "\(dataDown.messages.total)",
+            "data.bytes": "\(dataDown.bytes.total)", "clients.opened": "\(connectionsOpened.total)",
+            "upstream.reconnects": "\(upstreamReconnects.total)",
+        ]
     }
 }
