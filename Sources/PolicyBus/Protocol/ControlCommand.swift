@@ -205,14 +205,16 @@ extension ControlCommand {
     }
 
     /// The refusal of a reply over `replyLimit`, saying how to ask for less.
-    func replyTooLarge(bytes: Int, limit: Int) -> BusError {
+    /// `bytes` nil: the reply was given up as soon as it passed the limit.
+    func replyTooLarge(bytes: Int?, limit: Int) -> BusError {
         let how = switch self {
         case .query, .tables, .status: "ask for a page: \"limit\" items from \"offset\""
         case .explain: "ask about fewer rows, or without \"all\""
         case .simulate: "ask about fewer tables, or simulate a smaller change"
         default: "ask for less"
         }
-        return BusError(.replyTooLarge, "the reply would be \(bytes) bytes; the limit is \(limit): \(how)")
+        let size = bytes.map { "\($0) bytes" } ?? "more than \(limit) bytes"
+        return BusError(.replyTooLarge, "the reply would be \(size); the limit is \(limit): \(how)")
     }
 }
 

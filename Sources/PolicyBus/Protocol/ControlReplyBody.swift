@@ -18,8 +18,16 @@ extension ControlReply {
     /// over the command's reply limit: no reply, however big the node's
     /// tables, goes out larger than `BusLimits.maxReplyBytes`.
     static func ok(id: JSON?, _ body: some ControlReplyBody, to command: ControlCommand, limits: BusLimits) throws(BusError) -> [UInt8] {
+        let limit = command.replyLimit(limits)
+        if let rows = body as? Rows {
+            // The one reply that grows with a table: written straight, and given up past the limit.
+            guard let reply = rows.encoded(id: id, limit: limit ?? .max) else {
+                throw command.replyTooLarge(bytes: nil, limit: limit ?? .max)
+            }
+            return reply
+        }
         let reply = ok(id: id, body)
-        if let limit = command.replyLimit(limits), reply.count > limit {
+        if let limit, reply.count > limit {
             throw command.replyTooLarge(bytes: reply.count, limit: limit)
         }
         return reply
@@ -146,6 +154,31 @@ extension ControlReply {
         }
 
         var fields: [String: JSON] { ["rows": JSON(rows: Array(rows)), "more": .int(Int64(more))] }
+
+        /// The reply `ok(id:fields)` writes, byte for byte (keys sorted: `id`,
+        /// `more`, `ok`, `rows`), written row by row without a JSON tree: a
+        /// page of a large table cost its tree (300k rows: 0.6-0.9 s of the
+        /// loop in a release build). Nil once it passes `limit` bytes, checked
+        /// every 1024 rows, so that a refusal costs at most the limit.
+        func encoded(id: JSON?, limit: Int) -> [UInt8]? {
+            var writer = JSONWriter(capacity: 64 + rows.count * 16)
+            writer.raw("{")
+            if let id {
+                writer.raw("\"id\":")
+                writer.json(id)
+                writer.raw(",")
+            }
+            writer.raw("\"more\":")
+            writer.int(Int64(more))
+            writer.raw(",\"ok\":true,\"rows\":[")
+            for (position, row) in rows.enumerated() {
+                if position > 0 { writer.raw(",") }
+                writer.row(row)
+                if position % 1024 == 1023, writer.bytes.count > limit { return nil }
+            }
+            writer.raw("]}")
+            return writer.bytes.count > limit ? nil : writer.bytes
+        }
     }
 
     /// `rules list`: the canonical texts, and each rule's id and line.
