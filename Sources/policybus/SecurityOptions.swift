@@ -46,6 +46,9 @@ struct LimitArguments: ParsableArguments {
     @Option(name: .customLong("max-queued-requests"), help: "Most requests one connection may have waiting; they are served round-robin across connections (busy).")
     var maxQueuedRequests = BusLimits().maxQueuedRequests
 
+    @Option(name: .customLong("max-queued-bytes"), help: "Most bytes of requests waiting at the node, all connections together; a connection with none waiting may always send one (busy).")
+    var maxQueuedBytes = BusLimits().maxQueuedBytes
+
     @Option(name: .customLong("max-request-ms"), help: "Most milliseconds one explain or simulate may take (too-expensive).")
     var maxRequestMilliseconds = BusLimits().maxRequestMilliseconds
 
@@ -55,7 +58,7 @@ struct LimitArguments: ParsableArguments {
     func validate() throws {
         guard maxMessageSize > 0, maxFrames >= 2, maxRows > 0, maxTableNameLength > 2, maxSubscriptions > 0, maxClients > 0,
             maxClientIDLength > 0, maxRuleBytes > 0, maxQueryBytes > 0, maxArity > 0, maxReplyBytes > 0,
-            maxQueuedRequests > 0, loopBudgetMilliseconds > 0, maxRequestMilliseconds > 0
+            maxQueuedRequests > 0, maxQueuedBytes > 0, loopBudgetMilliseconds > 0, maxRequestMilliseconds > 0
         else {
             throw ValidationError("limits must be positive (--max-frames at least 2, --max-table-name-length at least 3)")
         }
@@ -75,6 +78,7 @@ struct LimitArguments: ParsableArguments {
         options.limits.maxSubscriptionsPerClient = maxSubscriptions
         options.limits.maxClients = maxClients
         options.limits.maxQueuedRequests = maxQueuedRequests
+        options.limits.maxQueuedBytes = maxQueuedBytes
         options.limits.loopBudgetMilliseconds = loopBudgetMilliseconds
         options.limits.maxRequestMilliseconds = maxRequestMilliseconds
     }

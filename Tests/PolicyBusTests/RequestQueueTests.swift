@@ -27,7 +27,7 @@ import TestSupport
             if random.next() % 3 != 0 {
                 let peer = UInt8(random.next() % 4)
                 sent += 1
-                let accepted = queue.add(request(from: peer, sent))
+                let accepted = queue.add(request(from: peer, sent)) == nil
                 #expect(accepted == ((waiting[peer]?.count ?? 0) < 5), "seed \(seed)")
                 if accepted {
                     if waiting[peer] == nil { line.append(peer) }
@@ -48,5 +48,40 @@ import TestSupport
             #expect(queue.connectionCount == waiting.count, "seed \(seed)")
             #expect(queue.isEmpty == waiting.isEmpty)
         }
+    }
+
+    /// Random arrivals of random sizes: the bytes waiting never pass the
+    /// byte bound but by one request of a connection that had none waiting
+    /// (each may always queue one), a request is refused for its bytes
+    /// exactly when it would pass the bound behind its own connection's,
+    /// and the count comes back to 0 when everything is served.
+    @Test func waitingBytesStayWithinTheBoundButOneRequestPerConnection() {
+        let seed = UInt64.random(in: 0...UInt64.max)
+        print("RequestQueueTests bytes seed: \(seed)")
+        var random = SeededRandom(seed: seed)
+        let byteLimit = 1000
+        var queue = RequestQueue(limit: 1000, byteLimit: byteLimit)
+        var waiting: [UInt8: [Int]] = [:]
+        for _ in 0..<3000 {
+            if random.next() % 2 == 0 {
+                let peer = UInt8(random.next() % 6)
+                let size = Int(random.next() % 400)
+                let incoming = RequestQueue.Request(frames: [[peer], [UInt8](repeating: 0x20, count: size)], userID: nil)
+                let before = queue.byteCount
+                let refusal = queue.add(incoming)
+                let alone = waiting[peer] == nil
+                #expect(refusal == (alone || before + size + 1 <= byteLimit ? nil : .bytes), "seed \(seed)")
+                if refusal == nil { waiting[peer, default: []].append(size + 1) }
+            } else if let served = queue.next() {
+                let peer = served.frames[0][0]
+                waiting[peer]!.removeFirst()
+                if waiting[peer]!.isEmpty { waiting[peer] = nil }
+            }
+            #expect(queue.byteCount == waiting.values.joined().reduce(0, +), "seed \(seed)")
+            let beyond = waiting.values.map { $0.dropFirst().reduce(0, +) }.reduce(0, +)
+            #expect(beyond <= byteLimit, "seed \(seed): \(beyond) bytes waiting behind the first of each connection")
+        }
+        while queue.next() != nil {}
+        #expect(queue.byteCount == 0)
     }
 }

@@ -55,7 +55,7 @@ public final class Node {
     ) throws(BusError) {
         self.options = options
         self.context = context
-        requestQueue = RequestQueue(limit: options.limits.maxQueuedRequests)
+        requestQueue = RequestQueue(limit: options.limits.maxQueuedRequests, byteLimit: options.limits.maxQueuedBytes)
         captures = SnapshotCaptures(chunkBytes: options.snapshotChunkBytes, idleNanoseconds: .milliseconds(options.leaseMilliseconds))
         do {
             loop = try PollLoop()
@@ -145,15 +145,25 @@ public final class Node {
             guard let (frames, userID) = message else { break }
             guard frames.count >= 2 else { continue }
             let request = RequestQueue.Request(frames: frames, userID: userID.flatMap { $0.isEmpty ? nil : $0 })
-            guard requestQueue.add(request) else {
-                let limit = requestQueue.limit
-                let error = BusError(.busy, "\(limit) requests from this connection are waiting already (the limit): wait for their replies before sending more")
-                send(refuse(op: nil, id: frames.last.flatMap(ControlRequest.bestEffortID), error), to: envelope(of: frames))
+            if let refusal = requestQueue.add(request) {
+                let error = switch refusal {
+                case .requests:
+                    BusError(.busy, "\(requestQueue.limit) requests from this connection are waiting already (the limit): wait for their replies before sending more")
+                case .bytes:
+                    BusError(.busy, "the node holds \(requestQueue.byteCount) bytes of waiting requests (the limit is \(requestQueue.byteLimit)) and one from this connection: wait for its reply before sending more")
+                }
+                // The id is looked for in the frame's first 4 KiB only: refusing a
+                // burst of 10 MB frames must not cost a scan of each.
+                let id = frames.last.flatMap { ControlRequest.bestEffortID(Array($0.prefix(Self.busyIDScanBytes))) }
+                send(refuse(op: nil, id: id, error), to: envelope(of: frames))
                 continue
             }
         }
         scheduleServing()
     }
+
+    /// How far into a refused (`busy`) request's frame its `id` is looked for.
+    static let busyIDScanBytes = 4096
 
     /// Makes the loop serve the queued requests, and sort the snapshots
     /// being taken, in its next round of timers.
@@ -193,6 +203,8 @@ public final class Node {
             reply = answer(body.first!, peer: frames[0], key: request.userID, envelope: envelope)
         }
         if let reply { send(reply, to: envelope) }
+        // A large frame's memory is free again: give its pages back (at most once a second).
+        if request.byteCount >= 1 << 20 { memoryFreed() }
     }
 
     /// Where a reply to `frames` goes: the routing id, and the empty

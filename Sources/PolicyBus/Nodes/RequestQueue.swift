@@ -2,9 +2,10 @@
 /// connection (routing id), served round-robin, so that a client sending a
 /// burst waits behind its own requests, not in front of everyone else's.
 ///
-/// Each connection's queue is bounded; a request over the bound is handed
-/// back to be refused (`busy`). A connection with nothing queued takes no
-/// memory: a queue goes when it empties.
+/// Each connection's queue is bounded in requests, and all the queues
+/// together in bytes; a request over a bound is handed back to be refused
+/// (`busy`). A connection with nothing queued takes no memory: a queue goes
+/// when it empties.
 struct RequestQueue {
     /// One message as the ROUTER gave it.
     struct Request {
@@ -12,16 +13,33 @@ struct RequestQueue {
         let frames: [[UInt8]]
         /// The sender's CURVE key, when the ZAP handler gave one.
         let userID: String?
+
+        var byteCount: Int { frames.reduce(0) { $0 + $1.count } }
+    }
+
+    /// Which bound a refused request met.
+    enum Refusal: Equatable {
+        /// Its connection has `limit` requests waiting.
+        case requests
+        /// The queues hold `byteLimit` bytes, and its connection has a request waiting.
+        case bytes
     }
 
     /// Most requests one connection may have waiting.
     let limit: Int
+    /// Most bytes of requests waiting, all connections together; a
+    /// connection with nothing waiting may always queue one, so that one
+    /// client's burst of large requests cannot shut the others out.
+    let byteLimit: Int
+    /// Bytes of the requests waiting.
+    private(set) var byteCount = 0
     private var queues: [[UInt8]: [Request]] = [:]
     /// The connections with requests waiting, the next to be served first.
     private var turns: [[UInt8]] = []
 
-    init(limit: Int) {
+    init(limit: Int, byteLimit: Int = .max) {
         self.limit = limit
+        self.byteLimit = byteLimit
     }
 
     var isEmpty: Bool { turns.isEmpty }
@@ -30,14 +48,17 @@ struct RequestQueue {
     var connectionCount: Int { turns.count }
 
     /// Queues a request behind its connection's others.
-    /// - Returns: false when the connection has `limit` waiting already (nothing queued).
-    mutating func add(_ request: Request) -> Bool {
+    /// - Returns: nil when queued, else the bound it met (nothing queued).
+    mutating func add(_ request: Request) -> Refusal? {
         let peer = request.frames[0]
         let waiting = queues[peer]?.count ?? 0
-        guard waiting < limit else { return false }
+        guard waiting < limit else { return .requests }
+        let bytes = request.byteCount
+        guard waiting == 0 || byteCount + bytes <= byteLimit else { return .bytes }
         if waiting == 0 { turns.append(peer) }
         queues[peer, default: []].append(request)
-        return true
+        byteCount += bytes
+        return nil
     }
 
     /// The first request of the connection whose turn it is; that
@@ -47,6 +68,7 @@ struct RequestQueue {
         let peer = turns.removeFirst()
         var queue = queues.removeValue(forKey: peer)!
         let request = queue.removeFirst()
+        byteCount -= request.byteCount
         if !queue.isEmpty {
             queues[peer] = queue
             turns.append(peer)

@@ -39,6 +39,10 @@ public struct BusLimits: Hashable, Sendable {
     /// connections' queues are served round-robin. Over it: `busy`. As many
     /// as libzmq's receive high-water mark queues per connection by default.
     public var maxQueuedRequests: Int = 1000
+    /// Most bytes of requests waiting at the node, all connections together
+    /// (a connection with none waiting may always queue one). Over it: `busy`.
+    /// With the frame size it bounds the memory waiting requests hold.
+    public var maxQueuedBytes: Int = 64 << 20
     /// Most tables one client may subscribe to at a node.
     public var maxSubscriptionsPerClient: Int = 1024
     /// Most clients holding subscriptions at once: with the per-client limit
