@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 
 @testable import PolicyEngine
 
@@ -145,6 +146,29 @@ import Testing
         try engine.change { $0.insert("nova:servers", "vm1", "h2") }
         #expect(errors.deltas.isEmpty)
         #expect(engine.triggers.isEmpty)
+    }
+
+    /// Triggers removed together (a node closing the tables whose leases
+    /// ended) go in one pass: the others stay, in registration order, and
+    /// only they fire.
+    @Test func triggersRemovedTogetherLeaveTheOthersInOrder() throws {
+        let seed = UInt64.random(in: 0...UInt64.max)
+        print("EngineTriggerTests seed: \(seed)")
+        var random = SeededRandom(seed: seed)
+        let engine = try errorEngine()
+        let fired = TriggerLog()
+        var ids: [TriggerID] = []
+        for _ in 0..<500 {
+            ids.append(engine.addTrigger(on: RuleBuilder.table("alice:error")) { fired.deltas.append($0) })
+        }
+        let removed = Set(ids.filter { _ in random.next() % 3 == 0 })
+        engine.removeTriggers(removed)
+        let kept = ids.filter { !removed.contains($0) }
+        #expect(engine.triggers.map(\.id) == kept, "seed \(seed)")
+        try engine.change { $0.insert("nova:servers", "vm1", "h2") }
+        #expect(fired.deltas.count == kept.count, "seed \(seed)")
+        engine.removeTriggers([])
+        #expect(engine.triggers.count == kept.count)
     }
 
     @Test func severalTriggersShareATable() throws {

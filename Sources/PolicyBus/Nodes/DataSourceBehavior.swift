@@ -49,10 +49,12 @@ final class DataSourceBehavior: NodeBehavior {
         if schema[table.name] == nil { openedBySubscribe.insert(table) }
     }
 
-    func close(_ table: TableID) {
-        guard openedBySubscribe.contains(table), context.publisher.snapshot(table)?.rows.isEmpty ?? true else { return }
-        openedBySubscribe.remove(table)
-        context.close(table)
+    func close(_ tables: [TableID]) {
+        for table in tables {
+            guard openedBySubscribe.contains(table), context.publisher.snapshot(table)?.rows.isEmpty ?? true else { continue }
+            openedBySubscribe.remove(table)
+            context.close(table)
+        }
     }
 
     /// Checks a row against the table's declared arity, else the arity the

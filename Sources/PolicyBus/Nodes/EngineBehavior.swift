@@ -60,12 +60,20 @@ final class EngineBehavior: NodeBehavior {
         logger.debug("trigger added", metadata: ["table": "\(table)"])
     }
 
-    func close(_ table: TableID) {
-        guard let trigger = triggers.removeValue(forKey: table) else { return }
-        engine.removeTrigger(trigger)
-        context.close(table)
+    func close(_ tables: [TableID]) {
+        // One pass over the engine's triggers for all of them: 12,288 removed
+        // one at a time (12 clients of 1024 tables whose leases ended) held
+        // the loop 12 s in a debug build.
+        var removed: Set<TriggerID> = []
+        for table in tables {
+            guard let trigger = triggers.removeValue(forKey: table) else { continue }
+            removed.insert(trigger)
+            context.close(table)
+            logger.debug("trigger removed", metadata: ["table": "\(table)"])
+        }
+        guard !removed.isEmpty else { return }
+        engine.removeTriggers(removed)
         context.monitor.triggers(triggers.count)
-        logger.debug("trigger removed", metadata: ["table": "\(table)"])
     }
 
     // MARK: - Requests

@@ -65,7 +65,7 @@ extension Node {
 
     /// Closes the tables that lost their last subscriber; their state goes.
     func close(_ tables: [TableID]) {
-        for table in tables { behavior.close(table) }
+        behavior.close(tables)
         if !tables.isEmpty { memoryFreed() }
     }
 

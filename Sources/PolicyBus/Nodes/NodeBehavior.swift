@@ -13,8 +13,9 @@ protocol NodeBehavior: AnyObject {
     func validate(_ table: TableID) throws(BusError)
     /// `table` got its first subscriber: start publishing it.
     func open(_ table: TableID)
-    /// `table` lost its last subscriber.
-    func close(_ table: TableID)
+    /// `tables` lost their last subscribers (one client's unsubscribe, or
+    /// every table whose leases ended in one check).
+    func close(_ tables: [TableID])
     /// The ops that differ by kind: `query`, `rules`, `facts`.
     func handle(_ command: ControlCommand) throws(BusError) -> any ControlReplyBody
     /// The tables `tables` lists, sorted.

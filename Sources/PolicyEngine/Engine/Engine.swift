@@ -137,7 +137,14 @@ public final class Engine {
 
     /// Unregisters a trigger. Unknown ids are ignored.
     public func removeTrigger(_ id: TriggerID) {
-        triggerList.removeAll { $0.id == id }
+        removeTriggers([id])
+    }
+
+    /// Unregisters triggers in one pass over the list (one at a time, many
+    /// removals cost the square of the triggers). Unknown ids are ignored.
+    public func removeTriggers(_ ids: Set<TriggerID>) {
+        guard !ids.isEmpty else { return }
+        triggerList.removeAll { ids.contains($0.id) }
     }
 
     /// The registered triggers, in registration order.
