@@ -43,6 +43,9 @@ struct LimitArguments: ParsableArguments {
     @Option(name: .customLong("max-clients"), help: "Most clients holding subscriptions at once (too-many-subscriptions).")
     var maxClients = BusLimits().maxClients
 
+    @Option(name: .customLong("max-subscribed-tables"), help: "Most tables with subscribers at once, all clients together (too-many-subscriptions).")
+    var maxSubscribedTables = BusLimits().maxSubscribedTables
+
     @Option(name: .customLong("max-queued-requests"), help: "Most requests one connection may have waiting; they are served round-robin across connections (busy).")
     var maxQueuedRequests = BusLimits().maxQueuedRequests
 
@@ -56,7 +59,7 @@ struct LimitArguments: ParsableArguments {
     var loopBudgetMilliseconds = BusLimits().loopBudgetMilliseconds
 
     func validate() throws {
-        guard maxMessageSize > 0, maxFrames >= 2, maxRows > 0, maxTableNameLength > 2, maxSubscriptions > 0, maxClients > 0,
+        guard maxMessageSize > 0, maxFrames >= 2, maxRows > 0, maxTableNameLength > 2, maxSubscriptions > 0, maxClients > 0, maxSubscribedTables > 0,
             maxClientIDLength > 0, maxRuleBytes > 0, maxQueryBytes > 0, maxArity > 0, maxReplyBytes > 0,
             maxQueuedRequests > 0, maxQueuedBytes > 0, loopBudgetMilliseconds > 0, maxRequestMilliseconds > 0
         else {
@@ -77,6 +80,7 @@ struct LimitArguments: ParsableArguments {
         options.limits.transactionBudget = budget.budget
         options.limits.maxSubscriptionsPerClient = maxSubscriptions
         options.limits.maxClients = maxClients
+        options.limits.maxSubscribedTables = maxSubscribedTables
         options.limits.maxQueuedRequests = maxQueuedRequests
         options.limits.maxQueuedBytes = maxQueuedBytes
         options.limits.loopBudgetMilliseconds = loopBudgetMilliseconds

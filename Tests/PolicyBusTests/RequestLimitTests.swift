@@ -104,6 +104,34 @@ extension ProcessSuites {
             }
         }
 
+        /// A data source opens a table for any name of its service that is
+        /// subscribed to: 50 client ids of 1024 tables each made one publish
+        /// and heartbeat 51,200 (a 464 ms turn for the heartbeats alone, debug).
+        /// The tables with subscribers are bounded all clients together.
+        @Test func tablesWithSubscribersAreBoundedOverAllClients() async throws {
+            try await withProcesses { processes in
+                let (node, endpoint) = try await processes.dataSource("d", extra: ["--max-subscribed-tables", "50"])
+                func subscribe(_ client: String, _ tables: Range<Int>) async throws -> JSON? {
+                    let names = tables.map { "\"d:t\($0)\"" }.joined(separator: ",")
+                    return try await offPool { try exchange(endpoint, [[Array(#"{"op":"subscribe","client":"\#(client)","tables":[\#(names)]}"#.utf8)]], timeout: 60) }.first ?? nil
+                }
+                #expect(try await subscribe("a", 0..<40)?["ok"] == .bool(true))
+                let over = try await subscribe("b", 40..<60)
+                #expect(over?["error"]?["code"]?.stringValue == "too-many-subscriptions", "\(String(describing: over))")
+                // Tables that have subscribers already cost nothing more.
+                #expect(try await subscribe("b", 30..<50)?["ok"] == .bool(true))
+                #expect(try await subscribe("c", 50..<51)?["error"]?["code"]?.stringValue == "too-many-subscriptions")
+                let status = try await request(endpoint, "status", ["limit": .int(1000)])
+                guard case .object(let published)? = status["tables"] else { Issue.record("status: \(status)"); return }
+                #expect(published.count == 50, "\(published.keys.sorted())")
+                // When a table loses its last subscriber, another may come.
+                let left = try await offPool { try exchange(endpoint, [[Array(#"{"op":"unsubscribe","client":"a","tables":["d:t0"]}"#.utf8)]], timeout: 60) }
+                #expect(left.first??["ok"] == .bool(true))
+                #expect(try await subscribe("c", 50..<51)?["ok"] == .bool(true))
+                #expect(node.isRunning)
+            }
+        }
+
         /// Issue 12: 60 subscriptions with 1 MiB client ids grew an engine by
         /// 240 MB and made `status` build a 90 MB reply. Now each is refused,
         /// and `status` stays small.

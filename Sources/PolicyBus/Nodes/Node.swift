@@ -346,6 +346,11 @@ public final class Node {
         guard current.isEmpty == false || registry.clients.count < options.limits.maxClients else {
             throw BusError(.tooManySubscriptions, "\(registry.clients.count) clients hold subscriptions; the limit is \(options.limits.maxClients)")
         }
+        let opening = Set(tables).filter { registry.subscriberCount($0) == 0 }.count
+        let tableLimit = options.limits.maxSubscribedTables
+        guard registry.subscribers.count + opening <= tableLimit else {
+            throw BusError(.tooManySubscriptions, "\(registry.subscribers.count) tables have subscribers and this would add \(opening); the limit is \(tableLimit)")
+        }
         for table in tables { try behavior.validate(table) }
         for table in registry.subscribe(client, to: tables, until: leaseDeadline) { behavior.open(table) }
         subscriptionsChanged()

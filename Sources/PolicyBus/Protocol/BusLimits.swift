@@ -48,6 +48,11 @@ public struct BusLimits: Hashable, Sendable {
     /// Most clients holding subscriptions at once: with the per-client limit
     /// it bounds the subscriptions (and tables opened for them) one node keeps.
     public var maxClients: Int = 10_000
+    /// Most tables with subscribers at once, all clients together: each is
+    /// published and heartbeated, and a data source or an engine opens one
+    /// for any name of its service or policies, so without it clients could
+    /// make a node keep `maxClients` × `maxSubscriptionsPerClient` tables.
+    public var maxSubscribedTables: Int = 10_000
 
     public init() {}
 }
