@@ -27,9 +27,16 @@ struct QueryCommand: AsyncParsableCommand {
 
     /// The command's work; it blocks, so it runs on its own thread.
     func runBlocking() throws {
-        let reply = try ClientCall.request(connection, .query(query, paging.page), json: json)
-        let rows = reply["rows"] ?? .array([])
-        let more = reply["more"] ?? .int(0)
+        let rows: JSON, more: JSON
+        if paging.limit == nil {
+            let query = query, offset = paging.offset
+            (rows, more) = try ClientCall.withClient(connection, json: json) { client throws(BusError) in
+                (.array(try Self.allRows(client, query, from: offset)), .int(0))
+            }
+        } else {
+            let reply = try ClientCall.request(connection, .query(query, paging.page), json: json)
+            (rows, more) = (reply["rows"] ?? .array([]), reply["more"] ?? .int(0))
+        }
         if json {
             Output.line(JSON.object(["rows": rows, "more": more]).text)
             return
@@ -41,6 +48,37 @@ struct QueryCommand: AsyncParsableCommand {
     }
 }
 
+extension QueryCommand {
+    /// Rows per page when a whole reply is too large for the node.
+    static let firstPageRows = 10_000
+
+    /// Every matching row from `offset`: one request, or, when the node
+    /// refuses a reply that large (`reply-too-large`), pages of it, halved
+    /// while a page is still too large. Rows that change meanwhile shift
+    /// the pages (PROTOCOL.md section 4, `query`).
+    static func allRows(_ client: ControlClient, _ query: String, from offset: Int) throws(BusError) -> [JSON] {
+        do {
+            return try client.request(.query(query, ControlCommand.Page(offset: offset)))["rows"]?.arrayValue ?? []
+        } catch let error where error.code == .replyTooLarge {
+            // Read it in pages below.
+        }
+        var rows: [JSON] = []
+        var position = offset
+        var pageRows = firstPageRows
+        while true {
+            do {
+                let reply = try client.request(.query(query, ControlCommand.Page(offset: position, limit: pageRows)))
+                let page = reply["rows"]?.arrayValue ?? []
+                rows += page
+                position += page.count
+                if (reply["more"]?.intValue ?? 0) == 0 || page.isEmpty { return rows }
+            } catch let error where error.code == .replyTooLarge && pageRows > 1 {
+                pageRows /= 2
+            }
+        }
+    }
+}
+
 /// One request from a CLI command, with errors turned into exit codes.
 enum ClientCall {
     static func request(_ connection: ConnectOptions, _ command: ControlCommand, json: Bool) throws -> JSON {
@@ -49,6 +87,12 @@ enum ClientCall {
 
     /// The reply; an error reply or none is printed in the one shape (as JSON on stdout under `--json`).
     static func request(_ connection: ConnectOptions, _ op: String, _ fields: [String: JSON], json: Bool) throws -> JSON {
+        try withClient(connection, json: json) { client throws(BusError) in try client.request(op, fields) }
+    }
+
+    /// What `body` does with a client of the node; its error, or a failure
+    /// to connect, is printed in the one shape (as JSON on stdout under `--json`).
+    static func withClient<T>(_ connection: ConnectOptions, json: Bool, _ body: (ControlClient) throws(BusError) -> T) throws -> T {
         let context = try Context()
         let curve = try connection.curve.configuration(json: json)
         do {
@@ -56,7 +100,7 @@ enum ClientCall {
                 context: context, endpoint: connection.connect, timeoutMilliseconds: Int(connection.timeout * 1000),
                 curve: curve)
             defer { client.close() }
-            return try client.request(op, fields)
+            return try body(client)
         } catch {
             throw ErrorReport.fail(error, json: json)
         }

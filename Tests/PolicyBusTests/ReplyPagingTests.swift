@@ -80,6 +80,15 @@ extension ProcessSuites {
                 }
                 let rows = try await pages(endpoint, "query", ["query": .string("e:q")], limit: 500, list: "rows", more: "more")
                 #expect(rows == (0..<count).map { JSON.array([.int(Int64($0))]) })
+                // `policybus query` without --limit reads a table too large for one reply in pages.
+                let cli = try processes.start("query all", ["query", "--connect", endpoint, "e:q", "--json"])
+                #expect(try await cli.exit() == 0, "\(cli.stderrText)")
+                let printed = try JSON.parse(Array((cli.stdoutLines.first ?? "").utf8))
+                #expect(printed["rows"]?.arrayValue == rows)
+                #expect(printed["more"] == .int(0))
+                let text = try processes.start("query from 2990", ["query", "--connect", endpoint, "e:q(x)", "--offset", "2990"])
+                #expect(try await text.exit() == 0, "\(text.stderrText)")
+                #expect(text.stdoutLines == (2990..<count).map { "(\($0))" })
                 let page = try await request(endpoint, "query", ["query": .string("e:p(x)"), "offset": .int(10), "limit": .int(3)])
                 #expect(page["rows"] == .array([[13], [14], [15]].map { .array($0.map(JSON.int)) }))
                 #expect(page["more"]?.intValue == Int64(count - 3 - 13))
