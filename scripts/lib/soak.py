@@ -3,17 +3,22 @@
 
     scripts/soak --minutes N [--seed S] [--rate UPDATES_PER_SECOND] [--curve] [--binary PATH]
 
-The topology is the demo's (scripts/demo, docker/compose.yaml), on loopback
-ports from a free range chosen at start; a restarted node comes back on the
-same control and data endpoints:
+The topology is the demo's, read from `scripts/demo --print-commands` (which
+clients/python/tests/test_deployment.py checks against docker/compose.yaml),
+plus a second relay chained after the demo's; on loopback ports from a free
+range chosen at start; a restarted node comes back on the same control and
+data endpoints:
 
     publish nova, neutron, keystone   (examples/*.facts.json, *.schema.json)
         -> serve engine-a  (examples/compliance.policy)
             -> serve engine-b  (examples/alerts.policy; peers engine-a and nova)
+            -> relay relay  (engine-a's endpoints served again)
+                -> relay relay-2  (the soak's own: a chain of two)
 
 Subscribers: a Python one (`python3 -m policybus subscribe --json`, the
-clients/python client) on each engine, and a `policybus subscribe --json` on
-each engine: compliance:error at engine A, the alerts tables at engine B.
+clients/python client) and a `policybus subscribe --json` on each engine
+(compliance:error at engine A, the alerts tables at engine B), and on engine
+A through the relays: the CLI one relay away, the Python one two relays away.
 
 Load: random but schema-valid updates on the data sources' stdin (`+t(...)`,
 `-t(...)`, `replace t [[...]]`, `begin`/`commit`): servers move between
@@ -31,7 +36,9 @@ Every --check-seconds the load stops and the script waits (at most
     policies over the data sources' current facts (the end-to-end check);
   - each engine's copy of a remote table equals the peer's table;
   - each subscriber's contents, rebuilt from its snapshot + delta lines,
-    equal `query` at its engine.
+    equal `query` at its engine (for one behind relays, the engine at the
+    end of the chain);
+  - `query` through each relay equals `query` at its engine.
 A check that does not converge in time is a divergence. At the end it prints
 `soak summary: ...` and exits 1 on any divergence (the work dir is kept then).
 
@@ -43,6 +50,7 @@ import json
 import os
 import random
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -53,13 +61,59 @@ import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 EXAMPLES = os.path.join(ROOT, "examples")
-SOURCES = ("nova", "neutron", "keystone")
-ENGINES = ("engine-a", "engine-b")
-NODES = SOURCES + ENGINES
-# Which engine serves which policy, and which remote tables each engine reads.
-POLICY = {"engine-a": ("compliance", "compliance.policy"), "engine-b": ("alerts", "alerts.policy")}
-PEERS = {"engine-a": {"nova": "nova", "neutron": "neutron", "keystone": "keystone"},
-         "engine-b": {"compliance": "engine-a", "nova": "nova"}}
+
+
+def demo_topology():
+    """The demo's nodes in start order: name -> (subcommand, [(flag, value)]),
+    every endpoint of another node written `@name`; --name, --control and
+    --data left out (the soak chooses the endpoints)."""
+    text = subprocess.run([os.path.join(ROOT, "scripts", "demo"), "--print-commands"], check=True,
+                          capture_output=True, text=True, timeout=30).stdout
+    commands = {}
+    for line in text.splitlines():
+        name, _, rest = line.partition(" ")
+        argv = shlex.split(rest)
+        if argv[0] == "policybus":  # not the demo's subscriber: the soak has its own
+            commands[name] = (argv[1], list(zip(argv[2::2], argv[3::2])))
+    owner = {dict(flags)["--control"]: name for name, (_, flags) in commands.items()}
+    nodes = {}
+    for name, (kind, flags) in commands.items():
+        out = []
+        for flag, value in flags:
+            if flag in ("--name", "--control", "--data"):
+                continue
+            if flag == "--peer":
+                service, _, endpoint = value.partition("=")
+                value = f"{service}=@{owner[endpoint]}"
+            elif flag == "--upstream-control":
+                value = "@" + owner[value]
+            out.append((flag, value))
+        nodes[name] = (kind, out)
+    return nodes
+
+
+TOPOLOGY = demo_topology()
+TOPOLOGY["relay-2"] = ("relay", [("--upstream-control", "@relay")])
+NODES = tuple(TOPOLOGY)
+SOURCES = tuple(n for n in NODES if TOPOLOGY[n][0] == "publish")
+ENGINES = tuple(n for n in NODES if TOPOLOGY[n][0] == "serve")
+RELAYS = tuple(n for n in NODES if TOPOLOGY[n][0] == "relay")
+# Which engine serves which policy (name, file in examples/), the nodes each
+# engine reads from (service -> node), and the node each relay forwards to.
+POLICY = {e: tuple(os.path.basename(part) for part in v.split("=", 1))
+          for e in ENGINES for f, v in TOPOLOGY[e][1] if f == "--policy"}
+PEERS = {e: {v.split("=@")[0]: v.split("=@")[1] for f, v in TOPOLOGY[e][1] if f == "--peer"} for e in ENGINES}
+UPSTREAM = {r: dict(TOPOLOGY[r][1])["--upstream-control"][1:] for r in RELAYS}
+
+
+def engine_behind(node):
+    """The node itself, or for a relay the node at the end of its chain."""
+    while node in UPSTREAM:
+        node = UPSTREAM[node]
+    return node
+
+
+# The remote tables each engine reads.
 REMOTE = {"engine-a": ["nova:servers", "neutron:networks", "keystone:users", "keystone:groups"],
           "engine-b": ["compliance:error", "nova:hosts"]}
 # A rule engine B gets through the control API at start: it is durable in B's
@@ -67,11 +121,13 @@ REMOTE = {"engine-a": ["nova:servers", "neutron:networks", "keystone:users", "ke
 RULE_B = 'busy_host(host) :- maintenance(vm1, host), maintenance(vm2, host), vm1 != vm2'
 CHECKED = {"engine-a": ["compliance:error", "compliance:exposed", "compliance:member", "compliance:admin"],
            "engine-b": ["alerts:alert", "alerts:repeat_offender", "alerts:maintenance", "alerts:busy_host"]}
-SUBSCRIBERS = [  # name, kind, engine, tables
+SUBSCRIBERS = [  # name, kind, the node it connects to, tables
     ("py-a", "python", "engine-a", ["compliance:error"]),
     ("py-b", "python", "engine-b", ["alerts:alert", "alerts:maintenance"]),
     ("cli-a", "cli", "engine-a", ["compliance:error"]),
     ("cli-b", "cli", "engine-b", ["alerts:alert", "alerts:repeat_offender", "alerts:maintenance", "alerts:busy_host"]),
+    ("cli-relay", "cli", "relay", ["compliance:error", "compliance:exposed"]),
+    ("py-relay-2", "python", "relay-2", ["compliance:error", "compliance:admin"]),
 ]
 
 # Value pools for the random updates (the examples' names and a few more).
@@ -226,14 +282,15 @@ class Soak:
     def make_keys(self):
         self.keys = os.path.join(self.work, "keys")
         os.makedirs(self.keys)
-        names = list(NODES) + ["client-engine-a", "client-engine-b", "client"]
+        names = list(NODES) + [f"client-{n}" for n in ENGINES + RELAYS] + ["client"]
         for name in names:
             if self.cli(["keygen", "--out", os.path.join(self.keys, name)]) is None:
                 raise SystemExit("soak: keygen failed")
         for server in NODES:
             allow = os.path.join(self.keys, "allow-" + server)
             os.makedirs(allow)
-            clients = ["client"] + [f"client-{e}" for e in ENGINES if server in PEERS[e].values()]
+            clients = ["client"] + [f"client-{e}" for e in ENGINES if server in PEERS[e].values()] + [
+                f"client-{r}" for r in RELAYS if UPSTREAM[r] == server]
             for client in clients:
                 shutil.copy(os.path.join(self.keys, client + ".pub"), allow)
 
@@ -251,6 +308,12 @@ class Soak:
             out += ["--peer-server-key", f"{service}=" + os.path.join(self.keys, node + ".pub")]
         return out + ["--peer-client-key", os.path.join(self.keys, "client-" + engine)]
 
+    def upstream_curve(self, relay):
+        if not self.args.curve:
+            return []
+        return ["--upstream-server-key", os.path.join(self.keys, UPSTREAM[relay] + ".pub"),
+                "--upstream-client-key", os.path.join(self.keys, "client-" + relay)]
+
     def client_curve(self, node):
         if not self.args.curve:
             return []
@@ -265,24 +328,33 @@ class Soak:
         return path
 
     def node_argv(self, name):
+        """The demo's command for the node, on the soak's endpoints and files."""
+        kind, flags = TOPOLOGY[name]
+        argv = [self.binary, kind, "--name", name, "--control", self.control[name], "--data", self.data[name]]
+        for flag, value in flags:
+            if "@" in value:  # another node's control endpoint
+                prefix, _, node = value.partition("@")
+                value = prefix + self.control[node]
+            elif flag == "--facts":  # the data source's facts as the updates made them
+                value = self.facts_file(name)
+            elif flag == "--data-dir":
+                value = os.path.join(self.work, name + ".state")
+            elif flag in ("--schema", "--policy"):
+                prefix, _, path = value.rpartition("=")
+                value = (prefix + "=" if prefix else "") + os.path.join(ROOT, path)
+            argv += [flag, value]
+        argv += self.server_curve(name)
+        if kind == "relay":
+            return argv + self.upstream_curve(name)
         hb = ["--heartbeat-ms", str(self.args.heartbeat_ms), "--lease-ms", str(self.args.lease_ms)]
-        common = ["--name", name, "--control", self.control[name], "--data", self.data[name]] + hb + self.server_curve(name)
-        if name in SOURCES:
-            return [self.binary, "publish"] + common + [
-                "--facts", self.facts_file(name), "--schema", os.path.join(EXAMPLES, f"{name}.schema.json")]
-        policy, file = POLICY[name]
-        argv = [self.binary, "serve"] + common + [
-            "--data-dir", os.path.join(self.work, name + ".state"), "--policy", f"{policy}=" + os.path.join(EXAMPLES, file)]
-        for service, node in PEERS[name].items():
-            argv += ["--peer", f"{service}={self.control[node]}"]
-        return argv + self.peer_curve(name)
+        return argv + hb + (self.peer_curve(name) if kind == "serve" else [])
 
-    def subscriber_argv(self, kind, engine, tables):
+    def subscriber_argv(self, kind, node, tables):
         if kind == "python":
-            return [sys.executable, "-m", "policybus", "--request-timeout", "120"] + self.client_curve(engine) + [
-                "subscribe", self.control[engine], "--json"] + tables
-        return [self.binary, "subscribe", "--connect", self.control[engine], "--json", "--connect-timeout", "120"] + (
-            self.client_curve(engine) + tables)
+            return [sys.executable, "-m", "policybus", "--request-timeout", "120"] + self.client_curve(node) + [
+                "subscribe", self.control[node], "--json"] + tables
+        return [self.binary, "subscribe", "--connect", self.control[node], "--json", "--connect-timeout", "120"] + (
+            self.client_curve(node) + tables)
 
     def start_all(self):
         self.eval_policies = []
@@ -297,17 +369,17 @@ class Soak:
             self.make_keys()
         self.nodes = {}
         for name in NODES:
-            self.nodes[name] = Proc(self, name, "source" if name in SOURCES else "engine",
-                                    lambda n=name: self.node_argv(n), stdin=name in SOURCES)
+            kind = {"publish": "source", "serve": "engine", "relay": "relay"}[TOPOLOGY[name][0]]
+            self.nodes[name] = Proc(self, name, kind, lambda n=name: self.node_argv(n), stdin=name in SOURCES)
             if not self.wait_answering(name):
                 raise SystemExit(f"soak: {name} did not come up: {self.nodes[name].stderr_text()[-800:]}")
         if self.cli(["rules", "--connect", self.control["engine-b"]] + self.client_curve("engine-b")
                     + ["insert", "alerts", RULE_B]) is None:
             raise SystemExit("soak: cannot insert the rule into engine-b")
         self.subscribers = []
-        for name, kind, engine, tables in SUBSCRIBERS:
-            proc = Proc(self, name, kind, lambda k=kind, e=engine, t=tables: self.subscriber_argv(k, e, t))
-            proc.engine, proc.tables = engine, tables
+        for name, kind, node, tables in SUBSCRIBERS:
+            proc = Proc(self, name, kind, lambda k=kind, n=node, t=tables: self.subscriber_argv(k, n, t))
+            proc.node, proc.engine, proc.tables = node, engine_behind(node), tables
             self.subscribers.append(proc)
 
     def processes(self):
@@ -527,6 +599,12 @@ class Soak:
                 if got != want:
                     problems.append(f"{engine}'s copy of {table}: {None if got is None else len(got)} rows, "
                                     f"the peer has {None if want is None else len(want)}")
+        for relay in RELAYS:  # the control path: a query through the relay is the engine's
+            table = CHECKED[engine_behind(relay)][0]
+            got = self.query(relay, table)
+            if got != actual.get(table):
+                problems.append(f"{relay} {table}: query through it has {None if got is None else len(got)} rows, "
+                                f"{engine_behind(relay)} has {len(actual.get(table) or ())}")
         for sub in self.subscribers:
             for table in sub.tables:
                 got = self.contents(sub.stdout_lines(), table)
