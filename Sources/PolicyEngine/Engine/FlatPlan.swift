@@ -8,7 +8,10 @@
 ///
 /// `Step.rows` holds the scanned table's store unretained: the plan belongs to
 /// a `CompiledRule`, whose literals hold the tables (and a table's `rows` is a
-/// `let`), so the store outlives the plan.
+/// `let`), so the store outlives the plan. The plan is kept across
+/// transactions, so what it caches of a store must survive the store's
+/// growth and compaction: the object never changes (only its arrays), and
+/// `Step.index` is a position that `RowStore` keeps stable.
 final class FlatPlan {
     struct Step {
         enum Kind: UInt8 {
@@ -33,7 +36,8 @@ final class FlatPlan {
         var bindStart = 0
         var bindCount = 0
         var checkCount = 0
-        /// The position of `rows`' secondary index on the key columns, found on first use (-1 before).
+        /// The position of `rows`' secondary index on the key columns, found
+        /// on first use (-1 before); stable for the store's life (`RowStore.compact`).
         var index = -1
     }
 
