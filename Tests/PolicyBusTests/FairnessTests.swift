@@ -31,6 +31,9 @@ extension ProcessSuites {
                 let (_, control) = try await processes.engine("E", policies: [("c", "hb(1).\nvm(\"k\", 0).")], peers: [], extra: ["--max-queued-requests", "\(Self.queueBound)"])
                 let rows: [JSON] = (0..<Self.rows).map { .array([.string("k\($0)"), .int(Int64($0))]) }
                 _ = try await request(control, "facts", ["action": .string("insert"), "table": .string("c:vm"), "rows": .array(rows)])
+                // The table sorted once (a query sorts a changed table a step at a
+                // time first, between other requests): the burst's queries then each scan it.
+                _ = try await request(control, "query", ["query": .string("c:vm(x, 7)")])
                 let subscriber = try processes.subscriber(control, ["c:hb"])
                 _ = try await subscriber.jsonLine(0)
 

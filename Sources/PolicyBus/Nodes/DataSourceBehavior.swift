@@ -151,11 +151,7 @@ final class DataSourceBehavior: NodeBehavior {
     func handle(_ command: ControlCommand) throws(BusError) -> any ControlReplyBody {
         switch command {
         case .query(let text, let page):
-            let text = text.trimmingCharacters(in: " ")
-            let table = try ControlRequest.tableID(text.contains(":") ? text : "\(context.name):\(text)", limits: context.limits)
-            try validate(table)
-            guard context.publisher.isOpen(table) else { throw BusError(.unknownTable, "no table \(table)") }
-            return ControlReply.Rows(rows(of: table), page: page)
+            return ControlReply.Rows(rows(of: try queriedTable(text)), page: page)
         case .facts(let facts):
             try validate(facts.table)
             let changes: [FactChange] = switch facts.action {
@@ -188,6 +184,30 @@ final class DataSourceBehavior: NodeBehavior {
         sorted = (table, snapshot.seq, rows)
         return rows
     }
+    /// The published table a `query` names.
+    func queriedTable(_ text: String) throws(BusError) -> TableID {
+        let text = text.trimmingCharacters(in: " ")
+        let table = try ControlRequest.tableID(text.contains(":") ? text : "\(context.name):\(text)", limits: context.limits)
+        try validate(table)
+        guard context.publisher.isOpen(table) else { throw BusError(.unknownTable, "no table \(table)") }
+        return table
+    }
+
+    func sortFirst(for command: ControlCommand) -> QuerySort.Needed? {
+        guard case .query(let text, _) = command, let table = try? queriedTable(text),
+            let snapshot = context.publisher.snapshot(table), !SlicedSort.sortsInOneStep(snapshot.rows.count)
+        else { return nil }
+        if let sorted, sorted.table == table, sorted.seq == snapshot.seq { return nil }
+        return .init(table: table, version: snapshot.seq, source: RowSource(snapshot.rows))
+    }
+
+    func answer(_ command: ControlCommand, sorted rows: [Row], version: AnyHashable) throws(BusError) -> any ControlReplyBody {
+        guard case .query(let text, let page) = command, let seq = version as? UInt64 else { return try handle(command) }
+        let table = try queriedTable(text)
+        if context.publisher.seq(table) == seq { sorted = (table, seq, rows) }
+        return ControlReply.Rows(rows, page: page)
+    }
+
     func rowSource(of table: TableID) -> RowSource { RowSource(context.publisher.snapshot(table)?.rows ?? []) }
     func rowCount(of table: TableID) -> Int { context.publisher.snapshot(table)?.rows.count ?? 0 }
     func status(_ page: ControlCommand.Page) -> (any ControlReplyBody)? { nil }

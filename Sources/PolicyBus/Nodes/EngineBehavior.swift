@@ -170,9 +170,9 @@ final class EngineBehavior: NodeBehavior {
     /// A peer table the rules read that has no rows yet is empty. A table of
     /// a policy that no rule defines or reads is `unknown-table`: a query
     /// cannot wait for rules, and 0 rows would hide a misspelt name.
-    func query(_ text: String) throws(BusError) -> [Row] {
+    func query(_ text: String, sorted: (table: TableID, rows: [Row])? = nil) throws(BusError) -> [Row] {
         do {
-            return try engine.query(text)
+            return try engine.query(text, sorted: sorted)
         } catch {
             guard error.code == .unknownTable, let syntax = try? PolicyParser.parseQuery(text, defaultPolicy: nil) else {
                 throw BusError(error)
@@ -187,6 +187,22 @@ final class EngineBehavior: NodeBehavior {
 
     func rows(of table: TableID) -> [Row] { engine.rows(of: table) }
     func rowSource(of table: TableID) -> RowSource { RowSource(engine.frozenRows(of: table)) }
+
+    func sortFirst(for command: ControlCommand) -> QuerySort.Needed? {
+        guard case .query(let text, _) = command, let table = engine.queriedTable(text),
+            !SlicedSort.sortsInOneStep(engine.count(of: table)), !engine.hasSortedRows(of: table)
+        else { return nil }
+        let frozen = engine.frozenRows(of: table)
+        return .init(table: table, version: frozen.version, source: RowSource(frozen))
+    }
+
+    func answer(_ command: ControlCommand, sorted rows: [Row], version: AnyHashable) throws(BusError) -> any ControlReplyBody {
+        guard case .query(let text, let page) = command, let version = version as? TableVersion, let table = engine.queriedTable(text) else {
+            return try handle(command)
+        }
+        engine.keepSorted(rows, at: version)
+        return ControlReply.Rows(try query(text, sorted: (table, rows)), page: page)
+    }
     func rowCount(of table: TableID) -> Int { engine.count(of: table) }
 
     func status(_ page: ControlCommand.Page) -> (any ControlReplyBody)? {

@@ -36,6 +36,15 @@ public final class Node {
     var captures: SnapshotCaptures
     /// Subscribes waiting for their snapshots to be sorted (`Node+Captures.swift`).
     var waitingReplies: [WaitingReply] = []
+    /// Queries waiting for their tables sorted, by table, and the tables in
+    /// the order their sorts take steps (`Node+Captures.swift`).
+    var querySorts: [TableID: QuerySort] = [:]
+    var sortTurns: [TableID] = []
+    /// Queries whose tables are sorted, answered one a step.
+    var sortedQueries: [(query: QuerySort.Waiting, rows: (rows: [Row], version: AnyHashable)?)] = []
+    var querySortsNext = false
+    /// About the longest a request or a step took lately (`serveQueued`).
+    var workNanoseconds: UInt64 = 0
 
     /// The node's published tables.
     public var publisher: TablePublisher { nodeContext.publisher }
@@ -168,25 +177,42 @@ public final class Node {
     /// Makes the loop serve the queued requests, and sort the snapshots
     /// being taken, in its next round of timers.
     func scheduleServing() {
-        guard serving == nil, !requestQueue.isEmpty || captures.isBuilding else { return }
+        guard serving == nil, !requestQueue.isEmpty || captures.isBuilding || hasQuerySortWork else { return }
         serving = loop.at(monotonicNanoseconds()) { [unowned self] now in serveQueued(since: now) }
     }
 
     /// Serves queued requests, one per connection in turn, each followed by
-    /// a step of the snapshot being sorted whose turn it is
+    /// a step of the snapshot or query sort whose turn it is
     /// (`Node+Captures.swift`), until neither is left or the loop budget
-    /// (`BusLimits.loopBudgetMilliseconds`) since `start` is spent; the rest
-    /// wait for the next turn.
+    /// (`BusLimits.loopBudgetMilliseconds`) since `start` would be spent by
+    /// one more (`workNanoseconds`); the rest wait for the next turn. A turn
+    /// serves one at least, so that a request longer than the budget still
+    /// goes, alone in its turn.
     func serveQueued(since start: UInt64) {
         serving = nil
         let deadline = start + .milliseconds(options.limits.loopBudgetMilliseconds)
+        var now = monotonicNanoseconds()
         repeat {
             let request = requestQueue.next()
-            if let request { serve(request) }
-            let sorted = stepCaptures()
-            guard request != nil || sorted else { break }
-        } while monotonicNanoseconds() < deadline
+            if let request {
+                serve(request)
+                now = workDone(since: now)
+            }
+            let stepped = stepCaptures()
+            if stepped { now = workDone(since: now) }
+            guard request != nil || stepped else { break }
+        } while now + workNanoseconds < deadline
         scheduleServing()
+    }
+
+    /// Notes how long a request or step took, in `workNanoseconds`: the
+    /// longest lately, decaying, so that one long request (or a preempted
+    /// one) does not shorten every turn after it.
+    /// - Returns: now.
+    func workDone(since start: UInt64) -> UInt64 {
+        let now = monotonicNanoseconds()
+        workNanoseconds = max(now - start, workNanoseconds - workNanoseconds / 8)
+        return now
     }
 
     /// Answers one request, unless it is held (a `subscribe` waiting for its peer inputs).
@@ -243,6 +269,7 @@ public final class Node {
         do {
             let command = try ControlCommand(request, limits: options.limits)
             if let envelope, try hold(command, id: request.id, client: client, envelope: envelope) { return nil }
+            if let envelope, holdForSort(command, id: request.id, client: client, envelope: envelope) { return nil }
             return reply(to: command, id: request.id, client: client, envelope: envelope)
         } catch {
             return refuse(op: request.op, id: request.id, error, client: client)

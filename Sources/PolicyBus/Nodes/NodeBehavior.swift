@@ -27,6 +27,13 @@ protocol NodeBehavior: AnyObject {
     /// A table's rows as they are now, to be sorted later a step at a
     /// time: a subscription's snapshot (`SnapshotCaptures`).
     func rowSource(of table: TableID) -> RowSource
+    /// The sort a `query` needs first, when its table is larger than a
+    /// step of sorting and not sorted at its current version: the table,
+    /// that version and its rows (`Node+Captures.swift`); nil to answer now.
+    func sortFirst(for command: ControlCommand) -> QuerySort.Needed?
+    /// Answers a `query` from its table's rows sorted at `version`, and
+    /// keeps them for the next queries while the table stays at it.
+    func answer(_ command: ControlCommand, sorted rows: [Row], version: AnyHashable) throws(BusError) -> any ControlReplyBody
     /// How many rows `rows(of:)` would return, without building them.
     func rowCount(of table: TableID) -> Int
     /// The peer tables `table` reads that have had no snapshot yet since the

@@ -49,7 +49,7 @@ enum RowSource {
 struct SlicedSort {
     /// Rows one step copies, sorts or merges: a step of a debug build takes
     /// a few milliseconds.
-    static let stepRows = 1024
+    static let stepRows = 256
 
     private var source: RowSource?
     /// The rows: copied, then sorted in runs, then merged into `merged`.
@@ -70,6 +70,9 @@ struct SlicedSort {
         self.source = source
         rows.reserveCapacity(source.count)
     }
+
+    /// Whether `count` rows take at most one step to sort: sorted at once.
+    static func sortsInOneStep(_ count: Int) -> Bool { count <= stepRows }
 
     /// How many rows the sorted table has (known from the start).
     var count: Int { source?.count ?? rows.count }

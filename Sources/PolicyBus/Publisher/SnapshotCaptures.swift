@@ -52,7 +52,7 @@ public struct SnapshotCaptures {
 
     /// The capture of `table` at `seq` for one more client: the one being
     /// held, or a new one of `source()`'s rows (read only then). A table's
-    /// small enough to sort in a few steps is sorted at once.
+    /// small enough to sort in one step is sorted at once.
     /// - Throws: `busy` when the table has `perTable` captures already.
     mutating func capture(of table: TableID, seq: UInt64, now: UInt64, source: () -> RowSource) throws(BusError) -> String {
         if let id = captures.first(where: { $0.value.table == table && $0.value.seq == seq })?.key {
@@ -65,7 +65,7 @@ public struct SnapshotCaptures {
             throw BusError(.busy, "\(held) snapshots of \(table) are being taken or read (the limit, each at another seq): subscribe again later")
         }
         var sorting = SlicedSort(source())
-        if sorting.count <= 4 * SlicedSort.stepRows { sorting.finish() }
+        if SlicedSort.sortsInOneStep(sorting.count) { sorting.finish() }
         var id = randomHexID()
         while captures[id] != nil { id = randomHexID() }
         captures[id] = Capture(table: table, seq: seq, sorting: sorting, readers: 1, lastRead: now)

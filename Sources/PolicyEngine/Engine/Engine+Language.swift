@@ -120,9 +120,12 @@ extension Engine {
 
     /// Selects the rows of a table that match a query such as `alice:error(x)`,
     /// `p(1, y)` or a bare table name. Returns whole rows, sorted.
-    /// - Parameter defaultPolicy: The policy unqualified table names belong to.
+    /// - Parameters:
+    ///   - defaultPolicy: The policy unqualified table names belong to.
+    ///   - sorted: the queried table's rows sorted by the caller (at a
+    ///     version of its choosing), read instead of `rows(of:)`.
     /// - Throws: `syntax-error`, `unknown-table`, `arity-mismatch`, `unknown-column`.
-    public func query(_ text: String, defaultPolicy: String? = nil) throws(PolicyError) -> [[Value]] {
+    public func query(_ text: String, defaultPolicy: String? = nil, sorted: (table: TableID, rows: [[Value]])? = nil) throws(PolicyError) -> [[Value]] {
         let syntax = try PolicyParser.parseQuery(text, defaultPolicy: defaultPolicy)
         var checker = makeChecker()
         for (id, state) in tableStates { checker.factArities[id] = state.arity }
@@ -136,8 +139,9 @@ extension Engine {
             case .variable(let slot): slots.insert(slot).inserted
             }
         }
-        if matchesEveryRow { return rows(of: query.table) }
-        return rows(of: query.table).filter { row in
+        let rows = sorted.flatMap { $0.table == query.table ? $0.rows : nil } ?? rows(of: query.table)
+        if matchesEveryRow { return rows }
+        return rows.filter { row in
             var bindings = [Value?](repeating: nil, count: query.variableNames.count)
             for (pattern, value) in zip(query.patterns, row) {
                 switch pattern {

@@ -14,6 +14,8 @@ public struct FrozenRows {
     let pool: ValuePool
     /// How many rows it holds.
     public let count: Int
+    /// Which table, at which change, they are.
+    public let version: TableVersion
     /// One past the largest row id: read ids `0..<idLimit`.
     public var idLimit: Int { alive.count }
 
@@ -30,7 +32,46 @@ extension Engine {
     /// The table's rows as they are now, read later with `FrozenRows.append`;
     /// none for an unknown table.
     public func frozenRows(of table: TableID) -> FrozenRows {
-        guard let rows = tableStates[table]?.rows else { return FrozenRows(cells: [], alive: [], arity: 0, pool: pool, count: 0) }
-        return FrozenRows(cells: rows.cells, alive: rows.alive, arity: rows.arity, pool: pool, count: rows.count)
+        guard let state = tableStates[table] else { return FrozenRows(cells: [], alive: [], arity: 0, pool: pool, count: 0, version: version(of: table)) }
+        let rows = state.rows
+        return FrozenRows(cells: rows.cells, alive: rows.alive, arity: rows.arity, pool: pool, count: rows.count, version: version(of: table))
+    }
+
+    /// Which table, at which change, `table` is now.
+    public func version(of table: TableID) -> TableVersion {
+        TableVersion(state: tableStates[table], version: tableStates[table]?.version ?? 0)
+    }
+
+    /// Whether `rows(of:)` has the table sorted at its current version (costs no sort).
+    public func hasSortedRows(of table: TableID) -> Bool {
+        guard let state = tableStates[table], let sorted = sortedRows else { return false }
+        return sorted.table === state && sorted.version == state.version
+    }
+
+    /// Keeps `rows`, the table's rows at `version` sorted by the caller (a
+    /// bus node sorts a step at a time), as `rows(of:)`'s sorted copy, if the
+    /// table has not changed since.
+    public func keepSorted(_ rows: [[Value]], at version: TableVersion) {
+        guard let state = version.state, tableStates[state.id] === state, state.version == version.version else { return }
+        sortedRows = (state, version.version, rows)
+    }
+
+    /// The table a query reads, or nil when the query is wrong (`query` then says why).
+    public func queriedTable(_ text: String, defaultPolicy: String? = nil) -> TableID? {
+        try? PolicyParser.parseQuery(text, defaultPolicy: defaultPolicy).table
+    }
+}
+
+/// A table at one change: equal only for the same table (not one dropped
+/// and made again) at the same change.
+public struct TableVersion: Hashable {
+    let state: TableState?
+    let version: Int
+
+    public static func == (lhs: TableVersion, rhs: TableVersion) -> Bool { lhs.state === rhs.state && lhs.version == rhs.version }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(state.map(ObjectIdentifier.init))
+        hasher.combine(version)
     }
 }
