@@ -99,7 +99,7 @@ let package = Package(
         ),
         // Engine benchmarks: scripts/bench engine.
         .executableTarget(
-            name: "EngineBench", dependencies: ["PolicyEngine"], path: "Benchmarks/EngineBench", exclude: ["README.md"]),
+            name: "EngineBench", dependencies: ["PolicyEngine", "Monitoring"], path: "Benchmarks/EngineBench", exclude: ["README.md"]),
         // End-to-end bus latency, sustained rate, publish path vs raw libzmq.
         .executableTarget(
             name: "BusBench",

@@ -13,6 +13,7 @@
 //     edge inserted or deleted. Thread CPU times, as W3.
 // Memory: resident set growth per stored row at N = 1M.
 // Roll-back: a transaction refused over its budget next to an N-row table (Rollback.swift).
+// Pool memory: the live heap after rows of big unique strings are inserted and deleted (PoolMemory.swift).
 // Facts: eval's facts file of 1M rows through the shared JSON reader (FactsLoad.swift).
 // Ratios: the workloads compared with DuckDB (Ratios.swift, Benchmarks/duckdb/ratios.py).
 
@@ -402,7 +403,7 @@ func w4(scale: Int, samples: Int) throws {
             + "delete an original edge: p50 \(micros(percentile(originalDeletes, 50))), p99 \(micros(percentile(originalDeletes, 99)))")
 }
 
-// `EngineBench [--quick] [w1] [w2] [memory] [facts] [w3] [w4] [simulate] [rollback] [ratios [--inputs DIR]]`:
+// `EngineBench [--quick] [w1] [w2] [memory] [facts] [w3] [w4] [simulate] [rollback] [pool] [ratios [--inputs DIR]]`:
 // all workloads but ratios unless some are named (scripts/bench engine runs ratios through Benchmarks/duckdb).
 let inputsIndex = arguments.firstIndex(of: "--inputs")
 let inputs = inputsIndex.flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
@@ -416,5 +417,6 @@ if selected("facts") { try factsLoad(rows: quick ? 100_000 : 1_000_000) }
 if selected("w3") { try w3(nodes: quick ? 1_000 : 2_000, edges: quick ? 3_000 : 6_000, samples: quick ? 3 : 10) }
 if selected("simulate") { for n in sizes { try simulateWorkload(n: n, samples: quick ? 20 : 50) } }
 if selected("rollback") { for n in sizes { try rollbackWorkload(n: n, samples: quick ? 3 : 5) } }
+if selected("pool") { try poolMemoryWorkload(rows: quick ? 1_000 : 10_000, bytes: 4_096) }
 if selected("w4") { try w4(scale: quick ? 4 : 1, samples: quick ? 5 : 20) }
 if named.contains("ratios") { try ratios(quick: quick, inputs: inputs) }

@@ -49,6 +49,40 @@ extension ProcessSuites {
             }
         }
 
+        /// Rows of big unique strings written into an engine and deleted
+        /// again: the values go with the rows (the value pool frees what no
+        /// row or rule holds at the end of each transaction), so the live heap
+        /// comes back. The delta history (`--history-bytes`) is kept small,
+        /// since it holds recent deltas' rows by design.
+        @Test func deletedRowsGiveBackTheirValues() async throws {
+            try await withProcesses { processes in
+                let (_, control) = try await processes.engine("E", policies: [("c", "q(1).")], peers: [], extra: ["--history-bytes", "65536"])
+                var figures: [(baseline: Memory, peak: Memory, after: Memory)] = []
+                for round in 1...2 {
+                    let rows: [JSON] = (0..<100).map { index in
+                        .array([.int(Int64(index)), .string("r\(round)-\(index)-" + String(repeating: "x", count: 64 << 10))])
+                    }
+                    let baseline = try await memory(control)
+                    for action in ["insert", "delete"] {
+                        let reply = try await request(control, "facts", ["action": .string(action), "table": .string("c:big"), "rows": .array(rows)])
+                        #expect(reply["ok"] == .bool(true), "\(reply)")
+                        if action == "insert" { figures.append((baseline, try await memory(control), baseline)) }
+                    }
+                    figures[figures.count - 1].after = try await memory(control)
+                }
+                for (round, figure) in figures.enumerated() {
+                    print(
+                        "MemoryReturnTests deleted rows round \(round + 1): live heap \(figure.baseline.heap / 1024) KiB before, \(figure.peak.heap / 1024) KiB with 100 rows of 64 KiB strings, \(figure.after.heap / 1024) KiB after their deletion"
+                    )
+                }
+                let measured = try #require(figures.last)
+                let grown = measured.peak.heap - measured.baseline.heap
+                #expect(grown > 6 << 20, "the rows took \(grown) bytes: the test measures nothing")
+                let kept = measured.after.heap - measured.baseline.heap
+                #expect(kept < max(grown / 8, 512 << 10), "kept \(kept) of the \(grown) bytes the rows took")
+            }
+        }
+
         struct Memory: Sendable {
             var heap: Int
             var resident: Int

@@ -122,6 +122,34 @@ final class CompiledRule {
         }
     }
 
+    /// The interned constants the rule names, once per mention: what it holds in the pool.
+    var constants: [UInt32] {
+        var found: [UInt32] = []
+        func add(_ pattern: SlotPattern) { if case .constant(let id) = pattern { found.append(id) } }
+        func add(_ expression: SlotExpression) {
+            switch expression {
+            case .variable: break
+            case .constant(let id): found.append(id)
+            case .arithmetic(_, let lhs, let rhs):
+                add(lhs)
+                add(rhs)
+            }
+        }
+        headArguments.forEach(add)
+        for literal in literals {
+            switch literal {
+            case .positive(_, let patterns), .negative(_, let patterns): patterns.forEach(add)
+            case .function(_, let inputs, let output):
+                inputs.forEach(add)
+                add(output)
+            case .comparison(_, let lhs, let rhs):
+                add(lhs)
+                add(rhs)
+            }
+        }
+        return found
+    }
+
     /// Body tables, once each.
     var bodyTables: [TableState] {
         var seen = Set<ObjectIdentifier>()

@@ -88,15 +88,11 @@ extension Engine {
         _ change: LoweredTransaction, returningDeltas: Bool = true, budget: TransactionBudget = .unlimited,
         firingTriggers: Bool = true, beforeCommit: () throws(PolicyError) -> Void = {}
     ) throws(PolicyError) -> [TableDelta] {
-        // Values interned from here on are the transaction's alone until it succeeds.
-        let interned = pool.count
-        do {
-            return try applyInterned(
-                change, returningDeltas: returningDeltas, budget: budget, firingTriggers: firingTriggers, beforeCommit: beforeCommit)
-        } catch {
-            pool.truncate(to: interned)
-            throw error
-        }
+        // The values of deleted rows and removed rules, and those of a refused
+        // change or a query, go when the transaction ends either way.
+        defer { pool.sweep() }
+        return try applyInterned(
+            change, returningDeltas: returningDeltas, budget: budget, firingTriggers: firingTriggers, beforeCommit: beforeCommit)
     }
 
     private func applyInterned(
@@ -116,7 +112,7 @@ extension Engine {
                 lastTable = existing
                 return existing
             }
-            let created = TableState(id: id, arity: arity)
+            let created = TableState(id: id, arity: arity, pool: pool)
             newTables[id] = created
             return created
         }
@@ -179,8 +175,14 @@ extension Engine {
             added: added, removed: removed, newTables: Array(newTables.keys), graph: newGraph == nil ? nil : graph,
             graphIsStale: graphIsStale, frontEnd: frontEnd)
         for (id, state) in newTables { tableStates[id] = state }
-        for rule in removed { rulesByKey[rule.key] = nil }
-        for rule in added { rulesByKey[rule.key] = rule }
+        for rule in removed {
+            rulesByKey[rule.key] = nil
+            for id in rule.constants { pool.release(id) }
+        }
+        for rule in added {
+            rulesByKey[rule.key] = rule
+            for id in rule.constants { pool.hold(id) }
+        }
         if let newGraph {
             graph = newGraph
             graphIsStale = false
@@ -227,11 +229,19 @@ extension Engine {
     /// fired: the rules, graph and front end as they were, and every table's
     /// rows, counts, ranks and indexes by its undo log, newest change first.
     /// Costs what the transaction did (and a look at each table), never a
-    /// table's size. The values the transaction interned are the caller's to
-    /// forget (`ValuePool.truncate`).
+    /// table's size. The values the transaction interned go at the sweep
+    /// that ends it (`applyLowered`).
     private func rollBack(_ undo: TransactionUndo) {
-        for rule in undo.added { rulesByKey[rule.key] = nil }
-        for rule in undo.removed { rulesByKey[rule.key] = rule }
+        for rule in undo.added {
+            rulesByKey[rule.key] = nil
+            for id in rule.constants { pool.release(id) }
+        }
+        for rule in undo.removed {
+            rulesByKey[rule.key] = rule
+            for id in rule.constants { pool.hold(id) }
+        }
+        // New tables too: their rows give back the values they hold.
+        for state in tableStates.values { state.undoTransaction() }
         for id in undo.newTables { tableStates[id] = nil }
         if let old = undo.graph {
             graph = old
@@ -239,7 +249,6 @@ extension Engine {
         }
         graphIsStale = undo.graphIsStale
         frontEnd = undo.frontEnd
-        for state in tableStates.values { state.undoTransaction() }
     }
 
     /// The front end's components of the program: the checker's, when it

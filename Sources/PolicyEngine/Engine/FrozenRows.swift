@@ -4,14 +4,14 @@
 ///
 /// It shares the store's cells until the table next changes; that change
 /// copies them once (a flat array of ids, about 4 bytes a column a row).
-/// Values are read through the engine's pool, which never forgets a value
-/// that a committed row holds (`ValuePool.truncate` forgets only a refused
-/// transaction's).
+/// Values are read through the engine's pool, whose sweeps wait while the
+/// frozen rows are alive (`pin`): a row deleted meanwhile keeps its values.
 public struct FrozenRows {
     let cells: [UInt32]
     let alive: [Bool]
     let arity: Int
     let pool: ValuePool
+    let pin: ValuePool.Pin
     /// How many rows it holds.
     public let count: Int
     /// Which table, at which change, they are.
@@ -32,9 +32,11 @@ extension Engine {
     /// The table's rows as they are now, read later with `FrozenRows.append`;
     /// none for an unknown table.
     public func frozenRows(of table: TableID) -> FrozenRows {
-        guard let state = tableStates[table] else { return FrozenRows(cells: [], alive: [], arity: 0, pool: pool, count: 0, version: version(of: table)) }
+        guard let state = tableStates[table] else { return FrozenRows(cells: [], alive: [], arity: 0, pool: pool, pin: ValuePool.Pin(pool), count: 0, version: version(of: table)) }
         let rows = state.rows
-        return FrozenRows(cells: rows.cells, alive: rows.alive, arity: rows.arity, pool: pool, count: rows.count, version: version(of: table))
+        return FrozenRows(
+            cells: rows.cells, alive: rows.alive, arity: rows.arity, pool: pool, pin: ValuePool.Pin(pool), count: rows.count,
+            version: version(of: table))
     }
 
     /// Which table, at which change, `table` is now.

@@ -7,6 +7,8 @@ extension OfflineEvaluation {
     public struct Facts {
         /// The engine the values are interned in; `load` loads into it.
         let engine: Engine
+        /// No row holds the values yet: the engine's sweeps wait until they are loaded.
+        let pin: ValuePool.Pin
         /// In name order.
         var tables: [Table]
 
@@ -31,6 +33,7 @@ extension OfflineEvaluation {
 
         init(engine: Engine, tables: [Table]) {
             self.engine = engine
+            self.pin = ValuePool.Pin(engine.pool)
             self.tables = tables
         }
 

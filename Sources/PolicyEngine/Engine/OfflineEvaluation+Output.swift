@@ -37,7 +37,7 @@ extension OfflineEvaluation {
 
     private static func write(_ tables: [TableID], of engine: Engine, to output: TableOutput) {
         var output = output
-        var ranks = [UInt32](repeating: .max, count: engine.pool.count)
+        var ranks = [UInt32](repeating: .max, count: engine.pool.idLimit)
         for table in tables.sorted() {
             guard let rows = engine.tableStates[table]?.rows else {
                 output.startTable(table, rows: 0)

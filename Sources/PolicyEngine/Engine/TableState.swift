@@ -38,6 +38,8 @@ final class TableState {
     let id: TableID
     let arity: Int
     let rows: RowStore
+    /// The engine's values: each stored row holds its cells' values there.
+    let pool: ValuePool
     /// Derivation count per row id (facts not included); the rank in recursive
     /// strata. Changed through `setCount` and `setFlag`, which keep the undo log.
     @exclusivity(unchecked) private(set) var counts: [Int32] = []
@@ -93,9 +95,10 @@ final class TableState {
     /// `countsValid` and `rankToken` before the transaction first changed them.
     private var flagsBefore: (countsValid: Bool, rankToken: RankToken?)?
 
-    init(id: TableID, arity: Int) {
+    init(id: TableID, arity: Int, pool: ValuePool) {
         self.id = id
         self.arity = arity
+        self.pool = pool
         rows = RowStore(arity: arity)
         removed = RowStore(arity: arity)
         pendingFacts = RowStore(arity: arity)
@@ -120,6 +123,7 @@ final class TableState {
         let (id, inserted) = rows.insert(values)
         guard inserted else { return nil }
         undoLog.append(.added(id, reused: Int(id) < idLimit))
+        for column in 0..<arity { pool.hold(values[column]) }
         while counts.count <= Int(id) {
             counts.append(0)
             facts.append(false)
@@ -141,7 +145,11 @@ final class TableState {
     func remove(_ id: UInt32) {
         let held = addedFlags[Int(id)]
         undoLog.append(.removed(id, count: counts[Int(id)], fact: facts[Int(id)], held: held))
-        for column in 0..<arity { undoCells.append(rows.cell(id, column)) }
+        for column in 0..<arity {
+            let value = rows.cell(id, column)
+            undoCells.append(value)
+            pool.release(value)
+        }
         counts[Int(id)] = 0
         facts[Int(id)] = false
         if held {
@@ -272,6 +280,7 @@ final class TableState {
         for change in undoLog.reversed() {
             switch change {
             case .added(let id, let reused):
+                for column in 0..<arity { pool.release(rows.cell(id, column)) }
                 rows.undoInsert(id, reused: reused)
                 if !reused {
                     counts.removeLast()
@@ -281,6 +290,7 @@ final class TableState {
             case .removed(let id, let count, let fact, let held):
                 let start = undoCells.count - arity
                 rows.undoRemove(id, cells: undoCells[start...], held: held)
+                for value in undoCells[start...] { pool.hold(value) }
                 undoCells.removeLast(arity)
                 counts[Int(id)] = count
                 facts[Int(id)] = fact

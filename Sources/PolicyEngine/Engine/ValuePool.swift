@@ -1,9 +1,15 @@
 /// Interns values to small integer ids, so that a stored row is a few `UInt32`s.
 ///
 /// Equal values (by `Value ==`) get the same id, so row equality is id equality.
-/// A value stays interned for the engine's lifetime, except the values of a
-/// refused, rolled-back or simulated transaction, which `truncate` forgets
-/// (their ids are then given again).
+///
+/// Each value counts the stored rows and rules that hold it (`hold`,
+/// `release`; a row holding it twice counts twice). `sweep`, at the end of
+/// every transaction, frees the values nobody holds any more: those of
+/// deleted rows and removed rules, and those a refused, rolled-back or
+/// simulated transaction or a query named. A freed value's memory goes back
+/// and its id is given to the next new value. While a reader that holds ids
+/// without holding the values is alive (`Pin`: a snapshot read over many
+/// loop turns, a facts file read before it is loaded), sweeps wait.
 ///
 /// Its storage properties are marked `@exclusivity(unchecked)`: Swift's
 /// run-time exclusivity checks on them cost about a fifth of a bulk load. It
@@ -18,8 +24,22 @@ final class ValuePool {
     // `[Value: UInt32]` dictionary, which would store every value twice; the
     // kept bits skip most string comparisons and make growing rehash nothing.
     @exclusivity(unchecked) private var slots: [UInt64] = Array(repeating: 0, count: 1024)
+    /// How many rows and rules hold each id's value; `ValuePool.freed` for a free id.
+    @exclusivity(unchecked) private var holders: [UInt32] = []
+    @exclusivity(unchecked) private var freeIDs: [UInt32] = []
+    /// Ids nobody held at some moment since the last sweep (new values, and
+    /// values whose last holder went): the sweep's candidates. An id may be listed twice.
+    @exclusivity(unchecked) private var unheld: [UInt32] = []
+    /// Live `Pin`s: sweeps wait until none is left.
+    fileprivate var pins = 0
+    private static let freed = UInt32.max
+    /// What a freed id's value becomes (no storage of its own).
+    private static let placeholder = Value.int(0)
 
-    var count: Int { values.count }
+    /// How many values are interned.
+    var count: Int { values.count - freeIDs.count }
+    /// One past the highest id ever given: ids are `0..<idLimit`.
+    var idLimit: Int { values.count }
 
     @inline(__always)
     subscript(id: UInt32) -> Value { values[Int(id)] }
@@ -28,8 +48,17 @@ final class ValuePool {
     func intern(_ value: Value) -> UInt32 {
         let (slot, tag, found) = probe(value)
         if let found { return found }
-        let id = UInt32(values.count)
-        values.append(value)
+        let id: UInt32
+        if let reused = freeIDs.popLast() {
+            id = reused
+            values[Int(id)] = value
+            holders[Int(id)] = 0
+        } else {
+            id = UInt32(values.count)
+            values.append(value)
+            holders.append(0)
+        }
+        unheld.append(id)
         slots[slot] = tag << 32 | UInt64(id + 1)
         if values.count * 4 > slots.count * 3 { grow() }
         return id
@@ -67,27 +96,43 @@ final class ValuePool {
         }
     }
 
-    /// Forgets every value interned after the first `count`: those of a
-    /// transaction that was refused, rolled back or simulated, which no
-    /// stored row or rule holds, so that such requests cannot grow the pool.
-    /// A few values are taken out of their slots one by one (a simulated
-    /// change names a few); more cost a pass over the slots, no value hashed again.
-    func truncate(to count: Int) {
-        guard count < values.count else { return }
-        if (values.count - count) * 64 < slots.count {
-            for id in (count..<values.count).reversed() { removeSlot(of: UInt32(id)) }
-            values.removeSubrange(count...)
-            return
+    /// A row or rule now holds the value `id`.
+    @inline(__always)
+    func hold(_ id: UInt32) { holders[Int(id)] &+= 1 }
+
+    /// A row or rule no longer holds the value `id`; the next sweep frees it if nobody holds it then.
+    @inline(__always)
+    func release(_ id: UInt32) {
+        holders[Int(id)] &-= 1
+        if holders[Int(id)] == 0 { unheld.append(id) }
+    }
+
+    /// Frees the values nobody holds (see the type's comment), unless a
+    /// `Pin` is alive. Costs the values that lost their last holder or were
+    /// interned since the last sweep, not the pool's size.
+    func sweep() {
+        guard pins == 0, !unheld.isEmpty else { return }
+        for id in unheld where holders[Int(id)] == 0 {
+            removeSlot(of: id)
+            values[Int(id)] = Self.placeholder
+            holders[Int(id)] = Self.freed
+            freeIDs.append(id)
         }
-        values.removeSubrange(count...)
-        let mask = slots.count - 1
-        var kept = [UInt64](repeating: 0, count: slots.count)
-        for entry in slots where entry != 0 && Int(UInt32(truncatingIfNeeded: entry)) - 1 < count {
-            var slot = Int(entry >> 32) & mask
-            while kept[slot] != 0 { slot = (slot + 1) & mask }
-            kept[slot] = entry
+        // A big sweep's list goes; a small one's keeps its capacity.
+        unheld.removeAll(keepingCapacity: unheld.count <= 1024)
+    }
+
+    /// Holds the sweeps back while alive: for a reader of ids that does not
+    /// hold their values.
+    final class Pin {
+        private let pool: ValuePool
+
+        init(_ pool: ValuePool) {
+            self.pool = pool
+            pool.pins += 1
         }
-        slots = kept
+
+        deinit { pool.pins -= 1 }
     }
 
     /// Empties the slot of the value with id `id` by backward-shift
