@@ -97,21 +97,27 @@ final class RowStore {
         heldIDs = []
     }
 
-    /// Undoes the `insert` that stored row `id`, the newest change to the
-    /// store not undone yet: the id goes back to the free ids it came from
-    /// (`reused`), or off the end.
-    func undoInsert(_ id: UInt32, reused: Bool) {
+    /// Undoes the `insert` that stored row `id` at a freed id, the newest
+    /// change to the store not undone yet: the id goes back to the free ids.
+    func undoInsert(_ id: UInt32) {
         primary.remove(id, cells: cells, arity: arity)
         for position in indexes.indices { indexes[position].remove(id, cells: cells, arity: arity) }
         alive[Int(id)] = false
         count -= 1
-        if reused {
-            freeIDs.append(id)
-        } else {
-            precondition(Int(id) == alive.count - 1, "undoInsert: not the newest change")
-            cells.removeLast(arity)
-            alive.removeLast()
+        freeIDs.append(id)
+    }
+
+    /// Removes every row at an id of `limit` or above and the ids with them:
+    /// undoes the inserts that took new ids (no free id is among them).
+    func truncate(to limit: Int) {
+        guard limit < alive.count else { return }
+        for id in limit..<alive.count where alive[id] {
+            primary.remove(UInt32(id), cells: cells, arity: arity)
+            for position in indexes.indices { indexes[position].remove(UInt32(id), cells: cells, arity: arity) }
+            count -= 1
         }
+        cells.removeSubrange((limit * arity)...)
+        alive.removeSubrange(limit...)
     }
 
     /// Undoes the `remove` of row `id`, the newest change to the store not

@@ -77,13 +77,14 @@ final class TableState {
     var pendingFacts: RowStore
     var pendingFactState: [Bool] = []
 
-    /// What undoes the transaction's changes to rows that were stored before
-    /// it, newest last (`undoTransaction`): so a roll-back costs what the
-    /// transaction did, never the table's size. Rows the transaction added
-    /// need no record of their counts: undoing their `added` removes them.
+    /// What undoes the transaction's changes to the ids below `idLimitBefore`,
+    /// newest last (`undoTransaction`): so a roll-back costs what the
+    /// transaction did, never the table's size. Rows stored at new ids (at or
+    /// above `idLimitBefore`, never freed again within the transaction) need
+    /// no record: the roll-back cuts the store back to `idLimitBefore`.
     private enum Undo {
-        /// The row was stored at `id`; `reused`: it took a freed id.
-        case added(UInt32, reused: Bool)
+        /// The row was stored at `id`, a freed id it took.
+        case added(UInt32)
         /// The row at `id` was removed with this count and flag; its cells
         /// are the newest `arity` of `undoCells`. `held`: its id was held back.
         case removed(UInt32, count: Int32, fact: Bool, held: Bool)
@@ -91,6 +92,8 @@ final class TableState {
         case changed(UInt32, count: Int32, fact: Bool)
     }
     @exclusivity(unchecked) private var undoLog: [Undo] = []
+    /// The store's `idLimit` when the transaction began.
+    @exclusivity(unchecked) private var idLimitBefore = 0
     @exclusivity(unchecked) private var undoCells: [UInt32] = []
     /// `countsValid` and `rankToken` before the transaction first changed them.
     private var flagsBefore: (countsValid: Bool, rankToken: RankToken?)?
@@ -119,10 +122,9 @@ final class TableState {
 
     /// Like `add`, but does nothing and returns nil when `values` is stored already.
     func addIfAbsent(_ values: [UInt32], count: Int32, fact: Bool) -> UInt32? {
-        let idLimit = rows.idLimit
         let (id, inserted) = rows.insert(values)
         guard inserted else { return nil }
-        undoLog.append(.added(id, reused: Int(id) < idLimit))
+        if Int(id) < idLimitBefore { undoLog.append(.added(id)) }
         for column in 0..<arity { pool.hold(values[column]) }
         while counts.count <= Int(id) {
             counts.append(0)
@@ -144,12 +146,11 @@ final class TableState {
     /// Removes a present row and records it in the delta.
     func remove(_ id: UInt32) {
         let held = addedFlags[Int(id)]
-        undoLog.append(.removed(id, count: counts[Int(id)], fact: facts[Int(id)], held: held))
-        for column in 0..<arity {
-            let value = rows.cell(id, column)
-            undoCells.append(value)
-            pool.release(value)
+        if Int(id) < idLimitBefore {
+            undoLog.append(.removed(id, count: counts[Int(id)], fact: facts[Int(id)], held: held))
+            for column in 0..<arity { undoCells.append(rows.cell(id, column)) }
         }
+        for column in 0..<arity { pool.release(rows.cell(id, column)) }
         counts[Int(id)] = 0
         facts[Int(id)] = false
         if held {
@@ -253,6 +254,7 @@ final class TableState {
         }
         rows.releaseHeldIDs()
         if rows.isSparse { compact() }
+        idLimitBefore = rows.idLimit
         if !removed.isEmpty { removed = RowStore(arity: arity) }
         if !pendingFacts.isEmpty {
             pendingFacts = RowStore(arity: arity)
@@ -279,14 +281,9 @@ final class TableState {
         addedCount = 0
         for change in undoLog.reversed() {
             switch change {
-            case .added(let id, let reused):
+            case .added(let id):
                 for column in 0..<arity { pool.release(rows.cell(id, column)) }
-                rows.undoInsert(id, reused: reused)
-                if !reused {
-                    counts.removeLast()
-                    facts.removeLast()
-                    addedFlags.removeLast()
-                }
+                rows.undoInsert(id)
             case .removed(let id, let count, let fact, let held):
                 let start = undoCells.count - arity
                 rows.undoRemove(id, cells: undoCells[start...], held: held)
@@ -298,6 +295,16 @@ final class TableState {
                 counts[Int(id)] = count
                 facts[Int(id)] = fact
             }
+        }
+        // The rows stored at new ids.
+        for id in idLimitBefore..<rows.idLimit where rows.alive[id] {
+            for column in 0..<arity { pool.release(rows.cell(UInt32(id), column)) }
+        }
+        rows.truncate(to: idLimitBefore)
+        if counts.count > idLimitBefore {
+            counts.removeSubrange(idLimitBefore...)
+            facts.removeSubrange(idLimitBefore...)
+            addedFlags.removeSubrange(idLimitBefore...)
         }
         if let before = flagsBefore {
             countsValid = before.countsValid
@@ -315,6 +322,7 @@ final class TableState {
 
     private func forgetUndo() {
         flagsBefore = nil
+        idLimitBefore = rows.idLimit
         if undoLog.isEmpty { return }
         // A big transaction's log goes; a small one's keeps its capacity.
         undoLog.removeAll(keepingCapacity: undoLog.count <= 1024)
