@@ -31,7 +31,7 @@ struct QueryCommand: AsyncParsableCommand {
         if paging.limit == nil {
             let query = query, offset = paging.offset
             (rows, more) = try ClientCall.withClient(connection, json: json) { client throws(BusError) in
-                (.array(try Self.allRows(client, query, from: offset)), .int(0))
+                (.array(try client.allRows(query, from: offset)), .int(0))
             }
         } else {
             let reply = try ClientCall.request(connection, .query(query, paging.page), json: json)
@@ -45,37 +45,6 @@ struct QueryCommand: AsyncParsableCommand {
             Output.line("(" + (row.arrayValue ?? []).map(\.text).joined(separator: ", ") + ")")
         }
         if let next = paging.next(more: Int(more.intValue ?? 0), of: "rows") { Output.error(next) }
-    }
-}
-
-extension QueryCommand {
-    /// Rows per page when a whole reply is too large for the node.
-    static let firstPageRows = 10_000
-
-    /// Every matching row from `offset`: one request, or, when the node
-    /// refuses a reply that large (`reply-too-large`), pages of it, halved
-    /// while a page is still too large. Rows that change meanwhile shift
-    /// the pages (PROTOCOL.md section 4, `query`).
-    static func allRows(_ client: ControlClient, _ query: String, from offset: Int) throws(BusError) -> [JSON] {
-        do {
-            return try client.request(.query(query, ControlCommand.Page(offset: offset)))["rows"]?.arrayValue ?? []
-        } catch let error where error.code == .replyTooLarge {
-            // Read it in pages below.
-        }
-        var rows: [JSON] = []
-        var position = offset
-        var pageRows = firstPageRows
-        while true {
-            do {
-                let reply = try client.request(.query(query, ControlCommand.Page(offset: position, limit: pageRows)))
-                let page = reply["rows"]?.arrayValue ?? []
-                rows += page
-                position += page.count
-                if (reply["more"]?.intValue ?? 0) == 0 || page.isEmpty { return rows }
-            } catch let error where error.code == .replyTooLarge && pageRows > 1 {
-                pageRows /= 2
-            }
-        }
     }
 }
 

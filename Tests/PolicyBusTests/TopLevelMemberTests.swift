@@ -120,8 +120,8 @@ import TestSupport
         }
     }
 
-    /// A query reply of about 20 MB (over the node's 16 MiB reply limit, as a
-    /// relay in front of a node with a raised limit sees) is scanned, found
+    /// A query reply of about 20 MB (over the 16 MiB frame limit, as a relay in
+    /// front of a node with a raised reply limit sees) is scanned, found
     /// to have no `data`, and passed on untouched.
     @Test func aFrameOfManyMegabytesPassesUntouched() {
         let rows: [Row] = (0..<400_000).map { n in [.string("data-\(n)"), .int(Int64(n)), .string(#"{"data":"tcp://x:\#(n)"}"#)] }

@@ -105,3 +105,34 @@ public final class ControlClient {
         }
     }
 }
+
+extension ControlClient {
+    /// Rows per page when a whole reply is too large for the node.
+    public static let firstPageRows = 10_000
+
+    /// Every row matching `query` from `offset`: one request, or, when the
+    /// node refuses a reply that large (`reply-too-large`), pages of it,
+    /// halved while a page is still too large. Rows that change meanwhile
+    /// shift the pages (PROTOCOL.md section 4, `query`).
+    public func allRows(_ query: String, from offset: Int = 0) throws(BusError) -> [JSON] {
+        do {
+            return try request(.query(query, ControlCommand.Page(offset: offset)))["rows"]?.arrayValue ?? []
+        } catch let error where error.code == .replyTooLarge {
+            // Read it in pages below.
+        }
+        var rows: [JSON] = []
+        var position = offset
+        var pageRows = Self.firstPageRows
+        while true {
+            do {
+                let reply = try request(.query(query, ControlCommand.Page(offset: position, limit: pageRows)))
+                let page = reply["rows"]?.arrayValue ?? []
+                rows += page
+                position += page.count
+                if (reply["more"]?.intValue ?? 0) == 0 || page.isEmpty { return rows }
+            } catch let error where error.code == .replyTooLarge && pageRows > 1 {
+                pageRows /= 2
+            }
+        }
+    }
+}

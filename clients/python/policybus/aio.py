@@ -119,6 +119,13 @@ class Client:
         """Runs one ``policybus.calls`` call; returns what it reads from the reply."""
         return call.read(await self.request(call.op, **call.fields))
 
+    async def _run(self, plan: calls.Plan[T]) -> T:
+        """Runs the calls of a ``policybus.calls`` plan; returns its result."""
+        steps = calls.Steps(plan)
+        while (call := steps.call) is not None:
+            steps.answer(await calls.outcome_of(self._call(call)))
+        return steps.result()
+
     async def _await_reply(self, rid: int, frame: bytes, timeout: Optional[float]) -> Reply:
         fut = asyncio.get_running_loop().create_future()
         self._waiters[rid] = fut
@@ -142,6 +149,8 @@ class Client:
         return await self._call(calls.hello())
 
     async def query(self, query: str, offset: int = 0, limit: Optional[int] = None) -> set[Row]:
+        if limit is None:
+            return await self._run(calls.all_rows(query, offset))
         return await self._call(calls.query(query, offset, limit))
 
     async def tables(self, offset: int = 0, limit: Optional[int] = None) -> list[Reply]:

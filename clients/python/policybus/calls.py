@@ -10,7 +10,7 @@ caller gets back are decided here, once.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Generic, Iterable, Mapping, Optional, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Generator, Generic, Union, Iterable, Mapping, Optional, Sequence, TypeVar
 
 from .errors import PolicyBusError, PolicyBusTimeout
 from .protocol import Reply, Row
@@ -80,6 +80,86 @@ def query(text: str, offset: int = 0, limit: Optional[int] = None) -> Call[set[R
     """Rows matching ``text`` (``"alice:error(x)"`` or a bare table name):
     all, or ``limit`` of them after the first ``offset`` in sorted order."""
     return Call("query", _rows, query=text, **_page(offset, limit))
+
+
+#: Rows per page when a whole reply is too large for the node (as the CLI's).
+FIRST_PAGE_ROWS = 10_000
+
+#: Calls to make one after another, each chosen after the reply (or the
+#: node's error) to the one before; the generator's return value is the result.
+Plan = Generator[Call[Reply], Reply, T]
+
+#: What a call came to: the node's reply, or its error.
+Outcome = Union[Reply, PolicyBusError]
+
+
+class Steps(Generic[T]):
+    """A plan in progress, for a driver: make ``call`` while it is not None,
+    hand its ``outcome`` to ``answer``, then take ``result()``."""
+
+    def __init__(self, plan: Plan[T]) -> None:
+        self._plan = plan
+        self.call: Optional[Call[Reply]] = None
+        self._result: list[T] = []
+        self._advance(lambda: next(plan))
+
+    def answer(self, outcome: Outcome) -> None:
+        """Hands the plan the reply to its call, or raises the node's error in it."""
+        if isinstance(outcome, PolicyBusError):
+            self._advance(lambda: self._plan.throw(outcome))
+        else:
+            self._advance(lambda: self._plan.send(outcome))
+
+    def result(self) -> T:
+        return self._result[0]
+
+    def _advance(self, step: Callable[[], Call[Reply]]) -> None:
+        try:
+            self.call = step()
+        except StopIteration as done:
+            self.call = None
+            self._result.append(done.value)
+
+
+def outcome(call: Callable[[], Reply]) -> Outcome:
+    try:
+        return call()
+    except PolicyBusError as error:
+        return error
+
+
+async def outcome_of(reply: Awaitable[Reply]) -> Outcome:
+    try:
+        return await reply
+    except PolicyBusError as error:
+        return error
+
+
+def all_rows(text: str, offset: int = 0) -> Plan[set[Row]]:
+    """Every row matching ``text`` from ``offset``: one request, or, when the
+    node refuses a reply that large (``reply-too-large``), pages of it, halved
+    while a page is still too large. Rows that change meanwhile shift the
+    pages (PROTOCOL.md section 4, ``query``)."""
+    try:
+        return _rows((yield Call("query", _whole, query=text, **_page(offset, None))))
+    except PolicyBusError as error:
+        if error.code != "reply-too-large":
+            raise
+    rows: set[Row] = set()
+    position, page_rows = offset, FIRST_PAGE_ROWS
+    while True:
+        try:
+            reply = yield Call("query", _whole, query=text, **_page(position, page_rows))
+        except PolicyBusError as error:
+            if error.code != "reply-too-large" or page_rows == 1:
+                raise
+            page_rows //= 2
+            continue
+        page = reply.get("rows", [])
+        rows.update(map(tuple, page))
+        position += len(page)
+        if not reply.get("more", 0) or not page:
+            return rows
 
 
 def tables(offset: int = 0, limit: Optional[int] = None) -> Call[list[Reply]]:

@@ -83,6 +83,13 @@ class Client:
         """Runs one ``policybus.calls`` call; returns what it reads from the reply."""
         return call.read(self.request(call.op, **call.fields))
 
+    def _run(self, plan: calls.Plan[T]) -> T:
+        """Runs the calls of a ``policybus.calls`` plan; returns its result."""
+        steps = calls.Steps(plan)
+        while (call := steps.call) is not None:
+            steps.answer(calls.outcome(lambda: self._call(call)))
+        return steps.result()
+
     # MARK: - The control calls (policybus.calls)
 
     def hello(self) -> Reply:
@@ -91,7 +98,10 @@ class Client:
 
     def query(self, query: str, offset: int = 0, limit: Optional[int] = None) -> set[Row]:
         """Rows matching ``query`` (``"alice:error(x)"`` or a bare table name),
-        as a set of tuples: all, or a page of the sorted rows."""
+        as a set of tuples: all, or a page of the sorted rows. Without
+        ``limit``, a reply too large for the node is read in pages."""
+        if limit is None:
+            return self._run(calls.all_rows(query, offset))
         return self._call(calls.query(query, offset, limit))
 
     def tables(self, offset: int = 0, limit: Optional[int] = None) -> list[Reply]:

@@ -405,7 +405,7 @@ def test_pages_of_rows_tables_and_clients(nodes):
     engine = nodes.serve("engine", {"e": facts}, extra=["--max-reply-bytes", "2048"])
     with policybus.Client(engine.control) as node:
         with pytest.raises(policybus.PolicyBusError) as err:
-            node.query("e:q")
+            node.request("query", query="e:q")
         assert err.value.code == "reply-too-large"
         rows: set[tuple] = set()
         for offset in range(0, 400, 100):
@@ -422,6 +422,26 @@ def test_pages_of_rows_tables_and_clients(nodes):
         status = node.status(offset=1, limit=1)
         assert [s["client"] for s in status["subscriptions"]] == ["c1"]
         assert status["subscriptions_more"] == 1
+
+
+def test_query_without_a_limit_reads_a_reply_too_large_in_pages(nodes):
+    """query() with no limit, over a reply the node refuses whole (and a first
+    page of 10,000 rows too), halves its pages until they fit: every row comes
+    back, from the blocking and the asyncio client alike."""
+    published = {(i, f"name-{i}") for i in range(1500)}
+    facts = "".join(f'q({i}, "{name}").\n' for i, name in sorted(published))
+    engine = nodes.serve("engine", {"e": facts}, extra=["--max-reply-bytes", "4096"])
+    with policybus.Client(engine.control) as node:
+        with pytest.raises(policybus.PolicyBusError) as err:
+            node.request("query", query="e:q", limit=10_000)
+        assert err.value.code == "reply-too-large"
+        assert node.query("e:q") == published
+        assert node.query("e:q", offset=1000) == set(sorted(published)[1000:])
+
+    async def main() -> set[tuple]:
+        async with policybus.aio.Client(engine.control) as node:
+            return await node.query("e:q")
+    assert asyncio.run(asyncio.wait_for(main(), 60)) == published
 
 
 # MARK: - The data port across restarts
