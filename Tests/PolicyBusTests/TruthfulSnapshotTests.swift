@@ -130,6 +130,13 @@ extension ProcessSuites.TruthfulSnapshotTests {
             } catch {
                 #expect((error as? BusError)?.code == .notReady, "\(error)")
             }
+            // A query is refused at once too, not answered with no rows.
+            do {
+                let rows = try await queryRows(engine, "k:p")
+                Issue.record("expected not-ready, got \(rows)")
+            } catch {
+                #expect((error as? BusError)?.code == .notReady, "\(error)")
+            }
             let subscriber = try processes.subscriber(engine, ["k:p"], extra: ["--timeout", "300"])
             let facts = try temporaryFile("{\"r\": [[1, 2], [3, 4]]}", suffix: ".json")
             _ = try processes.start("a again", ["publish", "--name", "a", "--heartbeat-ms", "200", "--facts", facts, "--control", peer.control, "--data", peer.data])
@@ -139,6 +146,7 @@ extension ProcessSuites.TruthfulSnapshotTests {
             // Its one snapshot is the full one: nothing partial came first.
             let snapshots = subscriber.stdoutLines.filter { $0.contains("\"snapshot\"") }
             #expect(snapshots.count == 1, "\(snapshots)")
+            #expect(try await queryRows(engine, "k:p") == [[.int(1)], [.int(3)]])
         }
     }
 }

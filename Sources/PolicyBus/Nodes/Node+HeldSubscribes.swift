@@ -21,7 +21,14 @@ extension Node {
 
     /// Holds a `subscribe` whose tables read unsynced peer tables.
     /// - Returns: whether it was held (its reply comes later).
+    /// A `query` of such a table is refused `not-ready` at once: it is one
+    /// read, and a client's request timeout (the CLI's 5 s) is shorter than
+    /// the wait, while its rows would read as "nothing", e.g. no violations.
     func hold(_ command: ControlCommand, id: JSON?, client: ClientIdentity, envelope: [[UInt8]]) throws(BusError) -> Bool {
+        if case .query(let text, _) = command, let table = behavior.policyEngine?.queriedTable(text) {
+            let waiting = unsyncedInputs(of: [table])
+            if !waiting.isEmpty { throw notReady(waiting) }
+        }
         guard case .subscribe(let tables, _) = command else { return false }
         // An unknown table is refused now, not after the wait.
         for table in tables { try behavior.validate(table) }
