@@ -49,6 +49,39 @@ extension ProcessSuites {
             }
         }
 
+        /// A table has at most 4 captures at once (each at another seq); a
+        /// `subscribe` needing a fifth is `busy` and subscribes the client to
+        /// none of its tables, not even those before the busy one.
+        @Test func aFifthCaptureIsBusyAndSubscribesNothing() async throws {
+            try await withProcesses { processes in
+                let (_, source) = try await processes.dataSource(
+                    "d", extra: ["--facts", try factsFile(), "--snapshot-chunk-bytes", "4096", "--lease-ms", "120000"])
+                for index in 0..<SnapshotCaptures.defaultPerTable {
+                    // Each client reads no chunk: its capture stays; then d:q moves on a seq.
+                    let reply = try await request(source, "subscribe", ["tables": .array([.string("d:q")])])
+                    #expect(reply["tables"]?["d:q"]?["chunked"] != nil, "\(reply)")
+                    _ = try await request(source, "facts", ["action": .string("insert"), "table": .string("d:q"), "rows": .array([.array([.string("new\(index)"), .int(-1)])])])
+                }
+                let before = try await request(source, "status")
+                #expect(before["counters"]?["snapshots_held"] == .int(Int64(SnapshotCaptures.defaultPerTable)))
+                do {
+                    let reply = try await request(source, "subscribe", ["tables": .array([.string("d:r"), .string("d:q")])])
+                    Issue.record("expected busy, got \(reply)")
+                } catch {
+                    #expect((error as? BusError)?.code == .busy, "\(error)")
+                }
+                let status = try await request(source, "status")
+                // Client ids and their tables, without the leases' time left.
+                func subscribed(_ status: JSON) -> [String: JSON] {
+                    Dictionary(uniqueKeysWithValues: (status["subscriptions"]?.arrayValue ?? []).map { ($0["client"]?.stringValue ?? "", $0["tables"] ?? .null) })
+                }
+                #expect(subscribed(status) == subscribed(before), "\(status)")
+                #expect(subscribed(status).count == SnapshotCaptures.defaultPerTable, "\(status)")
+                // d:r, which the refused request named first, opened no table.
+                #expect(status["tables"]?["d:r"]?["subscribers"] == nil || status["tables"]?["d:r"]?["subscribers"] == .int(0), "\(status)")
+            }
+        }
+
         @Test func aClientThatVanishesMidStreamFreesTheCapture() async throws {
             try await withProcesses { processes in
                 let (_, source) = try await processes.dataSource(

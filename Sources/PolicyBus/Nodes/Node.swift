@@ -379,6 +379,9 @@ public final class Node {
             throw BusError(.tooManySubscriptions, "\(registry.subscribers.count) tables have subscribers and this would add \(opening); the limit is \(tableLimit)")
         }
         for table in tables { try behavior.validate(table) }
+        for table in tables where since.flatMap({ publisher.deltas(of: table, since: $0.seq, epoch: $0.epoch) }) == nil {
+            try captures.checkRoom(for: table, seq: publisher.seq(table) ?? 0)
+        }
         for table in registry.subscribe(client, to: tables, until: leaseDeadline) { behavior.open(table) }
         subscriptionsChanged()
         nodeContext.takeInSubscriptions()

@@ -60,10 +60,7 @@ public struct SnapshotCaptures {
             captures[id]!.lastRead = now
             return id
         }
-        let held = captures.values.filter { $0.table == table }.count
-        guard held < perTable else {
-            throw BusError(.busy, "\(held) snapshots of \(table) are being taken or read (the limit, each at another seq): subscribe again later")
-        }
+        try checkRoom(for: table, seq: seq)
         var sorting = SlicedSort(source())
         if SlicedSort.sortsInOneStep(sorting.count) { sorting.finish() }
         var id = randomHexID()
@@ -71,6 +68,17 @@ public struct SnapshotCaptures {
         captures[id] = Capture(table: table, seq: seq, sorting: sorting, readers: 1, lastRead: now)
         if !sorting.isDone { building.append(id) }
         return id
+    }
+
+    /// Throws `busy` when a capture of `table` at `seq` would be one more
+    /// than the table may have: checked before a `subscribe` changes
+    /// anything, so that a refused one leaves the client as it was.
+    func checkRoom(for table: TableID, seq: UInt64) throws(BusError) {
+        guard !captures.values.contains(where: { $0.table == table && $0.seq == seq }) else { return }
+        let held = captures.values.filter { $0.table == table }.count
+        guard held < perTable else {
+            throw BusError(.busy, "\(held) snapshots of \(table) are being taken or read (the limit, each at another seq): subscribe again later")
+        }
     }
 
     /// Whether capture `id` is whole (a dropped one counts as whole).
