@@ -335,8 +335,14 @@ func eventually<T>(
     }
 }
 
-/// The rows `query` returns, as a set.
+/// The rows `query` returns, as a set: in pages when the table is larger
+/// than one reply (`ControlClient.allRows`).
 func queryRows(_ endpoint: String, _ query: String) async throws -> Set<[JSON]> {
-    let reply = try await request(endpoint, "query", ["query": .string(query)])
-    return Set((reply["rows"]?.arrayValue ?? []).compactMap(\.arrayValue))
+    let rows = try await offPool {
+        let context = try ZeroMQ.Context()
+        let client = try ControlClient(context: context, endpoint: endpoint, timeoutMilliseconds: 30_000)
+        defer { client.close() }
+        return try client.allRows(query)
+    }
+    return Set(rows.compactMap(\.arrayValue))
 }
