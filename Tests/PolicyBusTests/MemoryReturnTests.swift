@@ -21,20 +21,18 @@ extension ProcessSuites {
                 let (_, control) = try await processes.engine("E", policies: [("c", policy)], peers: [], extra: ["--lease-ms", "1000"])
                 var figures: [(baseline: Memory, peak: Memory, after: Memory)] = []
                 for round in 1...2 {
+                    let trims = try await request(control, "status")["counters"]?["memory_trims"]?.intValue ?? 0
                     let baseline = try await memory(control)
                     let peak = try await offPool { try Self.subscribeAndVanish(control, round: round) }
-                    _ = try await eventually("round \(round)'s leases to expire") {
-                        let status = try await request(control, "status")
-                        return (status["counters"]?["lease_expiries"]?.intValue ?? 0) >= Int64(round * Self.clients) ? status : nil
+                    // The allocator is trimmed at a tick after leases end, so
+                    // that the resident set follows the heap down; how far it
+                    // does is printed, not asserted (the allocator decides).
+                    _ = try await eventually("round \(round)'s leases to expire and the allocator to be trimmed") {
+                        let counters = try await request(control, "status")["counters"]
+                        let expired = (counters?["lease_expiries"]?.intValue ?? 0) >= Int64(round * Self.clients)
+                        return expired && (counters?["memory_trims"]?.intValue ?? 0) > trims ? true : nil
                     }
-                    // The allocator is trimmed at a tick after the expiry: the
-                    // resident set follows the heap down.
-                    let grown = peak.resident - baseline.resident
-                    let after = try await eventually("the resident set to come down from \(peak.resident / 1024) KiB") {
-                        let after = try await memory(control)
-                        return after.resident - baseline.resident < grown / 2 ? after : nil
-                    }
-                    figures.append((baseline, peak, after))
+                    figures.append((baseline, peak, try await memory(control)))
                 }
                 for (round, figure) in figures.enumerated() {
                     print(

@@ -82,5 +82,6 @@ extension Node {
         trimDue = false
         nextTrim = now + .milliseconds(1000)
         ProcessMemory.trim()
+        counters["memory_trims", default: 0] += 1
     }
 }
