@@ -396,6 +396,10 @@ if arguments.contains("--metrics") {
         exit(1)
     }
 }
+if arguments.contains("--ingress") {
+    ingress(rounds: quick ? 3 : 7)
+    exit(0)
+}
 if let index = arguments.firstIndex(of: "--fanout") {
     let listed = arguments.dropFirst(index + 1).first?.split(separator: ",").compactMap { Int($0) } ?? []
     let counts = listed.isEmpty ? [1, 10, 100, 500] : listed

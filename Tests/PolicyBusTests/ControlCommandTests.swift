@@ -85,7 +85,7 @@ import TestSupport
 
     func code(_ text: String, limits: BusLimits = BusLimits()) -> String? {
         do {
-            _ = try ControlCommand(try ControlRequest(frame: Array(text.utf8)), limits: limits)
+            _ = try ControlCommand(try ControlRequest(frame: Array(text.utf8), limits: limits), limits: limits)
             return nil
         } catch {
             return error.code.rawValue

@@ -144,6 +144,21 @@ extension ProcessSuites {
                 }
                 let replies = try await offPool { try exchange(endpoint, requests, timeout: 60) }
                 #expect(replies.allSatisfy { $0?["error"]?["code"]?.stringValue == "too-large" })
+                // 10 MB, at a data source too: refused from the envelope, before
+                // the id is keyed or logged, with the request's id echoed.
+                let (source, sourceEndpoint) = try await processes.dataSource("d", extra: ["--facts", try temporaryFile(#"{"q": [[1]]}"#, suffix: ".json")])
+                let huge = String(repeating: "x", count: 10_000_000)
+                for endpoint in [endpoint, sourceEndpoint] {
+                    let refused = try await offPool {
+                        try exchange(endpoint, [[Array(#"{"op":"hello","client":"\#(huge)","id":7}"#.utf8)], [Array(#"{"op":"subscribe","client":"\#(huge)","tables":["d:q"],"id":8}"#.utf8)]], timeout: 60)
+                    }
+                    #expect(refused.map { $0?["error"]?["code"]?.stringValue } == ["too-large", "too-large"], "\(refused.map { String(describing: $0).prefix(200) })")
+                    #expect(refused.map { $0?["id"] } == [.int(7), .int(8)])
+                    let status = try await request(endpoint, "status")
+                    #expect(status["ok"] == .bool(true))
+                    print("RequestLimitTests: 10 MB client ids refused; longest loop stall \(status["loop_longest_stall_us"]?.intValue ?? -1) µs")
+                }
+                #expect(source.isRunning)
                 let name = "e:" + String(repeating: "t", count: 4 << 20)
                 let query = try await offPool { try exchange(endpoint, [[Array(#"{"op":"query","query":"\#(name)"}"#.utf8)]], timeout: 60) }
                 #expect(query.first??["error"]?["code"]?.stringValue == "too-large")

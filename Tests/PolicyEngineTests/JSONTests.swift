@@ -68,3 +68,65 @@ import TestSupport
 extension String {
     fileprivate var wrapped: String { "[" + self + "]" }
 }
+
+/// The parser against the writer on random documents, and its string scan
+/// (eight bytes at a time) against a byte-by-byte model.
+@Suite struct JSONRoundTripTests {
+    @Test func randomDocumentsRoundTripThroughTheWriter() throws {
+        let seed = UInt64.random(in: 0...UInt64.max)
+        print("JSONRoundTripTests.randomDocumentsRoundTripThroughTheWriter seed: \(seed)")
+        var random = SeededRandom(seed: seed)
+        for _ in 0..<500 {
+            let json = Self.value(&random, depth: 0)
+            let text = json.text
+            #expect(try JSON.parse(text) == json, "seed \(seed): \(text.prefix(500))")
+            // The same document spread out with whitespace between its tokens.
+            #expect(try JSON.parse(" \n" + text + "\t ") == json, "seed \(seed)")
+        }
+    }
+
+    @Test func theStringScanFindsWhatTheBytesSay() {
+        let seed = UInt64.random(in: 0...UInt64.max)
+        print("JSONRoundTripTests.theStringScanFindsWhatTheBytesSay seed: \(seed)")
+        var random = SeededRandom(seed: seed)
+        // Mostly plain bytes, with now and then one that ends a run or is not ASCII.
+        let special: [UInt8] = [0x22, 0x5C, 0x00, 0x1F, 0x20, 0x21, 0x7F, 0x80, 0xC3, 0xFF, 0x5B, 0x5D]
+        for _ in 0..<5000 {
+            let bytes = (0..<Int.random(in: 0...40, using: &random)).map { _ in
+                random.next() % 8 == 0 ? special.randomElement(using: &random)! : UInt8.random(in: 0x20...0x7E, using: &random)
+            }
+            let start = bytes.isEmpty ? 0 : Int.random(in: 0...bytes.count, using: &random)
+            var end = start
+            var high: UInt8 = 0
+            while end < bytes.count, bytes[end] != 0x22, bytes[end] != 0x5C, bytes[end] >= 0x20 {
+                high |= bytes[end] & 0x80
+                end += 1
+            }
+            let found = bytes.withUnsafeBufferPointer { JSONParser.plainRun($0, from: start) }
+            #expect(found.end == end && (found.high & 0x80) == high, "seed \(seed): \(bytes) from \(start)")
+        }
+    }
+
+    /// A random value: scalars at the leaves, arrays and objects up to depth 4,
+    /// strings short and long (past the scan's eight-byte steps) with escapes
+    /// and non-ASCII anywhere.
+    static func value(_ random: inout SeededRandom, depth: Int) -> JSON {
+        switch random.next() % (depth < 4 ? 8 : 6) {
+        case 0: return .null
+        case 1: return .bool(random.next() % 2 == 0)
+        case 2: return .int(random.int64())
+        case 3: return .float(Double(Int64(bitPattern: random.next()) >> 20) / 1024)
+        case 4: return .string(random.trickyString(maxPieces: 6))
+        case 5:
+            let plain = String(repeating: "x", count: Int.random(in: 0...40, using: &random))
+            return .string(plain + random.trickyString(maxPieces: 2) + plain)
+        case 6: return .array((0..<Int.random(in: 0...5, using: &random)).map { _ in value(&random, depth: depth + 1) })
+        default:
+            var members: [String: JSON] = [:]
+            for _ in 0..<Int.random(in: 0...10, using: &random) {
+                members[random.trickyString(maxPieces: 3)] = value(&random, depth: depth + 1)
+            }
+            return .object(members)
+        }
+    }
+}

@@ -260,7 +260,7 @@ public final class Node {
         counters["requests", default: 0] += 1
         let request: ControlRequest
         do {
-            request = try ControlRequest(frame: frame)
+            request = try ControlRequest(frame: frame, limits: options.limits)
         } catch {
             return refuse(op: nil, id: ControlRequest.bestEffortID(frame), error)
         }

@@ -108,14 +108,12 @@ public enum ControlCommand: Hashable, Sendable {
     /// Decodes and validates the op and its fields, each against its limit
     /// (`docs/PROTOCOL.md` section 9), so that no field of any size gets
     /// further than here.
+    /// (The `client` id was checked by `ControlRequest(frame:limits:)`.)
     /// - Throws: `unknown-op`, `bad-request`, `bad-table-name`, `bad-policy-name`,
     ///   `too-many-subscriptions` (more tables than one client may hold),
-    ///   `too-many-rows`, `too-large` (the `client` id, a policy name, rule or
-    ///   query text, or the columns of a row or pattern).
+    ///   `too-many-rows`, `too-large` (a policy name, rule or query text, or
+    ///   the columns of a row or pattern).
     public init(_ request: ControlRequest, limits: BusLimits) throws(BusError) {
-        if let client = request.client, client.utf8.count > limits.maxClientIDLength {
-            throw BusError(.tooLarge, "\"client\" is \(client.utf8.count) bytes; the limit is \(limits.maxClientIDLength)")
-        }
         switch request.op {
         case "hello": self = .hello
         case "subscribe":

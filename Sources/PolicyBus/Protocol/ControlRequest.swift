@@ -10,9 +10,12 @@ public struct ControlRequest: Sendable {
     /// The whole request object.
     public var body: [String: JSON]
 
-    /// Parses one request frame.
-    /// - Throws: `bad-json` or `bad-request` (not an object, no `op`, `client` not a string).
-    public init(frame: [UInt8]) throws(BusError) {
+    /// Parses one request frame, and checks the `client` id against its
+    /// limit before anything keys, logs or hashes it: a 10 MB id is refused
+    /// here, not written to the log in the refusal.
+    /// - Throws: `bad-json`, `bad-request` (not an object, no `op`, `client`
+    ///   not a string), `too-large` (`client` over `limits.maxClientIDLength`).
+    public init(frame: [UInt8], limits: BusLimits = BusLimits()) throws(BusError) {
         let json: JSON
         do { json = try JSON.parse(frame) } catch { throw BusError(error) }
         guard case .object(let members) = json else { throw BusError(.badRequest, "a request must be a JSON object") }
@@ -22,7 +25,11 @@ public struct ControlRequest: Sendable {
         self.body = members
         switch members["client"] {
         case nil, .null?: client = nil
-        case .string(let text)?: client = text
+        case .string(let text)?:
+            guard text.utf8.count <= limits.maxClientIDLength else {
+                throw BusError(.tooLarge, "\"client\" is \(text.utf8.count) bytes; the limit is \(limits.maxClientIDLength)")
+            }
+            client = text
         default: throw BusError(.badRequest, "\"client\" must be a string")
         }
     }
