@@ -33,6 +33,9 @@ struct RelayCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-message-size"), help: "Largest control frame in bytes from a client (ZMQ_MAXMSGSIZE); a bigger one drops the connection. Keep it at the node's.")
     var maxMessageSize = BusLimits().maxMessageSize
 
+    @Option(name: .customLong("max-unread-requests"), help: "Most requests libzmq holds per client connection before the relay reads them (ZMQ_RCVHWM); then TCP holds the client back.")
+    var maxUnreadRequests = BusLimits().maxUnreadRequests
+
     @OptionGroup var curve: CurveServerArguments
     @OptionGroup var upstreamCurve: UpstreamCurveArguments
     @OptionGroup var logging: LoggingArguments
@@ -45,6 +48,7 @@ struct RelayCommand: AsyncParsableCommand {
         if let data { try EndpointSyntax.check(data, flag: "--data") }
         guard sendHighWaterMark >= 0 else { throw ValidationError("--sndhwm must be 0 or more") }
         guard maxMessageSize > 0 else { throw ValidationError("--max-message-size must be positive") }
+        guard maxUnreadRequests > 0 else { throw ValidationError("--max-unread-requests must be positive") }
     }
 
     func run() async throws {
@@ -61,6 +65,7 @@ struct RelayCommand: AsyncParsableCommand {
         var options = RelayOptions(name: name, upstreamControl: upstreamControl, upstreamData: upstreamData, control: control, data: data, logger: logger)
         options.sendHighWaterMark = sendHighWaterMark
         options.maxMessageSize = maxMessageSize
+        options.maxUnreadRequests = maxUnreadRequests
         let listener = try metrics.start(health: options.health)
         defer { listener?.stop() }
         let context = try Context()

@@ -52,6 +52,9 @@ struct LimitArguments: ParsableArguments {
     @Option(name: .customLong("max-queued-bytes"), help: "Most bytes of requests waiting at the node, all connections together; a connection with none waiting may always send one (busy).")
     var maxQueuedBytes = BusLimits().maxQueuedBytes
 
+    @Option(name: .customLong("max-unread-requests"), help: "Most requests libzmq holds per connection before the node reads them (ZMQ_RCVHWM); then TCP holds the client back.")
+    var maxUnreadRequests = BusLimits().maxUnreadRequests
+
     @Option(name: .customLong("max-request-ms"), help: "Most milliseconds one explain or simulate may take (too-expensive).")
     var maxRequestMilliseconds = BusLimits().maxRequestMilliseconds
 
@@ -61,7 +64,7 @@ struct LimitArguments: ParsableArguments {
     func validate() throws {
         guard maxMessageSize > 0, maxFrames >= 2, maxRows > 0, maxTableNameLength > 2, maxSubscriptions > 0, maxClients > 0, maxSubscribedTables > 0,
             maxClientIDLength > 0, maxRuleBytes > 0, maxQueryBytes > 0, maxArity > 0, maxReplyBytes > 0,
-            maxQueuedRequests > 0, maxQueuedBytes > 0, loopBudgetMilliseconds > 0, maxRequestMilliseconds > 0
+            maxQueuedRequests > 0, maxQueuedBytes > 0, maxUnreadRequests > 0, loopBudgetMilliseconds > 0, maxRequestMilliseconds > 0
         else {
             throw ValidationError("limits must be positive (--max-frames at least 2, --max-table-name-length at least 3)")
         }
@@ -83,6 +86,7 @@ struct LimitArguments: ParsableArguments {
         options.limits.maxSubscribedTables = maxSubscribedTables
         options.limits.maxQueuedRequests = maxQueuedRequests
         options.limits.maxQueuedBytes = maxQueuedBytes
+        options.limits.maxUnreadRequests = maxUnreadRequests
         options.limits.loopBudgetMilliseconds = loopBudgetMilliseconds
         options.limits.maxRequestMilliseconds = maxRequestMilliseconds
     }

@@ -8,7 +8,9 @@ extension ProcessSuites {
     /// Issue 12: one client's burst cannot starve another's requests, nor
     /// the node's heartbeats. A node queues each connection's requests
     /// (`busy` over `--max-queued-requests`), serves the connections
-    /// round-robin and turns to its timers after each loop budget.
+    /// round-robin and turns to its timers after each loop budget. (With
+    /// libzmq's default buffer, 1000 unread requests per connection, so that
+    /// the burst reaches the node's queue and its bound.)
     @Suite struct FairnessTests {
         static let rows = 20_000
         static let burst = 300
@@ -28,7 +30,7 @@ extension ProcessSuites {
 
         @Test func aBurstOfExpensiveRequestsDoesNotStarveCheapOnesOrTheHeartbeats() async throws {
             try await withProcesses { processes in
-                let (_, control) = try await processes.engine("E", policies: [("c", "hb(1).\nvm(\"k\", 0).")], peers: [], extra: ["--max-queued-requests", "\(Self.queueBound)"])
+                let (_, control) = try await processes.engine("E", policies: [("c", "hb(1).\nvm(\"k\", 0).")], peers: [], extra: ["--max-queued-requests", "\(Self.queueBound)", "--max-unread-requests", "1000"])
                 let rows: [JSON] = (0..<Self.rows).map { .array([.string("k\($0)"), .int(Int64($0))]) }
                 _ = try await request(control, "facts", ["action": .string("insert"), "table": .string("c:vm"), "rows": .array(rows)])
                 // The table sorted once (a query sorts a changed table a step at a

@@ -71,6 +71,7 @@ public final class Node {
             control = NodeControl(loop.remote)
             router = try Socket(context, .router)
             try router.set(.maxMessageSize, Int64(options.limits.maxMessageSize))
+            try router.set(.receiveHighWaterMark, options.limits.maxUnreadRequests)
             try options.curve?.apply(to: router)
             try router.bind(options.control)
             controlEndpoint = try router.lastEndpoint

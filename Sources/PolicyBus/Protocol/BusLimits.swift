@@ -38,9 +38,17 @@ public struct BusLimits: Hashable, Sendable {
     /// than a change may (`transactionBudget`).
     public var maxRequestMilliseconds: Int = 1000
     /// Most requests one connection may have waiting at the node; the
-    /// connections' queues are served round-robin. Over it: `busy`. As many
-    /// as libzmq's receive high-water mark queues per connection by default.
+    /// connections' queues are served round-robin. Over it: `busy`.
     public var maxQueuedRequests: Int = 1000
+    /// Most requests libzmq holds for one connection that the node has not
+    /// read yet (ZMQ_RCVHWM on the ROUTER): then libzmq stops reading that
+    /// connection's TCP socket, and a client sending faster than it is
+    /// served is held back by TCP instead of by the node's memory. The node
+    /// reads eagerly between its turns, so this costs a pipelining client
+    /// nothing but a wait. Memory one connection can hold before the node
+    /// reads it: about (this + 1) × `maxMessageSize` (the `+ 1`: the
+    /// message libzmq is receiving), plus the kernel's socket buffers.
+    public var maxUnreadRequests: Int32 = 4
     /// Most bytes of requests waiting at the node, all connections together
     /// (a connection with none waiting may always queue one). Over it: `busy`.
     /// With the frame size it bounds the memory waiting requests hold.

@@ -58,6 +58,7 @@ public final class Relay {
             loop = try PollLoop()
             router = try Socket(context, .router)
             try router.set(.maxMessageSize, Int64(options.maxMessageSize))
+            try router.set(.receiveHighWaterMark, options.maxUnreadRequests)
             try options.curve?.apply(to: router)
             try router.bind(options.control)
             controlEndpoint = try router.lastEndpoint

@@ -22,6 +22,10 @@ public struct RelayOptions: Sendable {
     public var sendHighWaterMark: Int32 = 10_000
     /// Largest downstream request frame (ZMQ_MAXMSGSIZE), as a node's.
     public var maxMessageSize = BusLimits().maxMessageSize
+    /// Downstream requests libzmq holds per connection before the relay
+    /// reads them (ZMQ_RCVHWM on the ROUTER), as a node's: with
+    /// `maxMessageSize` it bounds what one client can make the relay buffer.
+    public var maxUnreadRequests = BusLimits().maxUnreadRequests
     /// CURVE on the downstream ROUTER and XPUB; nil for plaintext. Who gets
     /// in is the context's `ZAPHandler`'s decision, as at a node.
     public var curve: CurveServerConfiguration?

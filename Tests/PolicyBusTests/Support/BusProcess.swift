@@ -90,6 +90,17 @@ final class BusProcess: Sendable {
         }
     }
 
+    /// A figure of the process's `/proc/PID/status` in bytes, such as
+    /// `VmHWM` (its peak resident memory); nil once it has exited.
+    func memory(_ field: String) -> Int? {
+        guard let pid = state.withLock({ $0.process?.processIdentifier }),
+              let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }),
+              let kib = Int(line.dropFirst(field.count + 1).split(whereSeparator: \.isWhitespace).first ?? "")
+        else { return nil }
+        return kib * 1024
+    }
+
     /// Sends SIGSTOP and blocks (call it off the pool) until every thread of
     /// the process is stopped, as /proc shows it: kill(2) returns before a
     /// busy thread on another CPU has stopped, and until then it may still
