@@ -15,6 +15,8 @@ import time
 
 import pytest
 
+from policybus.errors import PolicyBusError
+
 
 class Node:
     """A running ``policybus serve`` or ``publish`` process."""
@@ -149,11 +151,18 @@ def holding(endpoint):
         yield
 
 
-def wait_for(predicate, timeout=10.0, what="condition"):
-    """Polls ``predicate`` until true; fails after ``timeout`` seconds."""
+def wait_for(predicate, timeout=60.0, what="condition"):
+    """Polls ``predicate`` until true; fails after ``timeout`` seconds. A
+    ``not-ready`` refusal (an engine whose peer tables have not synced yet)
+    counts as not yet true."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        value = predicate()
+        try:
+            value = predicate()
+        except PolicyBusError as error:
+            if error.code != "not-ready":
+                raise
+            value = None
         if value:
             return value
         time.sleep(0.05)
