@@ -30,6 +30,10 @@ func ingress(rounds: Int) {
                 .object(["op": .string("facts"), "action": .string("insert"), "table": .string("data:q"), "rows": JSON(rows: [[.int(Int64(index))]])])
             }),
         ])),
+        ("facts, 3M rows [0] (hostile)", frame([
+            "op": .string("facts"), "id": .int(1), "client": .string("c"), "action": .string("insert"), "table": .string("data:q"),
+            "rows": .array(Array(repeating: .array([.int(0)]), count: 3_000_000)),
+        ])),
         ("facts, 100k rows [int, string]", frame([
             "op": .string("facts"), "id": .int(1), "client": .string("c"), "action": .string("insert"), "table": .string("data:q"),
             "rows": JSON(rows: (0..<100_000).map { [.int(Int64($0)), .string("server-\($0)")] }),

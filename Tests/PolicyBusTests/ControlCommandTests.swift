@@ -106,6 +106,7 @@ import TestSupport
         var small = BusLimits()
         small.maxRowsPerRequest = 1
         #expect(code(#"{"op":"facts","action":"insert","table":"a:b","rows":[[1],[2]]}"#, limits: small) == "too-many-rows")
+        small = BusLimits()  // (two tables would pass a row limit of 1: no array is longer)
         small.maxSubscriptionsPerClient = 1
         #expect(code(#"{"op":"unsubscribe","tables":["a:b","a:c"]}"#, limits: small) == "too-many-subscriptions")
         #expect(code(#"{"op":"facts","action":"replace","table":"a:b","rows":[]}"#) == nil)
@@ -129,6 +130,24 @@ import TestSupport
         #expect(Page(offset: 12, limit: 4).slice(items) == (items[10..<10], 0))
         #expect(Page(offset: 3, limit: 0).slice(items) == (items[3..<3], 7))
         #expect(Page(offset: 3, limit: 5).slice(items, defaultLimit: 1) == (items[3..<8], 2))
+    }
+
+    /// No array of a request is longer than its rows may be: the envelope's
+    /// parse stops at the first that is, `too-many-rows`, whichever field it is.
+    @Test func noArrayIsLongerThanTheRowLimit() {
+        var limits = BusLimits()
+        limits.maxRowsPerRequest = 3
+        let rows = #"{"op":"facts","action":"insert","table":"d:q","rows":[[1],[2],[3]]}"#
+        #expect(code(rows, limits: limits) == nil)
+        for text in [
+            #"{"op":"facts","action":"insert","table":"d:q","rows":[[1],[2],[3],[4]]}"#,
+            #"{"op":"hello","pad":[0,0,0,0,0]}"#,
+            #"{"op":"simulate","tables":["p:p"],"changes":[{},{},{},{}]}"#,
+        ] {
+            #expect(code(text, limits: limits) == "too-many-rows", "\(text)")
+        }
+        // The id is echoed when it comes before the long array.
+        #expect(ControlRequest.bestEffortID(Array(#"{"id":4,"op":"hello","pad":[0,0,0,0,0]}"#.utf8), limits: limits) == .int(4))
     }
 
     /// Each size limit holds at its value and refuses one byte (or column) more,

@@ -154,6 +154,13 @@ extension ProcessSuites {
                     }
                     #expect(refused.map { $0?["error"]?["code"]?.stringValue } == ["too-large", "too-large"], "\(refused.map { String(describing: $0).prefix(200) })")
                     #expect(refused.map { $0?["id"] } == [.int(7), .int(8)])
+                    // 3 million rows in 12 MB: refused after the first 100 000, not built whole.
+                    let rows = Array(repeating: "[0]", count: 3_000_000).joined(separator: ",")
+                    let many = try await offPool {
+                        try exchange(endpoint, [[Array(#"{"id":9,"op":"facts","action":"insert","table":"d:q","client":"c","rows":[\#(rows)]}"#.utf8)]], timeout: 60)
+                    }
+                    #expect(many.first??["error"]?["code"]?.stringValue == "too-many-rows", "\(String(describing: many.first).prefix(200))")
+                    #expect(many.first??["id"] == .int(9))
                     let status = try await request(endpoint, "status")
                     #expect(status["ok"] == .bool(true))
                     print("RequestLimitTests: 10 MB client ids refused; longest loop stall \(status["loop_longest_stall_us"]?.intValue ?? -1) µs")

@@ -59,6 +59,19 @@ import TestSupport
         #expect(JSON.member("id", readableIn: Array(text.utf8)) == .int(5))
     }
 
+    /// An array longer than the limit stops the parse there, and says so.
+    @Test func anArrayOverTheElementLimitStopsTheParse() throws {
+        #expect(try JSON.parse(Array("[[1,2,3],[4,5,6]]".utf8), maxArrayCount: 3) == .array([.array([1, 2, 3].map(JSON.int)), .array([4, 5, 6].map(JSON.int))]))
+        for text in ["[1,2,3,4]", #"{"a": [[1,2,3,4]]}"#, "[1,2,3,4" + String(repeating: ",0", count: 100_000) + "]"] {
+            let error = #expect(throws: JSONError.self) { try JSON.parse(Array(text.utf8), maxArrayCount: 3) }
+            #expect(error?.elementLimit == 3, "\(text.prefix(40)): \(String(describing: error))")
+        }
+        // Malformed JSON is no element limit.
+        #expect((#expect(throws: JSONError.self) { try JSON.parse(Array("[1,2".utf8), maxArrayCount: 3) })?.elementLimit == nil)
+        #expect(JSON.member("id", readableIn: Array(#"{"id": 5, "rows": [1,2,3,4]}"#.utf8), maxArrayCount: 3) == .int(5))
+        #expect(JSON.member("id", readableIn: Array(#"{"rows": [1,2,3,4], "id": 5}"#.utf8), maxArrayCount: 3) == nil)
+    }
+
     @Test(arguments: [#"{"op": "hello", "x": tru, "id": 5}"#, #"[{"id": 5}]"#, #"{"id": "#, "", #"{"id": 5e999}"#])
     func noIDBeyondTheDamage(_ text: String) {
         #expect(JSON.member("id", readableIn: Array(text.utf8)) == nil)

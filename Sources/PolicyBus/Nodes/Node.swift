@@ -263,7 +263,7 @@ public final class Node {
         do {
             request = try ControlRequest(frame: frame, limits: options.limits)
         } catch {
-            return refuse(op: nil, id: ControlRequest.bestEffortID(frame), error)
+            return refuse(op: nil, id: ControlRequest.bestEffortID(frame, limits: options.limits), error)
         }
         let client = ClientIdentity(request.client ?? "peer-" + peer.map { String($0, radix: 16) }.joined(), key: key)
         registry.renew(client, until: leaseDeadline)

@@ -12,12 +12,21 @@ public struct ControlRequest: Sendable {
 
     /// Parses one request frame, and checks the `client` id against its
     /// limit before anything keys, logs or hashes it: a 10 MB id is refused
-    /// here, not written to the log in the refusal.
+    /// here, not written to the log in the refusal. No array of a request
+    /// is longer than its rows may be (`maxRowsPerRequest`): the parse stops
+    /// at the first that is, so a frame of millions of rows is refused
+    /// after the first 100 000, not built whole and then refused.
     /// - Throws: `bad-json`, `bad-request` (not an object, no `op`, `client`
-    ///   not a string), `too-large` (`client` over `limits.maxClientIDLength`).
+    ///   not a string), `too-large` (`client` over `limits.maxClientIDLength`),
+    ///   `too-many-rows` (an array over `limits.maxRowsPerRequest`).
     public init(frame: [UInt8], limits: BusLimits = BusLimits()) throws(BusError) {
         let json: JSON
-        do { json = try JSON.parse(frame) } catch { throw BusError(error) }
+        do {
+            json = try JSON.parse(frame, maxArrayCount: limits.maxRowsPerRequest)
+        } catch {
+            guard let limit = error.elementLimit else { throw BusError(error) }
+            throw BusError(.tooManyRows, "an array of more than \(limit) elements: a request holds at most \(limit) rows, and no longer array")
+        }
         guard case .object(let members) = json else { throw BusError(.badRequest, "a request must be a JSON object") }
         guard let op = members["op"]?.stringValue else { throw BusError(.badRequest, "a request needs \"op\", a string") }
         self.op = op
@@ -36,9 +45,10 @@ public struct ControlRequest: Sendable {
 
     /// The id from a frame that could not be parsed as a request, so even an
     /// error reply echoes it when possible: also from a frame that is not
-    /// valid JSON, when the id comes before the damage (PROTOCOL.md §3).
-    public static func bestEffortID(_ frame: [UInt8]) -> JSON? {
-        JSON.member("id", readableIn: frame)
+    /// valid JSON, when the id comes before the damage (PROTOCOL.md §3; an
+    /// array longer than the rows of a request is damage here too).
+    public static func bestEffortID(_ frame: [UInt8], limits: BusLimits = BusLimits()) -> JSON? {
+        JSON.member("id", readableIn: frame, maxArrayCount: limits.maxRowsPerRequest)
     }
 
     // MARK: - Fields

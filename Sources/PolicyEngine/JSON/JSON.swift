@@ -49,7 +49,14 @@ extension JSON {
     /// - Throws: ``JSONError`` for malformed JSON, bytes that are not UTF-8,
     ///   an integer outside the int64 range or a number beyond a finite double.
     public static func parse(_ bytes: some Collection<UInt8>) throws(JSONError) -> JSON {
+        try parse(bytes, maxArrayCount: .max)
+    }
+
+    /// Parses one JSON document, stopping at the first array of more than
+    /// `maxArrayCount` elements (the error's `elementLimit` says so).
+    public static func parse(_ bytes: some Collection<UInt8>, maxArrayCount: Int) throws(JSONError) -> JSON {
         var parser = JSONParser(bytes: Array(bytes))
+        parser.maxArrayCount = maxArrayCount
         return try parser.parseDocument()
     }
 
@@ -62,8 +69,10 @@ extension JSON {
     /// bytes allow: a document that breaks after the member still gives it.
     /// A reply to a malformed request echoes the request's id this way.
     /// - Returns: nil when the member cannot be read before the first error.
-    public static func member(_ key: String, readableIn bytes: some Collection<UInt8>) -> JSON? {
+    /// With `maxArrayCount`, an array of more elements before the member is damage.
+    public static func member(_ key: String, readableIn bytes: some Collection<UInt8>, maxArrayCount: Int = .max) -> JSON? {
         var parser = JSONParser(bytes: Array(bytes))
+        parser.maxArrayCount = maxArrayCount
         return parser.readableMember(key)
     }
 }

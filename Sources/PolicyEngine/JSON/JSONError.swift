@@ -6,6 +6,9 @@ public struct JSONError: Error, Hashable, Sendable {
     public var line: Int
     /// The 1-based column, in bytes, of that byte within its line.
     public var column: Int
+    /// The element limit an array passed, when that is what stopped the
+    /// parse (`JSON.parse(_:maxArrayCount:)`); the JSON may be well formed.
+    public var elementLimit: Int?
 
     /// The error at `offset` in `bytes`; the line and column are counted
     /// only here, when something failed, so reading pays nothing for them.

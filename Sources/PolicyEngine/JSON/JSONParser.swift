@@ -9,6 +9,10 @@ package struct JSONParser {
     package var index = 0
     var depth = 0
     static let maxDepth = 64
+    /// Most elements of any one array: past it the parse stops there
+    /// (`JSONError.elementLimit`), so that a request's bound on its rows
+    /// refuses a 16 MiB array of millions without building it.
+    package var maxArrayCount = Int.max
 
     package init(bytes: [UInt8]) { self.bytes = bytes }
 
@@ -121,7 +125,8 @@ package struct JSONParser {
         if try open(UInt8(ascii: "{"), closing: UInt8(ascii: "}")) { return .object(members) }
         // Room for a request's or a change's few members from the start:
         // growing a dictionary one step at a time hashes every key again.
-        members.reserveCapacity(8)
+        // (6 members fill the 8 buckets 4 members grow to anyway.)
+        members.reserveCapacity(6)
         repeat {
             let key = try parseMemberName()
             members[key] = try parseValue()
@@ -133,6 +138,11 @@ package struct JSONParser {
         var elements: [JSON] = []
         if try open(UInt8(ascii: "["), closing: UInt8(ascii: "]")) { return .array(elements) }
         repeat {
+            guard elements.count < maxArrayCount else {
+                var error = fail("an array of more than \(maxArrayCount) elements")
+                error.elementLimit = maxArrayCount
+                throw error
+            }
             elements.append(try parseValue())
         } while try next(closing: UInt8(ascii: "]"))
         return .array(elements)
