@@ -52,6 +52,8 @@ def frames():
     yield "simulate, 200k one-row changes", {
         "op": "simulate", "id": 1, "client": "c", "tables": ["data:q"],
         "changes": [{"op": "facts", "action": "insert", "table": "data:q", "rows": [[n]]} for n in range(200_000)]}
+    yield "facts, 3M rows [0] (hostile)", {
+        "op": "facts", "id": 1, "client": "c", "action": "insert", "table": "data:q", "rows": [[0]] * 3_000_000}
     yield "facts, 100k rows [int, string]", {
         "op": "facts", "id": 1, "client": "c", "action": "insert", "table": "data:q",
         "rows": [[n, f"server-{n}"] for n in range(100_000)]}
