@@ -67,8 +67,12 @@ public final class PollLoop {
 
     /// The longest a turn's work (inbox jobs, handlers, due timers) has held
     /// the loop since it started, in nanoseconds: how long everything else
-    /// it serves (heartbeats, other clients) waited. The wait itself is not counted.
+    /// it serves (heartbeats, other clients) waited. The wait itself is not
+    /// counted, and long work that served the loop midway (``served(now:)``)
+    /// counts as the stretches between.
     public private(set) var longestTurnNanoseconds: UInt64 = 0
+    /// When the turn's work began, or the loop was last served midway.
+    public private(set) var lastServedNanoseconds: UInt64 = monotonicNanoseconds()
 
     /// Creates a loop with its waker (an eventfd).
     /// - Throws: `ZMQError` if the eventfd cannot be created.
@@ -186,8 +190,8 @@ public final class PollLoop {
     private func turn() throws(ZMQError) {
         if itemsChanged { rebuildPoller() }
         try poller.poll(timeout: timeout(now: monotonicNanoseconds()))
-        let start = monotonicNanoseconds()
-        defer { longestTurnNanoseconds = Swift.max(longestTurnNanoseconds, monotonicNanoseconds() - start) }
+        lastServedNanoseconds = monotonicNanoseconds()
+        defer { served() }
         if poller.isReadable(0) {
             remote.waker.drain()
             for drain in inboxes { drain() }
@@ -199,6 +203,14 @@ public final class PollLoop {
             entry.handler(events)
         }
         runDueTimers()
+    }
+
+    /// Notes that what the loop serves was served now: a turn's end, or
+    /// long work in a handler that paused to do the loop's duties itself
+    /// (send heartbeats, read its sockets), which ends the stall there.
+    public func served(now: UInt64 = monotonicNanoseconds()) {
+        longestTurnNanoseconds = Swift.max(longestTurnNanoseconds, now - Swift.min(now, lastServedNanoseconds))
+        lastServedNanoseconds = now
     }
 
     /// Milliseconds until the next timer is due (rounded up), or -1.

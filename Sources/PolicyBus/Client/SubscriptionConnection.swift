@@ -33,6 +33,12 @@ public final class SubscriptionConnection {
     var ticker: PollLoop.Timer?
     /// Reused by every data message received: similar messages then need no new storage.
     var frames: [[UInt8]] = []
+    /// Data messages read while the owner was busy (`readWhileBusy`), and their bytes.
+    var readEarly: [[UInt8]] = []
+    var readEarlyBytes = 0
+    /// Most bytes `readWhileBusy` holds; past it, the SUB's own queue (and
+    /// its high-water mark) takes the rest, as when nothing reads it.
+    public var maxReadEarlyBytes = 64 << 20
     private static let monitorCounter = Atomic<Int>(0)
 
     /// Why the control connection's security handshake failed, if it did
@@ -145,9 +151,29 @@ public final class SubscriptionConnection {
         finish(events)
     }
 
+    /// Reads the SUB's data messages without handling them, for an owner
+    /// whose long work holds the loop (an engine's transaction, paused):
+    /// the SUB's queue then does not fill up and drop messages meanwhile.
+    /// The next `readData` handles them first, in order. Touches the SUB
+    /// and a buffer only, so it is safe from inside `onEvents`.
+    public func readWhileBusy() {
+        var message: [[UInt8]] = []
+        while readEarlyBytes < maxReadEarlyBytes, (try? sub.receive(into: &message, dontWait: true)) == true {
+            guard message.count == 1 else { continue }
+            readEarly.append(message[0])
+            readEarlyBytes += message[0].count
+        }
+    }
+
     func readData() {
         var events: [SubscriptionSession.Event] = []
         let now = monotonicNanoseconds()
+        if !readEarly.isEmpty {
+            let early = readEarly
+            readEarly = []
+            readEarlyBytes = 0
+            for frame in early { session.receiveData(frame, now: now, into: &events) }
+        }
         for _ in 0..<maxBatch {
             guard (try? sub.receive(into: &frames, dontWait: true)) == true else { break }
             guard frames.count == 1 else {

@@ -297,15 +297,25 @@ final class EngineBehavior: NodeBehavior {
         }
         guard !transaction.isEmpty else { return }
         do {
-            try timed { () throws(PolicyError) in _ = try engine.apply(transaction) }
+            // `load`: the deltas go to the triggers only (a snapshot's rows
+            // would otherwise be turned into values once more, for nobody).
+            try timed { () throws(PolicyError) in try engine.load(transaction) }
         } catch {
+            // Stopped midway (`Engine.pause`): the node is stopping.
+            if error.code == .tooExpensive { return }
             // Apply what can be applied; report the rest.
             for one in single {
-                do { try timed { () throws(PolicyError) in _ = try engine.apply(one) } } catch {
+                do { try timed { () throws(PolicyError) in try engine.load(one) } } catch {
                     logger.warning("cannot apply a peer's change", metadata: ["error": "\(error)"])
                 }
             }
         }
+    }
+
+    /// The peers' data messages are read into their connections, to be
+    /// applied, in order, after the transaction under way.
+    func readWhileBusy() {
+        for (_, connection) in peers { connection.readWhileBusy() }
     }
 
     func shutdown() {

@@ -24,7 +24,7 @@ public final class Node {
     /// The PUB side and what the behaviour may touch.
     let nodeContext: NodeContext
     let behavior: any NodeBehavior
-    public private(set) var registry = SubscriptionRegistry()
+    public internal(set) var registry = SubscriptionRegistry()
     public internal(set) var counters: [String: Int] = [:]
     /// Subscribe requests waiting for their tables' peer inputs (`Node+HeldSubscribes.swift`).
     var heldSubscribes: [HeldSubscribe] = []
@@ -45,6 +45,11 @@ public final class Node {
     var querySortsNext = false
     /// About the longest a request or a step took lately (`serveQueued`).
     var workNanoseconds: UInt64 = 0
+    /// The connection whose request is being served: while its long work
+    /// pauses, its next requests wait behind it (`Node+LongWork.swift`).
+    var servingPeer: [UInt8]?
+    /// When heartbeats last went out.
+    var lastHeartbeats: UInt64 = 0
 
     /// The node's published tables.
     public var publisher: TablePublisher { nodeContext.publisher }
@@ -84,6 +89,7 @@ public final class Node {
     }
 
     func sendHeartbeats() {
+        lastHeartbeats = monotonicNanoseconds()
         counters["heartbeats", default: 0] += nodeContext.sendHeartbeats()
     }
 
@@ -109,11 +115,13 @@ public final class Node {
         monitor.health.loopTurned()
         sendHeartbeats()
         loop.every(milliseconds: options.heartbeatMilliseconds) { [unowned self] _ in sendHeartbeats() }
+        behavior.policyEngine?.pause = { [unowned self] in pauseLongWork() }
         do {
             try loop.run()
         } catch {
             logger.error("poll failed", metadata: ["error": "\(error)"])
         }
+        behavior.policyEngine?.pause = nil
         behavior.shutdown()
         router.close()
         nodeContext.close()
@@ -141,7 +149,10 @@ public final class Node {
     /// bound with `busy`. The requests are served by a loop timer due at once
     /// (`serveQueued`), a budget's worth a turn, so that between slices the
     /// loop sends heartbeats, runs its timers and reads other clients.
-    func readRequests() {
+    /// While long work pauses (`whileBusy`), a `hello` or `renew` from a
+    /// connection with nothing waiting is answered at once, and every other
+    /// small request renews its client's lease before it queues.
+    func readRequests(whileBusy: Bool = false) {
         for _ in 0..<1000 {
             let message: (frames: [[UInt8]], value: String?)?
             do {
@@ -155,6 +166,7 @@ public final class Node {
             guard let (frames, userID) = message else { break }
             guard frames.count >= 2 else { continue }
             let request = RequestQueue.Request(frames: frames, userID: userID.flatMap { $0.isEmpty ? nil : $0 })
+            if whileBusy && answeredWhileBusy(request) { continue }
             if let refusal = requestQueue.add(request) {
                 let error = switch refusal {
                 case .requests:
@@ -218,6 +230,8 @@ public final class Node {
 
     /// Answers one request, unless it is held (a `subscribe` waiting for its peer inputs).
     func serve(_ request: RequestQueue.Request) {
+        servingPeer = request.frames[0]
+        defer { servingPeer = nil }
         let frames = request.frames
         let envelope = envelope(of: frames)
         let body = frames.dropFirst(envelope.count)
@@ -265,7 +279,7 @@ public final class Node {
         } catch {
             return refuse(op: nil, id: ControlRequest.bestEffortID(frame, limits: options.limits), error)
         }
-        let client = ClientIdentity(request.client ?? "peer-" + peer.map { String($0, radix: 16) }.joined(), key: key)
+        let client = clientIdentity(request, peer: peer, key: key)
         registry.renew(client, until: leaseDeadline)
         do {
             let command = try ControlCommand(request, limits: options.limits)
@@ -275,6 +289,12 @@ public final class Node {
         } catch {
             return refuse(op: request.op, id: request.id, error, client: client)
         }
+    }
+
+    /// Who sent a request: its `client` id (else one made from its
+    /// connection's routing id), scoped by its CURVE key.
+    func clientIdentity(_ request: ControlRequest, peer: [UInt8], key: String?) -> ClientIdentity {
+        ClientIdentity(request.client ?? "peer-" + peer.map { String($0, radix: 16) }.joined(), key: key)
     }
 
     /// Performs a command and encodes its reply, or its refusal.

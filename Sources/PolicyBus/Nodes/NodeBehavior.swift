@@ -54,6 +54,9 @@ protocol NodeBehavior: AnyObject {
     func tick(now: UInt64)
     /// Called once before the loop stops.
     func shutdown()
+    /// Reads what the behaviour's own sockets hold, without acting on it,
+    /// while long engine work pauses (`Node+LongWork.swift`).
+    func readWhileBusy()
 }
 
 extension NodeBehavior {
@@ -61,4 +64,5 @@ extension NodeBehavior {
     func unsyncedInputs(of table: TableID) -> [TableID] { [] }
     func staleInputs(of table: TableID) -> [TableID] { [] }
     var syncWaitMilliseconds: Int { 0 }
+    func readWhileBusy() {}
 }

@@ -44,6 +44,9 @@ struct RequestQueue {
 
     var isEmpty: Bool { turns.isEmpty }
 
+    /// Whether a connection has requests waiting.
+    func hasWaiting(from peer: [UInt8]) -> Bool { queues[peer] != nil }
+
     /// How many connections have requests waiting.
     var connectionCount: Int { turns.count }
 

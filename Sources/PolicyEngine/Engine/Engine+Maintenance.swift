@@ -10,6 +10,9 @@ extension Engine {
         let addedSet = Set(added.map { ObjectIdentifier($0) })
 
         for stratum in graph.strata {
+            // Out of budget (or stopped): the transaction is rolled back, so
+            // the strata left need no work.
+            if executor.exhausted != nil { return }
             let keys = stratum.tables.map(ObjectIdentifier.init)
             let rulesChanged = keys.contains { addedByHead[$0] != nil || removedByHead[$0] != nil }
             let dirty =
@@ -54,6 +57,8 @@ extension Engine {
                 }
             }
         }
+        // A million counted rows of a refused change would be stored only to be undone.
+        if executor.exhausted != nil { return }
         applyCounts(table, changes)
     }
 
@@ -77,12 +82,14 @@ extension Engine {
     /// Applies count changes and pending fact changes to a counted table.
     private func applyCounts(_ table: TableState, _ changes: CountChanges) {
         for id in changes.store.ids {
+            pauses.row()
             let row = changes.store.row(id)
             var fact: Bool?
             if let pending = table.pendingFacts.find(row) { fact = table.pendingFactState[Int(pending)] }
             update(table, row, countChange: changes.counts[Int(id)], fact: fact)
         }
         for id in table.pendingFacts.ids {
+            pauses.row()
             let row = table.pendingFacts.row(id)
             if changes.store.find(row) != nil { continue }
             update(table, row, countChange: 0, fact: table.pendingFactState[Int(id)])

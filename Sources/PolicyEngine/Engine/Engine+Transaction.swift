@@ -90,7 +90,8 @@ extension Engine {
     ) throws(PolicyError) -> [TableDelta] {
         // The values of deleted rows and removed rules, and those of a refused
         // change or a query, go when the transaction ends either way.
-        defer { pool.sweep() }
+        defer { pool.sweep(pausing: pauses) }
+        pauses.begin()
         return try applyInterned(
             change, returningDeltas: returningDeltas, budget: budget, firingTriggers: firingTriggers, beforeCommit: beforeCommit)
     }
@@ -134,6 +135,7 @@ extension Engine {
 
         var operations: [InternedOperation] = []
         for operation in change.rowOperations {
+            pauses.row()
             switch operation {
             case .insert(let id, let row):
                 operations.append(.insert(try table(id, arity: row.count, at: nil), row.map(pool.intern)))
@@ -152,7 +154,10 @@ extension Engine {
                 for row in rows where row.count != state.arity {
                     throw PolicyError(.arityMismatch, "\(id) has \(state.arity) columns, but a row has \(row.count)")
                 }
-                operations.append(.replace(state, rows.map { $0.map(pool.intern) }))
+                operations.append(.replace(state, rows.map { row in
+                    pauses.row()
+                    return row.map(pool.intern)
+                }))
             case .insertInterned(let id, let rows, let cells):
                 guard rows > 0 else { continue }
                 operations.append(.insertInterned(try table(id, arity: cells.count / rows, at: nil), rows: rows, cells: cells))
@@ -191,12 +196,16 @@ extension Engine {
         if let newFrontEnd = change.frontEnd { frontEnd = newFrontEnd }
         for key in removed.map(\.key) { frontEnd.syntax[key] = nil }
         for operation in operations {
+            pauses.row()
             switch operation {
             case .insert(let state, let row): requestFact(state, row, true)
             case .delete(let state, let row): requestFact(state, row, false)
             case .replace(let state, let rows): requestReplace(state, rows) { requestFact(state, $0, $1) }
             case .insertInterned(let state, let rows, let cells):
-                LoweredTransaction.forEachRow(rows: rows, cells: cells) { requestFact(state, $0, true) }
+                LoweredTransaction.forEachRow(rows: rows, cells: cells) { row in
+                    pauses.row()
+                    requestFact(state, row, true)
+                }
             }
         }
 
@@ -216,10 +225,12 @@ extension Engine {
     }
 
     private static func overBudget(_ resource: TransactionBudget.Resource, _ budget: TransactionBudget) -> String {
+        if resource == .stopped { return "the engine was asked to stop (its node is stopping): the change was rolled back and nothing changed" }
         let hint = switch resource {
         case .derivedRows: "a rule that derives without end, such as n(y) :- n(x), y = x + 1, or a large cross product?"
         case .computedBytes: "a concat that lengthens its strings without end?"
         case .time: "a join over large tables that derives little, or a busy machine?"
+        case .stopped: ""
         }
         return "the change needs more than \(budget.limit(of: resource)) \(resource.rawValue), the budget of one transaction; "
             + "it was rolled back and nothing changed (\(hint))"
@@ -241,7 +252,7 @@ extension Engine {
             for id in rule.constants { pool.hold(id) }
         }
         // New tables too: their rows give back the values they hold.
-        for state in tableStates.values { state.undoTransaction() }
+        for state in tableStates.values { state.undoTransaction(pauses: pauses) }
         for id in undo.newTables { tableStates[id] = nil }
         if let old = undo.graph {
             graph = old
@@ -280,8 +291,12 @@ extension Engine {
 
     private func requestReplace(_ state: TableState, _ rows: [[UInt32]], request: ([UInt32], Bool) -> Void) {
         let wanted = RowStore(arity: state.arity)
-        for row in rows { wanted.insert(row) }
+        for row in rows {
+            pauses.row()
+            wanted.insert(row)
+        }
         for id in state.rows.ids where state.isFact(id) {
+            pauses.row()
             let row = state.rows.row(id)
             if wanted.find(row) == nil { request(row, false) }
         }
@@ -289,7 +304,10 @@ extension Engine {
             let row = state.pendingFacts.row(id)
             if wanted.find(row) == nil { request(row, false) }
         }
-        for row in rows { request(row, true) }
+        for row in rows {
+            pauses.row()
+            request(row, true)
+        }
     }
 
     /// Lowers a checked rule onto tables and interned constants.

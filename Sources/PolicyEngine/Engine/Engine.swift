@@ -20,7 +20,8 @@
 /// Not thread-safe: one thread owns an engine.
 public final class Engine {
     let pool = ValuePool()
-    lazy var executor = Executor(pool: pool)
+    let pauses = LongWorkPauses()
+    lazy var executor = Executor(pool: pool, pauses: pauses)
     var policySet: Set<String> = [] { didSet { ruleBodies = nil } }
     var tableStates: [TableID: TableState] = [:]
     var columnNames: [TableID: [String]] = [:]
@@ -45,6 +46,18 @@ public final class Engine {
     public var maxTableNameLength = Int.max
 
     public init() {}
+
+    /// Called every few thousand rows of long work (a transaction's joins,
+    /// stored rows and roll-back, a simulation, an explanation), so that the
+    /// engine's owner can serve what waits outside the engine: a node's
+    /// loop sends its heartbeats and reads its sockets there. It must not
+    /// touch the engine, and it should return quickly when little time has
+    /// passed (it reads the clock; the engine does not). Returning false
+    /// stops the work: the transaction is rolled back (`too-expensive`).
+    public var pause: (() -> Bool)? {
+        get { pauses.hook }
+        set { pauses.hook = newValue }
+    }
 
     // MARK: - Tables
 

@@ -10,6 +10,8 @@ final class Executor {
     static let unbound = UInt32.max
 
     let pool: ValuePool
+    /// The owner's pauses, taken when the clock is read (`LongWorkPauses`).
+    let pauses: LongWorkPauses
     /// What `seedBind` writes into; copied to `slots` before the steps run.
     @exclusivity(unchecked) private var bindings: [UInt32] = []
     @exclusivity(unchecked) private var views: [View] = []
@@ -46,8 +48,9 @@ final class Executor {
     /// maintenance under way ends quickly, and the engine rolls it back.
     @exclusivity(unchecked) private(set) var exhausted: TransactionBudget.Resource?
 
-    init(pool: ValuePool) {
+    init(pool: ValuePool, pauses: LongWorkPauses) {
         self.pool = pool
+        self.pauses = pauses
     }
 
     deinit {
@@ -87,6 +90,10 @@ final class Executor {
         derivationsLeft = budget.derivedRows
         bytesLeft = budget.computedBytes
         exhausted = nil
+        // Asked to stop before the joins began (while the rows were stored).
+        if pauses.stopRequested { exhaust(.stopped) }
+        // Trusted work has no deadline, but it pauses as often.
+        if pauses.hook != nil { ticksUntilClock = ticksPerClockRead }
         guard budget.milliseconds < TransactionBudget.unlimited.milliseconds else { return }
         // At most a year: a bigger Duration would overflow.
         deadline = ContinuousClock.now + .milliseconds(min(budget.milliseconds, 365 * 86_400_000))
@@ -111,16 +118,27 @@ final class Executor {
         stopped = true
     }
 
-    /// Counts one row scanned or derived; reads the clock every
-    /// `ticksPerClockRead`. - Returns: false once time has run out.
+    /// Counts one row scanned or derived; reads the clock (and pauses for
+    /// the owner) every `ticksPerClockRead`. - Returns: false once time has
+    /// run out or the owner asked to stop.
     @inline(__always)
     private func tick() -> Bool {
         ticksUntilClock -= 1
         return ticksUntilClock > 0 || clockAllows()
     }
 
+    /// Reads the clock (and pauses) now, while armed: for loops whose
+    /// steps cost more than the rows they tick, such as rounds of one row.
+    func readClock() {
+        if armed && exhausted == nil { _ = clockAllows() }
+    }
+
     private func clockAllows() -> Bool {
         ticksUntilClock = ticksPerClockRead
+        guard pauses.pause() else {
+            exhaust(.stopped)
+            return false
+        }
         guard let deadline, ContinuousClock.now >= deadline else { return true }
         exhaust(.time)
         return false

@@ -15,6 +15,7 @@ extension Engine {
         var explainer = Explainer(engine: self, limits: limits)
         // The joins of one row's search read the same deadline, so that a
         // row whose rules scan much cannot run past it.
+        pauses.begin()
         if let milliseconds = limits.milliseconds {
             executor.arm(TransactionBudget(derivedRows: .max, computedBytes: .max, milliseconds: milliseconds))
         }
@@ -108,7 +109,9 @@ struct Explainer {
     /// Reads the clock: at every row examined, and after each search of a
     /// row's instances, whose joins the executor stops at the same deadline.
     private mutating func checkTime() {
-        if engine.executor.exhausted == .time { outOfTime = true }
+        engine.pauses.row()
+        // Out of time, or asked to stop (`Engine.pause`).
+        if engine.executor.exhausted != nil || engine.pauses.stopRequested { outOfTime = true }
         if let deadline, ContinuousClock.now >= deadline { outOfTime = true }
     }
 

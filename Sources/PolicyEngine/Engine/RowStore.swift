@@ -109,9 +109,10 @@ final class RowStore {
 
     /// Removes every row at an id of `limit` or above and the ids with them:
     /// undoes the inserts that took new ids (no free id is among them).
-    func truncate(to limit: Int) {
+    func truncate(to limit: Int, pausing pauses: LongWorkPauses? = nil) {
         guard limit < alive.count else { return }
         for id in limit..<alive.count where alive[id] {
+            pauses?.row()
             primary.remove(UInt32(id), cells: cells, arity: arity)
             for position in indexes.indices { indexes[position].remove(UInt32(id), cells: cells, arity: arity) }
             count -= 1

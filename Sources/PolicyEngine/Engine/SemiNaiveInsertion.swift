@@ -78,6 +78,9 @@ struct SemiNaiveInsertion {
     mutating func run() {
         let executor = engine.executor
         while delta.contains(where: { !$0.isEmpty }) {
+            // A round may derive one row (`n(y) :- n(x), y = x + 1`): the
+            // rows' ticks alone would read the clock every few thousand rounds.
+            executor.readClock()
             let round = delta
             delta = Array(repeating: [], count: tables.count)
             var cells = [[UInt32]](repeating: [], count: tables.count)

@@ -275,11 +275,13 @@ final class TableState {
     /// Puts the rows, counts, fact flags and ids back as they were before the
     /// transaction, by undoing its changes newest first (every index with
     /// them), and ends the transaction's bookkeeping without a new version.
-    func undoTransaction() {
+    /// Pauses for the engine's owner as it goes (a stop changes nothing here).
+    func undoTransaction(pauses: LongWorkPauses) {
         for id in addedList { addedFlags[Int(id)] = false }
         addedList = []
         addedCount = 0
         for change in undoLog.reversed() {
+            pauses.row()
             switch change {
             case .added(let id):
                 for column in 0..<arity { pool.release(rows.cell(id, column)) }
@@ -298,9 +300,10 @@ final class TableState {
         }
         // The rows stored at new ids.
         for id in idLimitBefore..<rows.idLimit where rows.alive[id] {
+            pauses.row()
             for column in 0..<arity { pool.release(rows.cell(UInt32(id), column)) }
         }
-        rows.truncate(to: idLimitBefore)
+        rows.truncate(to: idLimitBefore, pausing: pauses)
         if counts.count > idLimitBefore {
             counts.removeSubrange(idLimitBefore...)
             facts.removeSubrange(idLimitBefore...)

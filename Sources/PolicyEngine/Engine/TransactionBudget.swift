@@ -15,6 +15,8 @@ public struct TransactionBudget: Hashable, Sendable {
         case derivedRows = "derived rows"
         case computedBytes = "bytes of computed strings"
         case time = "milliseconds"
+        /// Not a resource: the engine's owner asked it to stop (`Engine.pause`).
+        case stopped = "stopped"
     }
 
     /// Rows the rules may derive: every derivation counts, also one of a row
@@ -41,6 +43,7 @@ public struct TransactionBudget: Hashable, Sendable {
         case .derivedRows: derivedRows
         case .computedBytes: computedBytes
         case .time: milliseconds
+        case .stopped: 0
         }
     }
 }

@@ -110,9 +110,10 @@ final class ValuePool {
     /// Frees the values nobody holds (see the type's comment), unless a
     /// `Pin` is alive. Costs the values that lost their last holder or were
     /// interned since the last sweep, not the pool's size.
-    func sweep() {
+    func sweep(pausing pauses: LongWorkPauses? = nil) {
         guard pins == 0, !unheld.isEmpty else { return }
         for id in unheld where holders[Int(id)] == 0 {
+            pauses?.row()
             removeSlot(of: id)
             values[Int(id)] = Self.placeholder
             holders[Int(id)] = Self.freed

@@ -1,0 +1,94 @@
+import Foundation
+import PolicyBus
+import PolicyEngine
+import Synchronization
+import Testing
+import ZeroMQ
+
+extension ProcessSuites {
+    /// Issue 12: one engine transaction used to hold the node's loop until it
+    /// ended (the counter below: 10 s, its time budget), so the subscribers
+    /// of every other table heard nothing and resynced. Now the engine pauses
+    /// every loop budget and the node sends its heartbeats and reads its
+    /// sockets there (`Node+LongWork.swift`).
+    @Suite(.serialized) struct LongWorkTests {
+        static let policy = "cnt(0).\nseen(\"x\").\na(x) :- seen(x)."
+
+        /// What the listener thread and the test share.
+        final class Listening: Sendable {
+            let running = Atomic(true)
+            let transactionRunning = Atomic(false)
+            /// Data messages of `p:a` heard while the `rules` request waited for its reply.
+            let heardDuring = Atomic(0)
+            let heard = Atomic(0)
+        }
+
+        @Test func aLongTransactionKeepsHeartbeatsFlowingAndChangesNothing() async throws {
+            try await withProcesses { processes in
+                let (engine, control) = try await processes.engine(
+                    "e", policies: [("p", Self.policy)], peers: [], extra: ["--max-transaction-ms", "3000"])
+                let subscriber = try processes.subscriber(control, ["p:a"], extra: ["--timeout", "300"])
+                _ = try await subscriber.jsonLine(0)
+                let data = try #require(try await request(control, "hello")["data"]?.stringValue)
+
+                // A SUB of our own counts the heartbeats of p:a.
+                let listening = Listening()
+                let listener = Task {
+                    try await offPool {
+                        let context = try ZeroMQ.Context()
+                        let sub = try Socket(context, .sub)
+                        defer { sub.close() }
+                        try sub.set(.linger, 0)
+                        try sub.set(.receiveTimeout, 50)
+                        try sub.set(.subscribe, DataMessage.topic(TableID("p:a")!))
+                        try sub.connect(data)
+                        while listening.running.load(ordering: .acquiring) {
+                            guard (try? sub.receive()) != nil else { continue }
+                            listening.heard.add(1, ordering: .relaxed)
+                            if listening.transactionRunning.load(ordering: .acquiring) { listening.heardDuring.add(1, ordering: .relaxed) }
+                        }
+                    }
+                }
+                _ = try await eventually("the first heartbeat of p:a") { listening.heard.load(ordering: .relaxed) > 0 ? true : nil }
+
+                listening.transactionRunning.store(true, ordering: .releasing)
+                let started = Date()
+                let refusal: BusError?
+                do {
+                    _ = try await request(
+                        control, "rules", ["action": .string("insert"), "policy": .string("p"), "rule": .string("cnt(y) :- cnt(x), y = x + 1")],
+                        timeoutMilliseconds: 120_000)
+                    refusal = nil
+                } catch let error as BusError {
+                    refusal = error
+                }
+                listening.transactionRunning.store(false, ordering: .releasing)
+                let seconds = Date().timeIntervalSince(started)
+                #expect(refusal?.code.rawValue == "too-expensive", "\(String(describing: refusal))")
+
+                // Nothing earlier changed, and the subscriber of p:a is still in step: the next change reaches it as a delta.
+                #expect(try await queryRows(control, "p:cnt") == [[.int(0)]])
+                _ = try await request(control, "facts", ["action": .string("insert"), "table": .string("p:seen"), "rows": .array([.array([.string("y")])])])
+                let lines = try await subscriber.waitFor("the delta after the refused change") { process in
+                    let lines = process.stdoutLines
+                    return (try? contents(from: lines, table: "p:a"))?.count == 2 ? lines : nil
+                }
+                let snapshots = try lines.map { try JSON.parse($0) }.filter { $0["kind"]?.stringValue == "snapshot" }
+                #expect(snapshots.count == 1, "a second snapshot is a resync: \(lines)")
+
+                listening.running.store(false, ordering: .releasing)
+                try await listener.value
+                let status = try await request(control, "status")
+                let stall = status["loop_longest_stall_us"]?.intValue ?? 0
+                let pauses = status["counters"]?["long_work_pauses"]?.intValue ?? 0
+                let during = listening.heardDuring.load(ordering: .relaxed)
+                print("LongWorkTests: the counter was refused after \(String(format: "%.1f", seconds)) s; \(during) messages of p:a heard meanwhile (heartbeat 200 ms); \(pauses) pauses; longest loop stall \(Double(stall) / 1000) ms")
+                // One heartbeat may have been on its way when the request went;
+                // more means the loop sent them while the transaction ran.
+                #expect(during >= 2, "the subscriber heard \(during) messages while the transaction ran")
+                #expect(pauses > 0)
+                #expect(engine.isRunning)
+            }
+        }
+    }
+}
