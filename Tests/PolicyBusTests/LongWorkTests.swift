@@ -23,6 +23,62 @@ extension ProcessSuites {
             let heard = Atomic(0)
         }
 
+        /// A SUB of our own that counts the data messages (heartbeats) of
+        /// `p:a`; returns once it heard the first.
+        static func listen(_ data: String, _ listening: Listening) async throws -> Task<Void, any Error> {
+            let listener = Task {
+                try await offPool {
+                    let context = try ZeroMQ.Context()
+                    let sub = try Socket(context, .sub)
+                    defer { sub.close() }
+                    try sub.set(.linger, 0)
+                    try sub.set(.receiveTimeout, 50)
+                    try sub.set(.subscribe, DataMessage.topic(TableID("p:a")!))
+                    try sub.connect(data)
+                    while listening.running.load(ordering: .acquiring) {
+                        guard (try? sub.receive()) != nil else { continue }
+                        listening.heard.add(1, ordering: .relaxed)
+                        if listening.transactionRunning.load(ordering: .acquiring) { listening.heardDuring.add(1, ordering: .relaxed) }
+                    }
+                }
+            }
+            _ = try await eventually("the first heartbeat of p:a") { listening.heard.load(ordering: .relaxed) > 0 ? true : nil }
+            return listener
+        }
+
+        /// SIGTERM in a transaction of 10 minutes' budget: the engine rolls
+        /// it back at its next pause, answers `too-expensive` ("asked to
+        /// stop") and exits, instead of running out its budget first.
+        @Test func aStoppingNodeRollsTheTransactionBack() async throws {
+            try await withProcesses { processes in
+                let (engine, control) = try await processes.engine(
+                    "e", policies: [("p", Self.policy)], peers: [], extra: ["--max-transaction-ms", "600000", "--max-derived-rows", "1000000000"])
+                _ = try await request(control, "subscribe", ["tables": .array([.string("p:a")])])
+                let data = try #require(try await request(control, "hello")["data"]?.stringValue)
+                let listening = Listening()
+                let listener = try await Self.listen(data, listening)
+                listening.transactionRunning.store(true, ordering: .releasing)
+                let rules = Task {
+                    try await request(
+                        control, "rules", ["action": .string("insert"), "policy": .string("p"), "rule": .string("cnt(y) :- cnt(x), y = x + 1")],
+                        timeoutMilliseconds: 120_000)
+                }
+                // Heartbeats heard well after the request went: the engine has read it and runs it.
+                _ = try await eventually("heartbeats while the counter runs") { listening.heardDuring.load(ordering: .relaxed) >= 3 ? true : nil }
+                engine.signal(SIGTERM)
+                do {
+                    let reply = try await rules.value
+                    Issue.record("the counter was accepted: \(reply)")
+                } catch let error as BusError {
+                    #expect(error.code.rawValue == "too-expensive", "\(error)")
+                    #expect(error.message.contains("asked to stop"), "\(error)")
+                }
+                #expect(try await engine.exit() == 0)
+                listening.running.store(false, ordering: .releasing)
+                try await listener.value
+            }
+        }
+
         @Test func aLongTransactionKeepsHeartbeatsFlowingAndChangesNothing() async throws {
             try await withProcesses { processes in
                 let (engine, control) = try await processes.engine(
@@ -31,25 +87,8 @@ extension ProcessSuites {
                 _ = try await subscriber.jsonLine(0)
                 let data = try #require(try await request(control, "hello")["data"]?.stringValue)
 
-                // A SUB of our own counts the heartbeats of p:a.
                 let listening = Listening()
-                let listener = Task {
-                    try await offPool {
-                        let context = try ZeroMQ.Context()
-                        let sub = try Socket(context, .sub)
-                        defer { sub.close() }
-                        try sub.set(.linger, 0)
-                        try sub.set(.receiveTimeout, 50)
-                        try sub.set(.subscribe, DataMessage.topic(TableID("p:a")!))
-                        try sub.connect(data)
-                        while listening.running.load(ordering: .acquiring) {
-                            guard (try? sub.receive()) != nil else { continue }
-                            listening.heard.add(1, ordering: .relaxed)
-                            if listening.transactionRunning.load(ordering: .acquiring) { listening.heardDuring.add(1, ordering: .relaxed) }
-                        }
-                    }
-                }
-                _ = try await eventually("the first heartbeat of p:a") { listening.heard.load(ordering: .relaxed) > 0 ? true : nil }
+                let listener = try await Self.listen(data, listening)
 
                 listening.transactionRunning.store(true, ordering: .releasing)
                 let started = Date()
