@@ -81,8 +81,10 @@ extension ProcessSuites {
 
         @Test func aLongTransactionKeepsHeartbeatsFlowingAndChangesNothing() async throws {
             try await withProcesses { processes in
+                // Heartbeats every 500 ms: the subscriber resyncs after 1.5 s of
+                // silence, well over a pause's spacing on a loaded machine.
                 let (engine, control) = try await processes.engine(
-                    "e", policies: [("p", Self.policy)], peers: [], extra: ["--max-transaction-ms", "3000"])
+                    "e", policies: [("p", Self.policy)], peers: [], extra: ["--max-transaction-ms", "3000", "--heartbeat-ms", "500"])
                 let subscriber = try processes.subscriber(control, ["p:a"], extra: ["--timeout", "300"])
                 _ = try await subscriber.jsonLine(0)
                 let data = try #require(try await request(control, "hello")["data"]?.stringValue)
@@ -121,7 +123,7 @@ extension ProcessSuites {
                 let stall = status["loop_longest_stall_us"]?.intValue ?? 0
                 let pauses = status["counters"]?["long_work_pauses"]?.intValue ?? 0
                 let during = listening.heardDuring.load(ordering: .relaxed)
-                print("LongWorkTests: the counter was refused after \(String(format: "%.1f", seconds)) s; \(during) messages of p:a heard meanwhile (heartbeat 200 ms); \(pauses) pauses; longest loop stall \(Double(stall) / 1000) ms")
+                print("LongWorkTests: the counter was refused after \(String(format: "%.1f", seconds)) s; \(during) messages of p:a heard meanwhile (heartbeat 500 ms); \(pauses) pauses; longest loop stall \(Double(stall) / 1000) ms")
                 // One heartbeat may have been on its way when the request went;
                 // more means the loop sent them while the transaction ran.
                 #expect(during >= 2, "the subscriber heard \(during) messages while the transaction ran")
