@@ -77,6 +77,9 @@ public final class Node {
             router = try Socket(context, .router)
             try router.set(.maxMessageSize, Int64(options.limits.maxMessageSize))
             try router.set(.receiveHighWaterMark, options.limits.maxUnreadRequests)
+            // A reply the ROUTER cannot queue (the client reads too slowly, or
+            // is gone) fails instead of vanishing, so that it is counted and logged.
+            try router.set(.routerMandatory, true)
             try options.curve?.apply(to: router)
             try router.bind(options.control)
             controlEndpoint = try router.lastEndpoint
@@ -254,12 +257,22 @@ public final class Node {
         frames.count >= 3 && frames[1].isEmpty ? [frames[0], []] : [frames[0]]
     }
 
+    /// Sends a reply without ever blocking the loop. One that the client's
+    /// connection has no room for (it reads its replies too slowly: libzmq's
+    /// send queue is full), or whose client is gone, is dropped and counted
+    /// (`replies_dropped`); logged at the 1st, 2nd, 4th, 8th... drop, so
+    /// that a flood of them cannot flood the log.
     func send(_ reply: [UInt8], to envelope: [[UInt8]]) {
+        var reason = "the client reads its replies too slowly"
         do {
-            try router.send(envelope + [reply])
+            if try router.trySend(envelope + [reply]) { return }
         } catch {
-            logger.warning("reply failed", metadata: ["error": "\(error)"])
+            reason = error.code == ZMQError.hostUnreachable ? "the client is gone" : "\(error)"
         }
+        let dropped = counters["replies_dropped", default: 0] + 1
+        counters["replies_dropped"] = dropped
+        guard dropped & (dropped - 1) == 0 else { return }
+        logger.warning("reply dropped", metadata: ["reason": "\(reason)", "replies_dropped": "\(dropped)"])
     }
 
     /// The reply to one request frame: the edge where the frame becomes a
