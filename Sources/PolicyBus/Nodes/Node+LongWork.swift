@@ -41,7 +41,7 @@ extension Node {
         let frames = request.frames
         let envelope = envelope(of: frames)
         guard frames.count - envelope.count == 1, frames.count <= options.limits.maxFramesPerMessage,
-            let frame = frames.last, frame.count <= Self.busyIDScanBytes, let parsed = try? ControlRequest(frame: frame)
+            let frame = frames.last, frame.count <= Self.busyIDScanBytes, let parsed = try? ControlRequest(frame: frame, limits: options.limits)
         else { return false }
         let peer = frames[0]
         registry.renew(clientIdentity(parsed, peer: peer, key: request.userID), until: leaseDeadline)
