@@ -329,15 +329,19 @@ func request(
 
 /// Polls `condition` every `interval` until it returns a value, for at most
 /// `timeout` seconds: for waiting on something observable (a query's rows, a
-/// status field) rather than sleeping for a guessed time. Records an issue
-/// (with `what` and the last value seen) and throws on timeout.
+/// status field) rather than sleeping for a guessed time. A `not-ready`
+/// refusal (an engine's table whose peer tables have not synced yet) counts
+/// as not yet. Records an issue (with `what` and the last value seen) and
+/// throws on timeout.
 func eventually<T>(
     _ what: @autoclosure () -> String, timeout: Double = 60, interval: Duration = .milliseconds(50),
     _ condition: () async throws -> T?
 ) async throws -> T {
     let deadline = Date().addingTimeInterval(timeout)
     while true {
-        if let value = try await condition() { return value }
+        do {
+            if let value = try await condition() { return value }
+        } catch let error as BusError where error.code == .notReady {}
         guard Date() < deadline else {
             Issue.record("timed out after \(timeout) s waiting for \(what())")
             throw TimeoutError(what: what())
