@@ -73,18 +73,39 @@ extension Relay {
     /// Replies on one client's DEALER, back to that client, `data` rewritten.
     func forwardReplies(to client: [UInt8], from upstream: Upstream) {
         for _ in 0..<1000 {
+            let frames: [[UInt8]]
             do {
-                guard var frames = try upstream.socket.tryReceive() else { return }
-                for index in frames.indices { frames[index] = advertisingRelayData(frames[index]) }
-                try router.send([client] + frames)
-                upstream.lastActive = monotonicNanoseconds()
-                upstream.outstanding = max(upstream.outstanding - 1, 0)
-                monitor.repliesDown.passed(frames)
+                guard let received = try upstream.socket.tryReceive() else { return }
+                frames = received.map(advertisingRelayData)
             } catch {
-                logger.warning("reply forward failed", metadata: ["error": "\(error)"])
+                logger.warning("reply receive failed", metadata: ["error": "\(error)"])
                 return
             }
+            upstream.lastActive = monotonicNanoseconds()
+            upstream.outstanding = max(upstream.outstanding - 1, 0)
+            sendReply([client] + frames)
         }
+    }
+
+    /// Sends a reply downstream without ever blocking the loop, as a node
+    /// does (`Node.send`): one that the client's connection has no room for
+    /// (it reads its replies too slowly), or whose client is gone, is
+    /// dropped, counted (`replies_dropped_total`) and logged at the 1st,
+    /// 2nd, 4th... drop.
+    func sendReply(_ frames: [[UInt8]]) {
+        var reason = "the client reads its replies too slowly"
+        do {
+            if try router.trySend(frames) {
+                monitor.repliesDown.passed(frames.dropFirst())
+                return
+            }
+        } catch {
+            reason = error.code == ZMQError.hostUnreachable ? "the client is gone" : "\(error)"
+        }
+        monitor.repliesDropped.increment()
+        let dropped = monitor.repliesDropped.total
+        guard dropped & (dropped - 1) == 0 else { return }
+        logger.warning("reply dropped", metadata: ["reason": "\(reason)", "replies.dropped": "\(dropped)"])
     }
 
     /// A reply frame whose top-level `data` (the node's PUB) names the

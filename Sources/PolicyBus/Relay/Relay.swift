@@ -59,6 +59,10 @@ public final class Relay {
             router = try Socket(context, .router)
             try router.set(.maxMessageSize, Int64(options.maxMessageSize))
             try router.set(.receiveHighWaterMark, options.maxUnreadRequests)
+            // A reply the ROUTER cannot queue (the client reads too slowly, or
+            // is gone) fails instead of vanishing, so that it is counted and
+            // logged, as at a node.
+            try router.set(.routerMandatory, true)
             try options.curve?.apply(to: router)
             try router.bind(options.control)
             controlEndpoint = try router.lastEndpoint

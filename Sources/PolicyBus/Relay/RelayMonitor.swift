@@ -43,7 +43,7 @@ final class RelayMonitor {
         }
 
         /// One message of `frames` passed.
-        func passed(_ frames: [[UInt8]]) {
+        func passed(_ frames: some Collection<[UInt8]>) {
             messages.increment()
             bytes.increment(by: Int64(frames.reduce(0) { $0 + $1.count }))
         }
@@ -58,6 +58,7 @@ final class RelayMonitor {
     /// Control replies, node to clients.
     let repliesDown: Flow
     let requestsDropped: Tally
+    let repliesDropped: Tally
     let connections: Gauge
     let connectionsOpened: Tally
     let topics: Gauge
@@ -71,6 +72,7 @@ final class RelayMonitor {
         requestsUp = Flow("up", "request", factory: factory)
         repliesDown = Flow("down", "reply", factory: factory)
         requestsDropped = Tally("policybus_relay_requests_dropped_total", factory: factory)
+        repliesDropped = Tally("policybus_relay_replies_dropped_total", factory: factory)
         connections = Gauge(label: "policybus_relay_downstream_connections", factory: factory)
         connectionsOpened = Tally("policybus_relay_downstream_connections_opened_total", factory: factory)
         topics = Gauge(label: "policybus_relay_topics", factory: factory)
@@ -82,7 +84,8 @@ final class RelayMonitor {
     var totals: Logger.Metadata {
         [
             "requests": "\(requestsUp.messages.total)", "requests.dropped": "\(requestsDropped.total)",
-            "replies": "\(repliesDown.messages.total)", "data.frames": "\(dataDown.messages.total)",
+            "replies": "\(repliesDown.messages.total)", "replies.dropped": "\(repliesDropped.total)",
+            "data.frames": "\(dataDown.messages.total)",
             "data.bytes": "\(dataDown.bytes.total)", "clients.opened": "\(connectionsOpened.total)",
             "upstream.reconnects": "\(upstreamReconnects.total)",
         ]
