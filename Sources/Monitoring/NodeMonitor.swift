@@ -31,6 +31,7 @@ public final class NodeMonitor {
     private let heapBytes: Gauge
     private let residentBytes: Gauge
     private let leaseExpiries: Counter
+    private let repliesDropped: Counter
     private let snapshots: Counter
     private let snapshotBytes: Counter
     private let applyTime: Timer
@@ -56,6 +57,7 @@ public final class NodeMonitor {
         heapBytes = Gauge(label: "policybus_heap_bytes", factory: factory)
         residentBytes = Gauge(label: "policybus_resident_bytes", factory: factory)
         leaseExpiries = Counter(label: "policybus_lease_expiries_total", factory: factory)
+        repliesDropped = Counter(label: "policybus_replies_dropped_total", factory: factory)
         snapshots = Counter(label: "policybus_snapshots_total", factory: factory)
         snapshotBytes = Counter(label: "policybus_snapshot_bytes_total", factory: factory)
         applyTime = Timer(label: "policybus_transaction_apply_seconds", factory: factory)
@@ -73,6 +75,12 @@ public final class NodeMonitor {
         let counter = Counter(label: "policybus_requests_total", dimensions: [("op", op), ("code", code)], factory: factory)
         requests[key] = counter
         counter.increment()
+    }
+
+    /// A reply the client's connection had no room for, or whose client was
+    /// gone, was dropped rather than wait (`status` `replies_dropped`).
+    public func replyDropped() {
+        repliesDropped.increment()
     }
 
     // MARK: - Tables

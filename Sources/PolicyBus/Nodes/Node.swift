@@ -271,6 +271,7 @@ public final class Node {
         }
         let dropped = counters["replies_dropped", default: 0] + 1
         counters["replies_dropped"] = dropped
+        monitor.replyDropped()
         guard dropped & (dropped - 1) == 0 else { return }
         logger.warning("reply dropped", metadata: ["reason": "\(reason)", "replies_dropped": "\(dropped)"])
     }

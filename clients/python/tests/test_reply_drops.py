@@ -48,8 +48,17 @@ class SlowReader:
         return self.received
 
 
+def scraped_counters(process):
+    """A node's or relay's unlabelled counters, scraped over HTTP from its
+    ``/metrics`` (``--metrics``)."""
+    address = next(m.group(1) for line in process.log if (m := re.search(r" metrics=(\S+)", line)))
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=30) as response:
+        text = response.read().decode()
+    return {name: float(value) for name, value in re.findall(r"^(policybus_\w+_total) (\S+)$", text, re.M)}
+
+
 def test_replies_that_do_not_fit_are_dropped_and_counted(nodes):
-    node = nodes.publish("d", {"t": [[1]]})
+    node = nodes.publish("d", {"t": [[1]]}, extra=["--metrics", "127.0.0.1:*"])
     context = zmq.Context()
     try:
         slow = SlowReader(context, node.control)
@@ -58,19 +67,12 @@ def test_replies_that_do_not_fit_are_dropped_and_counted(nodes):
         print(f"test_reply_drops: {REQUESTS} requests, {slow.received} replies received, {dropped} dropped")
         assert dropped > 0, "every reply fit: the test measures nothing"
         assert slow.received + dropped == REQUESTS
+        assert scraped_counters(node)["policybus_replies_dropped_total"] == dropped
         # The node still serves everyone else.
         assert status(node.control)["ok"] is True
         assert any("reply dropped" in line for line in node.log)
     finally:
         context.destroy(linger=0)
-
-
-def relay_counters(relay):
-    """The relay's unlabelled counters, scraped from its ``/metrics``."""
-    address = next(m.group(1) for line in relay.log if (m := re.search(r" metrics=(\S+)", line)))
-    with urllib.request.urlopen(f"http://{address}/metrics", timeout=30) as response:
-        text = response.read().decode()
-    return {name: float(value) for name, value in re.findall(r"^(policybus_relay_\w+_total) (\S+)$", text, re.M)}
 
 
 def test_a_relay_drops_and_counts_the_replies_that_do_not_fit(nodes):
@@ -85,12 +87,12 @@ def test_a_relay_drops_and_counts_the_replies_that_do_not_fit(nodes):
             """Every request is a reply received, or a reply the relay
             dropped, or a request it could not pass up, or a reply the node
             dropped."""
-            counters = relay_counters(relay)
+            counters = scraped_counters(relay)
             return (slow.read() + counters["policybus_relay_replies_dropped_total"]
                     + counters["policybus_relay_requests_dropped_total"] + node_drops(node))
 
         wait_for(lambda: accounted() >= REQUESTS, what=f"{REQUESTS} replies received or dropped")
-        counters = relay_counters(relay)
+        counters = scraped_counters(relay)
         dropped = counters["policybus_relay_replies_dropped_total"]
         print(f"test_reply_drops relay: {REQUESTS} requests, {slow.received} replies received, {dropped:.0f} dropped "
               f"by the relay, {counters['policybus_relay_requests_dropped_total']:.0f} requests not passed up, "
