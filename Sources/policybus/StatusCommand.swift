@@ -40,6 +40,9 @@ struct StatusCommand: AsyncParsableCommand {
             return
         }
         Output.line("\(reply["kind"]?.stringValue ?? "node") \(reply["name"]?.stringValue ?? "") epoch \(reply["epoch"]?.stringValue ?? "")")
+        if reply["busy"] == .bool(true) {
+            Output.line("busy: in a long transaction for \(reply["busy_ms"]?.text ?? "?") ms; table rows and engine fields come after it")
+        }
         if let triggers = reply["triggers"]?.arrayValue {
             Output.line("triggers: " + triggers.compactMap(\.stringValue).joined(separator: " "))
         }

@@ -79,6 +79,63 @@ extension ProcessSuites {
             }
         }
 
+        /// The order the test saw its replies come in.
+        final class ReplyOrder: Sendable {
+            let replies = Mutex<[String]>([])
+            func saw(_ reply: String) { replies.withLock { $0.append(reply) } }
+            var seen: [String] { replies.withLock { $0 } }
+        }
+
+        /// A `status` sent while a transaction runs is answered in one of its
+        /// pauses, before the transaction's reply, from the node's own state:
+        /// `busy`, its tables' seqs and subscribers and its clients, without
+        /// the rows or the engine's fields, which wait for the transaction.
+        @Test func aStatusSentDuringALongTransactionIsAnsweredBeforeIt() async throws {
+            try await withProcesses { processes in
+                let (engine, control) = try await processes.engine(
+                    "e", policies: [("p", Self.policy)], peers: [],
+                    extra: ["--max-transaction-ms", "3000", "--max-derived-rows", "1000000000", "--lease-ms", "600000"])
+                _ = try await request(control, "subscribe", ["tables": .array([.string("p:a")])])
+                let order = ReplyOrder()
+                let rules = Task {
+                    defer { order.saw("rules") }
+                    return try? await request(
+                        control, "rules", ["action": .string("insert"), "policy": .string("p"), "rule": .string("cnt(y) :- cnt(x), y = x + 1")],
+                        timeoutMilliseconds: 120_000)
+                }
+                // Statuses one after another, each on a connection of its own,
+                // until one is answered busy or the transaction has replied.
+                var busy: JSON?
+                var asked = 0
+                while busy == nil, order.seen.isEmpty {
+                    let status = try await request(control, "status", timeoutMilliseconds: 120_000)
+                    asked += 1
+                    if status["busy"] == .bool(true) {
+                        order.saw("status")
+                        busy = status
+                    }
+                }
+                let accepted = await rules.value
+                #expect(accepted == nil, "the counter was accepted: \(String(describing: accepted))")
+                #expect(order.seen == ["status", "rules"], "\(order.seen) after \(asked) statuses")
+                let during = try #require(busy)
+                print("LongWorkTests: a status answered in a pause after \(asked) asked, busy_ms \(during["busy_ms"]?.intValue ?? -1)")
+                #expect((during["busy_ms"]?.intValue ?? -1) > 0, "\(during)")
+                #expect(during["tables"]?["p:a"]?["seq"]?.intValue != nil, "\(during)")
+                #expect(during["tables"]?["p:a"]?["subscribers"]?.intValue == 1, "\(during)")
+                #expect(during["tables"]?["p:a"]?["rows"] == nil, "the engine's count, read in a pause: \(during)")
+                #expect(during["triggers"] == nil && during["policies"] == nil, "the engine's fields, read in a pause: \(during)")
+                #expect(during["subscriptions"]?.arrayValue?.count == 1, "the subscriber: \(during)")
+                #expect((during["counters"]?["long_work_pauses"]?.intValue ?? 0) > 0, "\(during)")
+                // After the transaction, the whole status again.
+                let after = try await request(control, "status")
+                #expect(after["busy"] == .bool(false) && after["busy_ms"] == nil, "\(after)")
+                #expect(after["tables"]?["p:a"]?["rows"]?.intValue == 1, "\(after)")
+                #expect(after["triggers"]?.arrayValue?.isEmpty == false, "\(after)")
+                #expect(engine.isRunning)
+            }
+        }
+
         @Test func aLongTransactionKeepsHeartbeatsFlowingAndChangesNothing() async throws {
             try await withProcesses { processes in
                 // Heartbeats every 500 ms: the subscriber resyncs after 1.5 s of

@@ -10,6 +10,22 @@ import ZeroMQ
 /// served, no lease expires, no table closes and no peer data is applied;
 /// those wait for the transaction's end.
 extension Node {
+    /// The long work in progress, as the node sees it from its pauses.
+    struct LongWork {
+        /// Whether the node is in a pause now: a `status` read there is
+        /// answered from the node's own state (`Node.status`).
+        var pausing = false
+        /// When the loop's turn that runs the work began.
+        var since: UInt64 = 0
+        /// The loop's `lastServedNanoseconds` as the last pause left it. Any
+        /// other value at a pause means the loop turned since (it sets it at
+        /// each turn's start and end): the pause is new work's first.
+        var lastServed: UInt64 = 0
+
+        /// How long the loop has been in the work: at least the transaction's time so far.
+        func milliseconds(now: UInt64) -> UInt64 { (now - min(since, now)) / 1_000_000 }
+    }
+
     /// The engine's pause: when a loop budget has passed since the loop was
     /// last served, sends the heartbeats that are due, reads the control
     /// socket into the request queues (`readRequests(whileBusy:)`) and the
@@ -23,19 +39,27 @@ extension Node {
         let now = monotonicNanoseconds()
         guard now - min(now, loop.lastServedNanoseconds) >= .milliseconds(options.limits.loopBudgetMilliseconds) else { return true }
         counters["long_work_pauses", default: 0] += 1
+        if loop.lastServedNanoseconds != longWork.lastServed { longWork.since = loop.lastServedNanoseconds }
         monitor.health.loopTurned()
         if now - min(now, lastHeartbeats) >= .milliseconds(options.heartbeatMilliseconds) { sendHeartbeats() }
+        longWork.pausing = true
         readRequests(whileBusy: true)
+        longWork.pausing = false
         behavior.readWhileBusy()
         loop.served()
+        longWork.lastServed = loop.lastServedNanoseconds
         return !loop.isStopping
     }
 
+    /// The ops a pause answers: none reads the engine.
+    static let answerableWhileBusy: Set<String> = ["hello", "renew", "status"]
+
     /// A request read while long work pauses. Its client's lease is renewed
-    /// (the client is waiting for the node, not gone); a `hello` or `renew`
-    /// from a connection with nothing waiting, and not the one whose request
-    /// runs, is answered at once: both need only the node's own state.
-    /// Other requests, and frames too large to read here, wait their turn.
+    /// (the client is waiting for the node, not gone); a `hello`, `renew` or
+    /// `status` from a connection with nothing waiting, and not the one whose
+    /// request runs, is answered at once: they need only the node's own
+    /// state (`status` a part of it, marked busy). Other requests, and
+    /// frames too large to read here, wait their turn.
     /// - Returns: whether it was answered.
     func answeredWhileBusy(_ request: RequestQueue.Request) -> Bool {
         let frames = request.frames
@@ -45,7 +69,7 @@ extension Node {
         else { return false }
         let peer = frames[0]
         registry.renew(clientIdentity(parsed, peer: peer, key: request.userID), until: leaseDeadline)
-        guard parsed.op == "hello" || parsed.op == "renew", servingPeer != peer, !requestQueue.hasWaiting(from: peer) else { return false }
+        guard Self.answerableWhileBusy.contains(parsed.op), servingPeer != peer, !requestQueue.hasWaiting(from: peer) else { return false }
         if let reply = answer(frame, peer: peer, key: request.userID, envelope: envelope) { send(reply, to: envelope) }
         return true
     }

@@ -48,6 +48,8 @@ public final class Node {
     /// The connection whose request is being served: while its long work
     /// pauses, its next requests wait behind it (`Node+LongWork.swift`).
     var servingPeer: [UInt8]?
+    /// The long work in progress, for a `status` read in its pauses (`Node+LongWork.swift`).
+    var longWork = LongWork()
     /// When heartbeats last went out.
     var lastHeartbeats: UInt64 = 0
 
@@ -453,16 +455,19 @@ public final class Node {
 
     /// A page of the clients, published tables and triggers (the same
     /// positions in each list), so that however many clients subscribe to
-    /// however many tables, a reply stays small.
+    /// however many tables, a reply stays small. In a long transaction's
+    /// pause the engine is not touched: the reply holds the node's own
+    /// state only (no rows, stale inputs or engine fields) and says it is busy.
     func status(_ page: ControlCommand.Page) -> ControlReply.Status {
         let now = monotonicNanoseconds()
+        let busy = longWork.pausing
         let limit = ControlCommand.Page.statusLimit
         let (open, tablesMore) = page.slice(publisher.openTables.sorted(), defaultLimit: limit)
         var tables: [TableID: ControlReply.Status.Table] = [:]
         for table in open {
             tables[table] = .init(
-                seq: publisher.seq(table) ?? 0, rows: behavior.rowCount(of: table), subscribers: registry.subscriberCount(table),
-                staleInputs: behavior.staleInputs(of: table))
+                seq: publisher.seq(table) ?? 0, rows: busy ? nil : behavior.rowCount(of: table), subscribers: registry.subscriberCount(table),
+                staleInputs: busy ? nil : behavior.staleInputs(of: table))
         }
         let (clients, subscriptionsMore) = page.slice(registry.clients.keys.sorted(), defaultLimit: limit)
         let subscriptions = clients.map { client in
@@ -475,6 +480,7 @@ public final class Node {
             subscriptionsMore: subscriptionsMore, tables: tables, tablesMore: tablesMore,
             counters: counters.merging(["deltas": nodeContext.deltasSent, "snapshots_held": captures.count]) { $1 }, notReady: monitor.health.readinessFailures(),
             longestStallMicroseconds: loop.longestTurnNanoseconds / 1000, heapBytes: ProcessMemory.liveHeapBytes,
-            residentBytes: ProcessMemory.residentBytes, kindSpecific: behavior.status(page))
+            residentBytes: ProcessMemory.residentBytes, busyMilliseconds: busy ? longWork.milliseconds(now: now) : nil,
+            kindSpecific: busy ? nil : behavior.status(page))
     }
 }

@@ -232,11 +232,13 @@ extension ControlReply {
 
         struct Table {
             var seq: UInt64
-            var rows: Int
+            /// Nil in a long transaction's pause: the engine's count is not read there.
+            var rows: Int?
             var subscribers: Int
             /// (engines) The peer tables it reads that are lost or resyncing:
-            /// it keeps its last contents, which may be out of date.
-            var staleInputs: [TableID] = []
+            /// it keeps its last contents, which may be out of date. Nil in a
+            /// long transaction's pause, as `rows`.
+            var staleInputs: [TableID]? = []
         }
 
         var name: String
@@ -258,6 +260,9 @@ extension ControlReply {
         /// The process's live heap and resident set (`ProcessMemory`), when the platform tells.
         var heapBytes: Int?
         var residentBytes: Int?
+        /// Set when answered in a long transaction's pause: how long the
+        /// node's loop has been in that work.
+        var busyMilliseconds: UInt64?
         var kindSpecific: (any ControlReplyBody)?
 
         var fields: [String: JSON] {
@@ -273,11 +278,12 @@ extension ControlReply {
                     return .object(fields)
                 }),
                 "tables": .object(Dictionary(uniqueKeysWithValues: tables.map { table, status in
-                    var fields: [String: JSON] = [
-                        "seq": .int(Int64(status.seq)), "rows": .int(Int64(status.rows)), "subscribers": .int(Int64(status.subscribers)),
-                        "stale": .bool(!status.staleInputs.isEmpty),
-                    ]
-                    if !status.staleInputs.isEmpty { fields["stale_inputs"] = .array(status.staleInputs.map { .string($0.description) }) }
+                    var fields: [String: JSON] = ["seq": .int(Int64(status.seq)), "subscribers": .int(Int64(status.subscribers))]
+                    if let rows = status.rows { fields["rows"] = .int(Int64(rows)) }
+                    if let staleInputs = status.staleInputs {
+                        fields["stale"] = .bool(!staleInputs.isEmpty)
+                        if !staleInputs.isEmpty { fields["stale_inputs"] = .array(staleInputs.map { .string($0.description) }) }
+                    }
                     return (table.description, JSON.object(fields))
                 })),
                 "subscriptions_more": .int(Int64(subscriptionsMore)),
@@ -293,6 +299,8 @@ extension ControlReply {
             ]
             if let heapBytes { fields["heap_bytes"] = .int(Int64(heapBytes)) }
             if let residentBytes { fields["resident_bytes"] = .int(Int64(residentBytes)) }
+            fields["busy"] = .bool(busyMilliseconds != nil)
+            if let busyMilliseconds { fields["busy_ms"] = .int(Int64(clamping: busyMilliseconds)) }
             for (key, value) in kindSpecific?.fields ?? [:] { fields[key] = value }
             return fields
         }
