@@ -9,7 +9,7 @@ The change is a rule over a 3-way cross product of `--rows` rows (refused
 
     swift build --product policybus
     PYTHONPATH=clients/python .venv/bin/python3 Benchmarks/BusBench/long_transaction.py \
-        [--rows 1000] [--counter] [--heartbeat-ms 100] [--loop-budget-ms 50] [--bin .build/debug/policybus]
+        [--rows 1000] [--max-derived-rows 1000000] [--counter] [--heartbeat-ms 100] [--loop-budget-ms 50] [--bin .build/debug/policybus]
 """
 
 import argparse
@@ -32,6 +32,7 @@ def main():
     parser.add_argument("--counter", action="store_true")
     parser.add_argument("--heartbeat-ms", type=int, default=100)
     parser.add_argument("--max-transaction-ms", type=int, default=10000)
+    parser.add_argument("--max-derived-rows", type=int, default=1000000)
     parser.add_argument("--loop-budget-ms", type=int, default=50, help="100000: no pauses, as before them")
     parser.add_argument("--bin", default=".build/debug/policybus")
     args = parser.parse_args()
@@ -43,6 +44,7 @@ def main():
     node = subprocess.Popen([args.bin, "serve", "--name", "e", "--control", "tcp://127.0.0.1:*", "--no-data-dir",
                              "--policy", f"p={policy}", "--heartbeat-ms", str(args.heartbeat_ms),
                              "--max-transaction-ms", str(args.max_transaction_ms),
+                             "--max-derived-rows", str(args.max_derived_rows),
                              "--loop-budget-ms", str(args.loop_budget_ms)],
                             stdout=subprocess.DEVNULL, stderr=err)
     control = None

@@ -59,6 +59,39 @@ import TestSupport
         #expect(tally.refusedAlike >= 10, "too few refusals over a budget")
     }
 
+    /// A hash index that doubles moves every row in one insert (a quarter
+    /// of a second at a million rows, debug): it pauses every
+    /// `rowsPerPause` rows it moves, the primary index and a secondary one,
+    /// and the store finds the same rows as one that never pauses.
+    @Test func anIndexGrowingPausesAsItMovesRows() {
+        let pauses = LongWorkPauses()
+        let (paused, plain) = (RowStore(arity: 2, pausing: pauses), RowStore(arity: 2))
+        // Pauses by the store's row count when they came: a growth's all come within one insert.
+        var pausesAt: [Int: Int] = [:]
+        pauses.hook = {
+            pausesAt[paused.count, default: 0] += 1
+            return true
+        }
+        pauses.begin()
+        let rows = 100_000
+        for n in 0..<rows {
+            let row: [UInt32] = [UInt32(n % 1000), UInt32(n)]
+            if n == rows / 2 {
+                // The secondary index on column 0 is built here, then grows with the rest.
+                for store in [paused, plain] { store.forEach(columns: [0], key: [7]) { _ in true } }
+            }
+            paused.insert(row)
+            plain.insert(row)
+        }
+        // The primary index doubled at 91,751 rows (70 % of 131,072 buckets),
+        // moving each of them: 89 pauses of 1,024 rows, at least.
+        let longest = pausesAt.values.max() ?? 0
+        #expect(longest >= 89, "\(pausesAt.count) inserts paused, at most \(longest) times")
+        // Seven growths of the primary index move 1,024 rows or more, and the secondary index is built.
+        #expect(pausesAt.count >= 8, "too few growths paused: \(pausesAt.keys.sorted())")
+        #expect(paused.contents() == plain.contents())
+    }
+
     struct Tally: CustomStringConvertible {
         var pauses = 0
         var stopped = 0

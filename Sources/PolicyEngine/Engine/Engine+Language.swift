@@ -30,6 +30,8 @@ extension Engine {
         var syntaxErrors: [PolicyError] = []
         var hasText = false
         for operation in transaction.operations {
+            // A transaction of a million rows takes a while to lower too.
+            pauses.row()
             switch operation {
             case .insertRow(let table, let row): lowered.rowOperations.append(.insert(table, row))
             case .deleteRow(let table, let row): lowered.rowOperations.append(.delete(table, row))

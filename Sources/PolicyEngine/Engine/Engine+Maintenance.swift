@@ -36,7 +36,7 @@ extension Engine {
     /// Δ(L1…Ln) = Σi new(L1…Li-1) · ΔLi · old(Li+1…Ln).
     private func count(_ table: TableState, added: [CompiledRule], removed: [CompiledRule], addedSet: Set<ObjectIdentifier>) {
         let rules = graph.rulesByHead[ObjectIdentifier(table)] ?? []
-        let changes = CountChanges(arity: table.arity)
+        let changes = CountChanges(arity: table.arity, pausing: pauses)
         if !table.countsValid {
             recount(table, rules: rules)
             return
@@ -64,7 +64,7 @@ extension Engine {
 
     /// Recomputes a table's counts from scratch (after it stopped being recursive).
     private func recount(_ table: TableState, rules: [CompiledRule]) {
-        let fresh = CountChanges(arity: table.arity)
+        let fresh = CountChanges(arity: table.arity, pausing: pauses)
         for rule in rules {
             run(rule, seed: CompiledRule.fullPlan, view: .current) { fresh.add($0, 1) }
         }
@@ -180,7 +180,7 @@ extension Engine {
                 }
             }
         } else if !candidates.isEmpty {
-            for table in stratum.tables { table.proof = ProofSets(arity: table.arity) }
+            for table in stratum.tables { table.proof = ProofSets(arity: table.arity, pausing: pauses) }
             var search = ProofSearch(engine: self, members: members)
             search.deleteUnprovable(candidates)
             for table in stratum.tables {
@@ -313,7 +313,7 @@ final class CountChanges {
     let store: RowStore
     var counts: [Int32] = []
 
-    init(arity: Int) { store = RowStore(arity: arity) }
+    init(arity: Int, pausing pauses: LongWorkPauses) { store = RowStore(arity: arity, pausing: pauses) }
 
     func add(_ row: [UInt32], _ change: Int32) {
         let (id, _) = store.insert(row)

@@ -84,7 +84,7 @@ extension Engine {
     /// evaluation of the stratum; needed only when its tables were not ranked
     /// together before (it just became recursive, or strata merged or split).
     func rankStratum(_ tables: [TableState], members: Set<ObjectIdentifier>) {
-        for table in tables { table.proof = ProofSets(arity: table.arity) }
+        for table in tables { table.proof = ProofSets(arity: table.arity, pausing: pauses) }
         var queue: [(TableState, [UInt32], Int32)] = []
         func settle(_ table: TableState, _ row: [UInt32], _ rank: Int32) {
             guard let id = table.rows.find(row), table.proof!.proved.insert(row).inserted else { return }

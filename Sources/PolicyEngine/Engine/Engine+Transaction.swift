@@ -113,7 +113,7 @@ extension Engine {
                 lastTable = existing
                 return existing
             }
-            let created = TableState(id: id, arity: arity, pool: pool)
+            let created = TableState(id: id, arity: arity, pool: pool, pausing: pauses)
             newTables[id] = created
             return created
         }
@@ -290,7 +290,7 @@ extension Engine {
     }
 
     private func requestReplace(_ state: TableState, _ rows: [[UInt32]], request: ([UInt32], Bool) -> Void) {
-        let wanted = RowStore(arity: state.arity)
+        let wanted = RowStore(arity: state.arity, pausing: pauses)
         for row in rows {
             pauses.row()
             wanted.insert(row)
@@ -358,11 +358,19 @@ extension Engine {
     }
 
     /// A table's net delta so far in the transaction under way.
+    /// Pauses for the engine's owner every so many rows: a delta of a
+    /// million rows takes a second in a debug build.
     func delta(of state: TableState) -> TableDelta {
         let arity = state.arity
-        let added = state.addedIDs.map { id in (0..<arity).map { pool[state.rows.cell(id, $0)] } }
+        let added = state.addedIDs.map { id in
+            pauses.row()
+            return (0..<arity).map { pool[state.rows.cell(id, $0)] }
+        }
         let removedRows = state.removedRows
-        let removed = removedRows.ids.map { id in (0..<arity).map { pool[removedRows.cell(id, $0)] } }
+        let removed = removedRows.ids.map { id in
+            pauses.row()
+            return (0..<arity).map { pool[removedRows.cell(id, $0)] }
+        }
         return TableDelta(table: state.id, added: added, removed: removed)
     }
 

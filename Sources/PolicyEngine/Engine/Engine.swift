@@ -66,7 +66,7 @@ public final class Engine {
     public func declareColumns(_ columns: [String], for table: TableID) {
         columnNames[table] = columns
         if tableStates[table] == nil {
-            tableStates[table] = TableState(id: table, arity: columns.count, pool: pool)
+            tableStates[table] = TableState(id: table, arity: columns.count, pool: pool, pausing: pauses)
             graphIsStale = true
         }
     }

@@ -128,19 +128,23 @@ struct HashIndex {
     /// Puts `row` (of a unique index, cells stored) into the empty bucket
     /// `probe` returned. `alive` says which rows the index holds (all the
     /// store's), for growing.
-    mutating func fill(_ slot: Int, with row: UInt32, cells: [UInt32], arity: Int, alive: [Bool]) {
+    mutating func fill(_ slot: Int, with row: UInt32, cells: [UInt32], arity: Int, alive: [Bool], pausing pauses: LongWorkPauses?) {
         buckets[slot] = row + 1
         used += 1
-        if used * 10 > buckets.count * 7 { growUnique(cells: cells, arity: arity, alive: alive) }
+        if used * 10 > buckets.count * 7 { growUnique(cells: cells, arity: arity, alive: alive, pausing: pauses) }
     }
 
     /// `grow` for a unique index holding every row that `alive` marks: it
     /// rehashes the rows in id order, reading `cells` in order, where walking
     /// the old buckets read them at random (8 % of a W3 evaluation).
-    private mutating func growUnique(cells: [UInt32], arity: Int, alive: [Bool]) {
+    /// A growth moves every row (a quarter of a second at a million rows in
+    /// a debug build): it pauses for the engine's owner as it goes. A pause
+    /// never touches the engine, so the half-built buckets are never read.
+    private mutating func growUnique(cells: [UInt32], arity: Int, alive: [Bool], pausing pauses: LongWorkPauses?) {
         buckets = Array(repeating: 0, count: buckets.count * 2)
         let mask = buckets.count - 1
         for id in 0..<alive.count where alive[id] {
+            pauses?.row()
             var slot = hash(row: UInt32(id), cells: cells, arity: arity) & mask
             while buckets[slot] != 0 { slot = (slot + 1) & mask }
             buckets[slot] = UInt32(id) + 1
@@ -168,7 +172,7 @@ struct HashIndex {
 
     /// Adds `row`, whose cells are already stored. A unique index must not
     /// already hold a row with the same key.
-    mutating func insert(_ row: UInt32, cells: [UInt32], arity: Int) {
+    mutating func insert(_ row: UInt32, cells: [UInt32], arity: Int, pausing pauses: LongWorkPauses? = nil) {
         if !unique {
             while next.count <= Int(row) {
                 next.append(HashIndex.none)
@@ -196,7 +200,7 @@ struct HashIndex {
         }
         buckets[slot] = row + 1
         used += 1
-        if used * 10 > buckets.count * 7 { grow(cells: cells, arity: arity) }
+        if used * 10 > buckets.count * 7 { grow(cells: cells, arity: arity, pausing: pauses) }
     }
 
     /// Removes `row`, whose cells are still stored.
@@ -241,11 +245,13 @@ struct HashIndex {
         used -= 1
     }
 
-    private mutating func grow(cells: [UInt32], arity: Int) {
+    /// Doubles the buckets, pausing as it goes (see `growUnique`).
+    private mutating func grow(cells: [UInt32], arity: Int, pausing pauses: LongWorkPauses?) {
         let old = buckets
         buckets = Array(repeating: 0, count: old.count * 2)
         let mask = buckets.count - 1
         for entry in old where entry != 0 {
+            pauses?.row()
             var slot = hash(row: entry - 1, cells: cells, arity: arity) & mask
             while buckets[slot] != 0 { slot = (slot + 1) & mask }
             buckets[slot] = entry

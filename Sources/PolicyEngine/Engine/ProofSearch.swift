@@ -31,6 +31,8 @@ struct ProofSearch {
     mutating func deleteUnprovable(_ seeds: [(TableState, [UInt32])]) {
         var candidates = seeds
         while let (table, row) = candidates.popLast() {
+            // Each step runs joins whose builtins the executor's clock does not count.
+            engine.pauses.row()
             guard let proof = table.proof, table.rows.find(row) != nil,
                 proof.deleted.find(row) == nil, proof.proved.find(row) == nil
             else { continue }
@@ -54,6 +56,7 @@ struct ProofSearch {
         var stack: [Frame] = []
         if let frame = enter(table, row) { stack.append(frame) }
         while !stack.isEmpty {
+            engine.pauses.row()
             let top = stack.count - 1
             if stack[top].table.proof!.proved.find(stack[top].row) != nil {
                 stack.removeLast()
@@ -136,6 +139,7 @@ struct ProofSearch {
         table.proof!.proved.insert(row)
         var work = [(table, row)]
         while let (provedTable, provedRow) = work.popLast() {
+            engine.pauses.row()
             for (head, derived) in derivations(using: provedTable, provedRow, view: .proved) {
                 guard let proof = head.proof, proof.checked.find(derived) != nil, proof.proved.find(derived) == nil else { continue }
                 proof.proved.insert(derived)

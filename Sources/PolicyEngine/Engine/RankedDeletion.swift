@@ -44,6 +44,8 @@ struct RankedDeletion {
         }
         var result: [(TableState, [UInt32])] = []
         while let (rank, table, id) = queue.pop() {
+            // Each step runs joins whose builtins the executor's clock does not count.
+            engine.pauses.row()
             let key = ObjectIdentifier(table)
             guard decided[key, default: []].insert(id).inserted else { continue }
             if table.isFact(id) { continue }

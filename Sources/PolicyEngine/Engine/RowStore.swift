@@ -20,9 +20,13 @@ final class RowStore {
     @exclusivity(unchecked) private var indexes: [HashIndex] = []
     /// Stores this small are scanned instead of indexed (transaction scratch).
     private static let scanLimit = 8
+    /// The engine's pauses, taken while an index grows or is built: steps
+    /// that cost the whole store's size, inside a single insert or lookup.
+    let pauses: LongWorkPauses?
 
-    init(arity: Int) {
+    init(arity: Int, pausing pauses: LongWorkPauses? = nil) {
         self.arity = arity
+        self.pauses = pauses
         primary = HashIndex(columns: Array(0..<arity), unique: true)
     }
 
@@ -61,8 +65,8 @@ final class RowStore {
             cells.append(contentsOf: values)
             alive.append(true)
         }
-        primary.fill(slot, with: id, cells: cells, arity: arity, alive: alive)
-        for position in indexes.indices { indexes[position].insert(id, cells: cells, arity: arity) }
+        primary.fill(slot, with: id, cells: cells, arity: arity, alive: alive, pausing: pauses)
+        for position in indexes.indices { indexes[position].insert(id, cells: cells, arity: arity, pausing: pauses) }
         count += 1
         return (id, true)
     }
@@ -109,7 +113,7 @@ final class RowStore {
 
     /// Removes every row at an id of `limit` or above and the ids with them:
     /// undoes the inserts that took new ids (no free id is among them).
-    func truncate(to limit: Int, pausing pauses: LongWorkPauses? = nil) {
+    func truncate(to limit: Int) {
         guard limit < alive.count else { return }
         for id in limit..<alive.count where alive[id] {
             pauses?.row()
@@ -132,8 +136,8 @@ final class RowStore {
         let base = Int(id) * arity
         for (column, value) in values.enumerated() { cells[base + column] = value }
         alive[Int(id)] = true
-        primary.insert(id, cells: cells, arity: arity)
-        for position in indexes.indices { indexes[position].insert(id, cells: cells, arity: arity) }
+        primary.insert(id, cells: cells, arity: arity, pausing: pauses)
+        for position in indexes.indices { indexes[position].insert(id, cells: cells, arity: arity, pausing: pauses) }
         count += 1
     }
 
@@ -215,7 +219,10 @@ final class RowStore {
     private func indexPosition(for columns: [Int]) -> Int {
         if let position = indexes.firstIndex(where: { $0.columns == columns }) { return position }
         var index = HashIndex(columns: columns, unique: false)
-        for id in 0..<alive.count where alive[id] { index.insert(UInt32(id), cells: cells, arity: arity) }
+        for id in 0..<alive.count where alive[id] {
+            pauses?.row()
+            index.insert(UInt32(id), cells: cells, arity: arity, pausing: pauses)
+        }
         indexes.append(index)
         return indexes.count - 1
     }
@@ -238,14 +245,20 @@ final class RowStore {
         let kept = ids
         var packed: [UInt32] = []
         packed.reserveCapacity(kept.count * arity)
-        for id in kept { packed.append(contentsOf: cells[Int(id) * arity..<(Int(id) + 1) * arity]) }
+        for id in kept {
+            pauses?.row()
+            packed.append(contentsOf: cells[Int(id) * arity..<(Int(id) + 1) * arity])
+        }
         cells = []
         alive = []
         freeIDs = []
         count = 0
         indexes = indexes.map { HashIndex(columns: $0.columns, unique: false) }
         primary = HashIndex(columns: Array(0..<arity), unique: true)
-        for position in kept.indices { insert(Array(packed[position * arity..<(position + 1) * arity])) }
+        for position in kept.indices {
+            pauses?.row()
+            insert(Array(packed[position * arity..<(position + 1) * arity]))
+        }
         return kept
     }
 

@@ -18,10 +18,10 @@ final class ProofSets {
     /// Rows found unprovable when examined; deleted at the end unless proved later.
     let deleted: RowStore
 
-    init(arity: Int) {
-        checked = RowStore(arity: arity)
-        proved = RowStore(arity: arity)
-        deleted = RowStore(arity: arity)
+    init(arity: Int, pausing pauses: LongWorkPauses?) {
+        checked = RowStore(arity: arity, pausing: pauses)
+        proved = RowStore(arity: arity, pausing: pauses)
+        deleted = RowStore(arity: arity, pausing: pauses)
     }
 }
 
@@ -98,14 +98,18 @@ final class TableState {
     /// `countsValid` and `rankToken` before the transaction first changed them.
     private var flagsBefore: (countsValid: Bool, rankToken: RankToken?)?
 
-    init(id: TableID, arity: Int, pool: ValuePool) {
+    init(id: TableID, arity: Int, pool: ValuePool, pausing pauses: LongWorkPauses? = nil) {
         self.id = id
         self.arity = arity
         self.pool = pool
-        rows = RowStore(arity: arity)
-        removed = RowStore(arity: arity)
-        pendingFacts = RowStore(arity: arity)
+        self.pauses = pauses
+        rows = RowStore(arity: arity, pausing: pauses)
+        removed = RowStore(arity: arity, pausing: pauses)
+        pendingFacts = RowStore(arity: arity, pausing: pauses)
     }
+
+    /// The engine's pauses, for this table's stores (`RowStore.pauses`).
+    private let pauses: LongWorkPauses?
 
     var hasDelta: Bool { addedCount > 0 || !removed.isEmpty }
 
@@ -255,9 +259,9 @@ final class TableState {
         rows.releaseHeldIDs()
         if rows.isSparse { compact() }
         idLimitBefore = rows.idLimit
-        if !removed.isEmpty { removed = RowStore(arity: arity) }
+        if !removed.isEmpty { removed = RowStore(arity: arity, pausing: pauses) }
         if !pendingFacts.isEmpty {
-            pendingFacts = RowStore(arity: arity)
+            pendingFacts = RowStore(arity: arity, pausing: pauses)
             pendingFactState = []
         }
     }
@@ -303,7 +307,7 @@ final class TableState {
             pauses.row()
             for column in 0..<arity { pool.release(rows.cell(UInt32(id), column)) }
         }
-        rows.truncate(to: idLimitBefore, pausing: pauses)
+        rows.truncate(to: idLimitBefore)
         if counts.count > idLimitBefore {
             counts.removeSubrange(idLimitBefore...)
             facts.removeSubrange(idLimitBefore...)
@@ -316,9 +320,9 @@ final class TableState {
         forgetUndo()
         rows.forgetHeldIDs()
         proof = nil
-        if !removed.isEmpty { removed = RowStore(arity: arity) }
+        if !removed.isEmpty { removed = RowStore(arity: arity, pausing: pauses) }
         if !pendingFacts.isEmpty {
-            pendingFacts = RowStore(arity: arity)
+            pendingFacts = RowStore(arity: arity, pausing: pauses)
             pendingFactState = []
         }
     }
