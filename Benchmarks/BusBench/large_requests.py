@@ -5,7 +5,7 @@ peak RSS (VmHWM) while one DEALER sends many 10 MB `facts` requests at once.
 
     swift build -c release --product policybus
     PYTHONPATH=clients/python .venv/bin/python3 Benchmarks/BusBench/large_requests.py \
-        [--bin .build/release/policybus] [--burst 50] [--no-stalls] [--no-pipelined] [--no-burst] [-- NODE FLAGS]
+        [--bin .build/release/policybus] [--burst 50] [--only TEXT] [--no-stalls] [--no-pipelined] [--no-burst] [-- NODE FLAGS]
 """
 
 import argparse
@@ -28,13 +28,21 @@ def status_kib(pid, field):
         return int(re.search(rf"^{field}:\s+(\d+) kB", f.read(), re.M).group(1))
 
 
-def start_node(binary, work, flags):
-    facts = os.path.join(work, "facts.json")
-    with open(facts, "w") as f:
-        json.dump({"q": [[0, "x"]]}, f)
+def start_node(binary, work, flags, engine=False):
+    """A data source `data` with `data:q`, or an engine `e` with policy `p`
+    (`a(x, y) :- q(x, y)`) whose `p:q` a simulate may fill."""
     err = open(os.path.join(work, "node.err"), "w+")
-    node = subprocess.Popen([binary, "publish", "--name", "data", "--control", "tcp://127.0.0.1:*", "--facts", facts, *flags],
-                            stdout=subprocess.DEVNULL, stderr=err)
+    if engine:
+        policy = os.path.join(work, "p.pol")
+        with open(policy, "w") as f:
+            f.write("q(0, \"x\").\na(x, y) :- q(x, y).\n")
+        command = [binary, "serve", "--name", "e", "--control", "tcp://127.0.0.1:*", "--no-data-dir", "--policy", f"p={policy}"]
+    else:
+        facts = os.path.join(work, "facts.json")
+        with open(facts, "w") as f:
+            json.dump({"q": [[0, "x"]]}, f)
+        command = [binary, "publish", "--name", "data", "--control", "tcp://127.0.0.1:*", "--facts", facts]
+    node = subprocess.Popen([*command, *flags], stdout=subprocess.DEVNULL, stderr=err)
     control = None
     while control is None:
         time.sleep(0.05)
@@ -45,18 +53,31 @@ def start_node(binary, work, flags):
 
 
 def frames():
+    """(name, request, at an engine)"""
     big = "x" * MB
-    yield "hello, 10 MB client", {"op": "hello", "id": 1, "client": big}
-    yield "subscribe, 10 MB client", {"op": "subscribe", "id": 1, "client": big, "tables": ["data:q"]}
-    yield "query, 10 MB table name", {"op": "query", "id": 1, "client": "c", "query": "data:" + big}
+    yield "hello, 10 MB client", {"op": "hello", "id": 1, "client": big}, False
+    yield "subscribe, 10 MB client", {"op": "subscribe", "id": 1, "client": big, "tables": ["data:q"]}, False
+    yield "query, 10 MB table name", {"op": "query", "id": 1, "client": "c", "query": "data:" + big}, False
     yield "simulate, 200k one-row changes", {
         "op": "simulate", "id": 1, "client": "c", "tables": ["data:q"],
-        "changes": [{"op": "facts", "action": "insert", "table": "data:q", "rows": [[n]]} for n in range(200_000)]}
+        "changes": [{"op": "facts", "action": "insert", "table": "data:q", "rows": [[n]]} for n in range(200_000)]}, False
     yield "facts, 3M rows [0] (hostile)", {
-        "op": "facts", "id": 1, "client": "c", "action": "insert", "table": "data:q", "rows": [[0]] * 3_000_000}
+        "op": "facts", "id": 1, "client": "c", "action": "insert", "table": "data:q", "rows": [[0]] * 3_000_000}, False
     yield "facts, 100k rows [int, string]", {
         "op": "facts", "id": 1, "client": "c", "action": "insert", "table": "data:q",
-        "rows": [[n, f"server-{n}"] for n in range(100_000)]}
+        "rows": [[n, f"server-{n}"] for n in range(100_000)]}, False
+    yield "facts replace, 100k rows [int, string]", {
+        "op": "facts", "id": 1, "client": "c", "action": "replace", "table": "data:q",
+        "rows": [[n, f"server-{n}"] for n in range(100_000)]}, False
+    yield "engine: simulate, 200k one-row changes", {
+        "op": "simulate", "id": 1, "client": "c", "tables": ["p:a"],
+        "changes": [{"op": "facts", "action": "insert", "table": "p:q", "rows": [[n, "s"]]} for n in range(200_000)]}, True
+    yield "engine: simulate, 100k one-row changes", {
+        "op": "simulate", "id": 1, "client": "c", "tables": ["p:a"],
+        "changes": [{"op": "facts", "action": "insert", "table": "p:q", "rows": [[n, "s"]]} for n in range(100_000)]}, True
+    yield "engine: simulate, one change of 100k rows", {
+        "op": "simulate", "id": 1, "client": "c", "tables": ["p:a"],
+        "changes": [{"op": "facts", "action": "insert", "table": "p:q", "rows": [[n, "s"] for n in range(100_000)]}]}, True
 
 
 def exchange(dealer, frame, timeout_ms=120_000):
@@ -65,11 +86,13 @@ def exchange(dealer, frame, timeout_ms=120_000):
     return json.loads(dealer.recv())
 
 
-def stalls(binary, flags):
+def stalls(binary, flags, only):
     context = zmq.Context.instance()
-    for name, request in frames():
+    for name, request, engine in frames():
+        if only and not any(word in name for word in only):
+            continue
         work = tempfile.mkdtemp()
-        node, control = start_node(binary, work, flags)
+        node, control = start_node(binary, work, flags, engine)
         try:
             with policybus.Client(control, timeout=120) as client:
                 before = client.status()["loop_longest_stall_us"]
@@ -159,12 +182,13 @@ def main():
     parser.add_argument("--bin", default=".build/release/policybus")
     parser.add_argument("--burst", type=int, default=50)
     parser.add_argument("--no-stalls", action="store_true")
+    parser.add_argument("--only", action="append", default=[], help="only the stall cases whose name has this text")
     parser.add_argument("--no-burst", action="store_true")
     parser.add_argument("--no-pipelined", action="store_true")
     parser.add_argument("flags", nargs="*", help="more flags for the node")
     args = parser.parse_args()
     if not args.no_stalls:
-        stalls(args.bin, args.flags)
+        stalls(args.bin, args.flags, args.only)
     if not args.no_pipelined:
         pipelined(args.bin, args.flags)
     if not args.no_burst:

@@ -15,6 +15,8 @@ final class DataSourceBehavior: NodeBehavior {
     /// Tables opened only because a client subscribed: closed again when the
     /// last subscriber goes while they are still empty. Writing makes a table the source's own.
     var openedBySubscribe: Set<TableID> = []
+    /// Changes being applied a step at a time, oldest first (`stepChange`).
+    var queuedChanges: [QueuedChange] = []
     /// The last table sorted, at its seq: a client paging through a table
     /// (`query` with `offset`), or many subscribers taking its snapshot,
     /// sort it once, not once a page. One table's copy at most.
@@ -57,94 +59,130 @@ final class DataSourceBehavior: NodeBehavior {
         }
     }
 
-    /// Checks a row against the table's declared arity, else the arity the
-    /// transaction's earlier rows set (`batch`), else the published rows'.
-    /// Without `batch`, an empty table would accept rows of any arity.
-    func checkArity(_ row: Row, table: TableID, batch: inout [TableID: Int]) throws(BusError) {
-        let expected = schema[table.name]?.count ?? batch[table] ?? context.publisher.snapshot(table)?.rows.first?.count
-        if let expected, expected != row.count {
-            throw BusError(BusError.Code(rawValue: "arity-mismatch"), "\(table) has \(expected) columns; the row has \(row.count)")
-        }
-        batch[table] = row.count
-    }
-
     /// Applies one transaction: each table it touches gets one delta.
     /// All-or-nothing: a bad row rejects the whole transaction. Inserts and
     /// deletes cost in proportion to the rows they touch, not the table's size.
+    /// While changes are queued (`queueChange`), it waits behind them, and
+    /// its refusal, if any, is logged.
     /// - Parameter rowLimit: the most rows one `replace` may hold: the
     ///   request limit, but none for the facts file read at start (the
     ///   operator's, loaded before anyone is served).
     func apply(_ changes: [FactChange], rowLimit: Int) throws(BusError) {
-        let rowCount = changes.reduce(0) { $0 + $1.rowCount }
-        do {
-            try applyChecked(changes, rowLimit: rowLimit)
-            context.monitor.facts(accepted: rowCount)
-        } catch {
-            context.monitor.facts(rejected: rowCount)
-            throw error
+        let transaction = FactsTransaction(changes, rowLimit: rowLimit)
+        guard queuedChanges.isEmpty else {
+            queuedChanges.append(QueuedChange(transaction: transaction, reply: nil))
+            return
         }
+        try apply(transaction)
     }
 
     func apply(_ changes: [FactChange]) throws(BusError) {
         try apply(changes, rowLimit: context.limits.maxRowsPerRequest)
     }
 
-    /// `apply(_:)` without the counting of accepted and rejected rows.
-    private func applyChecked(_ changes: [FactChange], rowLimit: Int) throws(BusError) {
-        // Per table, in order of first mention: net rows to add and remove
-        // relative to the published contents, or (after a replace) the
-        // complete new contents. A transaction usually touches one table, so
-        // the entry of the previous change is tried before the dictionary.
-        var pending: [PendingTable] = []
-        var positions: [TableID: Int] = [:]
-        var last: (name: String, position: Int)?
-        var arity: [TableID: Int] = [:]
-        for change in changes {
-            let position: Int
-            if let last, last.name == change.table {
-                position = last.position
-            } else {
-                let table = try table(change.table)
-                if let known = positions[table] {
-                    position = known
-                } else {
-                    position = pending.count
-                    positions[table] = position
-                    pending.append(PendingTable(table: table))
-                }
-                last = (change.table, position)
-            }
-            let table = pending[position].table
-            switch change {
-            case .insert(_, let row):
-                try checkArity(row, table: table, batch: &arity)
-                if pending[position].full != nil {
-                    pending[position].full!.insert(row)
-                } else if pending[position].removed.remove(row) == nil, !context.publisher.contains(row, in: table) {
-                    pending[position].added.insert(row)
-                }
-            case .delete(_, let row):
-                if pending[position].full != nil {
-                    pending[position].full!.remove(row)
-                } else if pending[position].added.remove(row) == nil, context.publisher.contains(row, in: table) {
-                    pending[position].removed.insert(row)
-                }
-            case .replace(_, let rows):
-                guard rows.count <= rowLimit else {
-                    throw BusError(.tooManyRows, "\(rows.count) rows; the limit is \(rowLimit) (--max-rows)")
-                }
-                for row in rows { try checkArity(row, table: table, batch: &arity) }
-                pending[position].full = Set(rows)
-                pending[position].added = []
-                pending[position].removed = []
-            }
+    /// Works a transaction out whole and publishes it, counting its rows as accepted or rejected.
+    private func apply(_ transaction: FactsTransaction) throws(BusError) {
+        var transaction = transaction
+        do {
+            while !transaction.isDone { try transaction.step(rows: .max, source: self) }
+        } catch {
+            context.monitor.facts(rejected: transaction.rowCount)
+            throw error
         }
-        for entry in pending {
+        publish(transaction)
+    }
+
+    /// Publishes a worked-out transaction: one delta per table it changed.
+    func publish(_ transaction: FactsTransaction) {
+        for entry in transaction.pending {
             open(entry.table)
             openedBySubscribe.remove(entry.table)
             // Exact by construction: `added` holds rows not published yet, `removed` published ones.
-            let (added, removed) = entry.full.map { context.publisher.difference(entry.table, replacingWith: $0) } ?? (Array(entry.added), Array(entry.removed))
-            context.publish(TableDelta(table: entry.table, added: added, removed: removed))
+            context.publish(TableDelta(table: entry.table, added: Array(entry.added), removed: Array(entry.removed)))
+        }
+        context.monitor.facts(accepted: transaction.rowCount)
+    }
+
+    // MARK: - Changes a step at a time
+
+    /// A change applied a step at a time, and who waits for it: a client's
+    /// `facts` reply, or nobody (a change from the node's owner).
+    struct QueuedChange {
+        var transaction: FactsTransaction
+        let reply: ((Result<any ControlReplyBody, BusError>) -> Void)?
+        var table: TableID?
+        /// Once the transaction is worked out: its deltas, being staged.
+        var staging: [StagedDelta]?
+    }
+
+    /// Queues a `facts` request of more rows than one step works through,
+    /// and any `facts` while others are queued, so that changes keep their
+    /// order and each is worked out against the rows the earlier ones left.
+    func queueChange(_ command: ControlCommand, reply: @escaping (Result<any ControlReplyBody, BusError>) -> Void) -> Bool {
+        guard case .facts(let facts) = command, !queuedChanges.isEmpty || facts.rows.count > FactsTransaction.rowsPerStep else { return false }
+        let part = FactsTransaction.Part(table: facts.table.name, action: facts.action.part, rows: facts.rows)
+        let transaction = FactsTransaction([part], rowLimit: context.limits.maxRowsPerRequest)
+        queuedChanges.append(QueuedChange(transaction: transaction, reply: reply, table: facts.table))
+        return true
+    }
+
+    var hasChangeSteps: Bool { !queuedChanges.isEmpty }
+
+    /// One step of the oldest queued change: some of its rows worked out;
+    /// once they all are, its deltas made; then some of their rows staged
+    /// in the publisher; once all are, its publishing (then its reply goes).
+    func stepChange() {
+        guard !queuedChanges.isEmpty else { return }
+        // Stepped in place: a copy of the change would make each step copy its sets.
+        guard queuedChanges[0].staging != nil else {
+            if queuedChanges[0].transaction.isDone {
+                queuedChanges[0].staging = stage(queuedChanges[0].transaction)
+            } else {
+                workOut()
+            }
+            return
+        }
+        if let next = queuedChanges[0].staging!.firstIndex(where: { !$0.isStaged }) {
+            queuedChanges[0].staging![next].step(rows: FactsTransaction.rowsPerStep, context: context)
+            return
+        }
+        let change = queuedChanges.removeFirst()
+        for staged in change.staging! {
+            context.publish(TableDelta(table: staged.table, added: staged.added, removed: staged.removed), stagedTail: staged.tail.bytes)
+        }
+        context.monitor.facts(accepted: change.transaction.rowCount)
+        change.reply?(.success(ControlReply.FactsApplied(seq: change.table.flatMap { context.publisher.seq($0) } ?? 0)))
+    }
+
+    /// Whether the oldest queued change is being staged: the published
+    /// rows are half changed, so no request may read them.
+    var changeHoldsRequests: Bool { queuedChanges.first?.staging != nil }
+
+    /// Works out some rows of the oldest queued change; refuses it (with
+    /// nothing published) at its first bad row.
+    private func workOut() {
+        do {
+            if let table = queuedChanges[0].table { try validate(table) }
+            try queuedChanges[0].transaction.step(rows: FactsTransaction.rowsPerStep, source: self)
+        } catch {
+            let change = queuedChanges.removeFirst()
+            context.monitor.facts(rejected: change.transaction.rowCount)
+            if let reply = change.reply {
+                reply(.failure(error))
+            } else {
+                context.logger.warning("facts rejected", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// The deltas of a worked-out transaction, to be staged, with their
+    /// tables opened (and the source's own from now on).
+    private func stage(_ transaction: FactsTransaction) -> [StagedDelta] {
+        transaction.pending.compactMap { entry in
+            open(entry.table)
+            openedBySubscribe.remove(entry.table)
+            guard !entry.added.isEmpty || !entry.removed.isEmpty else { return nil }
+            return StagedDelta(table: entry.table, added: Array(entry.added), removed: Array(entry.removed))
         }
     }
 
@@ -154,12 +192,8 @@ final class DataSourceBehavior: NodeBehavior {
             return ControlReply.Rows(rows(of: try queriedTable(text)), page: page)
         case .facts(let facts):
             try validate(facts.table)
-            let changes: [FactChange] = switch facts.action {
-            case .insert: facts.rows.map { .insert(table: facts.table.name, row: $0) }
-            case .delete: facts.rows.map { .delete(table: facts.table.name, row: $0) }
-            case .replace: [.replace(table: facts.table.name, rows: facts.rows)]
-            }
-            try apply(changes)
+            let part = FactsTransaction.Part(table: facts.table.name, action: facts.action.part, rows: facts.rows)
+            try apply(FactsTransaction([part], rowLimit: context.limits.maxRowsPerRequest))
             return ControlReply.FactsApplied(seq: context.publisher.seq(facts.table) ?? 0)
         case .rules:
             throw BusError(.notSupported, "a data source has no rules")
@@ -214,4 +248,15 @@ final class DataSourceBehavior: NodeBehavior {
     var policyEngine: Engine? { nil }
     func tick(now: UInt64) {}
     func shutdown() {}
+}
+
+extension ControlCommand.Facts.Action {
+    /// The transaction part of a `facts` request of this action.
+    var part: FactsTransaction.Part.Action {
+        switch self {
+        case .insert: .insert
+        case .delete: .delete
+        case .replace: .replace
+        }
+    }
 }

@@ -43,6 +43,8 @@ public final class Node {
     /// Queries whose tables are sorted, answered one a step.
     var sortedQueries: [(query: QuerySort.Waiting, rows: (rows: [Row], version: AnyHashable)?)] = []
     var querySortsNext = false
+    /// Whether the last turn was a queued change's step (`Node+QueuedChanges.swift`).
+    var changeStepLast = false
     /// About the longest a request or a step took lately (`serveQueued`).
     var workNanoseconds: UInt64 = 0
     /// The connection whose request is being served: while its long work
@@ -195,11 +197,13 @@ public final class Node {
     /// Makes the loop serve the queued requests, and sort the snapshots
     /// being taken, in its next round of timers.
     func scheduleServing() {
-        guard serving == nil, !requestQueue.isEmpty || captures.isBuilding || hasQuerySortWork else { return }
+        guard serving == nil, requestQueue.hasServable || captures.isBuilding || hasQuerySortWork || behavior.hasChangeSteps else { return }
         serving = loop.at(monotonicNanoseconds()) { [unowned self] now in serveQueued(since: now) }
     }
 
-    /// Serves queued requests, one per connection in turn, each followed by
+    /// Does a step of a change the behaviour applies a step at a time
+    /// (`Node+QueuedChanges.swift`: every other turn while requests wait),
+    /// or serves queued requests, one per connection in turn, each followed by
     /// a step of the snapshot or query sort whose turn it is
     /// (`Node+Captures.swift`), until neither is left or the loop budget
     /// (`BusLimits.loopBudgetMilliseconds`) since `start` would be spent by
@@ -210,6 +214,10 @@ public final class Node {
         serving = nil
         let deadline = start + .milliseconds(options.limits.loopBudgetMilliseconds)
         var now = monotonicNanoseconds()
+        if stepQueuedChange(since: now) {
+            scheduleServing()
+            return
+        }
         repeat {
             let request = requestQueue.next()
             if let request {
@@ -328,6 +336,7 @@ public final class Node {
                 }
                 return encoded(completed(body, capturing: capturing), id: id, command: command, client: client)
             }
+            if let envelope, queueChange(command, id: id, client: client, envelope: envelope) { return nil }
             return encoded(try perform(command, client: client), id: id, command: command, client: client)
         } catch {
             return refuse(op: command.op, id: id, error, client: client)

@@ -47,6 +47,19 @@ protocol NodeBehavior: AnyObject {
     func status(_ page: ControlCommand.Page) -> (any ControlReplyBody)?
     /// Applies fact changes from the node's owner (`Node.applyFacts`).
     func apply(_ changes: [FactChange]) throws(BusError)
+    /// Takes a change to apply a step at a time (`stepChange`), when the
+    /// behaviour does so: `reply` is called once, with the reply or the
+    /// refusal, after its last step. Later requests of its connection wait
+    /// for that reply (`Node+QueuedChanges.swift`).
+    /// - Returns: false to `handle` it at once.
+    func queueChange(_ command: ControlCommand, reply: @escaping (Result<any ControlReplyBody, BusError>) -> Void) -> Bool
+    /// Whether queued changes have steps left.
+    var hasChangeSteps: Bool { get }
+    /// Does one step of the oldest queued change.
+    func stepChange()
+    /// Whether the change's steps must run with no request served between
+    /// them (its published rows are half changed).
+    var changeHoldsRequests: Bool { get }
     /// The engine, for an engine node (`Node.engine`).
     var policyEngine: Engine? { get }
     /// Called every 100 ms (or every heartbeat, if shorter). A behaviour's
@@ -65,4 +78,9 @@ extension NodeBehavior {
     func staleInputs(of table: TableID) -> [TableID] { [] }
     var syncWaitMilliseconds: Int { 0 }
     func readWhileBusy() {}
+    /// An engine's changes are transactions, which pause instead (`Node+LongWork.swift`).
+    func queueChange(_ command: ControlCommand, reply: @escaping (Result<any ControlReplyBody, BusError>) -> Void) -> Bool { false }
+    var hasChangeSteps: Bool { false }
+    func stepChange() {}
+    var changeHoldsRequests: Bool { false }
 }

@@ -83,8 +83,15 @@ final class NodeContext {
     /// absent, rows removed that were present): the one way a behaviour
     /// tells subscribers of a change. Nothing is sent for an empty delta or
     /// a table that is not open.
-    func publish(_ delta: TableDelta) {
-        guard let frame = publisher.publishExact(delta.table, added: delta.added, removed: delta.removed) else { return }
+    /// - Parameter stagedTail: for a delta whose rows the publisher has
+    ///   already (`TablePublisher.stage`), the frame's rows written beforehand.
+    func publish(_ delta: TableDelta, stagedTail: [UInt8]? = nil) {
+        let frame = if let stagedTail {
+            publisher.publishStaged(delta.table, added: delta.added, removed: delta.removed, tail: stagedTail)
+        } else {
+            publisher.publishExact(delta.table, added: delta.added, removed: delta.removed)
+        }
+        guard let frame else { return }
         do {
             try pub.sendFrame(frame, more: false)
             deltasSent += 1
@@ -94,6 +101,12 @@ final class NodeContext {
         } catch {
             logger.warning("publish failed", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// Puts a slice of a large exact delta into a table's rows, to be
+    /// published whole later (`publish(_:stagedTail:)`, `StagedDelta`).
+    func stage(_ table: TableID, adding: some Sequence<Row>, removing: some Sequence<Row>, total: Int) {
+        publisher.stage(table, adding: adding, removing: removing, total: total)
     }
 
     /// Starts publishing a table whose rows the publisher keeps.

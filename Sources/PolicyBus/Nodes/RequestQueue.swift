@@ -36,6 +36,9 @@ struct RequestQueue {
     private var queues: [[UInt8]: [Request]] = [:]
     /// The connections with requests waiting, the next to be served first.
     private var turns: [[UInt8]] = []
+    /// Connections whose requests wait for an earlier one's reply (a change
+    /// applied a step at a time), with how many such replies each waits for.
+    private var held: [[UInt8]: Int] = [:]
 
     init(limit: Int, byteLimit: Int = .max) {
         self.limit = limit
@@ -43,6 +46,18 @@ struct RequestQueue {
     }
 
     var isEmpty: Bool { turns.isEmpty }
+
+    /// Whether a request may be served now: one of a connection not held.
+    var hasServable: Bool { held.isEmpty ? !turns.isEmpty : turns.contains { held[$0] == nil } }
+
+    /// Holds a connection's requests back until `release`: they keep their
+    /// order, and the other connections go on.
+    mutating func hold(_ peer: [UInt8]) { held[peer, default: 0] += 1 }
+
+    mutating func release(_ peer: [UInt8]) {
+        guard let count = held[peer] else { return }
+        held[peer] = count > 1 ? count - 1 : nil
+    }
 
     /// Whether a connection has requests waiting.
     func hasWaiting(from peer: [UInt8]) -> Bool { queues[peer] != nil }
@@ -64,11 +79,11 @@ struct RequestQueue {
         return nil
     }
 
-    /// The first request of the connection whose turn it is; that
-    /// connection's next turn comes after every other connection's.
+    /// The first request of the connection whose turn it is (held ones
+    /// skipped); that connection's next turn comes after every other connection's.
     mutating func next() -> Request? {
-        guard !turns.isEmpty else { return nil }
-        let peer = turns.removeFirst()
+        guard let turn = held.isEmpty ? turns.indices.first : turns.firstIndex(where: { held[$0] == nil }) else { return nil }
+        let peer = turns.remove(at: turn)
         var queue = queues.removeValue(forKey: peer)!
         let request = queue.removeFirst()
         byteCount -= request.byteCount

@@ -261,17 +261,25 @@ extension ControlCommand.Change {
     /// `maxRowsPerRequest` rows and `maxRuleTextLength` bytes of rule text,
     /// the limits of one request.
     static func list(_ request: ControlRequest, limits: BusLimits) throws(BusError) -> [Self] {
-        guard let items = request.body["changes"]?.arrayValue else {
+        let items: [ControlRequest.ReadChange]
+        if let read = request.readChanges {
+            items = read
+        } else if let array = request.body["changes"]?.arrayValue {
+            items = array.map { item in
+                guard case .object(let members) = item else { return .other }
+                return .object(.init(members: members))
+            }
+        } else {
             throw BusError(.badRequest, "\"changes\" must be an array of rules and facts changes")
         }
         var changes: [Self] = []
         var rows = 0
         var text = 0
         for item in items {
-            guard case .object(let members) = item, let op = members["op"]?.stringValue else {
+            guard case .object(let object) = item, let op = object.members["op"]?.stringValue else {
                 throw BusError(.badRequest, "each change is an object with \"op\": \"rules\" or \"facts\"")
             }
-            let fields = ControlRequest(op: op, body: members)
+            let fields = ControlRequest(op: op, body: object.members, rows: object.rows)
             switch op {
             case "rules":
                 let rules = try ControlCommand.Rules(fields, limits: limits)
@@ -308,11 +316,12 @@ extension ControlCommand.Change {
 
 extension ControlRequest {
     /// The fields of a request nested in another (a `simulate`'s change).
-    init(op: String, body: [String: JSON]) {
+    init(op: String, body: [String: JSON], rows: ReadRows? = nil) {
         self.op = op
         self.id = nil
         self.client = nil
         self.body = body
+        self.readRows = rows
     }
 }
 

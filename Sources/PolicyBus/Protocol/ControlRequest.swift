@@ -7,8 +7,35 @@ public struct ControlRequest: Sendable {
     public var id: JSON?
     /// The client's chosen id; keys its subscriptions and lease.
     public var client: String?
-    /// The whole request object.
+    /// The request object's members, but for those the frame's parse read
+    /// without a tree: `rows`, and a `simulate`'s `changes`.
     public var body: [String: JSON]
+    /// The `rows` array, read straight into rows (`JSONParser.parseRows`):
+    /// a request's rows are most of its bytes, and a tree of them costs
+    /// more to build and to free than the rows themselves.
+    var readRows: ReadRows?
+    /// The `changes` array, its objects read as requests are.
+    var readChanges: [ReadChange]?
+
+    /// Rows read without a tree, with the first bad one's problem.
+    struct ReadRows: Sendable {
+        var rows: [Row]
+        var problem: JSONParser.RowProblem?
+    }
+
+    /// One element of `changes`.
+    enum ReadChange: Sendable {
+        case object(ReadObject)
+        /// Anything but an object.
+        case other
+    }
+
+    /// An object's members, with its `rows` (and at the top, `changes`) read without a tree.
+    struct ReadObject: Sendable {
+        var members: [String: JSON] = [:]
+        var rows: ReadRows?
+        var changes: [ReadChange]?
+    }
 
     /// Parses one request frame, and checks the `client` id against its
     /// limit before anything keys, logs or hashes it: a 10 MB id is refused
@@ -20,18 +47,29 @@ public struct ControlRequest: Sendable {
     ///   not a string), `too-large` (`client` over `limits.maxClientIDLength`),
     ///   `too-many-rows` (an array over `limits.maxRowsPerRequest`).
     public init(frame: [UInt8], limits: BusLimits = BusLimits()) throws(BusError) {
-        let json: JSON
+        var parser = JSONParser(bytes: frame)
+        parser.maxArrayCount = limits.maxRowsPerRequest
+        let object: ReadObject?
         do {
-            json = try JSON.parse(frame, maxArrayCount: limits.maxRowsPerRequest)
+            if try parser.peek() == UInt8(ascii: "{") {
+                object = try Self.readObject(&parser, top: true)
+            } else {
+                _ = try parser.parseValue()
+                object = nil
+            }
+            try parser.expectEnd()
         } catch {
             guard let limit = error.elementLimit else { throw BusError(error) }
             throw BusError(.tooManyRows, "an array of more than \(limit) elements: a request holds at most \(limit) rows, and no longer array")
         }
-        guard case .object(let members) = json else { throw BusError(.badRequest, "a request must be a JSON object") }
+        guard let object else { throw BusError(.badRequest, "a request must be a JSON object") }
+        let members = object.members
         guard let op = members["op"]?.stringValue else { throw BusError(.badRequest, "a request needs \"op\", a string") }
         self.op = op
         self.id = members["id"]
         self.body = members
+        self.readRows = object.rows
+        self.readChanges = object.changes
         switch members["client"] {
         case nil, .null?: client = nil
         case .string(let text)?:
@@ -41,6 +79,48 @@ public struct ControlRequest: Sendable {
             client = text
         default: throw BusError(.badRequest, "\"client\" must be a string")
         }
+    }
+
+    /// The object starting here: its members, but `rows` arrays read
+    /// straight into rows, and at the top a `changes` array's objects read
+    /// the same way. A member given twice keeps its last value, as in a tree.
+    static func readObject(_ parser: inout JSONParser, top: Bool) throws(JSONError) -> ReadObject {
+        var object = ReadObject()
+        // Room for a request's few members from the start (as `JSONParser.parseObject`).
+        object.members.reserveCapacity(6)
+        if try parser.open(UInt8(ascii: "{"), closing: UInt8(ascii: "}")) { return object }
+        repeat {
+            let key = try parser.parseMemberName()
+            if key == "rows", let rows = try parser.parseRows() {
+                object.rows = ReadRows(rows: rows.rows, problem: rows.problem)
+                object.members[key] = nil
+            } else if top, key == "changes", let changes = try readChanges(&parser) {
+                object.changes = changes
+                object.members[key] = nil
+            } else {
+                object.members[key] = try parser.parseValue()
+                if key == "rows" { object.rows = nil }
+                if top, key == "changes" { object.changes = nil }
+            }
+        } while try parser.next(closing: UInt8(ascii: "}"))
+        return object
+    }
+
+    /// The array of changes starting here, or nil (nothing consumed) when the value is not an array.
+    static func readChanges(_ parser: inout JSONParser) throws(JSONError) -> [ReadChange]? {
+        guard try parser.peek() == UInt8(ascii: "[") else { return nil }
+        var changes: [ReadChange] = []
+        if try parser.open(UInt8(ascii: "["), closing: UInt8(ascii: "]")) { return changes }
+        repeat {
+            try parser.checkArrayCount(changes.count)
+            if try parser.peek() == UInt8(ascii: "{") {
+                changes.append(.object(try readObject(&parser, top: false)))
+            } else {
+                _ = try parser.parseValue()
+                changes.append(.other)
+            }
+        } while try parser.next(closing: UInt8(ascii: "]"))
+        return changes
     }
 
     /// The id from a frame that could not be parsed as a request, so even an
@@ -111,11 +191,20 @@ public struct ControlRequest: Sendable {
     /// A required array of rows, at most `limits.maxRowsPerRequest`, each of
     /// at most `limits.maxArity` columns.
     public func rows(_ key: String, limits: BusLimits) throws(BusError) -> [Row] {
-        guard let json = body[key] else { throw BusError(.badRequest, "\"\(key)\" must be an array of rows") }
-        if let count = json.arrayValue?.count, count > limits.maxRowsPerRequest {
-            throw BusError(.tooManyRows, "\(count) rows; the limit is \(limits.maxRowsPerRequest)")
+        let rows: [Row]
+        if key == "rows", let readRows {
+            guard readRows.rows.count <= limits.maxRowsPerRequest else {
+                throw BusError(.tooManyRows, "\(readRows.rows.count) rows; the limit is \(limits.maxRowsPerRequest)")
+            }
+            if let problem = readRows.problem { throw RowCodec.error(problem) }
+            rows = readRows.rows
+        } else {
+            guard let json = body[key] else { throw BusError(.badRequest, "\"\(key)\" must be an array of rows") }
+            if let count = json.arrayValue?.count, count > limits.maxRowsPerRequest {
+                throw BusError(.tooManyRows, "\(count) rows; the limit is \(limits.maxRowsPerRequest)")
+            }
+            rows = try RowCodec.rows(json)
         }
-        let rows = try RowCodec.rows(json)
         if let wide = rows.first(where: { $0.count > limits.maxArity }) {
             throw BusError(.tooLarge, "a row of \(wide.count) columns; the limit is \(limits.maxArity)")
         }

@@ -191,13 +191,21 @@ public enum RowCodec {
         case .int(let number): return .int(number)
         case .float(let number): return .float(number)
         case .string(let text): return .string(text)
-        default: throw BusError(.badRequest, "a value must be a number or a string, not \(json.text)")
+        default: throw error(.notAValue(json))
+        }
+    }
+
+    /// The refusal of a bad row, however it was read (`JSONParser.parseRows` reads without a tree).
+    static func error(_ problem: JSONParser.RowProblem) -> BusError {
+        switch problem {
+        case .notAnArray: BusError(.badRequest, "a row must be an array")
+        case .notAValue(let json): BusError(.badRequest, "a value must be a number or a string, not \(json.text)")
         }
     }
 
     /// A JSON array of values as a row.
     public static func row(_ json: JSON) throws(BusError) -> Row {
-        guard case .array(let elements) = json else { throw BusError(.badRequest, "a row must be an array") }
+        guard case .array(let elements) = json else { throw error(.notAnArray) }
         var row: Row = []
         row.reserveCapacity(elements.count)
         for element in elements { row.append(try value(element)) }

@@ -186,17 +186,45 @@ public struct TablePublisher: Sendable {
         guard !added.isEmpty || !removed.isEmpty, let slot = liveRemembering(table) else { return nil }
         if slots[slot].tracksContents {
             for row in removed { slots[slot].rows.remove(row) }
+            // Room for a large delta at once: growing a step at a time rehashes every row at each step.
+            if added.count > 1024 { slots[slot].rows.reserveCapacity(slots[slot].rows.count + added.count) }
             for row in added { slots[slot].rows.insert(row) }
         }
         return frame(slot, added: added, removed: removed)
     }
 
-    /// Bumps the seq and encodes the delta frame.
-    mutating func frame(_ slot: Int, added: [Row], removed: [Row]) -> [UInt8] {
+    /// Changes a table's rows without publishing them: a large exact delta
+    /// (rows added that were absent, rows removed that were present) put in
+    /// a slice at a time, then published whole by `publishStaged`. Until
+    /// then the table's rows are neither one version nor the other: its
+    /// owner must not serve them in between (a data source's
+    /// `StagedDelta`). `total` is the delta's added rows, room made for at the first slice.
+    public mutating func stage(_ table: TableID, adding: some Sequence<Row>, removing: some Sequence<Row>, total: Int) {
+        guard let slot = live(table), slots[slot].tracksContents else { return }
+        slots[slot].rows.reserveCapacity(slots[slot].rows.count + total)
+        for row in removing { slots[slot].rows.remove(row) }
+        for row in adding { slots[slot].rows.insert(row) }
+    }
+
+    /// Publishes a delta whose rows `stage` put in, with the frame's rows
+    /// written beforehand (`tail`: `,"added":[...],"removed":[...]}`, as
+    /// `DataMessage.finishDelta` writes them after the seq).
+    public mutating func publishStaged(_ table: TableID, added: [Row], removed: [Row], tail: [UInt8]) -> [UInt8]? {
+        guard !added.isEmpty || !removed.isEmpty, let slot = liveRemembering(table) else { return nil }
+        return frame(slot, added: added, removed: removed, tail: tail)
+    }
+
+    /// Bumps the seq and encodes the delta frame (after the seq, `tail` when given).
+    mutating func frame(_ slot: Int, added: [Row], removed: [Row], tail: [UInt8]? = nil) -> [UInt8] {
         slots[slot].seq += 1
         var writer = JSONWriter(reusing: &scratch)
         writer.bytes.append(contentsOf: slots[slot].deltaPrefix)
-        DataMessage.finishDelta(&writer, seq: slots[slot].seq, added: added, removed: removed)
+        if let tail {
+            writer.uint(slots[slot].seq)
+            writer.bytes.append(contentsOf: tail)
+        } else {
+            DataMessage.finishDelta(&writer, seq: slots[slot].seq, added: added, removed: removed)
+        }
         scratch = writer.bytes
         let before = slots[slot].history.bytes
         slots[slot].history.append(.init(seq: slots[slot].seq, added: added, removed: removed), size: scratch.count)

@@ -67,6 +67,14 @@ package struct JSONOutput: JSONSink {
     }
 
     package static func bound(_ rows: some Sequence<[Value]>) -> Int {
+        if let total = rows.withContiguousStorageIfAvailable({ bound(contiguous: $0) }) { return total }
+        var total = 2
+        for row in rows { total += bound(row) + 1 }
+        return total
+    }
+
+    /// `bound(_:)` of an array's rows, read in place.
+    static func bound(contiguous rows: UnsafeBufferPointer<[Value]>) -> Int {
         var total = 2
         for row in rows { total += bound(row) + 1 }
         return total
@@ -200,6 +208,7 @@ package struct JSONOutput: JSONSink {
 
     /// `[[...],[...]]`
     package mutating func rows(_ rows: some Collection<[Value]>) {
+        if rows.withContiguousStorageIfAvailable({ buffer in array(buffer) { $0.row($1) } }) != nil { return }
         array(rows) { $0.row($1) }
     }
 }

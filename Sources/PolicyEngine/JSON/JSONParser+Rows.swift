@@ -34,6 +34,52 @@ extension JSONParser {
         }
     }
 
+    /// What was wrong with the first bad row of `parseRows`: what
+    /// converting the tree would have refused first.
+    package enum RowProblem: Error {
+        /// A row that is not an array.
+        case notAnArray
+        /// A value that is not an int, a float or a string.
+        case notAValue(JSON)
+    }
+
+    /// An array of rows starting here (after whitespace), read straight
+    /// into rows: no tree of JSON values is built, and none is freed. The
+    /// parse goes on past a bad row, so that malformed JSON after it is
+    /// still reported as such; the first bad row is returned with the rows.
+    /// Arrays keep their bound (`maxArrayCount`).
+    /// - Returns: nil, with nothing consumed, when the value here is not an array.
+    package mutating func parseRows() throws(JSONError) -> (rows: [[Value]], problem: RowProblem?)? {
+        guard try peek() == UInt8(ascii: "[") else { return nil }
+        var rows: [[Value]] = []
+        var problem: RowProblem?
+        if try open(UInt8(ascii: "["), closing: UInt8(ascii: "]")) { return (rows, nil) }
+        var count = 0
+        repeat {
+            try checkArrayCount(count)
+            count += 1
+            guard try peek() == UInt8(ascii: "[") else {
+                _ = try parseValue()
+                if problem == nil { problem = .notAnArray }
+                continue
+            }
+            var row: [Value] = []
+            if try !open(UInt8(ascii: "["), closing: UInt8(ascii: "]")) {
+                var columns = 0
+                repeat {
+                    try checkArrayCount(columns)
+                    columns += 1
+                    switch try parseTableValue() {
+                    case .success(let value): row.append(value)
+                    case .failure(let notAValue): if problem == nil { problem = .notAValue(notAValue.json) }
+                    }
+                } while try next(closing: UInt8(ascii: "]"))
+            }
+            rows.append(row)
+        } while try next(closing: UInt8(ascii: "]"))
+        return (rows, problem)
+    }
+
     // MARK: - The bus's own layout
 
     /// A string starting right here, or nil.

@@ -63,7 +63,7 @@ package struct JSONParser {
         return true
     }
 
-    mutating func parseValue() throws(JSONError) -> JSON {
+    package mutating func parseValue() throws(JSONError) -> JSON {
         switch try peek() {
         case UInt8(ascii: "{"): return try parseObject()
         case UInt8(ascii: "["): return try parseArray()
@@ -138,14 +138,20 @@ package struct JSONParser {
         var elements: [JSON] = []
         if try open(UInt8(ascii: "["), closing: UInt8(ascii: "]")) { return .array(elements) }
         repeat {
-            guard elements.count < maxArrayCount else {
-                var error = fail("an array of more than \(maxArrayCount) elements")
-                error.elementLimit = maxArrayCount
-                throw error
-            }
+            try checkArrayCount(elements.count)
             elements.append(try parseValue())
         } while try next(closing: UInt8(ascii: "]"))
         return .array(elements)
+    }
+
+    /// Fails when an array that has `count` elements already would get one
+    /// more than `maxArrayCount` (`JSONError.elementLimit` says so).
+    package func checkArrayCount(_ count: Int) throws(JSONError) {
+        guard count < maxArrayCount else {
+            var error = fail("an array of more than \(maxArrayCount) elements")
+            error.elementLimit = maxArrayCount
+            throw error
+        }
     }
 
     /// The member `key` of the object starting here, read member by member so

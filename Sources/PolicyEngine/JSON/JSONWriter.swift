@@ -75,12 +75,54 @@ public struct JSONWriter: JSONSink {
 
     /// `[[...],[...]]`
     public mutating func rows(_ rows: some Collection<[Value]>) {
+        // An array's rows are read in place: a generic walk over another
+        // module's collection copies (retains) every row it touches.
+        if rows.withContiguousStorageIfAvailable({ self.rows(contiguous: $0) }) != nil { return }
         let bound = JSONOutput.bound(rows)
         guard bound > Self.largestStep else {
             write(bound: bound) { $0.rows(rows) }
             return
         }
         array(rows) { $0.row($1) }
+    }
+
+    /// Rows in steps of at most `largestStep` bytes (a row longer than that
+    /// alone): one temporary buffer per step, not per row.
+    mutating func rows(contiguous rows: UnsafeBufferPointer<[Value]>) {
+        byte(UInt8(ascii: "["))
+        rowElements(rows, first: true)
+        byte(UInt8(ascii: "]"))
+    }
+
+    /// Rows as elements of an array written a part at a time (no brackets;
+    /// a comma before each but the array's first).
+    package mutating func rowElements(_ rows: some Collection<[Value]>, first: Bool) {
+        if rows.withContiguousStorageIfAvailable({ rowElements($0, first: first) }) != nil { return }
+        for (position, row) in rows.enumerated() {
+            if !first || position > 0 { byte(UInt8(ascii: ",")) }
+            self.row(row)
+        }
+    }
+
+    private mutating func rowElements(_ rows: UnsafeBufferPointer<[Value]>, first: Bool) {
+        var start = 0
+        while start < rows.count {
+            var end = start
+            var bound = 0
+            while end < rows.count {
+                let next = JSONOutput.bound(rows[end]) + 1
+                if end > start && bound + next > Self.largestStep { break }
+                bound += next
+                end += 1
+            }
+            write(bound: bound) { output in
+                for position in start..<end {
+                    if !first || position > 0 { output.byte(UInt8(ascii: ",")) }
+                    output.row(rows[position])
+                }
+            }
+            start = end
+        }
     }
 
     public mutating func json(_ json: JSON) {
