@@ -42,6 +42,7 @@ public final class NodeMonitor {
         var synced: Gauge
         var lag: Gauge
         var resyncs: Counter
+        var refused: Counter
     }
 
     /// - Parameters:
@@ -206,6 +207,11 @@ public final class NodeMonitor {
         peer(table).resyncs.increment()
     }
 
+    /// A change of `table` went over the peer transaction budget and was rolled back.
+    public func peerTableRefused(_ table: String) {
+        peer(table).refused.increment()
+    }
+
     /// The node no longer reads `table` (its rules stopped needing it): it no
     /// longer counts against readiness.
     public func peerTableDropped(_ table: String) {
@@ -218,7 +224,8 @@ public final class NodeMonitor {
         let series = PeerSeries(
             synced: Gauge(label: "policybus_peer_table_synced", dimensions: dimensions, factory: factory),
             lag: Gauge(label: "policybus_peer_table_seq_lag", dimensions: dimensions, factory: factory),
-            resyncs: Counter(label: "policybus_peer_table_resyncs_total", dimensions: dimensions, factory: factory))
+            resyncs: Counter(label: "policybus_peer_table_resyncs_total", dimensions: dimensions, factory: factory),
+            refused: Counter(label: "policybus_peer_table_refused_total", dimensions: dimensions, factory: factory))
         peers[table] = series
         return series
     }

@@ -29,8 +29,20 @@ struct ServeCommand: AsyncParsableCommand {
         valueName: "MS"))
     var syncWaitMilliseconds = 10_000
 
+    @Option(name: .customLong("peer-max-derived-rows"), help: "Most rows one transaction of peers' data may derive; over it, the peer table's change is rolled back and the tables derived from it are stale until it fits.")
+    var peerMaxDerivedRows = TransactionBudget.peer.derivedRows
+
+    @Option(name: .customLong("peer-max-computed-bytes"), help: "Most bytes of strings one transaction of peers' data may compute with builtins such as concat.")
+    var peerMaxComputedBytes = TransactionBudget.peer.computedBytes
+
+    @Option(name: .customLong("peer-max-transaction-ms"), help: "Most milliseconds one transaction of peers' data may take.")
+    var peerMaxTransactionMilliseconds = TransactionBudget.peer.milliseconds
+
     func validate() throws {
         guard syncWaitMilliseconds >= 0 else { throw ValidationError("--sync-wait-ms must be 0 or more") }
+        guard peerMaxDerivedRows > 0, peerMaxComputedBytes > 0, peerMaxTransactionMilliseconds > 0 else {
+            throw ValidationError("--peer-max-derived-rows, --peer-max-computed-bytes and --peer-max-transaction-ms must be positive")
+        }
         for item in policy { _ = try NameValueOption.parse(item, "--policy") }
         for item in peer {
             let (service, endpoint) = try NameValueOption.parse(item, "--peer")
@@ -66,6 +78,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         setup.peerCurve = try peerCurve.configurations()
         setup.syncWaitMilliseconds = syncWaitMilliseconds
+        setup.peerBudget = TransactionBudget(
+            derivedRows: peerMaxDerivedRows, computedBytes: peerMaxComputedBytes, milliseconds: peerMaxTransactionMilliseconds)
         setup.dataDirectory = data.directory(name: arguments.name)
         setup.compactLogAbove = data.compactAbove
         try arguments.runNode(label: "policybus.serve", limits: limits, curve: curve) { options, context in

@@ -32,6 +32,7 @@ extension EngineBehavior {
     /// The rules no longer read `table`.
     func peerTableDropped(_ table: TableID) {
         peerHealth[table] = nil
+        overBudget[table] = nil
         syncedOnce.remove(table)
         syncStarted[table] = nil
         context.monitor.peerTableDropped(table.description)
@@ -56,7 +57,8 @@ extension EngineBehavior {
             }
             peerHealth[table] = .synced
             syncedOnce.insert(table)
-            context.monitor.peerTable(table.description, synced: true)
+            // Over the budget, it stays failed until its rows fit (`peerTableWithinBudget`).
+            if overBudget[table] == nil { context.monitor.peerTable(table.description, synced: true) }
         case .resync(let reason):
             context.monitor.peerTableResynced(table.description)
             syncStarted[table] = syncStarted[table] ?? monotonicNanoseconds()
@@ -84,12 +86,14 @@ extension EngineBehavior {
     }
 
     /// The peer tables `table` reads that were synced and are lost or
-    /// resyncing now: `table` keeps its last contents, possibly out of date.
+    /// resyncing now, or whose data went over the peer transaction budget:
+    /// `table` keeps its last contents, possibly out of date.
     func staleInputs(of table: TableID) -> [TableID] {
         engine.remoteInputs(of: table).filter { input in
+            if overBudget[input] != nil { return true }
             switch peerHealth[input] {
-            case .lost?, .resyncing?: true
-            case .waiting?, .synced?, nil: false
+            case .lost?, .resyncing?: return true
+            case .waiting?, .synced?, nil: return false
             }
         }.sorted()
     }

@@ -34,6 +34,11 @@ final class EngineBehavior: NodeBehavior {
     /// log says how long its sync took (`EngineBehavior+PeerHealth.swift`).
     var syncStarted: [TableID: UInt64] = [:]
     private(set) var syncWaitMilliseconds = 10_000
+    /// What one transaction of peers' data may derive (`EngineBehavior+PeerBudget.swift`).
+    private(set) var peerBudget = TransactionBudget.peer
+    /// Peer tables whose data went over `peerBudget` and was rolled back
+    /// (`EngineBehavior+PeerBudget.swift`): their rows here are out of date.
+    var overBudget: [TableID: PeerOverBudget] = [:]
 
     init(engine: Engine, context: NodeContext) {
         self.engine = engine
@@ -258,17 +263,22 @@ final class EngineBehavior: NodeBehavior {
     func tick(now: UInt64) {
         recordPeerLag()
         reportPeerHandshakes()
+        retryOverBudget(now: now)
         if !unavailable.isEmpty { updateRemote(now: now) }
     }
 
-    /// Applies peers' snapshots and deltas; one transaction per batch when possible.
+    /// Applies peers' snapshots and deltas, within `peerBudget`; one
+    /// transaction per batch when possible. A table over the budget before
+    /// waits to take the peer's rows whole (`EngineBehavior+PeerBudget.swift`).
     func handle(_ events: [SubscriptionSession.Event]) {
         var transaction = Transaction()
-        var single: [Transaction] = []
+        var single: [(table: TableID?, change: Transaction)] = []
         for event in events {
             var one = Transaction()
             if case .table(let table, let change) = event { peerTableChanged(table, change) }
             switch event {
+            case .table(let table, _) where overBudget[table] != nil:
+                continue
             case .table(let table, .snapshot(let rows, _)):
                 one.replace(table, with: Array(rows))
                 transaction.replace(table, with: Array(rows))
@@ -293,22 +303,23 @@ final class EngineBehavior: NodeBehavior {
                 unavailable[table] = monotonicNanoseconds() + .milliseconds(2000)
                 continue
             }
-            single.append(one)
+            if case .table(let table, _) = event { single.append((table, one)) } else { single.append((nil, one)) }
         }
         guard !transaction.isEmpty else { return }
+        let start = monotonicNanoseconds()
         do {
             // `load`: the deltas go to the triggers only (a snapshot's rows
             // would otherwise be turned into values once more, for nobody).
-            try timed { () throws(PolicyError) in try engine.load(transaction) }
+            try timed { () throws(PolicyError) in try engine.load(transaction, budget: peerBudget) }
         } catch {
             // Stopped midway (`Engine.pause`): the node is stopping.
-            if error.code == .tooExpensive { return }
-            // Apply what can be applied; report the rest.
-            for one in single {
-                do { try timed { () throws(PolicyError) in try engine.load(one) } } catch {
-                    logger.warning("cannot apply a peer's change", metadata: ["error": "\(error)"])
-                }
+            if context.loop.isStopping { return }
+            // One table's change over the budget: applied alone it would be again.
+            let tables = Set(single.compactMap(\.table))
+            if error.code == .tooExpensive, tables.count == 1, single.allSatisfy({ $0.table != nil }), let table = tables.first {
+                return peerTableOverBudget(table, error, tookNanoseconds: monotonicNanoseconds() - start)
             }
+            applyOneByOne(single)
         }
     }
 
@@ -330,6 +341,7 @@ final class EngineBehavior: NodeBehavior {
     /// Learns peers' column names (bounded retry), then loads the policies.
     func start(_ setup: EngineSetup) throws(BusError) {
         syncWaitMilliseconds = setup.syncWaitMilliseconds
+        peerBudget = setup.peerBudget
         for (service, endpoint) in setup.peers.sorted(by: { $0.key < $1.key }) {
             // The epoch makes the id unique; the name, cut short, keeps it
             // within the peers' client id limit (128 bytes by default).

@@ -1,3 +1,4 @@
+import PolicyEngine
 
 /// How an engine node starts.
 public struct EngineSetup: Sendable {
@@ -17,6 +18,8 @@ public struct EngineSetup: Sendable {
     /// How long a `subscribe` to a table waits for the first snapshot of the
     /// peer tables it reads before the reply is `not-ready`.
     public var syncWaitMilliseconds = 10_000
+    /// What one transaction of peers' data may derive (`EngineBehavior+PeerBudget.swift`).
+    public var peerBudget = TransactionBudget.peer
 
     public init(policies: [(name: String, text: String)] = [], peers: [String: String] = [:]) {
         self.policies = policies

@@ -35,7 +35,15 @@ public struct TransactionBudget: Hashable, Sendable {
         self.milliseconds = milliseconds
     }
 
-    /// No bound: for trusted input (policy files at start, a peer's data, a log replay).
+    /// The default for the data a peer publishes (`serve --peer-max-derived-rows`,
+    /// `--peer-max-computed-bytes`, `--peer-max-transaction-ms`): ten times a
+    /// client request's rows and a minute, as a peer's snapshot is a whole
+    /// table, yet bounded: a peer's client may `facts replace` 5,000 rows
+    /// into a table that a rule joins with itself (25M rows). Up to about
+    /// half a GiB of derived rows, rolled back when over.
+    public static let peer = TransactionBudget(derivedRows: 10_000_000, computedBytes: 256 << 20, milliseconds: 60_000)
+
+    /// No bound: for trusted input (policy files at start, a log replay).
     public static let unlimited = TransactionBudget(derivedRows: .max, computedBytes: .max, milliseconds: .max)
 
     func limit(of resource: Resource) -> Int {

@@ -1,0 +1,88 @@
+"""An engine applies its peers' data within a budget (``serve
+--peer-max-derived-rows``): a data source's client that replaces a table
+with thousands of rows, joined with itself by the engine's rules, cannot
+make the engine derive without bound. Real processes over tcp loopback."""
+
+import re
+import time
+import urllib.error
+import urllib.request
+
+import policybus
+
+from conftest import wait_for
+
+RULES = "pair(x, y) :- d:t(x), d:t(y)\nseen(x) :- d:t(x)\n"
+
+
+def peak_rss_mib(node):
+    """The process's peak resident memory so far (VmHWM), in MiB."""
+    with open(f"/proc/{node.proc.pid}/status") as f:
+        return int(re.search(r"VmHWM:\s+(\d+) kB", f.read()).group(1)) / 1024
+
+
+def monitoring(node, path):
+    """``GET path`` on the node's ``--metrics`` address: (status, body)."""
+    address = next(m.group(1) for line in node.log if (m := re.search(r" metrics=(\S+)", line)))
+    try:
+        with urllib.request.urlopen(f"http://{address}{path}", timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def until_rows(sub, table, rows):
+    deadline = time.monotonic() + 60
+    while sub.rows(table) != rows:
+        assert time.monotonic() < deadline, f"{table} never became {rows}: {sub.rows(table)}"
+        sub.next_change(1)
+
+
+def seen_status(engine, sub):
+    """k:seen's entry in the engine's status; pumps ``sub`` first, so that
+    its lease is renewed and k:seen stays published while the test waits."""
+    sub.next_change(0.05)
+    with policybus.Client(engine.control, timeout=30) as client:
+        return client.status()["tables"].get("k:seen")
+
+
+def test_a_peer_change_over_the_budget_is_rolled_back_and_the_tables_are_stale_until_it_fits(nodes):
+    data = nodes.publish("d", {"t": [[0]]}, schema={"t": ["x"]})
+    engine = nodes.serve("e", {"k": RULES}, peers={"d": data},
+                         extra=["--peer-max-derived-rows", "200000", "--metrics", "127.0.0.1:*"])
+    with policybus.Subscriber(engine.control, timeout=30) as sub:
+        sub.subscribe("k:seen")
+        until_rows(sub, "k:seen", {(0,)})
+        assert seen_status(engine, sub)["stale"] is False
+        assert monitoring(engine, "/readyz")[0] == 200
+
+        # 5,000 rows joined with themselves: 25M derivations, over the budget of 200,000.
+        with policybus.Client(data.control, timeout=30) as client:
+            client.request("facts", table="d:t", action="replace", rows=[[n] for n in range(5000)])
+        status = wait_for(lambda: (s := seen_status(engine, sub)) and s.get("stale") and s, timeout=120, what="k:seen stale")
+        assert status["stale_inputs"] == ["d:t"]
+        assert any("over the peer transaction budget" in line and "error" in line.lower()
+                   and "derived rows" in line for line in engine.log), "".join(engine.log)
+        # Rolled back whole: the engine's rows are those from before, and it serves.
+        with policybus.Client(engine.control, timeout=30) as client:
+            assert client.query("k:seen") == {(0,)}
+            assert client.query("k:pair") == {(0, 0)}
+        ready, body = monitoring(engine, "/readyz")
+        assert ready == 503 and "peer transaction budget" in body
+        metrics = monitoring(engine, "/metrics")[1]
+        assert re.search(r'^policybus_peer_table_refused_total\{table="d:t"\} [1-9]', metrics, re.M), metrics
+        # Bounded: 200,000 derived rows at most, never the 25M (several GiB).
+        peak = peak_rss_mib(engine)
+        print(f"engine peak RSS after the refused replace: {peak:.0f} MiB")
+        assert peak < 600
+
+        # A later change that fits brings the peer's rows whole: back in step.
+        with policybus.Client(data.control, timeout=30) as client:
+            client.request("facts", table="d:t", action="replace", rows=[[n] for n in range(300)])
+        wait_for(lambda: seen_status(engine, sub).get("stale") is False, timeout=120, what="k:seen in step again")
+        with policybus.Client(engine.control, timeout=30) as client:
+            assert client.query("k:seen") == {(n,) for n in range(300)}
+            assert client.query("k:pair(7, y)") == {(7, n) for n in range(300)}
+        assert any("back within the peer transaction budget" in line for line in engine.log)
+        assert monitoring(engine, "/readyz")[0] == 200
+        until_rows(sub, "k:seen", {(n,) for n in range(300)})
