@@ -1,7 +1,9 @@
-"""Large request frames against a real `policybus publish` node over tcp
-loopback (issue 12): how long each holds the node's loop (`status`
-`loop_longest_stall_us`, one fresh node per kind of frame), and the node's
-peak RSS (VmHWM) while one DEALER sends many 10 MB `facts` requests at once.
+"""Large request frames against a real `policybus publish` node (and, for
+`simulate`, a `policybus serve` engine) over tcp loopback (issue 12): how
+long each holds the node's loop (`status` `loop_longest_stall_us`, one
+fresh node per kind of frame; `--only TEXT` runs the kinds whose name has
+TEXT), and the node's peak RSS (VmHWM) while one DEALER sends many 10 MB
+`facts` requests at once.
 
     swift build -c release --product policybus
     PYTHONPATH=clients/python .venv/bin/python3 Benchmarks/BusBench/large_requests.py \
@@ -30,12 +32,13 @@ def status_kib(pid, field):
 
 def start_node(binary, work, flags, engine=False):
     """A data source `data` with `data:q`, or an engine `e` with policy `p`
-    (`a(x, y) :- q(x, y)`) whose `p:q` a simulate may fill."""
+    (`a(x, y) :- q(x, y)`, `b(x) :- q(x, "none")`) whose `p:q` a simulate
+    may fill: asking for `p:b`, whose delta stays empty, keeps the reply small."""
     err = open(os.path.join(work, "node.err"), "w+")
     if engine:
         policy = os.path.join(work, "p.pol")
         with open(policy, "w") as f:
-            f.write("q(0, \"x\").\na(x, y) :- q(x, y).\n")
+            f.write("q(0, \"x\").\na(x, y) :- q(x, y).\nb(x) :- q(x, \"none\").\n")
         command = [binary, "serve", "--name", "e", "--control", "tcp://127.0.0.1:*", "--no-data-dir", "--policy", f"p={policy}"]
     else:
         facts = os.path.join(work, "facts.json")
@@ -70,13 +73,13 @@ def frames():
         "op": "facts", "id": 1, "client": "c", "action": "replace", "table": "data:q",
         "rows": [[n, f"server-{n}"] for n in range(100_000)]}, False
     yield "engine: simulate, 200k one-row changes", {
-        "op": "simulate", "id": 1, "client": "c", "tables": ["p:a"],
+        "op": "simulate", "id": 1, "client": "c", "tables": ["p:b"],
         "changes": [{"op": "facts", "action": "insert", "table": "p:q", "rows": [[n, "s"]]} for n in range(200_000)]}, True
     yield "engine: simulate, 100k one-row changes", {
-        "op": "simulate", "id": 1, "client": "c", "tables": ["p:a"],
+        "op": "simulate", "id": 1, "client": "c", "tables": ["p:b"],
         "changes": [{"op": "facts", "action": "insert", "table": "p:q", "rows": [[n, "s"]]} for n in range(100_000)]}, True
     yield "engine: simulate, one change of 100k rows", {
-        "op": "simulate", "id": 1, "client": "c", "tables": ["p:a"],
+        "op": "simulate", "id": 1, "client": "c", "tables": ["p:b"],
         "changes": [{"op": "facts", "action": "insert", "table": "p:q", "rows": [[n, "s"] for n in range(100_000)]}]}, True
 
 

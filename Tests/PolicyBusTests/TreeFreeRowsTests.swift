@@ -70,6 +70,7 @@ import TestSupport
         ]
         if Bool.random(using: &random) { members.append("\"rows\":" + rows(&random)) }  // given twice: the last counts
         if nested { members.append("\"op\":\"facts\"") } else { members += ["\"op\":\"facts\"", "\"id\":1", "\"client\":\"c\""] }
+        if Int.random(in: 0..<4, using: &random) == 0 { members.append("\"note\":" + rows(&random)) }  // read by nothing
         members.shuffle(using: &random)
         return "{" + members.joined(separator: "," + space(&random)) + "}"
     }
@@ -80,7 +81,11 @@ import TestSupport
             text = facts(&random, nested: false)
         } else {
             let changes = (0..<Int.random(in: 0...6, using: &random)).map { _ in
-                Int.random(in: 0..<8, using: &random) == 0 ? value(&random) : facts(&random, nested: true)
+                switch Int.random(in: 0..<8, using: &random) {
+                case 0: value(&random)
+                case 1: "{\"op\":\"rules\",\"action\":\"insert\",\"policy\":" + ["\"p\"", "1"].randomElement(using: &random)! + ",\"rule\":\"a(1).\"}"
+                default: facts(&random, nested: true)
+                }
             }
             var members = ["\"op\":\"simulate\"", "\"tables\":[\"d:t\"]", "\"changes\":[" + changes.joined(separator: ",") + "]"]
             if Int.random(in: 0..<6, using: &random) == 0 { members.append("\"changes\":" + rows(&random)) }

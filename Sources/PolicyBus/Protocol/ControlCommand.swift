@@ -136,7 +136,7 @@ public enum ControlCommand: Hashable, Sendable {
         case "explain": self = .explain(query: try request.query("query", limits: limits), all: try request.optionalBool("all") ?? false)
         case "policy-create":
             let name = try request.policyName("name", limits: limits)
-            let rules = request.body["rule"] == nil ? nil : try Rules.text(request, limits: limits)
+            let rules = request.member("rule") == nil ? nil : try Rules.text(request, limits: limits)
             self = .policyCreate(name: name, rules: rules)
         case "policy-delete": self = .policyDelete(name: try request.policyName("name", limits: limits))
         case "policy-list": self = .policyList
@@ -264,10 +264,10 @@ extension ControlCommand.Change {
         let items: [ControlRequest.ReadChange]
         if let read = request.readChanges {
             items = read
-        } else if let array = request.body["changes"]?.arrayValue {
+        } else if let array = request.member("changes")?.arrayValue {
             items = array.map { item in
                 guard case .object(let members) = item else { return .other }
-                return .object(.init(members: members))
+                return .object(.init(members))
             }
         } else {
             throw BusError(.badRequest, "\"changes\" must be an array of rules and facts changes")
@@ -276,10 +276,10 @@ extension ControlCommand.Change {
         var rows = 0
         var text = 0
         for item in items {
-            guard case .object(let object) = item, let op = object.members["op"]?.stringValue else {
+            guard case .object(let object) = item, let op = object.op?.stringValue else {
                 throw BusError(.badRequest, "each change is an object with \"op\": \"rules\" or \"facts\"")
             }
-            let fields = ControlRequest(op: op, body: object.members, rows: object.rows)
+            let fields = ControlRequest(op: op, change: object)
             switch op {
             case "rules":
                 let rules = try ControlCommand.Rules(fields, limits: limits)
@@ -316,12 +316,21 @@ extension ControlCommand.Change {
 
 extension ControlRequest {
     /// The fields of a request nested in another (a `simulate`'s change).
-    init(op: String, body: [String: JSON], rows: ReadRows? = nil) {
+    init(op: String, change: ChangeFields) {
+        self.op = op
+        self.id = nil
+        self.client = nil
+        self.body = [:]
+        self.readRows = change.rows
+        self.changeFields = change
+    }
+
+    /// A request of the given members, read as a tree.
+    init(op: String, body: [String: JSON]) {
         self.op = op
         self.id = nil
         self.client = nil
         self.body = body
-        self.readRows = rows
     }
 }
 
@@ -386,7 +395,7 @@ extension ControlCommand {
 
         /// The request's `since`, if any.
         init?(_ request: ControlRequest) throws(BusError) {
-            guard let json = request.body["since"] else { return nil }
+            guard let json = request.member("since") else { return nil }
             guard let epoch = json["epoch"]?.stringValue, case .int(let seq)? = json["seq"], seq >= 0 else {
                 throw BusError(.badRequest, "\"since\" must be {\"epoch\": STRING, \"seq\": INT >= 0}")
             }

@@ -14,8 +14,10 @@ public struct ControlRequest: Sendable {
     /// a request's rows are most of its bytes, and a tree of them costs
     /// more to build and to free than the rows themselves.
     var readRows: ReadRows?
-    /// The `changes` array, its objects read as requests are.
+    /// The `changes` array, its objects read into their fields.
     var readChanges: [ReadChange]?
+    /// A `simulate`'s change: its fields, in place of `body`.
+    var changeFields: ChangeFields?
 
     /// Rows read without a tree, with the first bad one's problem.
     struct ReadRows: Sendable {
@@ -25,12 +27,43 @@ public struct ControlRequest: Sendable {
 
     /// One element of `changes`.
     enum ReadChange: Sendable {
-        case object(ReadObject)
+        case object(ChangeFields)
         /// Anything but an object.
         case other
     }
 
-    /// An object's members, with its `rows` (and at the top, `changes`) read without a tree.
+    /// The members a `simulate`'s change may have (those of a `rules` or
+    /// `facts` request), each as its last mention gave it; other members
+    /// are read and dropped, as nothing reads them. A simulate holds up to
+    /// 100 000 changes: fields in place, not a dictionary each.
+    struct ChangeFields: Sendable {
+        var op, action, table, policy, rule: JSON?
+        /// `rows` when it is an array: read straight into rows.
+        var rows: ReadRows?
+        /// `rows` when it is not an array.
+        var otherRows: JSON?
+
+        subscript(key: String) -> JSON? {
+            switch key {
+            case "op": op
+            case "action": action
+            case "table": table
+            case "policy": policy
+            case "rule": rule
+            case "rows": otherRows
+            default: nil
+            }
+        }
+
+        /// The fields of an object read as a tree.
+        init(_ members: [String: JSON]) {
+            (op, action, table, policy, rule, otherRows) = (members["op"], members["action"], members["table"], members["policy"], members["rule"], members["rows"])
+        }
+
+        init() {}
+    }
+
+    /// A request object's members, with its `rows` and `changes` read without a tree.
     struct ReadObject: Sendable {
         var members: [String: JSON] = [:]
         var rows: ReadRows?
@@ -52,7 +85,7 @@ public struct ControlRequest: Sendable {
         let object: ReadObject?
         do {
             if try parser.peek() == UInt8(ascii: "{") {
-                object = try Self.readObject(&parser, top: true)
+                object = try Self.readObject(&parser)
             } else {
                 _ = try parser.parseValue()
                 object = nil
@@ -81,10 +114,10 @@ public struct ControlRequest: Sendable {
         }
     }
 
-    /// The object starting here: its members, but `rows` arrays read
-    /// straight into rows, and at the top a `changes` array's objects read
-    /// the same way. A member given twice keeps its last value, as in a tree.
-    static func readObject(_ parser: inout JSONParser, top: Bool) throws(JSONError) -> ReadObject {
+    /// The request object starting here: its members, but a `rows` array
+    /// read straight into rows, and a `changes` array's objects read into
+    /// their fields. A member given twice keeps its last value, as in a tree.
+    static func readObject(_ parser: inout JSONParser) throws(JSONError) -> ReadObject {
         var object = ReadObject()
         // Room for a request's few members from the start (as `JSONParser.parseObject`).
         object.members.reserveCapacity(6)
@@ -94,13 +127,13 @@ public struct ControlRequest: Sendable {
             if key == "rows", let rows = try parser.parseRows() {
                 object.rows = ReadRows(rows: rows.rows, problem: rows.problem)
                 object.members[key] = nil
-            } else if top, key == "changes", let changes = try readChanges(&parser) {
+            } else if key == "changes", let changes = try readChanges(&parser) {
                 object.changes = changes
                 object.members[key] = nil
             } else {
                 object.members[key] = try parser.parseValue()
                 if key == "rows" { object.rows = nil }
-                if top, key == "changes" { object.changes = nil }
+                if key == "changes" { object.changes = nil }
             }
         } while try parser.next(closing: UInt8(ascii: "}"))
         return object
@@ -114,13 +147,40 @@ public struct ControlRequest: Sendable {
         repeat {
             try parser.checkArrayCount(changes.count)
             if try parser.peek() == UInt8(ascii: "{") {
-                changes.append(.object(try readObject(&parser, top: false)))
+                changes.append(.object(try readChange(&parser)))
             } else {
                 _ = try parser.parseValue()
                 changes.append(.other)
             }
         } while try parser.next(closing: UInt8(ascii: "]"))
         return changes
+    }
+
+    /// One change object's fields.
+    static func readChange(_ parser: inout JSONParser) throws(JSONError) -> ChangeFields {
+        var fields = ChangeFields()
+        if try parser.open(UInt8(ascii: "{"), closing: UInt8(ascii: "}")) { return fields }
+        repeat {
+            let key = try parser.parseMemberName()
+            if key == "rows", let rows = try parser.parseRows() {
+                fields.rows = ReadRows(rows: rows.rows, problem: rows.problem)
+                fields.otherRows = nil
+                continue
+            }
+            let value = try parser.parseValue()
+            switch key {
+            case "op": fields.op = value
+            case "action": fields.action = value
+            case "table": fields.table = value
+            case "policy": fields.policy = value
+            case "rule": fields.rule = value
+            case "rows":
+                fields.rows = nil
+                fields.otherRows = value
+            default: break
+            }
+        } while try parser.next(closing: UInt8(ascii: "}"))
+        return fields
     }
 
     /// The id from a frame that could not be parsed as a request, so even an
@@ -133,15 +193,21 @@ public struct ControlRequest: Sendable {
 
     // MARK: - Fields
 
+    /// A member of the request, or of the change it is.
+    func member(_ key: String) -> JSON? {
+        if let changeFields { return changeFields[key] }
+        return body[key]
+    }
+
     /// A required string field.
     public func string(_ key: String) throws(BusError) -> String {
-        guard let value = body[key]?.stringValue else { throw BusError(.badRequest, "\"\(key)\" must be a string") }
+        guard let value = member(key)?.stringValue else { throw BusError(.badRequest, "\"\(key)\" must be a string") }
         return value
     }
 
     /// An optional string field.
     public func optionalString(_ key: String) throws(BusError) -> String? {
-        switch body[key] {
+        switch member(key) {
         case nil, .null?: return nil
         case .string(let text)?: return text
         default: throw BusError(.badRequest, "\"\(key)\" must be a string")
@@ -150,7 +216,7 @@ public struct ControlRequest: Sendable {
 
     /// An optional boolean field.
     public func optionalBool(_ key: String) throws(BusError) -> Bool? {
-        switch body[key] {
+        switch member(key) {
         case nil, .null?: return nil
         case .bool(let flag)?: return flag
         default: throw BusError(.badRequest, "\"\(key)\" must be true or false")
@@ -159,7 +225,7 @@ public struct ControlRequest: Sendable {
 
     /// An optional non-negative integer field (`offset`, `limit`).
     public func optionalCount(_ key: String) throws(BusError) -> Int? {
-        switch body[key] {
+        switch member(key) {
         case nil, .null?: return nil
         case .int(let number)? where number >= 0: return Int(number)
         default: throw BusError(.badRequest, "\"\(key)\" must be a non-negative integer")
@@ -173,7 +239,7 @@ public struct ControlRequest: Sendable {
 
     /// A required non-empty array of table names, without duplicates.
     public func tables(_ key: String, limits: BusLimits) throws(BusError) -> [TableID] {
-        guard let names = body[key]?.arrayValue else { throw BusError(.badRequest, "\"\(key)\" must be an array of table names") }
+        guard let names = member(key)?.arrayValue else { throw BusError(.badRequest, "\"\(key)\" must be an array of table names") }
         guard !names.isEmpty else { throw BusError(.badRequest, "\"\(key)\" is empty") }
         guard names.count <= limits.maxSubscriptionsPerClient else {
             throw BusError(.tooManySubscriptions, "\(names.count) tables in one request; the limit is \(limits.maxSubscriptionsPerClient)")
@@ -199,7 +265,7 @@ public struct ControlRequest: Sendable {
             if let problem = readRows.problem { throw RowCodec.error(problem) }
             rows = readRows.rows
         } else {
-            guard let json = body[key] else { throw BusError(.badRequest, "\"\(key)\" must be an array of rows") }
+            guard let json = member(key) else { throw BusError(.badRequest, "\"\(key)\" must be an array of rows") }
             if let count = json.arrayValue?.count, count > limits.maxRowsPerRequest {
                 throw BusError(.tooManyRows, "\(count) rows; the limit is \(limits.maxRowsPerRequest)")
             }
