@@ -6,7 +6,7 @@ import TestSupport
 
 /// A request's `rows` (also a `simulate`'s changes' rows) are read straight
 /// into rows, without a JSON tree (`JSONParser.parseRows`,
-/// `ControlRequest.readObject`). Property: for random frames, good and bad
+/// `ControlRequest.Reading`), whole or a few a step. Property: for random frames, good and bad
 /// (values that are not values, rows that are not arrays, a member given
 /// twice, whitespace, damage after the rows, arrays over the limit), the
 /// command or the refusal (code and message) is the one the tree gives.
@@ -25,8 +25,14 @@ import TestSupport
         return Result { () throws(BusError) in try ControlCommand(ControlRequest(op: op, body: members), limits: limits) }
     }
 
-    static func withoutTheTree(_ frame: [UInt8], limits: BusLimits) -> Result<ControlCommand, BusError> {
-        Result { () throws(BusError) in try ControlCommand(try ControlRequest(frame: frame, limits: limits), limits: limits) }
+    /// Read whole, or (`step` given) a few members, rows or changes a step, as a node reads a large frame.
+    static func withoutTheTree(_ frame: [UInt8], limits: BusLimits, step: Int? = nil) -> Result<ControlCommand, BusError> {
+        Result { () throws(BusError) in
+            guard let step else { return try ControlCommand(try ControlRequest(frame: frame, limits: limits), limits: limits) }
+            var reading = ControlRequest.Reading(frame: frame, limits: limits)
+            while try !reading.step(upTo: step) {}
+            return try ControlCommand(try ControlRequest(reading.object, limits: limits), limits: limits)
+        }
     }
 
     static func space(_ random: inout SeededRandom) -> String { ["", "", " ", "\n "].randomElement(using: &random)! }
@@ -114,7 +120,10 @@ import TestSupport
             let expected = Self.throughTheTree(frame, limits: limits)
             let got = Self.withoutTheTree(frame, limits: limits)
             #expect(got == expected, "seed \(seed): \(text)")
-            if got != expected { return }
+            let step = Int.random(in: 1...3, using: &random)
+            let stepped = Self.withoutTheTree(frame, limits: limits, step: step)
+            #expect(stepped == expected, "seed \(seed), \(step) a step: \(text)")
+            if got != expected || stepped != expected { return }
             switch got {
             case .success: outcomes.insert("ok")
             case .failure(let error): outcomes.insert(error.code.rawValue)

@@ -26,22 +26,74 @@ extension Node {
         return true
     }
 
-    /// One step of the oldest queued change, as a turn of its own: while
-    /// other work waits, turns alternate between a step and that work, so
-    /// that requests are served between the steps however long the
-    /// request that queued the change took (the turn's estimate,
-    /// `workNanoseconds`); every turn while the change's rows are staged in
-    /// the publisher (`changeHoldsRequests`), which no request may read half done.
+    /// A frame this large is read a step at a time: smaller ones take a
+    /// few milliseconds at most to read whole.
+    static let readInStepsBytes = 256 << 10
+
+    /// Whether a large frame or a queued change has steps left.
+    var hasLongSteps: Bool { !readingRequests.isEmpty || behavior.hasChangeSteps }
+
+    /// Starts reading a large request frame a step at a time; its
+    /// connection's later requests wait until it is answered.
+    func readInSteps(_ frame: [UInt8], peer: [UInt8], key: String?, envelope: [[UInt8]]) {
+        readingRequests.append(ReadingRequest(reading: .init(frame: frame, limits: options.limits), peer: peer, key: key, envelope: envelope))
+        requestQueue.hold(peer)
+        scheduleServing()
+    }
+
+    /// One step of the oldest queued change, or of the oldest large frame
+    /// being read, as a turn of its own: while other work waits, turns
+    /// alternate between a step and that work, so that requests are served
+    /// between the steps however long the request before took (the
+    /// turn's estimate, `workNanoseconds`); every turn while the change's
+    /// rows are staged in the publisher (`changeHoldsRequests`), which no
+    /// request may read half done (no frame read is answered then).
     /// - Returns: whether a step was done.
     func stepQueuedChange(since start: UInt64) -> Bool {
         let otherWork = requestQueue.hasServable || captures.isBuilding || hasQuerySortWork
-        guard behavior.hasChangeSteps, behavior.changeHoldsRequests || !(changeStepLast && otherWork) else {
+        guard hasLongSteps, behavior.changeHoldsRequests || !(changeStepLast && otherWork) else {
             changeStepLast = false
             return false
         }
-        behavior.stepChange()
+        if readingRequests.isEmpty || behavior.changeHoldsRequests {
+            behavior.stepChange()
+        } else {
+            stepReading()
+        }
         _ = workDone(since: start)
         changeStepLast = true
         return true
     }
+
+    /// Reads a step of the oldest large frame; answers it once it is read
+    /// whole, or refuses it at its first error (with its id, if read by then).
+    func stepReading() {
+        let read: ReadingRequest
+        do {
+            guard try readingRequests[0].reading.step(upTo: FactsTransaction.rowsPerStep) else { return }
+            read = readingRequests.removeFirst()
+        } catch {
+            let failed = readingRequests.removeFirst()
+            requestQueue.release(failed.peer)
+            send(refuse(op: nil, id: failed.reading.id, error), to: failed.envelope)
+            return
+        }
+        requestQueue.release(read.peer)
+        let request: ControlRequest
+        do {
+            request = try ControlRequest(read.reading.object, limits: options.limits)
+        } catch {
+            send(refuse(op: nil, id: read.reading.id, error), to: read.envelope)
+            return
+        }
+        if let reply = answer(request, peer: read.peer, key: read.key, envelope: read.envelope) { send(reply, to: read.envelope) }
+    }
+}
+
+/// A large request frame being read a step at a time (`ControlRequest.Reading`).
+struct ReadingRequest {
+    var reading: ControlRequest.Reading
+    let peer: [UInt8]
+    let key: String?
+    let envelope: [[UInt8]]
 }

@@ -43,7 +43,9 @@ public final class Node {
     /// Queries whose tables are sorted, answered one a step.
     var sortedQueries: [(query: QuerySort.Waiting, rows: (rows: [Row], version: AnyHashable)?)] = []
     var querySortsNext = false
-    /// Whether the last turn was a queued change's step (`Node+QueuedChanges.swift`).
+    /// Large request frames being read a step at a time, oldest first, and
+    /// whether the last turn was a step of one or of a queued change (`Node+QueuedChanges.swift`).
+    var readingRequests: [ReadingRequest] = []
     var changeStepLast = false
     /// About the longest a request or a step took lately (`serveQueued`).
     var workNanoseconds: UInt64 = 0
@@ -197,7 +199,7 @@ public final class Node {
     /// Makes the loop serve the queued requests, and sort the snapshots
     /// being taken, in its next round of timers.
     func scheduleServing() {
-        guard serving == nil, requestQueue.hasServable || captures.isBuilding || hasQuerySortWork || behavior.hasChangeSteps else { return }
+        guard serving == nil, requestQueue.hasServable || captures.isBuilding || hasQuerySortWork || hasLongSteps else { return }
         serving = loop.at(monotonicNanoseconds()) { [unowned self] now in serveQueued(since: now) }
     }
 
@@ -297,12 +299,21 @@ public final class Node {
     ///     are still being sorted waits for them (nil returned, answered later).
     func answer(_ frame: [UInt8], peer: [UInt8], key: String?, envelope: [[UInt8]]? = nil) -> [UInt8]? {
         counters["requests", default: 0] += 1
+        if let envelope, frame.count >= Self.readInStepsBytes {
+            readInSteps(frame, peer: peer, key: key, envelope: envelope)
+            return nil
+        }
         let request: ControlRequest
         do {
             request = try ControlRequest(frame: frame, limits: options.limits)
         } catch {
             return refuse(op: nil, id: ControlRequest.bestEffortID(frame, limits: options.limits), error)
         }
+        return answer(request, peer: peer, key: key, envelope: envelope)
+    }
+
+    /// The reply to a request read from its frame (`answer(_:peer:key:envelope:)`).
+    func answer(_ request: ControlRequest, peer: [UInt8], key: String?, envelope: [[UInt8]]?) -> [UInt8]? {
         let client = clientIdentity(request, peer: peer, key: key)
         registry.renew(client, until: leaseDeadline)
         do {

@@ -80,21 +80,14 @@ public struct ControlRequest: Sendable {
     ///   not a string), `too-large` (`client` over `limits.maxClientIDLength`),
     ///   `too-many-rows` (an array over `limits.maxRowsPerRequest`).
     public init(frame: [UInt8], limits: BusLimits = BusLimits()) throws(BusError) {
-        var parser = JSONParser(bytes: frame)
-        parser.maxArrayCount = limits.maxRowsPerRequest
-        let object: ReadObject?
-        do {
-            if try parser.peek() == UInt8(ascii: "{") {
-                object = try Self.readObject(&parser)
-            } else {
-                _ = try parser.parseValue()
-                object = nil
-            }
-            try parser.expectEnd()
-        } catch {
-            guard let limit = error.elementLimit else { throw BusError(error) }
-            throw BusError(.tooManyRows, "an array of more than \(limit) elements: a request holds at most \(limit) rows, and no longer array")
-        }
+        var reading = Reading(frame: frame, limits: limits)
+        while try !reading.step(upTo: .max) {}
+        try self.init(reading.object, limits: limits)
+    }
+
+    /// The request a whole `Reading` read.
+    /// - Parameter object: nil when the frame's JSON was not an object.
+    init(_ object: ReadObject?, limits: BusLimits) throws(BusError) {
         guard let object else { throw BusError(.badRequest, "a request must be a JSON object") }
         let members = object.members
         guard let op = members["op"]?.stringValue else { throw BusError(.badRequest, "a request needs \"op\", a string") }
@@ -112,48 +105,6 @@ public struct ControlRequest: Sendable {
             client = text
         default: throw BusError(.badRequest, "\"client\" must be a string")
         }
-    }
-
-    /// The request object starting here: its members, but a `rows` array
-    /// read straight into rows, and a `changes` array's objects read into
-    /// their fields. A member given twice keeps its last value, as in a tree.
-    static func readObject(_ parser: inout JSONParser) throws(JSONError) -> ReadObject {
-        var object = ReadObject()
-        // Room for a request's few members from the start (as `JSONParser.parseObject`).
-        object.members.reserveCapacity(6)
-        if try parser.open(UInt8(ascii: "{"), closing: UInt8(ascii: "}")) { return object }
-        repeat {
-            let key = try parser.parseMemberName()
-            if key == "rows", let rows = try parser.parseRows() {
-                object.rows = ReadRows(rows: rows.rows, problem: rows.problem)
-                object.members[key] = nil
-            } else if key == "changes", let changes = try readChanges(&parser) {
-                object.changes = changes
-                object.members[key] = nil
-            } else {
-                object.members[key] = try parser.parseValue()
-                if key == "rows" { object.rows = nil }
-                if key == "changes" { object.changes = nil }
-            }
-        } while try parser.next(closing: UInt8(ascii: "}"))
-        return object
-    }
-
-    /// The array of changes starting here, or nil (nothing consumed) when the value is not an array.
-    static func readChanges(_ parser: inout JSONParser) throws(JSONError) -> [ReadChange]? {
-        guard try parser.peek() == UInt8(ascii: "[") else { return nil }
-        var changes: [ReadChange] = []
-        if try parser.open(UInt8(ascii: "["), closing: UInt8(ascii: "]")) { return changes }
-        repeat {
-            try parser.checkArrayCount(changes.count)
-            if try parser.peek() == UInt8(ascii: "{") {
-                changes.append(.object(try readChange(&parser)))
-            } else {
-                _ = try parser.parseValue()
-                changes.append(.other)
-            }
-        } while try parser.next(closing: UInt8(ascii: "]"))
-        return changes
     }
 
     /// One change object's fields.

@@ -50,34 +50,63 @@ extension JSONParser {
     /// Arrays keep their bound (`maxArrayCount`).
     /// - Returns: nil, with nothing consumed, when the value here is not an array.
     package mutating func parseRows() throws(JSONError) -> (rows: [[Value]], problem: RowProblem?)? {
-        guard try peek() == UInt8(ascii: "[") else { return nil }
-        var rows: [[Value]] = []
-        var problem: RowProblem?
-        if try open(UInt8(ascii: "["), closing: UInt8(ascii: "]")) { return (rows, nil) }
+        guard var read = try startRows() else { return nil }
+        try readRows(&read, upTo: .max)
+        return (read.rows, read.problem)
+    }
+
+    /// An array of rows being read a part at a time (`readRows(_:upTo:)`).
+    package struct RowsRead: Sendable {
+        package var rows: [[Value]] = []
+        /// The first bad row's problem.
+        package var problem: RowProblem?
+        /// Rows read, bad ones included.
         var count = 0
-        repeat {
-            try checkArrayCount(count)
-            count += 1
-            guard try peek() == UInt8(ascii: "[") else {
+        package var isDone = false
+    }
+
+    /// Opens the array of rows starting here (after whitespace).
+    /// - Returns: nil, with nothing consumed, when the value here is not an array.
+    package mutating func startRows() throws(JSONError) -> RowsRead? {
+        guard try peek() == UInt8(ascii: "[") else { return nil }
+        var read = RowsRead()
+        read.isDone = try open(UInt8(ascii: "["), closing: UInt8(ascii: "]"))
+        return read
+    }
+
+    /// Reads up to `limit` more rows of the array `startRows` opened, and
+    /// its closing bracket after the last.
+    package mutating func readRows(_ read: inout RowsRead, upTo limit: Int) throws(JSONError) {
+        var taken = 0
+        while !read.isDone, taken < limit {
+            try checkArrayCount(read.count)
+            read.count += 1
+            taken += 1
+            if try peek() == UInt8(ascii: "[") {
+                read.rows.append(try parseRow(problem: &read.problem))
+            } else {
                 _ = try parseValue()
-                if problem == nil { problem = .notAnArray }
-                continue
+                if read.problem == nil { read.problem = .notAnArray }
             }
-            var row: [Value] = []
-            if try !open(UInt8(ascii: "["), closing: UInt8(ascii: "]")) {
-                var columns = 0
-                repeat {
-                    try checkArrayCount(columns)
-                    columns += 1
-                    switch try parseTableValue() {
-                    case .success(let value): row.append(value)
-                    case .failure(let notAValue): if problem == nil { problem = .notAValue(notAValue.json) }
-                    }
-                } while try next(closing: UInt8(ascii: "]"))
+            read.isDone = try !next(closing: UInt8(ascii: "]"))
+        }
+    }
+
+    /// One row (an array) starting here; a value that is not a table value
+    /// is left out, and is the problem if there was none before.
+    private mutating func parseRow(problem: inout RowProblem?) throws(JSONError) -> [Value] {
+        var row: [Value] = []
+        if try open(UInt8(ascii: "["), closing: UInt8(ascii: "]")) { return row }
+        var columns = 0
+        repeat {
+            try checkArrayCount(columns)
+            columns += 1
+            switch try parseTableValue() {
+            case .success(let value): row.append(value)
+            case .failure(let notAValue): if problem == nil { problem = .notAValue(notAValue.json) }
             }
-            rows.append(row)
         } while try next(closing: UInt8(ascii: "]"))
-        return (rows, problem)
+        return row
     }
 
     // MARK: - The bus's own layout
