@@ -304,7 +304,7 @@ final class Executor {
     private func scanView(_ step: FlatPlan.Step, _ index: Int) {
         guard let table = rule.literals[step.literal].table else { return }
         let keyColumns = Array(UnsafeBufferPointer(start: plan.ints + step.keyStart, count: step.keyCount))
-        table.forEach(views[step.literal], columns: keyColumns, key: keyArray(step, index)) { store, row in
+        table.forEach(views[step.literal], columns: keyColumns, key: keyArray(step, index), skipped: { tick() }) { store, row in
             visit(step, index, store, row)
         }
         unbind(step)

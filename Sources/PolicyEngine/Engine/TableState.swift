@@ -179,7 +179,11 @@ final class TableState {
 
     /// Calls `body(store, id)` for each row of `view` whose `columns` equal `key`, until it returns false.
     @inline(__always)
-    func forEach(_ view: View, columns: [Int], key: [UInt32], _ body: (RowStore, UInt32) -> Bool) {
+    /// `skipped` is called for each stored row the view leaves out (the
+    /// `.old` view's added rows), and stops the scan when it returns false:
+    /// the executor counts them as rows scanned, so that a scan that skips
+    /// millions still pauses and reads its clock.
+    func forEach(_ view: View, columns: [Int], key: [UInt32], skipped: () -> Bool = { true }, _ body: (RowStore, UInt32) -> Bool) {
         switch view {
         case .current:
             rows.forEach(columns: columns, key: key) { body(rows, $0) }
@@ -189,7 +193,11 @@ final class TableState {
         case .old:
             var stopped = false
             rows.forEach(columns: columns, key: key) { id in
-                if wasAdded(id) { return true }
+                if wasAdded(id) {
+                    if skipped() { return true }
+                    stopped = true
+                    return false
+                }
                 if !body(rows, id) {
                     stopped = true
                     return false
