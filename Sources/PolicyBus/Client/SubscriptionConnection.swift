@@ -154,8 +154,10 @@ public final class SubscriptionConnection {
     /// Reads the SUB's data messages without handling them, for an owner
     /// whose long work holds the loop (an engine's transaction, paused):
     /// the SUB's queue then does not fill up and drop messages meanwhile.
-    /// The next `readData` handles them first, in order. Touches the SUB
-    /// and a buffer only, so it is safe from inside `onEvents`.
+    /// The next `readData` handles them first, in order. Sends the lease's
+    /// renew when due (its reply is read after). Touches the sockets, a
+    /// buffer and the session's requests only, so it is safe from inside
+    /// `onEvents` (no access to the session is under way there).
     public func readWhileBusy() {
         var message: [[UInt8]] = []
         while readEarlyBytes < maxReadEarlyBytes, (try? sub.receive(into: &message, dontWait: true)) == true {
@@ -163,6 +165,9 @@ public final class SubscriptionConnection {
             readEarly.append(message[0])
             readEarlyBytes += message[0].count
         }
+        // The lease too, or a transaction longer than it loses the subscriptions.
+        session.renewIfDue(now: monotonicNanoseconds())
+        perform()
     }
 
     func readData() {

@@ -242,12 +242,20 @@ public struct SubscriptionSession: Sendable {
             for event in subscriptions[table]!.tick(now: now) { events.append(noting(event, for: table, now: now)) }
         }
         expireRequests(now: now)
+        renewIfDue(now: now)
+        return events
+    }
+
+    /// Sends the lease's `renew` when a third of the lease has passed since
+    /// the last. Also while the owner is busy (an engine's long transaction
+    /// pauses, `SubscriptionConnection.readWhileBusy`): the publisher would
+    /// otherwise forget a subscriber busy for longer than its lease.
+    public mutating func renewIfDue(now: UInt64) {
         if now >= nextRenew, dataEndpoint != nil, !subscriptions.isEmpty {
             nextRenew = now + .milliseconds(max(leaseMilliseconds / 3, 1))
             send("renew", [:], as: .renew, now: now)
         }
         flush(now: now)
-        return events
     }
 
     // MARK: - Requests

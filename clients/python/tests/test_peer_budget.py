@@ -86,3 +86,22 @@ def test_a_peer_change_over_the_budget_is_rolled_back_and_the_tables_are_stale_u
         assert any("back within the peer transaction budget" in line for line in engine.log)
         assert monitoring(engine, "/readyz")[0] == 200
         until_rows(sub, "k:seen", {(n,) for n in range(300)})
+
+
+def test_an_engine_busy_longer_than_its_peers_lease_keeps_its_subscriptions(nodes):
+    """The engine renews its leases at its peers in its long transaction's
+    pauses: a peer change that takes longer than the lease to apply does
+    not make the peer forget the engine (a resync of the whole table)."""
+    data = nodes.publish("d", {"t": [[0]]}, schema={"t": ["x"]}, extra=["--lease-ms", "1000"])
+    engine = nodes.serve("e", {"k": "pair(x, y) :- d:t(x), d:t(y)\n"}, peers={"d": data})
+    with policybus.Client(engine.control, timeout=60) as client:
+        wait_for(lambda: client.query("k:pair") == {(0, 0)}, what="k:pair = {(0, 0)}")
+        started = time.monotonic()
+        with policybus.Client(data.control, timeout=30) as source:
+            source.request("facts", table="d:t", action="replace", rows=[[n] for n in range(500)])
+        # 250,000 rows derived: seconds in a debug build.
+        wait_for(lambda: len(client.query("k:pair(7, y)")) == 500, timeout=300, what="k:pair(7, y) complete")
+        took = time.monotonic() - started
+    print(f"the peer's change took {took:.1f} s to apply (lease 1 s)")
+    assert took > 2, f"the change took {took:.1f} s, too short to outlast the lease: make it bigger"
+    assert not any("lease-lost" in line for line in engine.log), "".join(engine.log)
