@@ -23,8 +23,10 @@ import TestSupport
         var waiting: [UInt8: [Int]] = [:]
         var sent = 0
         var line: [UInt8] = []
+        func number(_ request: RequestQueue.Request) -> Int? { Int(String(decoding: request.frames[1], as: UTF8.self)) }
         for _ in 0..<2000 {
-            if random.next() % 3 != 0 {
+            let action = random.next() % 6
+            if action < 4 {
                 let peer = UInt8(random.next() % 4)
                 sent += 1
                 let accepted = queue.add(request(from: peer, sent)) == nil
@@ -33,6 +35,20 @@ import TestSupport
                     if waiting[peer] == nil { line.append(peer) }
                     waiting[peer, default: []].append(sent)
                 }
+            } else if action == 4 {
+                // A pause takes the even-numbered heads of the first connections in line, but one.
+                let excluded = UInt8(random.next() % 5)  // 4: none excluded
+                let limit = Int(random.next() % 4) + 1
+                let taken = queue.takeFirst(except: excluded == 4 ? nil : [excluded], lookingAt: limit) { (number($0) ?? 1) % 2 == 0 }
+                var expected: [Int] = []
+                for peer in line.prefix(limit) where peer != excluded {
+                    guard let first = waiting[peer]?.first, first % 2 == 0 else { continue }
+                    expected.append(first)
+                    waiting[peer]!.removeFirst()
+                    if waiting[peer]!.isEmpty { waiting[peer] = nil }
+                }
+                line.removeAll { waiting[$0] == nil }
+                #expect(taken.map(number) == expected, "seed \(seed)")
             } else if let served = queue.next() {
                 let peer = served.frames[0][0]
                 #expect(peer == line.first, "seed \(seed): \(peer) served out of turn, the line was \(line)")
@@ -47,6 +63,7 @@ import TestSupport
             }
             #expect(queue.connectionCount == waiting.count, "seed \(seed)")
             #expect(queue.isEmpty == waiting.isEmpty)
+            #expect(queue.byteCount == waiting.values.joined().reduce(0) { $0 + 1 + "\($1)".utf8.count }, "seed \(seed)")
         }
     }
 

@@ -44,6 +44,7 @@ extension Node {
         if now - min(now, lastHeartbeats) >= .milliseconds(options.heartbeatMilliseconds) { sendHeartbeats() }
         longWork.pausing = true
         readRequests(whileBusy: true)
+        answerWaitingWhileBusy()
         longWork.pausing = false
         behavior.readWhileBusy()
         loop.served()
@@ -62,15 +63,38 @@ extension Node {
     /// frames too large to read here, wait their turn.
     /// - Returns: whether it was answered.
     func answeredWhileBusy(_ request: RequestQueue.Request) -> Bool {
-        let frames = request.frames
-        let envelope = envelope(of: frames)
-        guard frames.count - envelope.count == 1, frames.count <= options.limits.maxFramesPerMessage,
-            let frame = frames.last, frame.count <= Self.busyIDScanBytes, let parsed = try? ControlRequest(frame: frame, limits: options.limits)
-        else { return false }
-        let peer = frames[0]
+        guard let parsed = smallRequest(request) else { return false }
+        let peer = request.frames[0]
         registry.renew(clientIdentity(parsed, peer: peer, key: request.userID), until: leaseDeadline)
         guard Self.answerableWhileBusy.contains(parsed.op), servingPeer != peer, !requestQueue.hasWaiting(from: peer) else { return false }
-        if let reply = answer(frame, peer: peer, key: request.userID, envelope: envelope) { send(reply, to: envelope) }
+        answerInPause(request)
         return true
+    }
+
+    /// Answers the first waiting request of other connections when a pause
+    /// may: a `status` read in the same turn as the request whose work
+    /// pauses waits behind it in the queue, and would be answered only
+    /// after it. (At most 64 connections a pause: a head that must wait is
+    /// parsed again at each.)
+    func answerWaitingWhileBusy() {
+        let answerable = requestQueue.takeFirst(except: servingPeer, lookingAt: 64) { request in
+            smallRequest(request).map { Self.answerableWhileBusy.contains($0.op) } ?? false
+        }
+        for request in answerable { answerInPause(request) }
+    }
+
+    /// The request, parsed, when it is one small frame (what a pause reads).
+    private func smallRequest(_ request: RequestQueue.Request) -> ControlRequest? {
+        let frames = request.frames
+        guard frames.count - envelope(of: frames).count == 1, frames.count <= options.limits.maxFramesPerMessage,
+            let frame = frames.last, frame.count <= Self.busyIDScanBytes
+        else { return nil }
+        return try? ControlRequest(frame: frame, limits: options.limits)
+    }
+
+    private func answerInPause(_ request: RequestQueue.Request) {
+        let envelope = envelope(of: request.frames)
+        guard let frame = request.frames.last, let reply = answer(frame, peer: request.frames[0], key: request.userID, envelope: envelope) else { return }
+        send(reply, to: envelope)
     }
 }

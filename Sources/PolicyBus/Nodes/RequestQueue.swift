@@ -79,6 +79,23 @@ struct RequestQueue {
         return nil
     }
 
+    /// Takes the first request of each connection that `take` accepts,
+    /// looking at the first `limit` connections in line, but `excluded` and
+    /// the held ones. Each connection keeps its order, and its place in line
+    /// while it has requests waiting.
+    mutating func takeFirst(except excluded: [UInt8]?, lookingAt limit: Int, where take: (Request) -> Bool) -> [Request] {
+        var taken: [Request] = []
+        for peer in turns.prefix(limit) where peer != excluded && held[peer] == nil {
+            guard let first = queues[peer]?.first, take(first) else { continue }
+            queues[peer]!.removeFirst()
+            if queues[peer]!.isEmpty { queues[peer] = nil }
+            byteCount -= first.byteCount
+            taken.append(first)
+        }
+        if !taken.isEmpty { turns.removeAll { queues[$0] == nil } }
+        return taken
+    }
+
     /// The first request of the connection whose turn it is (held ones
     /// skipped); that connection's next turn comes after every other connection's.
     mutating func next() -> Request? {
