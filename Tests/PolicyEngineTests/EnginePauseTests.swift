@@ -92,6 +92,26 @@ import TestSupport
         #expect(paused.contents() == plain.contents())
     }
 
+    /// The value pool's table, doubling, moves every value: it pauses
+    /// every `rowsPerPause` values too, and every value keeps its id.
+    @Test func theValuePoolGrowingPausesAsItMovesValues() {
+        let (paused, plain) = (ValuePool(), ValuePool())
+        paused.pauses = LongWorkPauses()
+        var pausesAt: [Int: Int] = [:]
+        paused.pauses?.hook = {
+            pausesAt[paused.count, default: 0] += 1
+            return true
+        }
+        paused.pauses?.begin()
+        for n in 0..<100_000 {
+            let value = Value.string("v\(n)")
+            #expect(paused.intern(value) == plain.intern(value))
+        }
+        // The table doubled at 98,304 values (3/4 of 131,072 slots): 96 pauses of 1,024, at least.
+        let longest = pausesAt.values.max() ?? 0
+        #expect(longest >= 96, "\(pausesAt.count) growths paused, at most \(longest) times")
+    }
+
     struct Tally: CustomStringConvertible {
         var pauses = 0
         var stopped = 0

@@ -45,7 +45,9 @@ public final class Engine {
     /// node sets its protocol limit once its own policies and log are loaded.
     public var maxTableNameLength = Int.max
 
-    public init() {}
+    public init() {
+        pool.pauses = pauses
+    }
 
     /// Called every few thousand rows of long work (a transaction's joins,
     /// stored rows and roll-back, a simulation, an explanation), so that the

@@ -30,6 +30,8 @@ final class ValuePool {
     /// Ids nobody held at some moment since the last sweep (new values, and
     /// values whose last holder went): the sweep's candidates. An id may be listed twice.
     @exclusivity(unchecked) private var unheld: [UInt32] = []
+    /// The engine's pauses, taken while the table grows (`grow`).
+    var pauses: LongWorkPauses?
     /// Live `Pin`s: sweeps wait until none is left.
     fileprivate var pins = 0
     private static let freed = UInt32.max
@@ -157,11 +159,13 @@ final class ValuePool {
     }
 
     /// Doubles the table. A slot's home comes from the kept hash bits, so no
-    /// value is hashed again. (Tables stay far below 2^32 slots.)
+    /// value is hashed again. (Tables stay far below 2^32 slots.) Pauses for
+    /// the engine's owner as it moves them, as a growing `HashIndex` does.
     private func grow() {
         var newSlots = [UInt64](repeating: 0, count: slots.count * 2)
         let mask = newSlots.count - 1
         for entry in slots where entry != 0 {
+            pauses?.row()
             var slot = Int(entry >> 32) & mask
             while newSlots[slot] != 0 { slot = (slot + 1) & mask }
             newSlots[slot] = entry
