@@ -213,12 +213,14 @@ import TestSupport
     }
 
     /// A capture the node dropped (`snapshot-gone`), or chunks that do not
-    /// add up to the rows announced, make the session subscribe again,
-    /// without `since`.
-    @Test(arguments: ["gone", "short"]) func aBrokenChunkedSnapshotIsAskedForAgain(_ how: String) throws {
+    /// add up to the rows announced (a few short, or a count no memory
+    /// holds, which the first chunk makes room for only up to a bound),
+    /// make the session subscribe again, without `since`.
+    @Test(arguments: ["gone", "short", "overstated"]) func aBrokenChunkedSnapshotIsAskedForAgain(_ how: String) throws {
         var session = helloed()
         let subscribe = try #require(requests(&session).first { $0["op"]?.stringValue == "subscribe" })
-        _ = session.receiveReply(chunkedReply(to: subscribe["id"]!.intValue!, snapshot: "s1", rows: 3, seq: 1), now: 0)
+        let announced = how == "overstated" ? 1 << 50 : 3
+        _ = session.receiveReply(chunkedReply(to: subscribe["id"]!.intValue!, snapshot: "s1", rows: announced, seq: 1), now: 0)
         let ask = try #require(requests(&session).first)
         let answer = how == "gone"
             ? Array(#"{"ok":false,"id":\#(ask["id"]!.intValue!),"error":{"code":"snapshot-gone","message":"gone"}}"#.utf8)

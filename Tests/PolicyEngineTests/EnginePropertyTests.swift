@@ -163,7 +163,12 @@ struct ProgramGenerator {
                     let rows = (0..<Int.random(in: 0...5, using: &random)).map { _ in
                         (0..<spec.arity).map { _ in ProgramGenerator.value(&random) }
                     }
-                    transaction.replace(RuleBuilder.table(spec.name), with: rows)
+                    // An array (repeats and all) or a set: the same facts either way.
+                    if Bool.random(using: &random) {
+                        transaction.replace(RuleBuilder.table(spec.name), with: rows)
+                    } else {
+                        transaction.replace(RuleBuilder.table(spec.name), with: Set(rows))
+                    }
                     next.facts[RuleBuilder.table(spec.name)] = Set(rows)
                 } else if roll == 4 && Int.random(in: 0..<4, using: &random) == 0 {
                     transaction.insert([1, 2, 3], into: RuleBuilder.table("src:b1"))

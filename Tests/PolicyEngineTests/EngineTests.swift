@@ -167,6 +167,17 @@ import Testing
         #expect(engine.remoteTables.isEmpty)
     }
 
+    /// A replace with a set of rows, one of another arity: refused, and the table as it was.
+    @Test func replaceWithASetChecksEachRowsArity() throws {
+        let engine = Engine()
+        let table = RuleBuilder.table("nova:servers")
+        try engine.change { $0.insert("nova:servers", "vm1", "h1") }
+        var transaction = Transaction()
+        transaction.replace(table, with: Set([["vm2", "h1"], ["vm3"]] as [[Value]]))
+        #expect(throws: PolicyError.self) { try engine.apply(transaction) }
+        #expect(engine.rows(of: table) == [["vm1", "h1"]])
+    }
+
     @Test func deletePolicyRemovesItsRulesAndFacts() throws {
         let engine = Engine()
         try engine.createPolicy("alice")

@@ -280,8 +280,10 @@ final class EngineBehavior: NodeBehavior {
             case .table(let table, _) where overBudget[table] != nil:
                 continue
             case .table(let table, .snapshot(let rows, _)):
-                one.replace(table, with: Array(rows))
-                transaction.replace(table, with: Array(rows))
+                // The set itself, shared: an array of it would copy a
+                // million rows in one step, and release them in another.
+                one.replace(table, with: rows)
+                transaction.replace(table, with: rows)
             case .table(let table, .delta(let added, let removed, _)):
                 for row in removed {
                     one.delete(row, from: table)

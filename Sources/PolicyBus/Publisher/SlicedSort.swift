@@ -109,7 +109,11 @@ struct SlicedSort {
         merge = nil
         var moved = 0
         while moved < Self.stepRows, let run = state.heap.first {
+            // Moved, not copied: the unsorted rows, dropped whole at the
+            // end, then hold only empty rows, and releasing a million
+            // shared ones in that one step held the loop 20-40 ms.
             state.merged.append(rows[state.heads[run]])
+            rows[state.heads[run]] = []
             state.heads[run] += 1
             if state.heads[run] == state.ends[run] {
                 state.heap[0] = state.heap[state.heap.count - 1]

@@ -36,6 +36,7 @@ extension Engine {
             case .insertRow(let table, let row): lowered.rowOperations.append(.insert(table, row))
             case .deleteRow(let table, let row): lowered.rowOperations.append(.delete(table, row))
             case .replace(let table, let rows): lowered.rowOperations.append(.replace(table, rows))
+            case .replaceWithSet(let table, let rows): lowered.rowOperations.append(.replaceWithSet(table, rows))
             case .insertRule(let rule):
                 let key = RuleKey(policy: rule.policy, text: rule.text)
                 if ruleSet.insert(key).inserted { checkedRules[key] = rule }

@@ -4,6 +4,7 @@ struct LoweredTransaction {
         case insert(TableID, [Value])
         case delete(TableID, [Value])
         case replace(TableID, [[Value]])
+        case replaceWithSet(TableID, Set<[Value]>)
         /// `rows` rows of values already interned in this engine's pool,
         /// stored flat, one after the other: a large facts file, read
         /// without an array per row (`OfflineEvaluation.readFacts`).
@@ -47,7 +48,7 @@ extension Engine {
     private enum InternedOperation {
         case insert(TableState, [UInt32])
         case delete(TableState, [UInt32])
-        case replace(TableState, [[UInt32]])
+        case replace(TableState, rows: Int, cells: [UInt32])
         case insertInterned(TableState, rows: Int, cells: ArraySlice<UInt32>)
     }
 
@@ -133,6 +134,26 @@ extension Engine {
             added.append(try compile(rule, table: table))
         }
 
+        /// A replace's rows interned into one flat array: an array a row
+        /// would be a million allocations for a peer's snapshot, and as
+        /// many frees in one step when the transaction ends.
+        func interned(replacing id: TableID, with rows: some Collection<[Value]>) throws(PolicyError) -> InternedOperation? {
+            guard let first = rows.first else {
+                return (tableStates[id] ?? newTables[id]).map { .replace($0, rows: 0, cells: []) }
+            }
+            let state = try table(id, arity: first.count, at: nil)
+            var cells: [UInt32] = []
+            cells.reserveCapacity(rows.count * state.arity)
+            for row in rows {
+                pauses.row()
+                guard row.count == state.arity else {
+                    throw PolicyError(.arityMismatch, "\(id) has \(state.arity) columns, but a row has \(row.count)")
+                }
+                for value in row { cells.append(pool.intern(value)) }
+            }
+            return .replace(state, rows: rows.count, cells: cells)
+        }
+
         var operations: [InternedOperation] = []
         for operation in change.rowOperations {
             pauses.row()
@@ -146,18 +167,9 @@ extension Engine {
                 guard let ids = pool.ids(of: row) else { continue }
                 operations.append(.delete(state, ids))
             case .replace(let id, let rows):
-                guard let first = rows.first else {
-                    if let existing = tableStates[id] ?? newTables[id] { operations.append(.replace(existing, [])) }
-                    continue
-                }
-                let state = try table(id, arity: first.count, at: nil)
-                for row in rows where row.count != state.arity {
-                    throw PolicyError(.arityMismatch, "\(id) has \(state.arity) columns, but a row has \(row.count)")
-                }
-                operations.append(.replace(state, rows.map { row in
-                    pauses.row()
-                    return row.map(pool.intern)
-                }))
+                if let replace = try interned(replacing: id, with: rows) { operations.append(replace) }
+            case .replaceWithSet(let id, let rows):
+                if let replace = try interned(replacing: id, with: rows) { operations.append(replace) }
             case .insertInterned(let id, let rows, let cells):
                 guard rows > 0 else { continue }
                 operations.append(.insertInterned(try table(id, arity: cells.count / rows, at: nil), rows: rows, cells: cells))
@@ -200,7 +212,7 @@ extension Engine {
             switch operation {
             case .insert(let state, let row): requestFact(state, row, true)
             case .delete(let state, let row): requestFact(state, row, false)
-            case .replace(let state, let rows): requestReplace(state, rows) { requestFact(state, $0, $1) }
+            case .replace(let state, let rows, let cells): requestReplace(state, rows: rows, cells: cells[...]) { requestFact(state, $0, $1) }
             case .insertInterned(let state, let rows, let cells):
                 LoweredTransaction.forEachRow(rows: rows, cells: cells) { row in
                     pauses.row()
@@ -289,9 +301,9 @@ extension Engine {
         }
     }
 
-    private func requestReplace(_ state: TableState, _ rows: [[UInt32]], request: ([UInt32], Bool) -> Void) {
+    private func requestReplace(_ state: TableState, rows: Int, cells: ArraySlice<UInt32>, request: ([UInt32], Bool) -> Void) {
         let wanted = RowStore(arity: state.arity, pausing: pauses)
-        for row in rows {
+        LoweredTransaction.forEachRow(rows: rows, cells: cells) { row in
             pauses.row()
             wanted.insert(row)
         }
@@ -304,7 +316,7 @@ extension Engine {
             let row = state.pendingFacts.row(id)
             if wanted.find(row) == nil { request(row, false) }
         }
-        for row in rows {
+        LoweredTransaction.forEachRow(rows: rows, cells: cells) { row in
             pauses.row()
             request(row, true)
         }

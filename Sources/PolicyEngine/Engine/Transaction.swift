@@ -7,6 +7,7 @@ public struct Transaction: Sendable {
         case insertRow(TableID, [Value])
         case deleteRow(TableID, [Value])
         case replace(TableID, [[Value]])
+        case replaceWithSet(TableID, Set<[Value]>)
         case insertRules(String, policy: String)
         case deleteRules(String, policy: String)
         case insertRule(CheckedRule)
@@ -33,6 +34,14 @@ public struct Transaction: Sendable {
     /// Makes `rows` the table's facts; the engine computes the difference.
     public mutating func replace(_ table: TableID, with rows: [[Value]]) {
         operations.append(.replace(table, rows))
+    }
+
+    /// Makes `rows` the table's facts, like `replace(_:with:)` with an
+    /// array, without one: a peer's snapshot of a million rows is held as
+    /// a set, and an array of it would copy (and later release) every row
+    /// in one step.
+    public mutating func replace(_ table: TableID, with rows: Set<[Value]>) {
+        operations.append(.replaceWithSet(table, rows))
     }
 
     /// Inserts the rules and facts written in `text` into `policy`.
