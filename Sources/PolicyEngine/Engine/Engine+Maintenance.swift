@@ -70,11 +70,15 @@ extension Engine {
         }
         // Turn absolute counts into changes against zeroed counts (they may have been ranks).
         table.rankToken = nil
-        for id in table.rows.ids { table.setCount(id, 0) }
+        for id in table.rows.ids {
+            pauses.row()
+            table.setCount(id, 0)
+        }
         table.countsValid = true
         applyCounts(table, fresh)
         // Rows neither derived nor facts any more.
         for id in table.rows.ids where table.counts[Int(id)] == 0 && !table.isFact(id) {
+            pauses.row()
             if table.pendingFacts.find(table.rows.row(id)) == nil { table.remove(id) }
         }
     }
