@@ -50,18 +50,25 @@ import TestSupport
             }
             let captured = (id: id, rows: count)
             #expect(captured.rows == rows.count)
-            var read: [Row] = []
-            var more = 1
-            while more > 0 {
-                let chunk = try captures.chunk(captured.id, offset: read.count, now: 0)
-                #expect(!chunk.rows.isEmpty)
-                let bytes = Array(JSON(rows: Array(chunk.rows)).text.utf8).count
-                #expect(chunk.rows.count == 1 || bytes <= chunkBytes + 2, "seed \(seed): \(bytes) bytes over \(chunkBytes)")
-                read += chunk.rows
-                more = chunk.more
+            // A second reader of the capture: its chunks' ends are the first's, kept.
+            _ = try Self.capture(&captures, rows, seq: 3)
+            var chunks: [[[Row]]] = [[], []]
+            for reader in 0..<2 {
+                var read: [Row] = []
+                var more = 1
+                while more > 0 {
+                    let chunk = try captures.chunk(captured.id, offset: read.count, now: 0)
+                    #expect(!chunk.rows.isEmpty)
+                    let bytes = Array(JSON(rows: Array(chunk.rows)).text.utf8).count
+                    #expect(chunk.rows.count == 1 || bytes <= chunkBytes + 2, "seed \(seed): \(bytes) bytes over \(chunkBytes)")
+                    read += chunk.rows
+                    chunks[reader].append(Array(chunk.rows))
+                    more = chunk.more
+                }
+                #expect(read == rows, "seed \(seed)")
             }
-            #expect(read == rows, "seed \(seed)")
-            #expect(captures.count == 0, "seed \(seed): the only reader read the last chunk")
+            #expect(chunks[0] == chunks[1], "seed \(seed)")
+            #expect(captures.count == 0, "seed \(seed): both readers read the last chunk")
         }
     }
 
