@@ -19,7 +19,11 @@ extension ProcessSuites {
         @Test func aTableOfManyChunksSyncsAtASubscriberAndAPeerEngine() async throws {
             try await withProcesses { processes in
                 let chunking = ["--snapshot-chunk-bytes", "4096", "--lease-ms", "2000"]
-                let (_, source) = try await processes.dataSource("d", extra: ["--facts", try factsFile()] + chunking)
+                // Heartbeats every 500 ms (the last --heartbeat-ms counts): the
+                // subscriber's silence limit, 1.5 s, stays well over what a
+                // loaded 2-core machine may keep a process waiting; at 200 ms
+                // (a 600 ms limit) it resynced once in a full run.
+                let (_, source) = try await processes.dataSource("d", extra: ["--facts", try factsFile(), "--heartbeat-ms", "500"] + chunking)
                 // A subscriber of another table: the node's heartbeats go on meanwhile.
                 let other = try processes.subscriber(source, ["d:r"], extra: ["--timeout", "300"])
                 _ = try await other.jsonLine(0)
