@@ -25,13 +25,18 @@ import TestSupport
         return Result { () throws(BusError) in try ControlCommand(ControlRequest(op: op, body: members), limits: limits) }
     }
 
-    /// Read whole, or (`step` given) a few members, rows or changes a step, as a node reads a large frame.
-    static func withoutTheTree(_ frame: [UInt8], limits: BusLimits, step: Int? = nil) -> Result<ControlCommand, BusError> {
-        Result { () throws(BusError) in
+    /// Read whole, or (`step` given) a few members, rows or changes a step,
+    /// as a node reads a large frame, and its changes checked with a pause
+    /// point every `step` of them (`PausePoints`; `pauses` counts the calls).
+    static func withoutTheTree(_ frame: [UInt8], limits: BusLimits, step: Int? = nil, pauses: inout Int) -> Result<ControlCommand, BusError> {
+        var called = 0
+        defer { pauses += called }
+        return Result { () throws(BusError) in
             guard let step else { return try ControlCommand(try ControlRequest(frame: frame, limits: limits), limits: limits) }
             var reading = ControlRequest.Reading(frame: frame, limits: limits)
             while try !reading.step(upTo: step) {}
-            return try ControlCommand(try ControlRequest(reading.object, limits: limits), limits: limits)
+            var points = PausePoints({ called += 1; return true }, every: step)
+            return try ControlCommand(try ControlRequest(reading.object, limits: limits), limits: limits, pausing: &points)
         }
     }
 
@@ -114,14 +119,15 @@ import TestSupport
         limits.maxRowsPerRequest = 6
         limits.maxArity = 5
         var outcomes: Set<String> = []
+        var pauses = 0
         for _ in 0..<20_000 {
             let text = Self.frame(&random)
             let frame = Array(text.utf8)
             let expected = Self.throughTheTree(frame, limits: limits)
-            let got = Self.withoutTheTree(frame, limits: limits)
+            let got = Self.withoutTheTree(frame, limits: limits, pauses: &pauses)
             #expect(got == expected, "seed \(seed): \(text)")
             let step = Int.random(in: 1...3, using: &random)
-            let stepped = Self.withoutTheTree(frame, limits: limits, step: step)
+            let stepped = Self.withoutTheTree(frame, limits: limits, step: step, pauses: &pauses)
             #expect(stepped == expected, "seed \(seed), \(step) a step: \(text)")
             if got != expected || stepped != expected { return }
             switch got {
@@ -129,6 +135,8 @@ import TestSupport
             case .failure(let error): outcomes.insert(error.code.rawValue)
             }
         }
+        // The stepped reads' changes paused as they were checked.
+        #expect(pauses > 100, "\(pauses) pauses")
         // The frames reach every outcome the rows can have.
         #expect(outcomes.isSuperset(of: ["ok", "bad-json", "bad-request", "too-many-rows", "too-large", "bad-table-name"]), "\(outcomes)")
     }

@@ -19,7 +19,10 @@ extension EngineBehavior {
             throw BusError(.unknownTable, "engine \(context.name) has no policy '\(table.service)' and does not read \(table)")
         }
         var transaction = Transaction()
+        // A hundred thousand rows take tens of milliseconds to turn into operations.
+        var pauses = PausePoints(engine.pause)
         for change in changes {
+            pauses.tick()
             switch change {
             case .rules(.insert(let policy, let text)), .rules(.delete(let policy, let text)):
                 guard engine.policies.contains(policy) else {
@@ -37,7 +40,7 @@ extension EngineBehavior {
                     throw BusError(
                         .unknownTable, "\(facts.table) is neither a table of a policy of engine \(context.name) nor one its rules read")
                 }
-                transaction.add(facts)
+                transaction.add(facts, pausing: &pauses)
             }
         }
         do {

@@ -394,9 +394,23 @@ final class EngineBehavior: NodeBehavior {
 extension Transaction {
     /// The operations of a `facts` request.
     mutating func add(_ facts: ControlCommand.Facts) {
+        var pauses = PausePoints(nil)
+        add(facts, pausing: &pauses)
+    }
+
+    /// The operations of a `facts` request, with a pause point at each row.
+    mutating func add(_ facts: ControlCommand.Facts, pausing pauses: inout PausePoints) {
         switch facts.action {
-        case .insert: for row in facts.rows { insert(row, into: facts.table) }
-        case .delete: for row in facts.rows { delete(row, from: facts.table) }
+        case .insert:
+            for row in facts.rows {
+                pauses.tick()
+                insert(row, into: facts.table)
+            }
+        case .delete:
+            for row in facts.rows {
+                pauses.tick()
+                delete(row, from: facts.table)
+            }
         case .replace: replace(facts.table, with: facts.rows)
         }
     }

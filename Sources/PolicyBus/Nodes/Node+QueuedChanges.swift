@@ -86,6 +86,9 @@ extension Node {
             send(refuse(op: nil, id: read.reading.id, error), to: read.envelope)
             return
         }
+        // Its connection's hello or status read in a pause of its work waits for its reply.
+        servingPeer = read.peer
+        defer { servingPeer = nil }
         if let reply = answer(request, peer: read.peer, key: read.key, envelope: read.envelope) { send(reply, to: read.envelope) }
     }
 }

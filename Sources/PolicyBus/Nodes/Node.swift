@@ -317,7 +317,9 @@ public final class Node {
         let client = clientIdentity(request, peer: peer, key: key)
         registry.renew(client, until: leaseDeadline)
         do {
-            let command = try ControlCommand(request, limits: options.limits)
+            // A large simulate's changes take a while to check: the engine's pause serves the loop meanwhile.
+            var pauses = PausePoints(behavior.policyEngine?.pause)
+            let command = try ControlCommand(request, limits: options.limits, pausing: &pauses)
             if let envelope, try hold(command, id: request.id, client: client, envelope: envelope) { return nil }
             if let envelope, holdForSort(command, id: request.id, client: client, envelope: envelope) { return nil }
             return reply(to: command, id: request.id, client: client, envelope: envelope)

@@ -114,6 +114,12 @@ public enum ControlCommand: Hashable, Sendable {
     ///   `too-many-rows`, `too-large` (a policy name, rule or query text, or
     ///   the columns of a row or pattern).
     public init(_ request: ControlRequest, limits: BusLimits) throws(BusError) {
+        var pauses = PausePoints(nil)
+        try self.init(request, limits: limits, pausing: &pauses)
+    }
+
+    /// As `init(_:limits:)`, with a pause point at each of a `simulate`'s changes.
+    init(_ request: ControlRequest, limits: BusLimits, pausing pauses: inout PausePoints) throws(BusError) {
         switch request.op {
         case "hello": self = .hello
         case "subscribe":
@@ -140,7 +146,7 @@ public enum ControlCommand: Hashable, Sendable {
             self = .policyCreate(name: name, rules: rules)
         case "policy-delete": self = .policyDelete(name: try request.policyName("name", limits: limits))
         case "policy-list": self = .policyList
-        case "simulate": self = .simulate(changes: try Change.list(request, limits: limits), tables: try request.tables("tables", limits: limits))
+        case "simulate": self = .simulate(changes: try Change.list(request, limits: limits, pausing: &pauses), tables: try request.tables("tables", limits: limits))
         default:
             // The name is quoted cut short: a megabyte of op is not echoed back.
             let op = request.op.utf8.count > 64 ? "\(request.op.prefix(64))... (\(request.op.utf8.count) bytes)" : request.op
@@ -259,8 +265,9 @@ extension ControlCommand.Change {
     /// (`{"op": "facts", "action": "insert", "table": T, "rows": [...]}`),
     /// each checked as that op is. Together they hold at most
     /// `maxRowsPerRequest` rows and `maxRuleTextLength` bytes of rule text,
-    /// the limits of one request.
-    static func list(_ request: ControlRequest, limits: BusLimits) throws(BusError) -> [Self] {
+    /// the limits of one request. A hundred thousand changes take tens of
+    /// milliseconds: `pauses` ticks at each.
+    static func list(_ request: ControlRequest, limits: BusLimits, pausing pauses: inout PausePoints) throws(BusError) -> [Self] {
         let items: [ControlRequest.ReadChange]
         if let read = request.readChanges {
             items = read
@@ -276,6 +283,7 @@ extension ControlCommand.Change {
         var rows = 0
         var text = 0
         for item in items {
+            pauses.tick()
             guard case .object(let object) = item, let op = object.op?.stringValue else {
                 throw BusError(.badRequest, "each change is an object with \"op\": \"rules\" or \"facts\"")
             }
