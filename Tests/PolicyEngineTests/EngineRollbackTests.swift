@@ -185,3 +185,33 @@ import TestSupport
         }
     }
 }
+
+/// A row removed, stored again at a new id (its old id taken by another row)
+/// and removed again in one transaction: its new id must not go to the free
+/// ids, which the undo log gives back newest first. It did, and undoing an
+/// older removal found it on top (`undoRemove: not the newest change`, a
+/// crash that a random FlatPlanTests run met once in a loaded full run).
+@Suite struct TableStateRollbackTests {
+    @Test func aRowRemovedAgainFromANewIdRollsBack() {
+        let pool = ValuePool()
+        let table = TableState(id: TableID("p:t")!, arity: 1, pool: pool)
+        let (a, x, y, d) = (pool.intern(.int(1)), pool.intern(.int(2)), pool.intern(.int(3)), pool.intern(.int(4)))
+        for value in [a, x, y] { table.add([value], count: 1, fact: true) }
+        table.clearTransaction()
+        let before = table.rows.contents()
+
+        table.remove(table.rows.find([a])!)  // a's id is free
+        table.add([d], count: 1, fact: true)  // d takes it
+        table.add([a], count: 1, fact: true)  // a again, at a new id
+        table.remove(table.rows.find([x])!)  // x's id is free
+        table.remove(table.rows.find([a])!)  // a again, from its new id
+        table.undoTransaction(pauses: LongWorkPauses())
+
+        #expect(table.rows.contents() == before)
+        // The next transaction stores rows only at ids the store has, or past its end.
+        for value in (5...8).map({ pool.intern(.int($0)) }) { table.add([value], count: 1, fact: true) }
+        table.clearTransaction()
+        #expect(table.rows.count == 7)
+        #expect(Set(table.rows.ids.map { table.rows.row($0)[0] }).count == 7)
+    }
+}

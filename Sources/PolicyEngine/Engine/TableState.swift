@@ -80,8 +80,9 @@ final class TableState {
     /// What undoes the transaction's changes to the ids below `idLimitBefore`,
     /// newest last (`undoTransaction`): so a roll-back costs what the
     /// transaction did, never the table's size. Rows stored at new ids (at or
-    /// above `idLimitBefore`, never freed again within the transaction) need
-    /// no record: the roll-back cuts the store back to `idLimitBefore`.
+    /// above `idLimitBefore`, whose ids are held back, never put on the free
+    /// ids, when they are removed again) need no record: the roll-back cuts
+    /// the store back to `idLimitBefore`.
     private enum Undo {
         /// The row was stored at `id`, a freed id it took.
         case added(UInt32)
@@ -163,7 +164,12 @@ final class TableState {
             rows.remove(id, reuse: false)
         } else {
             removed.insert(rows.row(id))
-            rows.remove(id)
+            // An id past idLimitBefore (a row removed, stored again at a new
+            // id, and removed again) is held back like an added row's: the
+            // undo log does not know it, so on the free ids it would be
+            // popped by the undo of an older removal. The roll-back cuts it
+            // off the store; a commit makes it reusable.
+            rows.remove(id, reuse: Int(id) < idLimitBefore)
         }
     }
 
