@@ -73,7 +73,8 @@ extension EngineBehavior {
 
     /// The rows the peer has now for `table`: the subscription's copy,
     /// which follows every snapshot and delta whether or not the engine applied it.
-    func peerRows(of table: TableID) -> [[Value]] { subscription(of: table).map { Array($0.rows) } ?? [] }
+    /// (A set, as a peer snapshot's goes into its transaction: no step copies a million rows into an array.)
+    func peerRows(of table: TableID) -> Set<[Value]> { subscription(of: table)?.rows ?? [] }
 
     private func peerSeq(of table: TableID) -> UInt64 { subscription(of: table)?.seq ?? 0 }
 
