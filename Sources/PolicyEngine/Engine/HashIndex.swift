@@ -258,6 +258,19 @@ struct HashIndex {
         }
     }
 
+    /// Every row the index holds, for tests (`RowStore.contents()`).
+    func heldRows() -> [UInt32] {
+        var rows: [UInt32] = []
+        for entry in buckets where entry != 0 {
+            var row: UInt32? = entry - 1
+            while let current = row {
+                rows.append(current)
+                row = next(after: current)
+            }
+        }
+        return rows
+    }
+
     /// Bytes held, for memory reports.
     var byteCount: Int { (buckets.capacity + next.capacity + prev.capacity) * 4 }
 }

@@ -263,19 +263,23 @@ final class RowStore {
     }
 
     /// What lookups and the next inserts can observe, for tests: each
-    /// stored row by id, the free ids in the order they are taken, and the
-    /// rows each index finds for each key of a stored row, by the index's columns.
+    /// stored row by id, the free ids in the order they are taken, the rows
+    /// each index finds for each key of a stored row, and every id each
+    /// index holds (a removed row left in an index shows only there), by
+    /// the index's columns.
     struct Contents: Equatable {
         var rows: [UInt32: [UInt32]] = [:]
         var freeIDs: [UInt32] = []
         var idLimit = 0
         var indexes: [[Int]: [[UInt32]: Set<UInt32>]] = [:]
+        var indexed: [[Int]: [UInt32]] = [:]
     }
 
     func contents() -> Contents {
         var contents = Contents(freeIDs: freeIDs, idLimit: idLimit)
         for id in ids { contents.rows[id] = row(id) }
         for index in [primary] + indexes {
+            contents.indexed[index.columns] = index.heldRows().sorted()
             var found: [[UInt32]: Set<UInt32>] = [:]
             for id in ids {
                 let key = index.columns.map { cell(id, $0) }

@@ -298,6 +298,16 @@ final class TableState {
         for id in addedList { addedFlags[Int(id)] = false }
         addedList = []
         addedCount = 0
+        // The rows stored at new ids go first: the log replays the changes
+        // to the older ids, and a row it stores again may have its key at a
+        // new id too (removed, then added again past the end), which the
+        // primary index, unique by key, must not hold twice. It did, and
+        // undoing the insert at the old id took the new id's bucket.
+        for id in idLimitBefore..<rows.idLimit where rows.alive[id] {
+            pauses.row()
+            for column in 0..<arity { pool.release(rows.cell(UInt32(id), column)) }
+        }
+        rows.truncate(to: idLimitBefore)
         for change in undoLog.reversed() {
             pauses.row()
             switch change {
@@ -316,12 +326,6 @@ final class TableState {
                 facts[Int(id)] = fact
             }
         }
-        // The rows stored at new ids.
-        for id in idLimitBefore..<rows.idLimit where rows.alive[id] {
-            pauses.row()
-            for column in 0..<arity { pool.release(rows.cell(UInt32(id), column)) }
-        }
-        rows.truncate(to: idLimitBefore)
         if counts.count > idLimitBefore {
             counts.removeSubrange(idLimitBefore...)
             facts.removeSubrange(idLimitBefore...)
