@@ -1,7 +1,9 @@
 import Foundation
+import Monitoring
 import PolicyBus
 import PolicyEngine
 import Testing
+import TestSupport
 
 extension ProcessSuites {
     /// The requests waiting at a node are bounded in bytes, not only in
@@ -25,7 +27,10 @@ extension ProcessSuites {
             try await withProcesses { processes in
                 let (engine, endpoint) = try await processes.engine(
                     "e", policies: [("c", "n(0).")], peers: [],
-                    extra: ["--max-queued-bytes", "10000000", "--max-unread-requests", "1000", "--max-transaction-ms", "3000", "--max-derived-rows", "1000000000"])
+                    extra: [
+                        "--max-queued-bytes", "10000000", "--max-unread-requests", "1000", "--max-transaction-ms", "3000", "--max-derived-rows", "1000000000",
+                        "--metrics", "127.0.0.1:*",
+                    ])
                 // The first request runs for its 3 s budget; the node reads the
                 // burst behind it in the transaction's pauses, and refuses
                 // what is over the bound then (before the first's reply).
@@ -40,6 +45,9 @@ extension ProcessSuites {
                 #expect(busy.count == 26)
                 #expect(busy.first??["error"]?["message"]?.stringValue?.contains("bytes of waiting requests") == true, "\(String(describing: busy.first))")
                 #expect(Set(burst.compactMap { $0?["id"]?.intValue }).count == 30, "every request got its own reply")
+                // Refused before they are parsed, they are still counted under their op.
+                let metrics = PrometheusSamples(parsing: try await httpGet(try await engine.metricsAddress(), "/metrics").body)
+                #expect(metrics["policybus_requests_total", ["op": "hello", "code": "busy"]] == Double(busy.count), "\(metrics.values.keys.filter { $0.contains("busy") })")
                 // Still serving, and the queue is empty again.
                 let status = try await request(endpoint, "status")
                 print("QueuedBytesTests: \(served) served, \(busy.count) busy; heap \(status["heap_bytes"]?.intValue ?? -1), resident \(status["resident_bytes"]?.intValue ?? -1) bytes")

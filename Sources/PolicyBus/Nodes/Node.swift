@@ -183,17 +183,17 @@ public final class Node {
                 case .bytes:
                     BusError(.busy, "the node holds \(requestQueue.byteCount) bytes of waiting requests (the limit is \(requestQueue.byteLimit)) and one from this connection: wait for its reply before sending more")
                 }
-                // The id is looked for in the frame's first 4 KiB only: refusing a
-                // burst of 10 MB frames must not cost a scan of each.
-                let id = frames.last.flatMap { ControlRequest.bestEffortID(Array($0.prefix(Self.busyIDScanBytes))) }
-                send(refuse(op: nil, id: id, error), to: envelope(of: frames))
+                // The id and op are looked for in the frame's first 4 KiB only:
+                // refusing a burst of 10 MB frames must not cost a scan of each.
+                let head = frames.last.map { Array($0.prefix(Self.busyIDScanBytes)) } ?? []
+                send(refuse(op: ControlRequest.bestEffortOp(head), id: ControlRequest.bestEffortID(head), error), to: envelope(of: frames))
                 continue
             }
         }
         scheduleServing()
     }
 
-    /// How far into a refused (`busy`) request's frame its `id` is looked for.
+    /// How far into a refused (`busy`) request's frame its `id` and `op` are looked for.
     static let busyIDScanBytes = 4096
 
     /// Makes the loop serve the queued requests, and sort the snapshots

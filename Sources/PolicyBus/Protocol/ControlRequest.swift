@@ -142,6 +142,12 @@ public struct ControlRequest: Sendable {
         JSON.member("id", readableIn: frame, maxArrayCount: limits.maxRowsPerRequest)
     }
 
+    /// The op, read as `bestEffortID` reads the id: a request refused before
+    /// it is parsed (`busy`) is still counted under its op.
+    public static func bestEffortOp(_ frame: [UInt8], limits: BusLimits = BusLimits()) -> String? {
+        JSON.member("op", readableIn: frame, maxArrayCount: limits.maxRowsPerRequest)?.stringValue
+    }
+
     // MARK: - Fields
 
     /// A member of the request, or of the change it is.
