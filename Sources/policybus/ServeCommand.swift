@@ -35,7 +35,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("peer-max-computed-bytes"), help: "Most bytes of strings one transaction of peers' data may compute with builtins such as concat.")
     var peerMaxComputedBytes = TransactionBudget.peer.computedBytes
 
-    @Option(name: .customLong("peer-max-transaction-ms"), help: "Most milliseconds one transaction of peers' data may take.")
+    @Option(name: .customLong("peer-max-transaction-ms"), help: "Most milliseconds one transaction of peers' data may take; a peer table over it is retried at growing pauses, also with no new data (a busy machine may be why).")
     var peerMaxTransactionMilliseconds = TransactionBudget.peer.milliseconds
 
     func validate() throws {

@@ -161,6 +161,9 @@ import TestSupport
             do {
                 deltas = try engine.apply(transaction, budget: budget) { if refusal == .hook { throw EnginePropertyTests.HookFailed() } }
             } catch let error as PolicyError where error.code == .tooExpensive {
+                // What ran out, for a caller that retries only what may fit later (a peer table refused for time).
+                let exhausted: [Refusal: TransactionBudget.Resource] = [.rows: .derivedRows, .bytes: .computedBytes, .time: .time]
+                #expect(error.exhausted == refusal.flatMap { exhausted[$0] }, "\(program.policy) step \(step): \(error.message)")
             } catch is EnginePropertyTests.HookFailed {}
 
             guard let deltas else {

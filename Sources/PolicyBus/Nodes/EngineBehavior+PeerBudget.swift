@@ -6,12 +6,21 @@ import ZeroMQ
 struct PeerOverBudget {
     /// What ran out (the refusal's message).
     var reason: String
-    /// The peer's seq of the table at the refusal: a retry waits for new data.
+    /// The peer's seq of the table at the refusal: a retry waits for new
+    /// data, unless the refusal was for time.
     var seq: UInt64
-    /// No retry before this (monotonic ns): a refusal costs up to the whole
+    /// Refused for time, which a busy machine may cause: retried with the
+    /// same data too. Rows or bytes run out the same way again on the same data.
+    var outOfTime: Bool
+    /// The wait before the next retry: a refusal costs up to the whole
     /// budget, so retries are spaced by twice what the last one took (at
-    /// most a third of the engine's time goes to refused retries).
+    /// most a third of the engine's time goes to refused retries); retries
+    /// of the same data wait twice as long each time, up to `longestPause`.
+    var pause: UInt64
+    /// No retry before this (monotonic ns).
     var retryAt: UInt64
+
+    static let longestPause: UInt64 = 300 * 1_000_000_000
 }
 
 /// Peers' data runs within a budget (`EngineSetup.peerBudget`), as a
@@ -28,7 +37,9 @@ struct PeerOverBudget {
 /// diverge from the peer for good: once the peer's table has moved on and a
 /// pause has passed, it takes the peer's rows whole (`replace`, from the
 /// subscription's copy), within the same budget, and the table is back in
-/// step once that fits.
+/// step once that fits. A table refused for time is retried so without new
+/// data too, at growing pauses: a quiet peer's table stays stale no longer
+/// than the machine stays busy.
 extension EngineBehavior {
     /// The batch went over the budget, or failed otherwise: applies each
     /// table's change alone, so that one table's change does not hold back
@@ -50,10 +61,11 @@ extension EngineBehavior {
         }
     }
 
-    /// Each tick: a table over the budget whose peer has moved on since,
-    /// and whose pause has passed, takes the peer's rows whole.
+    /// Each tick: a table over the budget whose peer has moved on since (or
+    /// that ran out of time), and whose pause has passed, takes the peer's rows whole.
     func retryOverBudget(now: UInt64) {
-        for (table, state) in overBudget.sorted(by: { $0.key < $1.key }) where now >= state.retryAt && peerSeq(of: table) != state.seq {
+        for (table, state) in overBudget.sorted(by: { $0.key < $1.key })
+        where now >= state.retryAt && (state.outOfTime || peerSeq(of: table) != state.seq) {
             var whole = Transaction()
             whole.replace(table, with: peerRows(of: table))
             let start = monotonicNanoseconds()
@@ -81,9 +93,13 @@ extension EngineBehavior {
     /// `table`'s change went over the budget (or failed otherwise, when
     /// retried whole) and was rolled back.
     func peerTableOverBudget(_ table: TableID, _ error: PolicyError, tookNanoseconds: UInt64) {
-        let first = overBudget[table] == nil
-        let pause = max(.milliseconds(1000), 2 * tookNanoseconds)
-        overBudget[table] = PeerOverBudget(reason: error.message, seq: peerSeq(of: table), retryAt: monotonicNanoseconds() + pause)
+        let earlier = overBudget[table]
+        let first = earlier == nil
+        let seq = peerSeq(of: table)
+        var pause = max(.milliseconds(1000), 2 * tookNanoseconds)
+        if let earlier, earlier.seq == seq { pause = min(max(pause, 2 * earlier.pause), PeerOverBudget.longestPause) }
+        overBudget[table] = PeerOverBudget(
+            reason: error.message, seq: seq, outOfTime: error.exhausted == .time, pause: pause, retryAt: monotonicNanoseconds() + pause)
         context.monitor.peerTableRefused(table.description)
         context.monitor.peerTable(table.description, synced: false, reason: "over the peer transaction budget: \(error.message)")
         let metadata: Logger.Metadata = ["table": "\(table)", "peer": "\(table.service)", "error": "\(error)", "retry.ms": "\(pause / 1_000_000)"]

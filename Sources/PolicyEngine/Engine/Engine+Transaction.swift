@@ -225,7 +225,9 @@ extension Engine {
         maintain(added: added, removed: removed)
         if let spent = executor.disarm() {
             rollBack(undo)
-            throw PolicyError(.tooExpensive, Self.overBudget(spent, budget))
+            var error = PolicyError(.tooExpensive, Self.overBudget(spent, budget))
+            error.exhausted = spent
+            throw error
         }
         do {
             try beforeCommit()

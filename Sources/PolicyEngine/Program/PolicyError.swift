@@ -29,6 +29,10 @@ public struct PolicyError: Error, Hashable, Sendable {
     /// order: policy text reports every error it has (up to `reportLimit` in
     /// all), while code that wants one error reads this one alone.
     public var others: [PolicyError] = []
+    /// For `too-expensive` over a transaction budget: what ran out. A
+    /// change refused for time may fit when the machine is less busy; one
+    /// refused for rows or bytes needs other data.
+    public var exhausted: TransactionBudget.Resource?
 
     /// The most errors one check reports (a file with more gets the first ones).
     public static let reportLimit = 20

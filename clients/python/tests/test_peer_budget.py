@@ -88,6 +88,32 @@ def test_a_peer_change_over_the_budget_is_rolled_back_and_the_tables_are_stale_u
         until_rows(sub, "k:seen", {(n,) for n in range(300)})
 
 
+def test_a_peer_table_over_the_time_budget_is_retried_without_new_data_at_growing_pauses(nodes):
+    """Time can run out because the machine is busy: the engine retries a
+    table refused for time although its quiet peer sends nothing new, each
+    pause twice the last (a refusal for rows or bytes waits for new data)."""
+    data = nodes.publish("d", {"t": [[0]]}, schema={"t": ["x"]})
+    engine = nodes.serve("e", {"k": RULES}, peers={"d": data},
+                         extra=["--peer-max-transaction-ms", "20", "--metrics", "127.0.0.1:*"])
+    with policybus.Client(engine.control, timeout=30) as client:
+        wait_for(lambda: client.query("k:seen") == {(0,)}, what="k:seen = {(0,)}")
+    # 2,000 rows joined with themselves: 4M derivations, seconds, never 20 ms.
+    with policybus.Client(data.control, timeout=30) as client:
+        client.request("facts", table="d:t", action="replace", rows=[[n] for n in range(2000)])
+
+    def retries():
+        return [int(m.group(1)) for line in engine.log
+                if "still over the peer transaction budget" in line and (m := re.search(r"retry\.ms=(\d+)", line))]
+    pauses = wait_for(lambda: len(r := retries()) >= 2 and r, timeout=120, what="two retries with no new data")
+    assert any("over the peer transaction budget" in line and "milliseconds" in line for line in engine.log), "".join(engine.log)
+    assert pauses[1] >= 2 * pauses[0] >= 2000, pauses
+    metrics = monitoring(engine, "/metrics")[1]
+    refused = re.search(r'^policybus_peer_table_refused_total\{table="d:t"\} (\S+)', metrics, re.M)
+    assert refused and float(refused.group(1)) >= 3, metrics
+    with policybus.Client(engine.control, timeout=30) as client:
+        assert client.query("k:seen") == {(0,)}, "rolled back each time: the rows from before"
+
+
 def test_an_engine_busy_longer_than_its_peers_lease_keeps_its_subscriptions(nodes):
     """The engine renews its leases at its peers in its long transaction's
     pauses: a peer change that takes longer than the lease to apply does
