@@ -87,8 +87,7 @@ struct SubscribeCommand: AsyncParsableCommand {
             for event in events where !loop.isStopping {
                 switch event {
                 case .table(let table, let change):
-                    guard let line = render(table, change) else { continue }
-                    Output.line(line)
+                    guard show(table, change) else { continue }
                     printed += 1
                     if let count, printed >= count { loop.stop() }
                 case .columns:
@@ -143,40 +142,19 @@ struct SubscribeCommand: AsyncParsableCommand {
         case failed(any Error)
     }
 
-    func render(_ table: TableID, _ event: TableSubscription.Event) -> String? {
+    /// Prints an event's line (in pieces: a snapshot's can be large), or
+    /// says on stderr what a resync or resume means.
+    /// - Returns: whether it printed a line.
+    func show(_ table: TableID, _ event: TableSubscription.Event) -> Bool {
         switch event {
-        case .snapshot(let rows, let seq):
-            let sorted = rows.sorted { $0.lexicographicallyPrecedes($1) }
-            if json {
-                return JSON.object(["table": .string(table.description), "kind": .string("snapshot"), "seq": .int(Int64(seq)), "rows": JSON(rows: sorted)]).orderedText(["table", "kind", "seq", "rows"])
-            }
-            return (["\(table) snapshot seq=\(seq) rows=\(rows.count)"] + sorted.map { "  \(table.name)(\(text($0)))" }).joined(separator: "\n")
-        case .delta(let added, let removed, let seq):
-            if json {
-                return JSON.object([
-                    "table": .string(table.description), "kind": .string("delta"), "seq": .int(Int64(seq)),
-                    "added": JSON(rows: added), "removed": JSON(rows: removed),
-                ]).orderedText(["table", "kind", "seq", "added", "removed"])
-            }
-            return (["\(table) delta seq=\(seq)"] + removed.map { "  -\(table.name)(\(text($0)))" } + added.map { "  +\(table.name)(\(text($0)))" })
-                .joined(separator: "\n")
         case .resync(let reason):
             Output.error("\(table): resync (\(reason.rawValue))")
-            return nil
+            return false
         case .resumed(let seq):
             Output.error("\(table): resumed at seq \(seq) (the missed deltas follow)")
-            return nil
+            return false
+        case .snapshot, .delta:
+            return SubscribeLines.write(table, event, json: json) { Output.bytes($0) }
         }
-    }
-
-    func text(_ row: Row) -> String { row.map(\.description).joined(separator: ", ") }
-}
-
-extension JSON {
-    /// An object's JSON text with `keys` first, in that order (for readable CLI output).
-    func orderedText(_ keys: [String]) -> String {
-        guard case .object(let members) = self else { return text }
-        let ordered = keys.filter { members[$0] != nil } + members.keys.filter { !keys.contains($0) }.sorted()
-        return "{" + ordered.map { "\(JSON.string($0).text):\(members[$0]!.text)" }.joined(separator: ",") + "}"
     }
 }
