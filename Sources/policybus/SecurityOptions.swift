@@ -32,7 +32,7 @@ struct LimitArguments: ParsableArguments {
     @Option(name: .customLong("max-arity"), help: "Most columns in a row of a facts request or in a query pattern (too-large).")
     var maxArity = BusLimits().maxArity
 
-    @Option(name: .customLong("max-reply-bytes"), help: "Largest reply in bytes to any op but subscribe (reply-too-large: the client asks for a page).")
+    @Option(name: .customLong("max-reply-bytes"), help: "Largest reply in bytes to any op but subscribe and snapshot-chunk, which --snapshot-chunk-bytes bounds (reply-too-large: the client asks for a page).")
     var maxReplyBytes = BusLimits().maxReplyBytes
 
     @OptionGroup var budget: BudgetArguments

@@ -53,6 +53,24 @@ extension ProcessSuites {
             }
         }
 
+        /// Chunks larger than the reply limit of other ops still go out:
+        /// `--snapshot-chunk-bytes` bounds them. The node refused every one
+        /// `reply-too-large`, and the subscriber asked for a new snapshot
+        /// without end, printing nothing.
+        @Test func chunksOverTheReplyLimitStillGoOut() async throws {
+            try await withProcesses { processes in
+                let (_, source) = try await processes.dataSource(
+                    "d", extra: ["--facts", try factsFile(), "--snapshot-chunk-bytes", "65536", "--max-reply-bytes", "16384"])
+                let subscriber = try processes.subscriber(source, ["d:q"], extra: ["--timeout", "300"])
+                let snapshot = try await subscriber.jsonLine(0)
+                #expect(snapshot["kind"] == .string("snapshot"))
+                #expect(snapshot["rows"]?.arrayValue?.count == Self.rows)
+                let status = try await request(source, "status", ["limit": .int(1)])
+                #expect((status["counters"]?["snapshot_chunks"]?.intValue ?? 0) >= 2, "\(status)")
+                #expect(!subscriber.stderrText.contains("resync"), "\(subscriber.stderrText)")
+            }
+        }
+
         /// A table has at most 4 captures at once (each at another seq); a
         /// `subscribe` needing a fifth is `busy` and subscribes the client to
         /// none of its tables, not even those before the busy one.

@@ -20,8 +20,8 @@ public struct BusLimits: Hashable, Sendable {
     public var maxQueryLength: Int = 4 << 10
     /// Most columns in one row of a `facts` request, or in a query's pattern.
     public var maxArity: Int = 64
-    /// Largest reply, in bytes, to any op but `subscribe` (whose snapshots go
-    /// out whole): a bigger one is refused with `reply-too-large`, and the
+    /// Largest reply, in bytes, to any op but `subscribe` and
+    /// `snapshot-chunk` (whose rows the snapshot chunk size bounds): a bigger one is refused with `reply-too-large`, and the
     /// client asks for a page (`offset`, `limit`). A reply is built whole on
     /// the loop: 1 MiB keeps that within the loop budget, where a 16 MiB one
     /// held the loop most of a second.

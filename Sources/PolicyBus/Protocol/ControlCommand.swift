@@ -202,10 +202,15 @@ public enum ControlCommand: Hashable, Sendable {
 
 extension ControlCommand {
     /// The largest reply the node sends for this command: `maxReplyBytes`,
-    /// but for `subscribe`, whose snapshots go out whole.
+    /// but for `subscribe` and `snapshot-chunk`, whose rows are bounded by
+    /// the snapshot chunk size instead. A chunk size over the reply limit
+    /// had every chunk refused, and its client asked for a new snapshot
+    /// without end.
     func replyLimit(_ limits: BusLimits) -> Int? {
-        if case .subscribe = self { return nil }
-        return limits.maxReplyBytes
+        switch self {
+        case .subscribe, .snapshotChunk: nil
+        default: limits.maxReplyBytes
+        }
     }
 
     /// The refusal of a reply over `replyLimit`, saying how to ask for less.
