@@ -21,10 +21,11 @@ public struct BusLimits: Hashable, Sendable {
     /// Most columns in one row of a `facts` request, or in a query's pattern.
     public var maxArity: Int = 64
     /// Largest reply, in bytes, to any op but `subscribe` and
-    /// `snapshot-chunk` (whose rows the snapshot chunk size bounds): a bigger one is refused with `reply-too-large`, and the
-    /// client asks for a page (`offset`, `limit`). A reply is built whole on
-    /// the loop: 1 MiB keeps that within the loop budget, where a 16 MiB one
-    /// held the loop most of a second.
+    /// `snapshot-chunk` (whose rows the snapshot chunk size bounds): a
+    /// bigger one is refused with `reply-too-large`, and the client asks for
+    /// a page (`offset`, `limit`). A reply is built whole on the loop: 1 MiB
+    /// keeps that within the loop budget, where a 16 MiB one held the loop
+    /// most of a second.
     public var maxReplyBytes: Int = 1 << 20
     /// What one `rules` or `facts` request may make an engine derive before
     /// it is refused (`too-expensive`) and rolled back whole.
