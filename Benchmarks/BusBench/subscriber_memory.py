@@ -7,8 +7,7 @@ ru_maxrss: a child spawned with vfork counts the spawning Python's RSS in it.
 With --baseline, another build's `subscribe` runs against the same node,
 alternating with --bin's over --rounds, and the two must print the same
 bytes. A first subscriber warms the node up, not counted. Real processes
-over tcp loopback. A --chunk-bytes over the node's reply limit (1 MiB) never
-completes: the node refuses every chunk (`reply-too-large`).
+over tcp loopback.
 
     swift build -c release --product policybus
     PYTHONPATH=clients/python .venv/bin/python3 Benchmarks/BusBench/subscriber_memory.py \
